@@ -1,0 +1,52 @@
+# Every target installs what it needs: a .venv with awsctl and its test extras, and the
+# local control-plane binaries (built once from the Go module proxy, cached in ~/.cache/awsctl).
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed-stamp
+PYTEST  := $(PY) -m pytest -p no:cacheprovider
+
+.PHONY: all venv cluster-tools crds test test-unit test-aws test-e2e bench demo dev-up dev-down clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(STAMP)
+
+cluster-tools: venv
+	$(PY) -m awsctl.dev.tools
+
+crds: venv
+	$(PY) -m awsctl.api.crds
+
+test-unit: venv
+	$(PYTEST) tests/unit
+
+test-aws: venv
+	$(PYTEST) tests/aws
+
+test-e2e: venv cluster-tools
+	$(PYTEST) tests/e2e
+
+# Every tier, in one pytest run so the closing line counts them all.
+test: venv cluster-tools
+	$(PYTEST) tests/unit tests/aws tests/e2e
+
+bench: venv cluster-tools
+	$(PY) -m benchmarks.bindings
+
+demo: venv cluster-tools
+	$(VENV)/bin/awsctl demo
+
+dev-up: venv cluster-tools
+	$(VENV)/bin/awsctl dev up
+
+dev-down: venv
+	$(VENV)/bin/awsctl dev down
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

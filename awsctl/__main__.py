@@ -1,0 +1,3 @@
+from awsctl.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""boto3 clients with adaptive retries, a bounded pool, and an optional API-call counter.
+
+Endpoint and region come from the standard variables (AWS_ENDPOINT_URL points boto3 at
+moto); nothing here hard-codes them.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+
+import boto3
+from botocore.config import Config
+
+_CONFIG = Config(
+    retries={"mode": "adaptive", "max_attempts": 10},
+    max_pool_connections=32,
+    connect_timeout=5,
+    read_timeout=30,
+)
+
+
+class CallCounter:
+    """Counts AWS API calls by operation, through botocore's before-call event (benchmarks, tests)."""
+
+    WRITE_PREFIXES = ("Register", "Deregister", "Create", "Delete", "Modify", "Set", "Add", "Remove", "Put")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls: collections.Counter[str] = collections.Counter()
+
+    def hook(self, model, **_) -> None:
+        with self._lock:
+            self.calls[model.name] += 1
+
+    def attach(self, client) -> None:
+        client.meta.events.register("before-call.*.*", self.hook)
+
+    def snapshot(self) -> collections.Counter[str]:
+        with self._lock:
+            return collections.Counter(self.calls)
+
+    @classmethod
+    def is_write(cls, operation: str) -> bool:
+        return operation.startswith(cls.WRITE_PREFIXES)
+
+    def writes(self) -> int:
+        return sum(n for op, n in self.snapshot().items() if self.is_write(op))
+
+    def reads(self) -> int:
+        return sum(n for op, n in self.snapshot().items() if not self.is_write(op))
+
+
+class Clients:
+    """One session, one client per service, shared by all handler threads (boto3 clients are thread-safe)."""
+
+    def __init__(self, counter: CallCounter | None = None, session: boto3.session.Session | None = None):
+        self._session = session or boto3.session.Session()
+        self._lock = threading.Lock()
+        self._clients: dict[str, object] = {}
+        self.counter = counter
+
+    def get(self, service: str):
+        with self._lock:
+            if service not in self._clients:
+                client = self._session.client(service, config=_CONFIG)
+                if self.counter:
+                    self.counter.attach(client)
+                self._clients[service] = client
+            return self._clients[service]
+
+    @property
+    def elbv2(self):
+        return self.get("elbv2")
+
+    @property
+    def ec2(self):
+        return self.get("ec2")

@@ -1,0 +1,119 @@
+"""Target groups and their targets: describe, health, register/deregister in batches."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+
+from awsctl.aws.clients import Clients
+from awsctl.planning.targets import Target
+
+
+class TargetGroupNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class TargetGroupInfo:
+    arn: str
+    name: str
+    target_type: str
+    vpc_id: str | None
+    port: int | None
+
+
+@dataclass(frozen=True)
+class TargetHealth:
+    target: Target
+    state: str
+
+
+def _error_code(err: ClientError) -> str:
+    return err.response.get("Error", {}).get("Code", "")
+
+
+class TargetGroups:
+    """Reads are cached where AWS data is immutable (a group's type and VPC, a VPC's CIDRs)."""
+
+    def __init__(self, clients: Clients):
+        self._clients = clients
+        self._lock = threading.Lock()
+        self._groups: dict[str, TargetGroupInfo] = {}
+        self._vpc_cidrs: dict[str, tuple[str, ...]] = {}
+
+    def describe(self, ref: str) -> TargetGroupInfo:
+        """`ref` is an ARN or a name; a deleted group is forgotten so it is looked up again."""
+        with self._lock:
+            cached = self._groups.get(ref)
+        if cached:
+            return cached
+        kwargs = {"TargetGroupArns": [ref]} if ref.startswith("arn:") else {"Names": [ref]}
+        try:
+            groups = self._clients.elbv2.describe_target_groups(**kwargs)["TargetGroups"]
+        except ClientError as err:
+            if _error_code(err) in ("TargetGroupNotFound", "TargetGroupNotFoundException", "ValidationError"):
+                raise TargetGroupNotFound(ref) from err
+            raise
+        if not groups:
+            raise TargetGroupNotFound(ref)
+        tg = groups[0]
+        info = TargetGroupInfo(
+            arn=tg["TargetGroupArn"], name=tg["TargetGroupName"], target_type=tg.get("TargetType", "instance"),
+            vpc_id=tg.get("VpcId"), port=tg.get("Port"),
+        )
+        with self._lock:
+            self._groups[ref] = info
+        return info
+
+    def forget(self, ref: str) -> None:
+        with self._lock:
+            self._groups.pop(ref, None)
+
+    def vpc_cidrs(self, vpc_id: str | None) -> tuple[str, ...]:
+        if not vpc_id:
+            return ()
+        with self._lock:
+            if vpc_id in self._vpc_cidrs:
+                return self._vpc_cidrs[vpc_id]
+        vpcs = self._clients.ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
+        cidrs = tuple(
+            assoc["CidrBlock"]
+            for vpc in vpcs
+            for assoc in vpc.get("CidrBlockAssociationSet") or [{"CidrBlock": vpc["CidrBlock"]}]
+            if assoc.get("CidrBlockState", {}).get("State", "associated") == "associated"
+        )
+        with self._lock:
+            self._vpc_cidrs[vpc_id] = cidrs
+        return cidrs
+
+    def health(self, arn: str) -> list[TargetHealth]:
+        try:
+            descriptions = self._clients.elbv2.describe_target_health(TargetGroupArn=arn)[
+                "TargetHealthDescriptions"
+            ]
+        except ClientError as err:
+            if _error_code(err) in ("TargetGroupNotFound", "TargetGroupNotFoundException"):
+                self.forget(arn)
+                raise TargetGroupNotFound(arn) from err
+            raise
+        out = []
+        for desc in descriptions:
+            target = desc["Target"]
+            state = (desc.get("TargetHealth") or {}).get("State", "unavailable")
+            out.append(TargetHealth(
+                Target(target["Id"], int(target.get("Port") or 0), target.get("AvailabilityZone")), state,
+            ))
+        return out
+
+    def register(self, arn: str, batch: tuple[Target, ...]) -> None:
+        self._clients.elbv2.register_targets(TargetGroupArn=arn, Targets=[t.to_aws() for t in batch])
+
+    def deregister(self, arn: str, batch: tuple[Target, ...]) -> None:
+        try:
+            self._clients.elbv2.deregister_targets(TargetGroupArn=arn, Targets=[t.to_aws() for t in batch])
+        except ClientError as err:
+            # Already gone is what we wanted.
+            if _error_code(err) not in ("InvalidTarget",):
+                raise

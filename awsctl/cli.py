@@ -1,0 +1,97 @@
+"""The `awsctl` command: run | demo | status | version | dev {up,down,env}."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from awsctl import __version__
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="awsctl", description="Canary releases on AWS ALBs from Kubernetes.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the operator")
+    scope = run.add_mutually_exclusive_group()
+    scope.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)")
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (default)")
+    run.add_argument("--cluster-name", default=os.environ.get("AWSCTL_CLUSTER_NAME", "default"),
+                     help="written into the awsctl.io/cluster tag of AWS resources")
+    run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz",
+                     help="kopf liveness endpoint URL ('' disables it)")
+    run.add_argument("--peering", default="", help="kopf peering name for HA; '' runs standalone")
+    run.add_argument("--resync-seconds", type=float, default=60.0, help="periodic resync of every binding")
+    run.add_argument("--log-format", choices=["json", "text"], default="json")
+    run.add_argument("-v", "--verbose", action="store_true")
+
+    demo = sub.add_parser("demo", help="run the whole story locally (local control plane + moto)")
+    demo.add_argument("--state-dir", type=Path, default=None)
+    demo.add_argument("--keep", action="store_true", help="leave the environment running afterwards")
+
+    status = sub.add_parser("status", help="show bindings, their targets and target health")
+    status.add_argument("name", nargs="?")
+    status.add_argument("-n", "--namespace", default=None)
+    status.add_argument("-o", "--output", choices=["table", "json"], default="table")
+
+    sub.add_parser("version", help="print the version")
+
+    dev = sub.add_parser("dev", help="local control plane for tests and demos")
+    dev_sub = dev.add_subparsers(dest="dev_command", required=True)
+    for name, text in (("up", "start etcd, apiserver, controllers, kwok and moto"),
+                       ("down", "stop everything `up` started"),
+                       ("env", "print the shell exports again")):
+        cmd = dev_sub.add_parser(name, help=text)
+        cmd.add_argument("--state-dir", type=Path, default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "version":
+        print(f"awsctl {__version__}")
+        return 0
+    if args.command == "dev":
+        return _dev(args)
+    if args.command == "run":
+        from awsctl.controllers.operator import OperatorOptions, run
+
+        return run(OperatorOptions(
+            namespaces=tuple(args.namespace),
+            cluster_name=args.cluster_name,
+            liveness=args.liveness or None,
+            peering=args.peering or None,
+            resync_seconds=args.resync_seconds,
+            log_format=args.log_format,
+            verbose=args.verbose,
+        ))
+    if args.command == "status":
+        from awsctl.status import show
+
+        return show(name=args.name, namespace=args.namespace, output=args.output)
+    if args.command == "demo":
+        from awsctl.demo.story import run_demo
+
+        return run_demo(state_dir=args.state_dir, keep=args.keep)
+    return 2
+
+
+def _dev(args) -> int:
+    from awsctl.dev.cluster import DevError, Environment, default_state_dir
+    from awsctl.dev.tools import ToolsError
+
+    env = Environment(args.state_dir or default_state_dir())
+    try:
+        if args.dev_command == "up":
+            env.up()
+            print(env.export_lines())
+        elif args.dev_command == "env":
+            print(env.export_lines())
+        else:
+            env.down()
+    except (DevError, ToolsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,1 @@
+"""kopf handlers, kept thin: observe -> plan -> apply -> write status."""

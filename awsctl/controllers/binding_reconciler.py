@@ -1,0 +1,230 @@
+"""Reconciles one TargetGroupBinding: observe Kubernetes and AWS, plan targets, apply, write status."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+from awsctl.api import binding as api
+from awsctl.aws.targets import TargetGroupInfo, TargetGroupNotFound, TargetGroups
+from awsctl.controllers.coalesce import Coalescer
+from awsctl.kube.client import Kube, now_rfc3339
+from awsctl.planning import targets as plan
+from awsctl.planning.conditions import find_condition, set_condition
+from awsctl.planning.target_type import decide_target_type
+
+log = logging.getLogger("awsctl.binding")
+
+
+class NotReady(Exception):
+    """Bad or missing input that a condition explains; the object waits for a change, not a retry loop."""
+
+    def __init__(self, reason: str, message: str, field: str = ""):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ready: bool
+    reason: str
+    registered: int = 0
+    healthy: int = 0
+    writes: int = 0
+    target_group_arn: str = ""
+    managed: tuple[str, ...] | None = None  # set when the writes changed what this binding manages
+
+
+class TerminatingPods:
+    """Pods with a deletionTimestamp, by namespace: their endpoints are dropped before the slice says so."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pods: dict[str, set[str]] = {}
+
+    def mark(self, namespace: str, name: str, terminating: bool) -> bool:
+        """Returns True when the pod's state changed."""
+        with self._lock:
+            pods = self._pods.setdefault(namespace, set())
+            if terminating == (name in pods):
+                return False
+            (pods.add if terminating else pods.discard)(name)
+            return True
+
+    def of(self, namespace: str) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._pods.get(namespace, ()))
+
+
+class BindingReconciler:
+    def __init__(self, kube: Kube, groups: TargetGroups, terminating: TerminatingPods | None = None,
+                 clock: Callable[[], str] = now_rfc3339):
+        self.kube = kube
+        self.groups = groups
+        self.terminating = terminating or TerminatingPods()
+        self.clock = clock
+        self.coalescer = Coalescer()
+
+    # -- entry points -----------------------------------------------------------------
+    def reconcile(self, namespace: str, name: str) -> Outcome | None:
+        return self.coalescer.trigger((namespace, name), lambda: self._reconcile(namespace, name))
+
+    def remove(self, body: dict) -> int:
+        """Finalizer: deregister exactly what this binding registered; returns how many targets."""
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        try:
+            return self.coalescer.exclusive(key, lambda: self._remove(body))
+        finally:
+            self.coalescer.forget(key)
+
+    # -- the story --------------------------------------------------------------------
+    def _reconcile(self, namespace: str, name: str) -> Outcome | None:
+        body = self.kube.get_custom(api.PLURAL, namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return None
+        status = body.get("status") or {}
+        try:
+            spec = self._parse(body)
+            service = self.kube.get_service(namespace, spec.service_name)
+            if service is None:
+                raise NotReady("ServiceNotFound",
+                               f"spec.serviceRef.name: Service {namespace}/{spec.service_name} does not exist",
+                               "spec.serviceRef.name")
+            port = self._service_port(service, spec)
+            group = self._target_group(spec)
+            decision = decide_target_type(service, spec.target_type, group.target_type)
+            if not decision.ok:
+                raise NotReady(decision.reason, decision.message, "spec.targetType")
+            desired = self._desired(namespace, spec, decision.target_type, port, group)
+            outcome = self._apply(body, group, desired, frozenset(status.get("managedTargets") or ()))
+            self._write(body, outcome, decision.target_type, message=(
+                f"{outcome.registered} targets registered in {group.name}, {outcome.healthy} healthy"))
+            return outcome
+        except NotReady as why:
+            self._refuse(body, why)
+            return Outcome(False, why.reason)
+
+    def _parse(self, body: dict) -> api.BindingSpec:
+        try:
+            return api.BindingSpec.parse(body.get("spec") or {})
+        except api.SpecError as err:
+            raise NotReady("InvalidSpec", str(err), err.field) from err
+
+    def _service_port(self, service: dict, spec: api.BindingSpec) -> plan.ServicePort:
+        try:
+            return plan.select_service_port((service.get("spec") or {}).get("ports") or [], spec.service_port)
+        except plan.PortNotFound as err:
+            raise NotReady("ServicePortNotFound", str(err), "spec.serviceRef.port") from err
+
+    def _target_group(self, spec: api.BindingSpec) -> TargetGroupInfo:
+        try:
+            return self.groups.describe(spec.target_group_ref)
+        except TargetGroupNotFound as err:
+            field = "spec.targetGroupARN" if spec.target_group_arn else "spec.targetGroupName"
+            raise NotReady("TargetGroupNotFound", f"{field}: target group {spec.target_group_ref} does not exist",
+                           field) from err
+
+    def _desired(self, namespace: str, spec: api.BindingSpec, target_type: str,
+                 port: plan.ServicePort, group: TargetGroupInfo) -> set[plan.Target]:
+        if target_type == "ip":
+            slices = self.kube.endpoint_slices(namespace, spec.service_name)
+            return plan.desired_ip_targets(slices, port.name, self.groups.vpc_cidrs(group.vpc_id),
+                                           self.terminating.of(namespace))
+        if not port.node_port:
+            raise NotReady("NoNodePort",
+                           f"spec.targetType is instance, but Service port {port.name or port.port} of "
+                           f"{spec.service_name} has no nodePort; use a NodePort or LoadBalancer Service, "
+                           "or targetType: ip", "spec.serviceRef.port")
+        return plan.desired_instance_targets(self.kube.nodes(), port.node_port)
+
+    def _apply(self, body: dict, group: TargetGroupInfo, desired: set[plan.Target],
+               managed: frozenset[str]) -> Outcome:
+        try:
+            health = self.groups.health(group.arn)
+        except TargetGroupNotFound as err:
+            raise NotReady("TargetGroupNotFound", f"target group {group.arn} no longer exists",
+                           "spec.targetGroupARN") from err
+        changes = plan.plan_targets(desired, {h.target for h in health}, managed)
+        meta = body["metadata"]
+        if changes.writes:
+            self.kube.patch_status(api.PLURAL, meta["namespace"], meta["name"],
+                                   {"managedTargets": sorted(changes.managed_during)})
+            for batch in changes.register:
+                self.groups.register(group.arn, batch)
+            for batch in changes.deregister:
+                self.groups.deregister(group.arn, batch)
+            log.info("targets changed", extra={
+                "binding": f"{meta['namespace']}/{meta['name']}", "targetGroup": group.name,
+                "registered": changes.changed - sum(map(len, changes.deregister)),
+                "deregistered": sum(map(len, changes.deregister)), "calls": changes.writes})
+            health = self.groups.health(group.arn)
+        wanted = {t.key for t in desired}
+        present = [h for h in health if h.target.key in wanted]
+        managed_after = tuple(sorted(changes.managed_after))
+        return Outcome(
+            ready=True, reason="Synced", registered=len(present),
+            healthy=sum(1 for h in present if h.state == "healthy"), writes=changes.writes,
+            target_group_arn=group.arn,
+            managed=managed_after if changes.writes or managed_after != tuple(sorted(managed)) else None,
+        )
+
+    # -- status -----------------------------------------------------------------------
+    def _write(self, body: dict, outcome: Outcome, target_type: str, message: str) -> None:
+        meta, status = body["metadata"], body.get("status") or {}
+        new_status = {
+            "observedGeneration": meta.get("generation"),
+            "targetType": target_type,
+            "targetGroupARN": outcome.target_group_arn,
+            "registeredTargets": outcome.registered,
+            "healthyTargets": outcome.healthy,
+            "conditions": set_condition(status.get("conditions"), type="Ready", status=True, reason="Synced",
+                                        message=message, now=self.clock(), generation=meta.get("generation")),
+        }
+        if outcome.managed is not None:
+            new_status["managedTargets"] = list(outcome.managed)
+        self._patch_if_changed(body, new_status)
+
+    def _refuse(self, body: dict, why: NotReady) -> None:
+        meta, status = body["metadata"], body.get("status") or {}
+        previous = find_condition(status.get("conditions"), "Ready") or {}
+        log.warning(why.message, extra={"binding": f"{meta['namespace']}/{meta['name']}",
+                                        "reason": why.reason, "field": why.field})
+        if previous.get("reason") != why.reason or previous.get("message") != why.message:
+            self.kube.event(body, type="Warning", reason=why.reason, message=why.message)
+        self._patch_if_changed(body, {
+            "observedGeneration": meta.get("generation"),
+            "conditions": set_condition(status.get("conditions"), type="Ready", status=False, reason=why.reason,
+                                        message=why.message, now=self.clock(), generation=meta.get("generation")),
+        })
+
+    def _patch_if_changed(self, body: dict, new_status: dict) -> None:
+        old = body.get("status") or {}
+        if all(old.get(k) == v for k, v in new_status.items()):
+            return
+        meta = body["metadata"]
+        self.kube.patch_status(api.PLURAL, meta["namespace"], meta["name"], new_status)
+
+    # -- deletion ---------------------------------------------------------------------
+    def _remove(self, body: dict) -> int:
+        managed = frozenset((body.get("status") or {}).get("managedTargets") or ())
+        if not managed:
+            return 0
+        try:
+            spec = api.BindingSpec.parse(body.get("spec") or {})
+            group = self.groups.describe(spec.target_group_ref)
+            current = {h.target for h in self.groups.health(group.arn)}
+        except (api.SpecError, TargetGroupNotFound):
+            return 0  # nothing we could have registered is left to remove
+        removal = plan.plan_removal(current, managed)
+        for batch in removal:
+            self.groups.deregister(group.arn, batch)
+        count = sum(map(len, removal))
+        meta = body["metadata"]
+        log.info("targets deregistered on deletion", extra={
+            "binding": f"{meta['namespace']}/{meta['name']}", "targetGroup": group.name, "deregistered": count})
+        return count

@@ -1,0 +1,82 @@
+"""`awsctl run`: wires settings, adapters and handlers into one kopf operator."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+
+import kopf
+
+from awsctl import __version__
+from awsctl.aws.clients import Clients
+from awsctl.aws.targets import TargetGroups
+from awsctl.controllers import bindings, logs
+from awsctl.controllers.binding_reconciler import BindingReconciler
+from awsctl.kube.client import Kube
+
+log = logging.getLogger("awsctl")
+FINALIZER = "awsctl.io/finalizer"
+
+
+@dataclass(frozen=True)
+class OperatorOptions:
+    namespaces: tuple[str, ...] = ()
+    cluster_name: str = "default"
+    liveness: str | None = None
+    peering: str | None = None
+    resync_seconds: float = 60.0
+    log_format: str = "json"
+    verbose: bool = False
+    workers: int = 32
+
+
+def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    reconciler = BindingReconciler(kube, TargetGroups(clients))
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs):
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, **_):
+        settings.persistence.finalizer = FINALIZER
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="awsctl.io")
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix="awsctl.io", key="last-handled-configuration")
+        settings.posting.level = logging.WARNING  # our own events say what happened; kopf's only on trouble
+        settings.posting.reporting_component = "awsctl"
+        settings.execution.max_workers = options.workers
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+        settings.networking.connect_timeout = 10
+        settings.batching.error_delays = (1, 2, 5, 10, 30, 60)
+        if options.peering:
+            settings.peering.name = options.peering
+            settings.peering.mandatory = True
+        log.info("awsctl operator starting", extra={
+            "version": __version__, "cluster": options.cluster_name,
+            "namespaces": list(options.namespaces) or "all", "peering": options.peering or "standalone",
+            "awsEndpoint": os.environ.get("AWS_ENDPOINT_URL", "default"),
+            "awsRegion": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")})
+
+    bindings.register(registry, reconciler, options.resync_seconds)
+    return registry
+
+
+def run(options: OperatorOptions) -> int:
+    logs.configure(options.log_format, options.verbose)
+    kube = Kube()
+    clients = Clients()
+    registry = build_registry(options, kube, clients)
+    asyncio.run(kopf.operator(
+        registry=registry,
+        clusterwide=not options.namespaces,
+        namespaces=options.namespaces,
+        liveness_endpoint=options.liveness,
+        standalone=not options.peering,
+        peering_name=options.peering,
+    ))
+    return 0

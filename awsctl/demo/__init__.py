@@ -1,0 +1,1 @@
+"""The embedded default story behind `awsctl demo` / `make demo`."""

@@ -1,0 +1,1 @@
+"""Kubernetes adapter: reads Services, EndpointSlices and Nodes, writes status and events."""

@@ -1,0 +1,114 @@
+"""Kubernetes API access through the official client, in-cluster or from KUBECONFIG."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import socket
+from functools import cached_property
+
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from awsctl.api import GROUP, VERSION
+
+log = logging.getLogger("awsctl.kube")
+
+
+def load_api_client() -> client.ApiClient:
+    try:
+        config.load_incluster_config()
+        cfg = client.Configuration.get_default_copy()
+    except config.ConfigException:
+        cfg = client.Configuration()
+        config.load_kube_config(client_configuration=cfg)
+    cfg.connection_pool_maxsize = 32
+    return client.ApiClient(cfg)
+
+
+def now_rfc3339() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def not_found(err: Exception) -> bool:
+    return isinstance(err, ApiException) and err.status == 404
+
+
+class Kube:
+    """Thin wrappers returning plain dicts, so planning code never sees client model classes."""
+
+    def __init__(self, api_client: client.ApiClient | None = None):
+        self.api_client = api_client or load_api_client()
+        self._instance = socket.gethostname()
+
+    @cached_property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api_client)
+
+    @cached_property
+    def discovery(self) -> client.DiscoveryV1Api:
+        return client.DiscoveryV1Api(self.api_client)
+
+    @cached_property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api_client)
+
+    def _plain(self, obj) -> dict:
+        return self.api_client.sanitize_for_serialization(obj)
+
+    # -- reads ------------------------------------------------------------------------
+    def get_custom(self, plural: str, namespace: str, name: str) -> dict | None:
+        try:
+            return self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def get_service(self, namespace: str, name: str) -> dict | None:
+        try:
+            return self._plain(self.core.read_namespaced_service(name, namespace))
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def endpoint_slices(self, namespace: str, service: str) -> list[dict]:
+        result = self.discovery.list_namespaced_endpoint_slice(
+            namespace, label_selector=f"kubernetes.io/service-name={service}"
+        )
+        return [self._plain(s) for s in result.items]
+
+    def nodes(self) -> list[dict]:
+        return [self._plain(n) for n in self.core.list_node().items]
+
+    # -- writes -----------------------------------------------------------------------
+    def patch_status(self, plural: str, namespace: str, name: str, status: dict) -> None:
+        try:
+            self.custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, plural, name, {"status": status}
+            )
+        except ApiException as err:
+            if err.status != 404:  # deleted meanwhile: nothing to report on
+                raise
+
+    def event(self, obj: dict, *, type: str, reason: str, message: str) -> None:
+        """Posts a core/v1 Event on `obj`; failures are logged, never raised (events are best effort)."""
+        meta = obj.get("metadata") or {}
+        now = now_rfc3339()
+        body = {
+            "metadata": {"generateName": f"{meta.get('name', 'awsctl')}.", "namespace": meta.get("namespace")},
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "name": meta.get("name"),
+                "namespace": meta.get("namespace"), "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": type, "reason": reason, "message": message[:1024],
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+            "source": {"component": "awsctl"},
+            "reportingComponent": "awsctl.io/controller", "reportingInstance": self._instance,
+        }
+        try:
+            self.core.create_namespaced_event(meta.get("namespace") or "default", body)
+        except Exception as err:  # noqa: BLE001 - an event must never break a reconcile
+            log.warning("could not post event", extra={"reason": reason, "error": str(err)})

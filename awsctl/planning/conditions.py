@@ -1,0 +1,44 @@
+"""Kubernetes-style status conditions, merged so that lastTransitionTime only moves on a real change."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+
+def set_condition(
+    conditions: Sequence[Mapping] | None,
+    *,
+    type: str,
+    status: bool,
+    reason: str,
+    message: str,
+    now: str,
+    generation: int | None,
+) -> list[dict]:
+    status_text = "True" if status else "False"
+    merged: list[dict] = []
+    found = False
+    for cond in conditions or ():
+        if cond.get("type") != type:
+            merged.append(dict(cond))
+            continue
+        found = True
+        moved = cond.get("status") != status_text
+        merged.append({
+            "type": type,
+            "status": status_text,
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": now if moved else cond.get("lastTransitionTime", now),
+            "observedGeneration": generation,
+        })
+    if not found:
+        merged.append({
+            "type": type, "status": status_text, "reason": reason, "message": message,
+            "lastTransitionTime": now, "observedGeneration": generation,
+        })
+    return merged
+
+
+def find_condition(conditions: Sequence[Mapping] | None, type: str) -> Mapping | None:
+    return next((c for c in conditions or () if c.get("type") == type), None)

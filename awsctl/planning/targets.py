@@ -1,0 +1,191 @@
+"""From Kubernetes endpoints to ALB targets, and from a target diff to ordered, batched calls."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+MAX_TARGETS_PER_CALL = 200  # ELBv2 RegisterTargets/DeregisterTargets accept at most this many
+
+
+@dataclass(frozen=True, order=True)
+class Target:
+    """One ALB target: a pod IP or an instance ID, at the port traffic really reaches."""
+
+    id: str
+    port: int
+    availability_zone: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.id}:{self.port}"
+
+    def to_aws(self) -> dict:
+        out: dict = {"Id": self.id, "Port": self.port}
+        if self.availability_zone:
+            out["AvailabilityZone"] = self.availability_zone
+        return out
+
+    @classmethod
+    def parse(cls, key: str) -> "Target":
+        ident, _, port = key.rpartition(":")
+        return cls(ident, int(port))
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    """The Service port a binding selected; `name` is what EndpointSlice ports are keyed by."""
+
+    name: str
+    port: int
+    node_port: int | None
+
+
+class PortNotFound(ValueError):
+    pass
+
+
+def select_service_port(service_ports: Sequence[Mapping], wanted: int | str) -> ServicePort:
+    """serviceRef.port may be the Service port number or its name, as in Ingress backends."""
+    for entry in service_ports:
+        if (isinstance(wanted, int) and entry.get("port") == wanted) or (
+            isinstance(wanted, str) and entry.get("name") == wanted
+        ):
+            return ServicePort(entry.get("name") or "", int(entry["port"]), entry.get("nodePort"))
+    available = ", ".join(
+        f"{p.get('name') or '<unnamed>'}={p.get('port')}" for p in service_ports
+    ) or "none"
+    raise PortNotFound(f"spec.serviceRef.port {wanted!r} matches no Service port (has {available})")
+
+
+def endpoint_port_of(slice_ports: Sequence[Mapping] | None, port_name: str) -> int | None:
+    """The port the pods of one slice listen on for the Service port `port_name`.
+
+    Named targetPorts resolve per pod, so slices with different numbers for the same
+    name exist side by side; the number lives in each slice, never in the Service.
+    """
+    for entry in slice_ports or ():
+        if (entry.get("name") or "") == port_name and entry.get("port") is not None:
+            return int(entry["port"])
+    return None
+
+
+def endpoint_is_serving(endpoint: Mapping, terminating_pods: frozenset[str]) -> bool:
+    conditions = endpoint.get("conditions") or {}
+    if conditions.get("terminating"):
+        return False
+    # Per the EndpointSlice API a nil `ready` means ready.
+    if conditions.get("ready") is False:
+        return False
+    ref = endpoint.get("targetRef") or {}
+    return not (ref.get("kind") == "Pod" and ref.get("name") in terminating_pods)
+
+
+def in_networks(ip: str, networks: Sequence[str]) -> bool:
+    addr = ipaddress.ip_address(ip)
+    return any(addr in ipaddress.ip_network(cidr, strict=False) for cidr in networks)
+
+
+def desired_ip_targets(
+    slices: Iterable[Mapping],
+    port_name: str,
+    vpc_cidrs: Sequence[str],
+    terminating_pods: frozenset[str] = frozenset(),
+) -> set[Target]:
+    """Every ready, non-terminating endpoint at its own resolved port (never the Service port).
+
+    IPs outside the target group's VPC must be registered with AvailabilityZone=all.
+    """
+    targets: set[Target] = set()
+    for slc in slices:
+        if slc.get("addressType", "IPv4") not in ("IPv4", "IPv6"):
+            continue
+        port = endpoint_port_of(slc.get("ports"), port_name)
+        if port is None:
+            continue
+        for endpoint in slc.get("endpoints") or ():
+            if not endpoint_is_serving(endpoint, terminating_pods):
+                continue
+            for ip in endpoint.get("addresses") or ():
+                zone = None if not vpc_cidrs or in_networks(ip, vpc_cidrs) else "all"
+                targets.add(Target(ip, port, zone))
+    return targets
+
+
+def instance_id_from_provider_id(provider_id: str | None) -> str | None:
+    """`aws:///us-east-1a/i-0abc` -> `i-0abc`; anything else is not an EC2 instance."""
+    if not provider_id or not provider_id.startswith("aws://"):
+        return None
+    last = provider_id.rstrip("/").rsplit("/", 1)[-1]
+    return last if last.startswith("i-") else None
+
+
+def node_is_ready(node: Mapping) -> bool:
+    spec = node.get("spec") or {}
+    if spec.get("unschedulable"):
+        return False
+    conditions = (node.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def desired_instance_targets(nodes: Iterable[Mapping], node_port: int) -> set[Target]:
+    targets = set()
+    for node in nodes:
+        if not node_is_ready(node):
+            continue
+        instance = instance_id_from_provider_id((node.get("spec") or {}).get("providerID"))
+        if instance:
+            targets.add(Target(instance, node_port))
+    return targets
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    """What to write, in the order it must be written: all registrations before any deregistration."""
+
+    register: tuple[tuple[Target, ...], ...] = ()
+    deregister: tuple[tuple[Target, ...], ...] = ()
+    managed_during: frozenset[str] = field(default_factory=frozenset)
+    managed_after: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def writes(self) -> int:
+        return len(self.register) + len(self.deregister)
+
+    @property
+    def changed(self) -> int:
+        return sum(map(len, self.register)) + sum(map(len, self.deregister))
+
+
+def batches(targets: Iterable[Target], size: int = MAX_TARGETS_PER_CALL) -> tuple[tuple[Target, ...], ...]:
+    ordered = sorted(targets)
+    return tuple(tuple(ordered[i : i + size]) for i in range(0, len(ordered), size))
+
+
+def plan_targets(
+    desired: set[Target],
+    current: set[Target],
+    managed: frozenset[str],
+) -> TargetPlan:
+    """The smallest set of writes that makes the group hold `desired`.
+
+    Only targets this binding registered earlier (`managed`) are ever deregistered, so a
+    target group shared with targets a user registered by hand keeps those targets.
+    """
+    current_keys = {t.key for t in current}
+    desired_keys = {t.key for t in desired}
+    to_register = [t for t in desired if t.key not in current_keys]
+    to_deregister = [t for t in current if t.key in managed and t.key not in desired_keys]
+    return TargetPlan(
+        register=batches(to_register),
+        deregister=batches(to_deregister),
+        # Written before any AWS call so that a crash mid-apply never orphans a target.
+        managed_during=frozenset(managed | desired_keys),
+        managed_after=frozenset(desired_keys),
+    )
+
+
+def plan_removal(current: set[Target], managed: frozenset[str]) -> tuple[tuple[Target, ...], ...]:
+    """On deletion: exactly the targets this binding registered, nothing else."""
+    return batches(t for t in current if t.key in managed)

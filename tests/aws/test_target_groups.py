@@ -1,0 +1,95 @@
+"""The boto3 adapter against a real moto server over HTTP."""
+
+import pytest
+
+from awsctl.aws.clients import CallCounter, Clients
+from awsctl.aws.targets import TargetGroupNotFound, TargetGroups
+from awsctl.planning.targets import Target, batches, plan_targets
+
+pytestmark = pytest.mark.aws
+
+
+@pytest.fixture
+def counted(moto):
+    counter = CallCounter()
+    return TargetGroups(Clients(counter)), counter
+
+
+def test_describe_by_name_and_arn_is_cached(moto, counted):
+    groups, counter = counted
+    arn = moto.target_group("web-tg")
+    by_name = groups.describe("web-tg")
+    assert by_name.arn == arn and by_name.target_type == "ip" and by_name.vpc_id
+    assert groups.describe(arn).name == "web-tg"
+    groups.describe("web-tg")
+    assert counter.snapshot()["DescribeTargetGroups"] == 2  # once per ref, then cached
+
+
+def test_missing_group_is_a_typed_error(moto, counted):
+    groups, _ = counted
+    with pytest.raises(TargetGroupNotFound):
+        groups.describe("nope")
+    with pytest.raises(TargetGroupNotFound):
+        groups.describe("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/nope/0123456789abcdef")
+
+
+def test_vpc_cidrs_come_from_the_groups_vpc(moto, counted):
+    groups, _ = counted
+    info = groups.describe(moto.target_group("web-tg"))
+    assert groups.vpc_cidrs(info.vpc_id) == (moto.default_vpc()["CidrBlock"],)
+
+
+def test_register_in_batches_then_steady_state_writes_nothing(moto, counted):
+    groups, counter = counted
+    arn = moto.target_group("big")
+    desired = {Target(f"172.31.{i // 200}.{i % 200 + 1}", 8080) for i in range(450)}
+    plan = plan_targets(desired, {h.target for h in groups.health(arn)}, frozenset())
+    for batch in plan.register:
+        groups.register(arn, batch)
+    assert counter.snapshot()["RegisterTargets"] == 3
+    assert moto.targets(arn) == {(t.id, t.port) for t in desired}
+
+    before = counter.writes()
+    again = plan_targets(desired, {h.target for h in groups.health(arn)}, plan.managed_after)
+    assert again.writes == 0 and counter.writes() == before
+
+
+def test_deregister_only_what_was_managed(moto, counted):
+    groups, _ = counted
+    arn = moto.target_group("shared")
+    users = Target("172.31.9.9", 80)
+    moto.client("elbv2").register_targets(TargetGroupArn=arn, Targets=[users.to_aws()])
+    mine = {Target("172.31.0.1", 80), Target("172.31.0.2", 80)}
+    for batch in batches(mine):
+        groups.register(arn, batch)
+    plan = plan_targets(set(), {h.target for h in groups.health(arn)}, frozenset(t.key for t in mine))
+    for batch in plan.deregister:
+        groups.deregister(arn, batch)
+    assert moto.targets(arn) == {(users.id, users.port)}
+
+
+def test_out_of_vpc_ip_is_registered_with_az_all(moto, counted):
+    groups, _ = counted
+    arn = moto.target_group("outside")
+    groups.register(arn, (Target("10.244.0.5", 8080, "all"),))
+    assert moto.targets(arn) == {("10.244.0.5", 8080)}
+
+
+def test_injected_unhealthy_state_is_reported(moto, counted):
+    groups, _ = counted
+    arn = moto.target_group("health")
+    groups.register(arn, (Target("172.31.0.1", 80), Target("172.31.0.2", 80)))
+    moto.unhealthy.add("172.31.0.2")
+    states = {h.target.id: h.state for h in groups.health(arn)}
+    assert states == {"172.31.0.1": "healthy", "172.31.0.2": "unhealthy"}
+
+
+def test_instance_targets(moto, counted):
+    groups, _ = counted
+    ec2 = moto.client("ec2")
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    arn = moto.target_group("nodes", target_type="instance")
+    groups.register(arn, (Target(instance, 30080),))
+    assert groups.describe(arn).target_type == "instance"
+    assert moto.targets(arn) == {(instance, 30080)}

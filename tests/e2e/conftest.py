@@ -1,0 +1,116 @@
+"""e2e fixtures: the real local control plane (built from the Go module proxy) and `awsctl run` as a process.
+
+Nothing here skips: if the binaries cannot be built or the cluster cannot start, the tier fails.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client, config
+
+from awsctl.api import crds as crd_files
+from awsctl.dev.cluster import Environment
+
+pytestmark = pytest.mark.e2e
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+        except Exception as err:  # noqa: BLE001 - keep polling through transient API errors
+            last = err
+        else:
+            if last:
+                return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    env = Environment(tmp_path_factory.mktemp("dev") / "state")
+    env.up(with_moto=False)
+    try:
+        api_client = config.new_client_from_config(str(env.kubeconfig))
+        ext = client.ApiextensionsV1Api(api_client)
+        for path in sorted(crd_files.crds_dir().glob("*.yaml")):
+            body = yaml.safe_load(path.read_text())
+            ext.create_custom_resource_definition(body)
+            wait_for(lambda: any(c.type == "Established" and c.status == "True" for c in
+                                 (ext.read_custom_resource_definition(body["metadata"]["name"]).status.conditions or [])),
+                     what=f"CRD {path.name} established")
+        yield env, api_client
+    finally:
+        env.down()
+
+
+@pytest.fixture
+def kube(cluster):
+    return cluster[1]
+
+
+@pytest.fixture
+def namespace(kube):
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    client.CoreV1Api(kube).create_namespace({"metadata": {"name": name}})
+    wait_for(lambda: client.CoreV1Api(kube).list_namespaced_service_account(name).items, what="default SA")
+    yield name
+
+
+class Operator:
+    def __init__(self, env: Environment, moto, log_path: Path, extra_args=()):
+        self.log_path = log_path
+        self.env = dict(os.environ, KUBECONFIG=str(env.kubeconfig), **moto.env())
+        self.args = [sys.executable, "-m", "awsctl", "run", "--liveness", "", "--resync-seconds", "2",
+                     *extra_args]
+        self.proc = None
+
+    def start(self):
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        log.close()
+        return self
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+
+    def stop(self):
+        self.kill(signal.SIGTERM)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def operator(cluster, moto, tmp_path, request):
+    op = Operator(cluster[0], moto, tmp_path / "operator.log").start()
+    yield op
+    op.stop()
+    if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+        print(f"--- operator log ---\n{op.log()[-8000:]}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)

@@ -1,0 +1,53 @@
+"""Small builders for the Kubernetes objects the e2e stories use."""
+
+from __future__ import annotations
+
+
+def deployment(name: str, *, replicas: int, container_port: int, port_name: str | None = None,
+               labels: dict | None = None, image: str = "registry.local/app:v1") -> dict:
+    labels = labels or {"app": name}
+    port = {"containerPort": container_port}
+    if port_name:
+        port["name"] = port_name
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "app", "image": image, "ports": [port]}]},
+            },
+        },
+    }
+
+
+def service(name: str, *, port: int, target_port: int | str, headless: bool = False,
+            selector: dict | None = None, port_name: str = "http", service_type: str | None = None,
+            annotations: dict | None = None) -> dict:
+    spec: dict = {
+        "selector": selector or {"app": name},
+        "ports": [{"name": port_name, "port": port, "targetPort": target_port, "protocol": "TCP"}],
+    }
+    if headless:
+        spec["clusterIP"] = "None"
+    if service_type:
+        spec["type"] = service_type
+    meta: dict = {"name": name}
+    if annotations:
+        meta["annotations"] = annotations
+    return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec}
+
+
+def binding(name: str, *, service: str, port: int | str, target_group_name: str | None = None,
+            target_group_arn: str | None = None, target_type: str | None = None) -> dict:
+    spec: dict = {"serviceRef": {"name": service, "port": port}}
+    if target_group_name:
+        spec["targetGroupName"] = target_group_name
+    if target_group_arn:
+        spec["targetGroupARN"] = target_group_arn
+    if target_type:
+        spec["targetType"] = target_type
+    return {"apiVersion": "awsctl.io/v1alpha1", "kind": "TargetGroupBinding",
+            "metadata": {"name": name}, "spec": spec}

@@ -1,0 +1,49 @@
+import pytest
+
+from awsctl.api import binding, crds
+from awsctl.planning.conditions import set_condition
+
+
+def test_crd_files_match_the_models():
+    for name, make in crds.DEFINITIONS.items():
+        on_disk = (crds.crds_dir() / name).read_text()
+        assert on_disk == crds.render(make), f"crds/{name} drifted from awsctl/api; run `make crds`"
+
+
+def test_binding_crd_contract():
+    crd = binding.definition()
+    assert crd["metadata"]["name"] == "targetgroupbindings.awsctl.io"
+    assert crd["spec"]["names"]["shortNames"] == ["tgb"]
+    version = crd["spec"]["versions"][0]
+    assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
+    columns = [c["name"] for c in version["additionalPrinterColumns"]]
+    for wanted in ("Type", "Registered", "Healthy", "Ready", "Age"):
+        assert wanted in columns
+
+
+def test_spec_parse_accepts_number_or_name_and_one_group_ref():
+    spec = binding.BindingSpec.parse({"serviceRef": {"name": "web", "port": "80"}, "targetGroupName": "tg"})
+    assert spec.service_port == 80 and spec.target_group_ref == "tg"
+    spec = binding.BindingSpec.parse({"serviceRef": {"name": "web", "port": "http"}, "targetGroupARN": "arn:x"})
+    assert spec.service_port == "http"
+
+
+@pytest.mark.parametrize("spec,field", [
+    ({"serviceRef": {"port": 80}, "targetGroupName": "tg"}, "spec.serviceRef.name"),
+    ({"serviceRef": {"name": "web"}, "targetGroupName": "tg"}, "spec.serviceRef.port"),
+    ({"serviceRef": {"name": "web", "port": 80}}, "spec.targetGroupARN"),
+    ({"serviceRef": {"name": "web", "port": 80}, "targetGroupName": "a", "targetGroupARN": "b"}, "spec.targetGroupARN"),
+    ({"serviceRef": {"name": "web", "port": 80}, "targetGroupName": "a", "targetType": "lambda"}, "spec.targetType"),
+])
+def test_spec_errors_name_the_field(spec, field):
+    with pytest.raises(binding.SpecError) as err:
+        binding.BindingSpec.parse(spec)
+    assert err.value.field == field
+
+
+def test_condition_transition_time_moves_only_on_status_change():
+    first = set_condition(None, type="Ready", status=False, reason="A", message="m", now="t1", generation=1)
+    same = set_condition(first, type="Ready", status=False, reason="B", message="m2", now="t2", generation=2)
+    flipped = set_condition(same, type="Ready", status=True, reason="Synced", message="ok", now="t3", generation=2)
+    assert same[0]["lastTransitionTime"] == "t1" and same[0]["reason"] == "B"
+    assert flipped[0]["lastTransitionTime"] == "t3" and flipped[0]["status"] == "True"

@@ -1,0 +1,97 @@
+from awsctl.planning.targets import (
+    MAX_TARGETS_PER_CALL, PortNotFound, Target, batches, desired_instance_targets, desired_ip_targets,
+    instance_id_from_provider_id, plan_removal, plan_targets, select_service_port,
+)
+import pytest
+
+
+def slice_(port_name, port, endpoints):
+    return {"addressType": "IPv4", "ports": [{"name": port_name, "port": port, "protocol": "TCP"}],
+            "endpoints": endpoints}
+
+
+def ep(ip, ready=True, terminating=False, pod=None):
+    out = {"addresses": [ip], "conditions": {"ready": ready, "serving": ready, "terminating": terminating}}
+    if pod:
+        out["targetRef"] = {"kind": "Pod", "name": pod}
+    return out
+
+
+def test_ip_targets_use_the_endpoint_port_never_the_service_port():
+    slices = [slice_("http", 8000, [ep("10.0.0.1"), ep("10.0.0.2")])]
+    assert desired_ip_targets(slices, "http", ["10.0.0.0/16"]) == {Target("10.0.0.1", 8000), Target("10.0.0.2", 8000)}
+
+
+def test_named_target_port_resolves_per_pod():
+    # One Service port `http` (port 80, targetPort: web); the pods name different container ports `web`.
+    slices = [slice_("http", 8080, [ep("10.0.0.1")]), slice_("http", 9090, [ep("10.0.0.2")])]
+    assert desired_ip_targets(slices, "http", ["10.0.0.0/8"]) == {Target("10.0.0.1", 8080), Target("10.0.0.2", 9090)}
+
+
+def test_only_ready_non_terminating_endpoints():
+    slices = [slice_("", 80, [ep("10.0.0.1"), ep("10.0.0.2", ready=False), ep("10.0.0.3", terminating=True),
+                              {"addresses": ["10.0.0.4"], "conditions": {}},  # nil ready means ready
+                              ep("10.0.0.5", pod="going")])]
+    got = desired_ip_targets(slices, "", ["10.0.0.0/8"], terminating_pods=frozenset({"going"}))
+    assert got == {Target("10.0.0.1", 80), Target("10.0.0.4", 80)}
+
+
+def test_slices_for_other_ports_are_ignored():
+    slices = [slice_("metrics", 9100, [ep("10.0.0.1")])]
+    assert desired_ip_targets(slices, "http", []) == set()
+
+
+def test_ips_outside_the_vpc_get_availability_zone_all():
+    slices = [slice_("", 80, [ep("10.0.0.1"), ep("100.64.0.9")])]
+    got = desired_ip_targets(slices, "", ["10.0.0.0/16"])
+    assert got == {Target("10.0.0.1", 80), Target("100.64.0.9", 80, "all")}
+
+
+def test_service_port_by_number_or_name():
+    ports = [{"name": "http", "port": 80, "targetPort": 8000}, {"name": "admin", "port": 9000, "nodePort": 30900}]
+    assert select_service_port(ports, 80).name == "http"
+    assert select_service_port(ports, "admin").node_port == 30900
+    with pytest.raises(PortNotFound, match="spec.serviceRef.port 8000 matches no Service port"):
+        select_service_port(ports, 8000)  # a targetPort is not a Service port
+
+
+def test_instance_targets_from_provider_ids_of_ready_nodes():
+    def node(pid, ready=True, unschedulable=False):
+        return {"spec": {"providerID": pid, "unschedulable": unschedulable},
+                "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+    nodes = [node("aws:///us-east-1a/i-0aaa"), node("aws:///us-east-1b/i-0bbb", ready=False),
+             node("kind://docker/x"), node("aws:///us-east-1c/i-0ccc", unschedulable=True)]
+    assert desired_instance_targets(nodes, 30080) == {Target("i-0aaa", 30080)}
+    assert instance_id_from_provider_id("aws:///us-east-1a/i-0123456789abcdef0") == "i-0123456789abcdef0"
+    assert instance_id_from_provider_id(None) is None
+
+
+def test_plan_registers_before_deregistering_in_batches_of_200():
+    desired = {Target(f"10.1.{i // 250}.{i % 250}", 80) for i in range(450)}
+    old = {Target(f"10.2.{i // 250}.{i % 250}", 80) for i in range(201)}
+    plan = plan_targets(desired, old, frozenset(t.key for t in old))
+    assert [len(b) for b in plan.register] == [200, 200, 50]
+    assert [len(b) for b in plan.deregister] == [200, 1]
+    assert all(len(b) <= MAX_TARGETS_PER_CALL for b in plan.register + plan.deregister)
+    assert plan.writes == 5  # = ceil(651 / 200) + 1
+    assert plan.managed_during >= {t.key for t in desired | old}
+    assert plan.managed_after == frozenset(t.key for t in desired)
+
+
+def test_steady_state_plans_no_write():
+    targets = {Target("10.0.0.1", 80), Target("10.0.0.2", 80)}
+    plan = plan_targets(targets, set(targets), frozenset(t.key for t in targets))
+    assert plan.writes == 0
+
+
+def test_targets_not_registered_by_the_binding_are_never_deregistered():
+    mine, users = Target("10.0.0.1", 80), Target("10.9.9.9", 80)
+    plan = plan_targets(set(), {mine, users}, frozenset({mine.key}))
+    assert plan.deregister == ((mine,),)
+    assert plan_removal({mine, users}, frozenset({mine.key})) == ((mine,),)
+
+
+def test_batches_are_deterministic():
+    targets = [Target("10.0.0.2", 80), Target("10.0.0.1", 80)]
+    assert batches(targets) == ((Target("10.0.0.1", 80), Target("10.0.0.2", 80)),)
+    assert Target.parse("10.0.0.1:8080") == Target("10.0.0.1", 8080)
