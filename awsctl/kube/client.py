@@ -22,7 +22,7 @@ def load_api_client() -> client.ApiClient:
     except config.ConfigException:
         cfg = client.Configuration()
         config.load_kube_config(client_configuration=cfg)
-    cfg.connection_pool_maxsize = 32
+    cfg.connection_pool_maxsize = 64  # above the handler thread pool, so connections are reused
     return client.ApiClient(cfg)
 
 

@@ -1,0 +1,108 @@
+"""The moto harness shared by the test tiers and the benchmarks.
+
+moto reports every target healthy at once; tests of unhealthy states flip targets here, in the
+harness, because the server runs in this process while the operator reaches it over HTTP. Every
+Register/DeregisterTargets call is recorded with its time, for ordering checks and latency figures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import urllib.request
+from dataclasses import dataclass, field
+
+import boto3
+from moto.elbv2 import models as elbv2_models
+from moto.server import ThreadedMotoServer
+
+from awsctl.dev.cluster import free_port
+
+
+@dataclass(frozen=True)
+class Write:
+    call: str
+    group: str
+    keys: tuple[str, ...]
+    at: float
+
+
+@dataclass
+class MotoServer:
+    endpoint: str
+    unhealthy: set[str] = field(default_factory=set)  # target ids moto should report unhealthy
+    writes: list[Write] = field(default_factory=list)
+
+    def writes_to(self, arn: str) -> list[tuple[str, tuple[str, ...]]]:
+        return [(w.call, w.keys) for w in list(self.writes) if w.group == arn]
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def reset(self) -> None:
+        self.unhealthy.clear()
+        self.writes.clear()
+        req = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
+        urllib.request.urlopen(req, timeout=10).read()
+
+    def client(self, service: str):
+        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def default_vpc(self) -> dict:
+        return self.client("ec2").describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
+
+    def target_group(self, name: str, target_type: str = "ip", port: int = 80) -> str:
+        return self.client("elbv2").create_target_group(
+            Name=name, Protocol="HTTP", Port=port, VpcId=self.default_vpc()["VpcId"], TargetType=target_type,
+        )["TargetGroups"][0]["TargetGroupArn"]
+
+    def targets(self, arn: str) -> set[tuple[str, int]]:
+        health = self.client("elbv2").describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+        return {(d["Target"]["Id"], d["Target"]["Port"]) for d in health}
+
+
+@contextlib.contextmanager
+def moto_server():
+    """A moto server on a free 127.0.0.1 port, patched for health injection and write recording."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per AWS call otherwise
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    moto = MotoServer(f"http://127.0.0.1:{port}")
+    original_health = elbv2_models.FakeTargetGroup.health_for
+
+    def health_for(self, target, ec2_backend):
+        status = original_health(self, target, ec2_backend)
+        if status.status == "healthy" and status.instance_id in moto.unhealthy:
+            return elbv2_models.FakeHealthStatus(status.instance_id, status.port, status.health_check_port,
+                                                 "unhealthy", "Target.FailedHealthChecks", "injected by the test")
+        return status
+
+    originals = {call: getattr(elbv2_models.ELBv2Backend, call) for call in ("register_targets", "deregister_targets")}
+
+    def recording(call):
+        def recorded(self, target_group_arn, instances, *args, **kwargs):
+            keys = tuple(sorted(f"{t['Id']}:{t.get('Port')}" for t in instances))
+            result = originals[call](self, target_group_arn, instances, *args, **kwargs)
+            moto.writes.append(Write(call, target_group_arn, keys, time.monotonic()))
+            return result
+        return recorded
+
+    elbv2_models.FakeTargetGroup.health_for = health_for
+    for call in originals:
+        setattr(elbv2_models.ELBv2Backend, call, recording(call))
+    try:
+        yield moto
+    finally:
+        elbv2_models.FakeTargetGroup.health_for = original_health
+        for call, fn in originals.items():
+            setattr(elbv2_models.ELBv2Backend, call, fn)
+        server.stop()
