@@ -30,10 +30,6 @@ def now_rfc3339() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def not_found(err: Exception) -> bool:
-    return isinstance(err, ApiException) and err.status == 404
-
-
 class Kube:
     """Thin wrappers returning plain dicts, so planning code never sees client model classes."""
 
