@@ -160,7 +160,7 @@ class BindingReconciler:
                 self.groups.deregister(group.arn, batch)
             log.info("targets changed", extra={
                 "binding": f"{meta['namespace']}/{meta['name']}", "targetGroup": group.name,
-                "registered": changes.changed - sum(map(len, changes.deregister)),
+                "registered": sum(map(len, changes.register)),
                 "deregistered": sum(map(len, changes.deregister)), "calls": changes.writes})
             health = self.groups.health(group.arn)
         wanted = {t.key for t in desired}
