@@ -19,10 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
 from kubernetes import client, config
 
-from awsctl.api import crds as crd_files
 from awsctl.aws.clients import CallCounter, Clients
 from awsctl.aws.targets import TargetGroups
 from awsctl.controllers.binding_reconciler import BindingReconciler
@@ -51,13 +49,17 @@ def ips_for(index: int, count: int, offset: int = 0) -> list[str]:
     return [str(ipaddress.IPv4Address(_BASE + index * 1024 + offset + i + 1)) for i in range(count)]
 
 
+def group_name(namespace: str, binding: str) -> str:
+    return f"{namespace}-{binding}"[:32]  # ELBv2 target group names are at most 32 characters
+
+
 def setup(api, moto, namespace: str, bindings: int, endpoints: int) -> list[str]:
     core, disc, custom = client.CoreV1Api(api), client.DiscoveryV1Api(api), client.CustomObjectsApi(api)
     core.create_namespace({"metadata": {"name": namespace}})
     names = []
     for i in range(bindings):
         name = f"b{i}"
-        tg = f"{namespace}-{name}"[:32]
+        tg = group_name(namespace, name)
         moto.target_group(tg)
         core.create_namespaced_service(namespace, {"metadata": {"name": name}, "spec": {
             "clusterIP": "None", "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
@@ -88,11 +90,8 @@ def main() -> int:
     env = Environment(state / "dev")
     env.up(with_moto=False)
     try:
+        env.install_crds()
         api = config.new_client_from_config(str(env.kubeconfig))
-        ext = client.ApiextensionsV1Api(api)
-        for path in sorted(crd_files.crds_dir().glob("*.yaml")):
-            ext.create_custom_resource_definition(yaml.safe_load(path.read_text()))
-        time.sleep(2)
         with moto_server() as moto:
             os.environ.update(moto.env())
             os.environ["KUBECONFIG"] = str(env.kubeconfig)
@@ -114,13 +113,14 @@ def main() -> int:
 
             # Latency with the operator as a process on the 200-binding namespace.
             namespace, names = "calls-200x10", [f"b{i}" for i in range(200)]
-            log = open(state / "operator.log", "ab")
-            op = subprocess.Popen([sys.executable, "-m", "awsctl", "run", "--liveness", "", "--resync-seconds", "60",
-                                   "--log-format", "text"], env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
+            with open(state / "operator.log", "ab") as log:
+                op = subprocess.Popen([sys.executable, "-m", "awsctl", "run", "--liveness", "", "--resync-seconds",
+                                       "60", "--log-format", "text"], env=dict(os.environ), stdout=log,
+                                      stderr=subprocess.STDOUT)
             try:
                 time.sleep(8)  # resume: every binding is already in sync
                 disc = client.DiscoveryV1Api(api)
-                arn_of = {n: moto.client("elbv2").describe_target_groups(Names=[f"{namespace}-{n}"[:32]])
+                arn_of = {n: moto.client("elbv2").describe_target_groups(Names=[group_name(namespace, n)])
                           ["TargetGroups"][0]["TargetGroupArn"] for n in names}
 
                 def change(index: int, name: str, offset: int) -> tuple[str, str, float]:

@@ -14,9 +14,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
-from awsctl.api import crds as crd_files
 from awsctl.dev.cluster import Environment
 
 NS = "demo"
@@ -49,11 +46,9 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
     try:
         api_client = config.new_client_from_config(str(env.kubeconfig))
         core, apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
-        custom, ext = client.CustomObjectsApi(api_client), client.ApiextensionsV1Api(api_client)
+        custom = client.CustomObjectsApi(api_client)
         _step("applying the CRDs")
-        for path in sorted(crd_files.crds_dir().glob("*.yaml")):
-            ext.create_custom_resource_definition(yaml.safe_load(path.read_text()))
-        time.sleep(1.0)
+        env.install_crds()
 
         import boto3
         elbv2, ec2 = boto3.client("elbv2"), boto3.client("ec2")
@@ -65,9 +60,10 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
 
         _step("starting the operator (awsctl run)")
         log_path = state_dir / "logs" / "operator.log"
-        operator = subprocess.Popen([sys.executable, "-m", "awsctl", "run", "--liveness", "",
-                                     "--resync-seconds", "5"], env=dict(os.environ),
-                                    stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)
+        with open(log_path, "ab") as log:
+            operator = subprocess.Popen([sys.executable, "-m", "awsctl", "run", "--liveness", "",
+                                         "--resync-seconds", "5"], env=dict(os.environ),
+                                        stdout=log, stderr=subprocess.STDOUT)
         print(f"    logs: {log_path}")
 
         _step("deploying web (3 pods, containerPort 8080) behind a headless Service (port 80 -> 8080)")

@@ -283,6 +283,27 @@ class Environment:
 
         self._wait(default_sa, "default service account", state)
 
+    def install_crds(self, timeout: float = 30.0) -> None:
+        """Creates every CRD in crds/ and waits until the apiserver serves them (Established)."""
+        import yaml
+        from kubernetes import client, config
+
+        from awsctl.api import crds as crd_files
+
+        ext = client.ApiextensionsV1Api(config.new_client_from_config(str(self.kubeconfig)))
+        names = []
+        for path in sorted(crd_files.crds_dir().glob("*.yaml")):
+            body = yaml.safe_load(path.read_text())
+            ext.create_custom_resource_definition(body)
+            names.append(body["metadata"]["name"])
+
+        def established() -> bool:
+            return all(any(c.type == "Established" and c.status == "True"
+                           for c in ext.read_custom_resource_definition(name).status.conditions or [])
+                       for name in names)
+
+        self._wait(established, "CRDs established", self.load_state() or {"pids": {}}, timeout)
+
     # -- down --------------------------------------------------------------------------
     def down(self, *, quiet: bool = False, keep_logs: bool = True) -> None:
         state = self.load_state()

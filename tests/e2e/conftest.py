@@ -14,10 +14,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-import yaml
 from kubernetes import client, config
 
-from awsctl.api import crds as crd_files
 from awsctl.dev.cluster import Environment
 
 pytestmark = pytest.mark.e2e
@@ -43,15 +41,8 @@ def cluster(tmp_path_factory):
     env = Environment(tmp_path_factory.mktemp("dev") / "state")
     env.up(with_moto=False)
     try:
-        api_client = config.new_client_from_config(str(env.kubeconfig))
-        ext = client.ApiextensionsV1Api(api_client)
-        for path in sorted(crd_files.crds_dir().glob("*.yaml")):
-            body = yaml.safe_load(path.read_text())
-            ext.create_custom_resource_definition(body)
-            wait_for(lambda: any(c.type == "Established" and c.status == "True" for c in
-                                 (ext.read_custom_resource_definition(body["metadata"]["name"]).status.conditions or [])),
-                     what=f"CRD {path.name} established")
-        yield env, api_client
+        env.install_crds()
+        yield env, config.new_client_from_config(str(env.kubeconfig))
     finally:
         env.down()
 
