@@ -17,7 +17,9 @@ import boto3
 from moto.elbv2 import models as elbv2_models
 from moto.server import ThreadedMotoServer
 
+from awsctl.demo.alb import create_alb
 from awsctl.dev.cluster import free_port
+from awsctl.planning.weights import weights_of
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,25 @@ class MotoServer:
         return self.client("elbv2").create_target_group(
             Name=name, Protocol="HTTP", Port=port, VpcId=self.default_vpc()["VpcId"], TargetType=target_type,
         )["TargetGroups"][0]["TargetGroupArn"]
+
+    def listener(self, name: str = "test-alb") -> str:
+        return create_alb(self.client("elbv2"), self.client("ec2"), name)[1]
+
+    def forward_weights(self, route_arn: str) -> dict[str, int]:
+        """The weights AWS shows on a rule or a listener's default action."""
+        elbv2 = self.client("elbv2")
+        if ":listener/" in route_arn:
+            actions = elbv2.describe_listeners(ListenerArns=[route_arn])["Listeners"][0]["DefaultActions"]
+        else:
+            actions = elbv2.describe_rules(RuleArns=[route_arn])["Rules"][0]["Actions"]
+        return weights_of(actions)
+
+    def awsctl_target_groups(self) -> list[str]:
+        elbv2 = self.client("elbv2")
+        arns = [tg["TargetGroupArn"] for tg in elbv2.describe_target_groups()["TargetGroups"]]
+        tagged = elbv2.describe_tags(ResourceArns=arns)["TagDescriptions"] if arns else []
+        return [d["ResourceArn"] for d in tagged
+                if any(t["Key"] == "awsctl.io/managed-by" for t in d.get("Tags") or ())]
 
     def targets(self, arn: str) -> set[tuple[str, int]]:
         health = self.client("elbv2").describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]

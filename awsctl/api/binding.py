@@ -6,20 +6,13 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from awsctl.api import GROUP, VERSION
-from awsctl.api.schema import condition_schema, crd
+from awsctl.api.schema import SpecError, condition_schema, crd
+
+__all__ = ["BindingSpec", "SpecError", "definition", "schema"]
 
 KIND = "TargetGroupBinding"
 PLURAL = "targetgroupbindings"
 SHORT_NAMES = ["tgb"]
-
-
-class SpecError(ValueError):
-    """Bad input in a spec; `field` names the offending path for the condition and the log."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)

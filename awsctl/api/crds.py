@@ -7,10 +7,10 @@ from pathlib import Path
 
 import yaml
 
-from awsctl.api import binding
+from awsctl.api import binding, canary
 
 HEADER = "# Generated from awsctl/api by `make crds`; edit the models, not this file.\n"
-DEFINITIONS = {"targetgroupbinding.yaml": binding.definition}
+DEFINITIONS = {"targetgroupbinding.yaml": binding.definition, "canary.yaml": canary.definition}
 
 
 def render(make) -> str:

@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 
+class SpecError(ValueError):
+    """Bad input in a spec; `field` names the offending path for the condition and the log."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
 def condition_schema() -> dict:
     return {
         "type": "array",

@@ -30,7 +30,7 @@ class TargetHealth:
     state: str
 
 
-def _error_code(err: ClientError) -> str:
+def error_code(err: ClientError) -> str:
     return err.response.get("Error", {}).get("Code", "")
 
 
@@ -53,7 +53,7 @@ class TargetGroups:
         try:
             groups = self._clients.elbv2.describe_target_groups(**kwargs)["TargetGroups"]
         except ClientError as err:
-            if _error_code(err) in ("TargetGroupNotFound", "TargetGroupNotFoundException", "ValidationError"):
+            if error_code(err) in ("TargetGroupNotFound", "TargetGroupNotFoundException", "ValidationError"):
                 raise TargetGroupNotFound(ref) from err
             raise
         if not groups:
@@ -94,7 +94,7 @@ class TargetGroups:
                 "TargetHealthDescriptions"
             ]
         except ClientError as err:
-            if _error_code(err) in ("TargetGroupNotFound", "TargetGroupNotFoundException"):
+            if error_code(err) in ("TargetGroupNotFound", "TargetGroupNotFoundException"):
                 self.forget(arn)
                 raise TargetGroupNotFound(arn) from err
             raise
@@ -115,5 +115,5 @@ class TargetGroups:
             self._clients.elbv2.deregister_targets(TargetGroupArn=arn, Targets=[t.to_aws() for t in batch])
         except ClientError as err:
             # Already gone is what we wanted.
-            if _error_code(err) not in ("InvalidTarget",):
+            if error_code(err) not in ("InvalidTarget",):
                 raise

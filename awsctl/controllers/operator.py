@@ -11,9 +11,13 @@ import kopf
 
 from awsctl import __version__
 from awsctl.aws.clients import Clients
+from awsctl.aws.listeners import Listeners
+from awsctl.aws.target_groups import OwnedTargetGroups
 from awsctl.aws.targets import TargetGroups
-from awsctl.controllers import bindings, logs
+from awsctl.controllers import bindings, canaries, logs
 from awsctl.controllers.binding_reconciler import BindingReconciler
+from awsctl.controllers.canary_reconciler import CanaryReconciler
+from awsctl.controllers.traffic import Traffic
 from awsctl.kube.client import Kube
 
 log = logging.getLogger("awsctl")
@@ -34,7 +38,10 @@ class OperatorOptions:
 
 def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
-    reconciler = BindingReconciler(kube, TargetGroups(clients))
+    groups = TargetGroups(clients)
+    reconciler = BindingReconciler(kube, groups)
+    canary_reconciler = CanaryReconciler(kube, groups, OwnedTargetGroups(clients), Traffic(Listeners(clients)),
+                                         cluster=options.cluster_name)
 
     @kopf.on.login(registry=registry)
     def login(**kwargs):
@@ -63,6 +70,7 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
             "awsRegion": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")})
 
     bindings.register(registry, reconciler, options.resync_seconds)
+    canaries.register(registry, canary_reconciler)
     return registry
 
 

@@ -13,6 +13,9 @@ from kubernetes.client.rest import ApiException
 from awsctl.api import GROUP, VERSION
 
 log = logging.getLogger("awsctl.kube")
+FIELD_MANAGER = "awsctl"
+APPLY = "application/apply-patch+yaml"
+JSON_PATCH = "application/json-patch+json"
 
 
 def load_api_client() -> client.ApiClient:
@@ -46,6 +49,10 @@ class Kube:
         return client.DiscoveryV1Api(self.api_client)
 
     @cached_property
+    def apps(self) -> client.AppsV1Api:
+        return client.AppsV1Api(self.api_client)
+
+    @cached_property
     def custom(self) -> client.CustomObjectsApi:
         return client.CustomObjectsApi(self.api_client)
 
@@ -69,6 +76,18 @@ class Kube:
                 return None
             raise
 
+    def get_deployment(self, namespace: str, name: str) -> dict | None:
+        try:
+            return self._plain(self.apps.read_namespaced_deployment(name, namespace))
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def list_custom(self, plural: str, namespace: str, label_selector: str) -> list[dict]:
+        return self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural,
+                                                         label_selector=label_selector)["items"]
+
     def endpoint_slices(self, namespace: str, service: str) -> list[dict]:
         result = self.discovery.list_namespaced_endpoint_slice(
             namespace, label_selector=f"kubernetes.io/service-name={service}"
@@ -86,6 +105,35 @@ class Kube:
             )
         except ApiException as err:
             if err.status != 404:  # deleted meanwhile: nothing to report on
+                raise
+
+    def apply(self, obj: dict) -> dict:
+        """Server-side apply as `awsctl`: idempotent (no write when nothing differs), owns only our fields."""
+        meta = obj["metadata"]
+        kwargs = {"field_manager": FIELD_MANAGER, "force": True, "_content_type": APPLY}
+        if obj["kind"] == "Service":
+            out = self.core.patch_namespaced_service(meta["name"], meta["namespace"], obj, **kwargs)
+        elif obj["kind"] == "Deployment":
+            out = self.apps.patch_namespaced_deployment(meta["name"], meta["namespace"], obj, **kwargs)
+        else:
+            plural = {"TargetGroupBinding": "targetgroupbindings"}[obj["kind"]]
+            out = self.custom.patch_namespaced_custom_object(GROUP, VERSION, meta["namespace"], plural,
+                                                             meta["name"], obj, **kwargs)
+        return out if isinstance(out, dict) else self._plain(out)
+
+    def scale(self, namespace: str, deployment: str, replicas: int) -> None:
+        self.apps.patch_namespaced_deployment_scale(deployment, namespace, {"spec": {"replicas": replicas}})
+
+    def set_service_selector(self, namespace: str, name: str, selector: dict) -> None:
+        """Replaces the whole selector (a merge patch would keep keys we want gone)."""
+        self.core.patch_namespaced_service(name, namespace, [{"op": "replace", "path": "/spec/selector",
+                                                              "value": selector}], _content_type=JSON_PATCH)
+
+    def delete_custom(self, plural: str, namespace: str, name: str) -> None:
+        try:
+            self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+        except ApiException as err:
+            if err.status != 404:
                 raise
 
     def event(self, obj: dict, *, type: str, reason: str, message: str) -> None:

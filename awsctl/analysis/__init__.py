@@ -1,0 +1,1 @@
+"""Checks run between rollout steps: webhooks now, CloudWatch metrics next."""

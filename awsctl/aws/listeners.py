@@ -1,0 +1,139 @@
+"""The listener rule (or default action) whose forward action awsctl drives, and its read-back."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+
+from awsctl.aws.clients import Clients
+from awsctl.aws.targets import error_code
+
+
+class ListenerNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where the weights live: a rule (by ARN) or a listener's default action."""
+
+    arn: str
+    is_default: bool
+
+    @classmethod
+    def parse(cls, arn: str) -> "Route":
+        return cls(arn, ":listener/" in arn)
+
+
+@dataclass(frozen=True)
+class Rule:
+    arn: str
+    priority: str
+    actions: list
+    conditions: list
+    tags: dict
+
+
+def rule_conditions(hosts: tuple[str, ...], paths: tuple[str, ...]) -> list[dict]:
+    """ALB needs at least one condition on a non-default rule; no hosts and no paths means every path."""
+    out = []
+    if hosts:
+        out.append({"Field": "host-header", "HostHeaderConfig": {"Values": list(hosts)}})
+    if paths or not hosts:
+        out.append({"Field": "path-pattern", "PathPatternConfig": {"Values": list(paths or ("/*",))}})
+    return out
+
+
+def condition_values(conditions: list) -> dict[str, tuple[str, ...]]:
+    """Field -> values, whether AWS answered with the legacy `Values` or the typed `...Config`."""
+    out = {}
+    for cond in conditions or ():
+        config = next((v for k, v in cond.items() if k.endswith("Config") and isinstance(v, dict)), {})
+        out[cond.get("Field", "")] = tuple(sorted(config.get("Values") or cond.get("Values") or ()))
+    return out
+
+
+class Listeners:
+    def __init__(self, clients: Clients):
+        self._clients = clients
+        self._lock = threading.Lock()
+        self._vpcs: dict[str, str] = {}
+
+    @property
+    def _elb(self):
+        return self._clients.elbv2
+
+    def vpc_of(self, listener_arn: str) -> str:
+        """The VPC of the listener's load balancer: where target groups must live (cached, immutable)."""
+        with self._lock:
+            if listener_arn in self._vpcs:
+                return self._vpcs[listener_arn]
+        lb_arn = self._listener(listener_arn)["LoadBalancerArn"]
+        vpc = self._elb.describe_load_balancers(LoadBalancerArns=[lb_arn])["LoadBalancers"][0]["VpcId"]
+        with self._lock:
+            self._vpcs[listener_arn] = vpc
+        return vpc
+
+    def _listener(self, listener_arn: str) -> dict:
+        try:
+            listeners = self._elb.describe_listeners(ListenerArns=[listener_arn])["Listeners"]
+        except ClientError as err:
+            if error_code(err) in ("ListenerNotFound", "ListenerNotFoundException"):
+                raise ListenerNotFound(listener_arn) from err
+            raise
+        if not listeners:
+            raise ListenerNotFound(listener_arn)
+        return listeners[0]
+
+    def rule_at(self, listener_arn: str, priority: int) -> Rule | None:
+        rules = [r for page in self._elb.get_paginator("describe_rules").paginate(ListenerArn=listener_arn)
+                 for r in page["Rules"]]
+        found = next((r for r in rules if r.get("Priority") == str(priority)), None)
+        if found is None:
+            return None
+        tags = self._elb.describe_tags(ResourceArns=[found["RuleArn"]])["TagDescriptions"]
+        return Rule(found["RuleArn"], found["Priority"], found.get("Actions") or [], found.get("Conditions") or [],
+                    {t["Key"]: t["Value"] for d in tags for t in d.get("Tags") or ()})
+
+    def create_rule(self, listener_arn: str, priority: int, conditions: list, actions: list,
+                    tags: dict[str, str]) -> str:
+        return self._elb.create_rule(
+            ListenerArn=listener_arn, Priority=priority, Conditions=conditions, Actions=actions,
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )["Rules"][0]["RuleArn"]
+
+    def set_conditions(self, rule_arn: str, conditions: list) -> None:
+        self._elb.modify_rule(RuleArn=rule_arn, Conditions=conditions)
+
+    def _rule(self, rule_arn: str) -> dict:
+        try:
+            rules = self._elb.describe_rules(RuleArns=[rule_arn])["Rules"]
+        except ClientError as err:
+            if error_code(err) in ("RuleNotFound", "RuleNotFoundException"):
+                return {}
+            raise
+        return rules[0] if rules else {}
+
+    def actions(self, route: Route) -> list:
+        """Read-back: what AWS routes now (not what we asked for)."""
+        if route.is_default:
+            return self._listener(route.arn).get("DefaultActions") or []
+        return self._rule(route.arn).get("Actions") or []
+
+    def conditions(self, route: Route) -> list:
+        return [] if route.is_default else self._rule(route.arn).get("Conditions") or []
+
+    def set_actions(self, route: Route, actions: list) -> None:
+        if route.is_default:
+            self._elb.modify_listener(ListenerArn=route.arn, DefaultActions=actions)
+        else:
+            self._elb.modify_rule(RuleArn=route.arn, Actions=actions)
+
+    def delete_rule(self, rule_arn: str) -> None:
+        try:
+            self._elb.delete_rule(RuleArn=rule_arn)
+        except ClientError as err:
+            if error_code(err) not in ("RuleNotFound", "RuleNotFoundException"):
+                raise

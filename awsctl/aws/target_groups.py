@@ -1,0 +1,139 @@
+"""Target groups awsctl owns: create or adopt by name and tags, update in place, find by tags, delete.
+
+A group is adopted only when its tags name the same owner; anything else is a conflict, never
+taken over (DESIGN: awsctl never changes a target group it does not own). Settings that AWS
+can change in place (health check, deregistration delay) are updated, not recreated
+(aws-load-balancer-controller #4810).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from botocore.exceptions import ClientError
+
+from awsctl.aws.clients import Clients
+from awsctl.aws.targets import error_code
+from awsctl.planning.naming import CLUSTER, MANAGED_BY, OWNER
+
+_HEALTH_CHECK_FIELDS = {  # spec key -> CreateTargetGroup/ModifyTargetGroup argument
+    "path": "HealthCheckPath", "port": "HealthCheckPort", "intervalSeconds": "HealthCheckIntervalSeconds",
+    "timeoutSeconds": "HealthCheckTimeoutSeconds", "healthyThresholdCount": "HealthyThresholdCount",
+    "unhealthyThresholdCount": "UnhealthyThresholdCount",
+}
+TAG_BATCH = 20  # DescribeTags takes at most 20 ARNs
+
+
+class TargetGroupConflict(Exception):
+    """A group with our deterministic name exists but is not ours."""
+
+
+class TargetGroupInUse(Exception):
+    """Still referenced by a listener or rule; retried after the rule is restored."""
+
+
+@dataclass(frozen=True)
+class DesiredGroup:
+    name: str
+    protocol: str
+    port: int
+    vpc_id: str
+    target_type: str
+    health_check: Mapping[str, object]
+    deregistration_delay: int
+    tags: Mapping[str, str]
+
+
+def _health_check_args(health_check: Mapping[str, object]) -> dict:
+    out = {arg: health_check[key] for key, arg in _HEALTH_CHECK_FIELDS.items() if key in health_check}
+    if "matcher" in health_check:
+        out["Matcher"] = {"HttpCode": str(health_check["matcher"])}
+    return out
+
+
+class OwnedTargetGroups:
+    def __init__(self, clients: Clients):
+        self._clients = clients
+
+    @property
+    def _elb(self):
+        return self._clients.elbv2
+
+    def tags(self, arns: list[str]) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        for i in range(0, len(arns), TAG_BATCH):
+            for desc in self._elb.describe_tags(ResourceArns=arns[i:i + TAG_BATCH])["TagDescriptions"]:
+                out[desc["ResourceArn"]] = {t["Key"]: t["Value"] for t in desc.get("Tags") or ()}
+        return out
+
+    def ensure(self, want: DesiredGroup) -> tuple[str, bool]:
+        """Returns (arn, changed): created, adopted as is, or updated in place."""
+        existing = self._by_name(want.name)
+        if existing is None:
+            try:
+                created = self._elb.create_target_group(
+                    Name=want.name, Protocol=want.protocol, Port=want.port, VpcId=want.vpc_id,
+                    TargetType=want.target_type, Tags=[{"Key": k, "Value": v} for k, v in want.tags.items()],
+                    **_health_check_args(want.health_check),
+                )["TargetGroups"][0]
+            except ClientError as err:
+                if error_code(err) != "DuplicateTargetGroupName":
+                    raise
+                existing = self._by_name(want.name)  # created concurrently: adopt below
+            else:
+                self._set_delay(created["TargetGroupArn"], want.deregistration_delay)
+                return created["TargetGroupArn"], True
+        arn = existing["TargetGroupArn"]
+        tags = self.tags([arn]).get(arn, {})
+        if tags.get(OWNER) != want.tags[OWNER] or tags.get(CLUSTER) != want.tags[CLUSTER]:
+            raise TargetGroupConflict(
+                f"target group {want.name} exists and is owned by {tags.get(OWNER) or 'someone else'}")
+        immutable = {"TargetType": want.target_type, "Protocol": want.protocol, "Port": want.port,
+                     "VpcId": want.vpc_id}
+        differs = {k: existing.get(k) for k, v in immutable.items() if existing.get(k) != v}
+        if differs:
+            raise TargetGroupConflict(
+                f"target group {want.name} has {differs}, which AWS cannot change in place; "
+                "delete the Canary to recreate its groups")
+        changed = False
+        health = _health_check_args(want.health_check)
+        if any(existing.get(k) != v for k, v in health.items()):
+            self._elb.modify_target_group(TargetGroupArn=arn, **health)
+            changed = True
+        return arn, self._set_delay(arn, want.deregistration_delay) or changed
+
+    def _by_name(self, name: str) -> dict | None:
+        try:
+            return self._elb.describe_target_groups(Names=[name])["TargetGroups"][0]
+        except ClientError as err:
+            if error_code(err) in ("TargetGroupNotFound", "TargetGroupNotFoundException"):
+                return None
+            raise
+
+    def _set_delay(self, arn: str, seconds: int) -> bool:
+        attrs = self._elb.describe_target_group_attributes(TargetGroupArn=arn)["Attributes"]
+        current = next((a["Value"] for a in attrs if a["Key"] == "deregistration_delay.timeout_seconds"), None)
+        if current == str(seconds):
+            return False
+        self._elb.modify_target_group_attributes(
+            TargetGroupArn=arn, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(seconds)}])
+        return True
+
+    def owned(self, owner: str, cluster: str) -> list[str]:
+        """Every group tagged for this owner in this cluster, also ones a crash left unrecorded."""
+        arns = [tg["TargetGroupArn"]
+                for page in self._elb.get_paginator("describe_target_groups").paginate()
+                for tg in page["TargetGroups"]]
+        return [arn for arn, tags in self.tags(arns).items()
+                if tags.get(MANAGED_BY) == "awsctl" and tags.get(OWNER) == owner and tags.get(CLUSTER) == cluster]
+
+    def delete(self, arn: str) -> None:
+        try:
+            self._elb.delete_target_group(TargetGroupArn=arn)
+        except ClientError as err:
+            code = error_code(err)
+            if code == "ResourceInUse":
+                raise TargetGroupInUse(arn) from err
+            if code not in ("TargetGroupNotFound", "TargetGroupNotFoundException"):
+                raise

@@ -1,0 +1,46 @@
+"""kopf handlers for Canaries: one daemon per Canary ticks at its own analysis interval (as Flagger
+gives each canary its own ticker); a finalizer restores traffic and cleans up on deletion."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import kopf
+
+from awsctl.api import GROUP, VERSION
+from awsctl.api import canary as api
+from awsctl.controllers.canary_reconciler import CanaryReconciler
+from awsctl.controllers.canary_removal import CanaryRemoval, Retry
+
+log = logging.getLogger("awsctl.canary")
+MIN_INTERVAL = 0.5
+ERROR_BACKOFF = (1, 2, 5, 10, 30)
+
+
+def register(registry: kopf.OperatorRegistry, reconciler: CanaryReconciler) -> None:
+    removal = CanaryRemoval(reconciler)
+
+    @kopf.daemon(GROUP, VERSION, api.PLURAL, id="canary_loop", cancellation_timeout=30, registry=registry)
+    async def canary_loop(namespace, name, stopped: kopf.DaemonStopped, **_):
+        errors = 0
+        while not stopped:
+            try:
+                interval = await asyncio.to_thread(reconciler.tick, namespace, name)
+                errors = 0
+            except Exception:  # noqa: BLE001 - an API hiccup must not end the Canary's loop
+                log.exception("canary tick failed; retrying", extra={"canary": f"{namespace}/{name}"})
+                interval = ERROR_BACKOFF[min(errors, len(ERROR_BACKOFF) - 1)]
+                errors += 1
+            await stopped.wait(max(MIN_INTERVAL, interval))
+
+    @kopf.on.delete(GROUP, VERSION, api.PLURAL, id="canary_deleted", registry=registry)
+    def canary_deleted(namespace, name, **_):
+        body = reconciler.kube.get_custom(api.PLURAL, namespace, name)
+        if body is None:
+            return
+        try:
+            removal.remove(body)
+        except Retry as wait:
+            log.info(str(wait), extra={"canary": f"{namespace}/{name}"})
+            raise kopf.TemporaryError(str(wait), delay=wait.delay) from None

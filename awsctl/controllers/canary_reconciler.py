@@ -1,0 +1,408 @@
+"""One tick of one Canary: observe Kubernetes and AWS, decide the next step, apply it, write status.
+
+The daemon in controllers/canaries.py calls `tick` once per analysis interval. Every tick
+first makes the generated objects, target groups, child bindings and route exist (all
+idempotent), then lets planning/rollout.py decide. Status is the only memory, so a killed
+operator resumes where it stopped; AWS resources are found again by name and tags.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, Mapping
+
+from awsctl.analysis import webhooks
+from awsctl.api import canary as api
+from awsctl.api.binding import PLURAL as BINDINGS
+from awsctl.aws.target_groups import DesiredGroup, OwnedTargetGroups, TargetGroupConflict
+from awsctl.aws.targets import TargetGroups, TargetGroupNotFound
+from awsctl.controllers.binding_reconciler import NotReady
+from awsctl.controllers.coalesce import Coalescer
+from awsctl.controllers.traffic import Traffic
+from awsctl.kube.client import Kube
+from awsctl.planning import naming, objects
+from awsctl.planning import weights as w
+from awsctl.planning.conditions import find_condition, set_condition
+from awsctl.planning.rollout import ANALYSIS, Ask, Observed, Policy, RolloutState, Step, decide
+
+log = logging.getLogger("awsctl.canary")
+REVISION_ANNOTATION = "awsctl.io/revision"
+INVALID_SPEC_RETRY = 30.0  # seconds between looks at a Canary whose spec cannot be parsed
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One Service on one side of the forward action, with its target group and child binding."""
+
+    role: str
+    service: str
+    port: int | str
+    share: int
+    generated: bool
+    arn: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.service}:{self.port}"
+
+
+def rfc3339(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def epoch(text: str | None) -> float:
+    return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))) if text else 0.0
+
+
+def policy_of(spec: api.CanarySpec) -> Policy:
+    a = spec.analysis
+    return Policy(steps=a.steps, max_weight=a.max_weight, threshold=a.threshold, step_promotion=a.step_promotion,
+                  iterations=a.iterations, progress_deadline=float(spec.progress_deadline_seconds),
+                  skip_analysis=spec.skip_analysis, suspend=spec.suspend,
+                  hooks=frozenset(h.type for h in a.webhooks))
+
+
+def state_of(status: Mapping) -> RolloutState:
+    return RolloutState(
+        phase=status.get("phase") or "", weight=round(float(status.get("canaryWeight") or 0) * 10),
+        failed_checks=int(status.get("failedChecks") or 0), iterations=int(status.get("iterations") or 0),
+        last_applied=status.get("lastAppliedSpec") or "", last_promoted=status.get("lastPromotedSpec") or "",
+        transition_at=epoch(status.get("lastTransitionTime")),
+    )
+
+
+def deployment_ready(dep: Mapping | None, minimum: int = 1) -> bool:
+    """Rolled out: the controller saw the latest spec and every replica is updated and available."""
+    if not dep:
+        return False
+    spec, st = dep.get("spec") or {}, dep.get("status") or {}
+    want = int(spec.get("replicas", 1))
+    return (want >= minimum and (st.get("observedGeneration") or 0) >= (dep["metadata"].get("generation") or 0)
+            and (st.get("updatedReplicas") or 0) >= want and (st.get("availableReplicas") or 0) >= want
+            and (st.get("replicas") or 0) == want)
+
+
+class CanaryReconciler:
+    def __init__(self, kube: Kube, groups: TargetGroups, owned: OwnedTargetGroups, traffic: Traffic,
+                 cluster: str, clock: Callable[[], float] = time.time):
+        self.kube = kube
+        self.groups = groups
+        self.owned = owned
+        self.traffic = traffic
+        self.cluster = cluster
+        self.clock = clock
+        self.locks = Coalescer()
+
+    def tick(self, namespace: str, name: str) -> float:
+        """Returns the seconds until the next tick (the Canary's own analysis interval)."""
+        return self.locks.exclusive((namespace, name), lambda: self._tick_safely(namespace, name))
+
+    def _tick_safely(self, namespace: str, name: str) -> float:
+        body = self.kube.get_custom(api.PLURAL, namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return 1.0
+        try:
+            spec = api.CanarySpec.parse(body.get("spec") or {})
+        except api.SpecError as err:
+            self._refuse(body, NotReady("InvalidSpec", str(err), err.field))
+            return INVALID_SPEC_RETRY
+        try:
+            self._tick(body, spec)
+        except NotReady as why:
+            self._refuse(body, why)
+        except TargetGroupConflict as err:
+            self._refuse(body, NotReady("TargetGroupConflict", str(err), "spec.loadBalancer.targetGroup"))
+        return spec.analysis.interval_seconds
+
+    # -- the story ------------------------------------------------------------------------------
+    def _tick(self, body: dict, spec: api.CanarySpec) -> None:
+        meta, status = body["metadata"], body.get("status") or {}
+        ns = meta["namespace"]
+        target = self.kube.get_deployment(ns, spec.target_name)
+        if target is None:
+            raise NotReady("TargetNotFound", f"spec.targetRef.name: Deployment {ns}/{spec.target_name} does not "
+                                             "exist", "spec.targetRef.name")
+        apex = self.kube.get_service(ns, spec.service.name)
+        user_apex = apex if apex and not objects.owned_by(apex, meta["uid"]) else None
+        headless = spec.service.headless if spec.service.headless is not None else bool(
+            user_apex and (user_apex.get("spec") or {}).get("clusterIP") == "None")
+        if headless and spec.load_balancer.target_type == "instance":
+            raise NotReady("InstanceTargetOnHeadless",
+                           f"spec.loadBalancer.targetType: Service {spec.service.name} is headless (no NodePort); "
+                           "instance targets cannot reach it, use targetType: ip", "spec.loadBalancer.targetType")
+        target_type = "ip" if headless else spec.load_balancer.target_type
+        backends = self._backends(ns, spec)
+        revision = objects.template_hash(target)
+
+        primary = self._ensure_primary(body, target, status)
+        self._ensure_services(body, spec, target, user_apex, headless, target_type)
+        backends = self._ensure_groups(body, spec, backends, target_type)
+        status = self._write(body, status, {
+            "targetGroups": {r: [b.arn for b in backends if b.role == r] for r in ("primary", "canary")},
+            "backends": {r: [b.key for b in backends if b.role == r] for r in ("primary", "canary")},
+        })
+        healthy = self._healthy(backends)
+        state = state_of(status)
+        primary_side = [w.Backend(b.arn, b.share) for b in backends if b.role == "primary"]
+        canary_side = [w.Backend(b.arn, b.share) for b in backends if b.role == "canary"]
+        route = self.traffic.route(status)
+        if route is not None:
+            self.traffic.sync_conditions(spec, status)
+            if self.traffic.shown(route) != w.target_weights(primary_side, canary_side, state.weight):
+                result = self.traffic.set_weight(route, spec, primary_side, canary_side, state.weight, healthy)
+                log.warning("route drifted from the verified weight; set it again", extra={
+                    "canary": f"{ns}/{meta['name']}", "verified": result.verified, "detail": result.message})
+
+        observed = Observed(
+            revision=revision, now=self.clock(),
+            primary_ready=deployment_ready(primary),
+            primary_updated=((primary or {}).get("metadata", {}).get("annotations") or {}).get(
+                REVISION_ANNOTATION) == revision,
+            canary_ready=deployment_ready(target),
+            primary_healthy=all(healthy.get(b.arn, 0) > 0 for b in primary_side),
+            canary_healthy=all(healthy.get(b.arn, 0) > 0 for b in canary_side),
+        )
+        step = self._decide(body, spec, state, observed)
+        state, message = self._apply(body, spec, step, target, primary, primary_side, canary_side, healthy)
+        if state.phase not in ("", "Initializing") and user_apex is not None:
+            self._point_apex_at_primary(body, user_apex, target)
+        self._write_rollout(body, state, step, message, spec)
+
+    def _backends(self, ns: str, spec: api.CanarySpec) -> list[Backend]:
+        out = []
+        for role in ("primary", "canary"):
+            refs = spec.service.backend_refs.get(role)
+            if not refs:
+                out.append(Backend(role, f"{spec.service.name}-{role}", spec.service.port, 1, True))
+                continue
+            for i, ref in enumerate(refs):
+                if self.kube.get_service(ns, ref.name) is None:
+                    field = f"spec.service.backendRefs.{role}[{i}].name"
+                    raise NotReady("BackendNotFound", f"{field}: Service {ns}/{ref.name} does not exist; "
+                                                      "no traffic shifts until it does", field)
+                out.append(Backend(role, ref.name, ref.port, ref.weight, False))
+        return out
+
+    # -- generated Kubernetes objects ------------------------------------------------------------
+    def _owned_or_absent(self, existing: Mapping | None, body: dict, kind: str, name: str) -> None:
+        if existing is not None and not objects.owned_by(existing, body["metadata"]["uid"]):
+            raise NotReady("NameConflict", f"{kind} {name} exists and is not owned by this Canary; "
+                                           "awsctl will not take it over", "metadata.name")
+
+    def _ensure_primary(self, body: dict, target: dict, status: Mapping) -> dict:
+        ns = body["metadata"]["namespace"]
+        name = naming.primary_name(target["metadata"]["name"])
+        primary = self.kube.get_deployment(ns, name)
+        self._owned_or_absent(primary, body, "Deployment", name)
+        if primary is not None:
+            return primary
+        replicas = int((target.get("spec") or {}).get("replicas", 1)) or int(status.get("targetReplicas") or 1)
+        if "targetReplicas" not in status:  # write-ahead: revertOnDeletion needs it after the target is at 0
+            self._write(body, status, {"targetReplicas": replicas})
+        return self.kube.apply(self._primary(body, target, replicas))
+
+    def _primary(self, body: dict, target: dict, replicas: int) -> dict:
+        primary = objects.primary_deployment(target, body, replicas)
+        primary["metadata"]["annotations"] = {REVISION_ANNOTATION: objects.template_hash(target)}
+        return primary
+
+    def _ensure_services(self, body: dict, spec: api.CanarySpec, target: dict, user_apex: dict | None,
+                         headless: bool, target_type: str) -> None:
+        ports = objects.service_ports(user_apex, spec.service.port, spec.service.target_port)
+        wanted = objects.generated_services(body, spec.service.name, objects.selector_of(target), ports,
+                                            headless=headless, node_port=target_type == "instance",
+                                            user_service=user_apex)
+        for svc in wanted:
+            name = svc["metadata"]["name"]
+            existing = self.kube.get_service(body["metadata"]["namespace"], name)
+            self._owned_or_absent(existing, body, "Service", name)
+            if existing is None or self._differs(existing, svc):
+                self.kube.apply(svc)
+
+    @staticmethod
+    def _differs(existing: Mapping, wanted: Mapping) -> bool:
+        """Compares only the fields we set, so the API server's defaults never cause a write."""
+        have, want = existing.get("spec") or {}, wanted["spec"]
+        if have.get("selector") != want["selector"]:
+            return True
+        have_ports = {(p.get("name"), p.get("port"), str(p.get("targetPort"))) for p in have.get("ports") or ()}
+        return have_ports != {(p.get("name"), p.get("port"), str(p.get("targetPort"))) for p in want["ports"]}
+
+    def _point_apex_at_primary(self, body: dict, apex: dict, target: dict) -> None:
+        selector = objects.primary_selector(objects.selector_of(target))
+        if (apex.get("spec") or {}).get("selector") == selector:
+            return
+        status = body.get("status") or {}
+        if "apexSelector" not in status:  # write-ahead: revertOnDeletion restores this
+            self._write(body, status, {"apexSelector": (apex.get("spec") or {}).get("selector") or {}})
+        self.kube.set_service_selector(body["metadata"]["namespace"], apex["metadata"]["name"], selector)
+        log.info("apex Service pointed at the primary", extra={"service": apex["metadata"]["name"]})
+
+    # -- AWS target groups and child bindings ---------------------------------------------------------
+    def _ensure_groups(self, body: dict, spec: api.CanarySpec, backends: list[Backend],
+                       target_type: str) -> list[Backend]:
+        meta = body["metadata"]
+        lb = spec.load_balancer
+        vpc = lb.target_group.vpc_id or self.traffic.listeners.vpc_of(lb.listener_arn)
+        known = self._recorded(body)
+        spec_changed = meta.get("generation") != (body.get("status") or {}).get("observedGeneration")
+        out = []
+        for b in backends:
+            arn = known.get((b.role, b.key))
+            if not arn or spec_changed or not self._group_exists(arn):  # create, adopt, or update in place
+                arn, _ = self.owned.ensure(DesiredGroup(
+                    name=naming.target_group_name(self.cluster, meta["namespace"], meta["name"], b.role, b.key),
+                    protocol=lb.target_group.protocol, port=lb.target_group.port, vpc_id=vpc,
+                    target_type=target_type, health_check=lb.target_group.health_check,
+                    deregistration_delay=lb.target_group.deregistration_delay,
+                    tags=naming.owner_tags(self.cluster, api.KIND, meta["namespace"], meta["name"], b.role),
+                ))
+            out.append(replace(b, arn=arn))
+            binding = objects.child_binding(naming.binding_name(meta["name"], b.role, b.service, b.generated), body,
+                                            b.role, b.service, b.port, arn, target_type)
+            existing = self.kube.get_custom(BINDINGS, meta["namespace"], binding["metadata"]["name"])
+            self._owned_or_absent(existing, body, "TargetGroupBinding", binding["metadata"]["name"])
+            if existing is None or existing.get("spec") != binding["spec"]:
+                self.kube.apply(binding)
+        return out
+
+    @staticmethod
+    def _recorded(body: dict) -> dict[tuple[str, str], str]:
+        """(role, service:port) -> target group ARN, as the last tick wrote them to status."""
+        status = body.get("status") or {}
+        keys, arns = status.get("backends") or {}, status.get("targetGroups") or {}
+        return {(role, key): arn for role in ("primary", "canary")
+                for key, arn in zip(keys.get(role) or (), arns.get(role) or ())}
+
+    def _group_exists(self, arn: str) -> bool:
+        try:
+            self.groups.describe(arn)
+            return True
+        except TargetGroupNotFound:
+            return False
+
+    def _healthy(self, backends: list[Backend]) -> dict[str, int]:
+        return self._healthy_arns([b.arn for b in backends])
+
+    def _healthy_arns(self, arns: list[str]) -> dict[str, int]:
+        out = {}
+        for arn in arns:
+            try:
+                out[arn] = sum(1 for h in self.groups.health(arn) if h.state == "healthy")
+            except TargetGroupNotFound:
+                out[arn] = 0
+        return out
+
+    # -- decide, with gates answered by webhooks ---------------------------------------------------
+    def _decide(self, body: dict, spec: api.CanarySpec, state: RolloutState, observed: Observed) -> Step:
+        gates: dict[str, bool] = {}
+        details: dict[str, str] = {}
+        policy = policy_of(spec)
+        while True:
+            out = decide(policy, state, replace(observed, gates=dict(gates), details=dict(details)))
+            if not isinstance(out, Ask):
+                return out
+            for gate in out.gates:
+                hooks = spec.analysis.hooks("rollout" if gate == ANALYSIS else gate)
+                ok, detail = webhooks.passed(webhooks.run_all(hooks, self._payload(body, state, observed.revision)))
+                gates[gate], details[gate] = ok, detail
+
+    @staticmethod
+    def _payload(body: dict, state: RolloutState, checksum: str, metadata: Mapping[str, str] | None = None) -> dict:
+        meta = body["metadata"]
+        return webhooks.payload(meta["name"], meta["namespace"], state.phase or "Initializing", checksum,
+                                metadata or {})
+
+    # -- apply: promote, weight (verified), scale, hooks -----------------------------------------------
+    def _apply(self, body: dict, spec: api.CanarySpec, step: Step, target: dict, primary: dict,
+               primary_side, canary_side, healthy) -> tuple[RolloutState, str]:
+        """Returns the state to record: the step's, or the previous one when the weight did not verify."""
+        previous = state_of(body.get("status") or {})
+        if step.promote:
+            replicas = int((primary.get("spec") or {}).get("replicas", 1))
+            self.kube.apply(self._primary(body, target, replicas))
+        if step.weight is not None:
+            route = self.traffic.route(body.get("status") or {})
+            if route is None:
+                weights = w.target_weights(primary_side, canary_side, step.weight)
+                if w.unserved(weights, healthy):
+                    return previous, "waiting for healthy primary targets before taking over the route"
+                route = self.traffic.take_route(
+                    spec, naming.owner_tags(self.cluster, api.KIND, body["metadata"]["namespace"],
+                                            body["metadata"]["name"], "rule"),
+                    weights, lambda rule: self._write(body, body.get("status") or {}, {"listenerRule": rule}))
+            result = self.traffic.set_weight(route, spec, primary_side, canary_side, step.weight, healthy)
+            if not result.verified:
+                log.warning(result.message, extra={"canary": self._key(body), "asked": w.percent(step.weight)})
+                return previous, result.message
+        ns = body["metadata"]["namespace"]
+        if step.scale_canary == "down" and int((target.get("spec") or {}).get("replicas", 0)) != 0:
+            self.kube.scale(ns, spec.target_name, 0)
+        elif step.scale_canary == "up":
+            self.kube.scale(ns, spec.target_name, max(1, int((primary.get("spec") or {}).get("replicas", 1))))
+        for kind in step.hooks:
+            webhooks.run_all(spec.analysis.hooks(kind), self._payload(body, step.state, step.state.last_applied))
+        if step.event:
+            self._event(body, spec, step)
+        return step.state, step.message
+
+    def _event(self, body: dict, spec: api.CanarySpec, step: Step) -> None:
+        self.kube.event(body, type=step.event, reason=step.reason, message=step.message)
+        log_fn = log.warning if step.event == "Warning" else log.info
+        log_fn(step.message, extra={"canary": self._key(body), "phase": step.state.phase,
+                                    "weight": w.percent(step.state.weight)})
+        hooks = spec.analysis.hooks("event")
+        if hooks:
+            webhooks.run_all(hooks, self._payload(body, step.state, step.state.last_applied,
+                                                  {"eventMessage": step.message, "eventType": step.event}))
+
+    # -- status -------------------------------------------------------------------------------------
+    @staticmethod
+    def _key(body: dict) -> str:
+        return f"{body['metadata']['namespace']}/{body['metadata']['name']}"
+
+    def _write(self, body: dict, status: Mapping, changes: Mapping) -> dict:
+        """Patches only what changed and keeps `body` current, so later steps of the tick see it."""
+        merged = {**status, **changes}
+        if any(status.get(k) != v for k, v in changes.items()):
+            meta = body["metadata"]
+            self.kube.patch_status(api.PLURAL, meta["namespace"], meta["name"], dict(changes))
+        body["status"] = merged
+        return merged
+
+    def _write_rollout(self, body: dict, state: RolloutState, step: Step, message: str, spec: api.CanarySpec) -> None:
+        meta, status = body["metadata"], body.get("status") or {}
+        now = rfc3339(self.clock())
+        generation = meta.get("generation")
+        phase = state.phase or "Initializing"
+        conditions = set_condition(status.get("conditions"), type="Ready", status=True, reason="Synced",
+                                   message="generated objects, target groups and bindings are in place",
+                                   now=now, generation=generation)
+        conditions = set_condition(conditions, type="Promoted", status=phase in ("Initialized", "Succeeded"),
+                                   reason=step.reason if phase == step.state.phase else phase, message=message,
+                                   now=now, generation=generation)
+        self._write(body, status, {
+            "phase": phase, "canaryWeight": w.percent(state.weight), "failedChecks": state.failed_checks,
+            "iterations": state.iterations, "lastAppliedSpec": state.last_applied,
+            "lastPromotedSpec": state.last_promoted,
+            "lastTransitionTime": rfc3339(state.transition_at) if state.transition_at else (
+                status.get("lastTransitionTime") or now),
+            "observedGeneration": generation, "message": message, "conditions": conditions,
+        })
+
+    def _refuse(self, body: dict, why: NotReady) -> None:
+        meta, status = body["metadata"], body.get("status") or {}
+        previous = find_condition(status.get("conditions"), "Ready") or {}
+        if previous.get("reason") != why.reason or previous.get("message") != why.message:
+            log.warning(why.message, extra={"canary": self._key(body), "reason": why.reason, "field": why.field})
+            self.kube.event(body, type="Warning", reason=why.reason, message=why.message)
+        self._write(body, status, {
+            "phase": status.get("phase") or "Initializing",
+            "observedGeneration": meta.get("generation"), "message": why.message,
+            "conditions": set_condition(status.get("conditions"), type="Ready", status=False, reason=why.reason,
+                                        message=why.message, now=rfc3339(self.clock()),
+                                        generation=meta.get("generation")),
+        })

@@ -1,0 +1,96 @@
+"""Deleting a Canary (invariant 9): traffic back to the primary and verified, the route restored,
+bindings drained, owned target groups deleted, and with revertOnDeletion the user's objects restored.
+
+Each stage is idempotent; a stage that has to wait raises `Retry`, and the finalizer runs
+again from the top, so a restart in the middle of a deletion finishes it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from awsctl.api import canary as api
+from awsctl.api.binding import PLURAL as BINDINGS
+from awsctl.aws.target_groups import TargetGroupInUse
+from awsctl.controllers.canary_reconciler import CanaryReconciler, deployment_ready
+from awsctl.planning import naming, objects
+from awsctl.planning import weights as w
+
+log = logging.getLogger("awsctl.canary")
+
+
+class Retry(Exception):
+    def __init__(self, message: str, delay: float = 1.0):
+        super().__init__(message)
+        self.delay = delay
+
+
+class CanaryRemoval:
+    def __init__(self, reconciler: CanaryReconciler):
+        self.r = reconciler
+
+    def remove(self, body: dict) -> None:
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        self.r.locks.exclusive(key, lambda: self._remove(body))
+        self.r.locks.forget(key)
+
+    def _remove(self, body: dict) -> None:
+        meta, status = body["metadata"], dict(body.get("status") or {})
+        ns, name = meta["namespace"], meta["name"]
+        status = self.r._write(body, status, {"phase": "Terminating", "message": "restoring traffic and cleaning up"})
+        try:
+            spec = api.CanarySpec.parse(body.get("spec") or {})
+        except api.SpecError:
+            spec = None
+        self._restore_traffic(body, spec, status)
+        bindings = [b for b in self.r.kube.list_custom(BINDINGS, ns, f"{objects.CANARY_LABEL}={name}")
+                    if objects.owned_by(b, meta["uid"])]
+        for binding in bindings:
+            if not binding["metadata"].get("deletionTimestamp"):
+                self.r.kube.delete_custom(BINDINGS, ns, binding["metadata"]["name"])
+        if bindings:
+            raise Retry(f"waiting for {len(bindings)} bindings to deregister their targets")
+        deleted = 0
+        for arn in self.r.owned.owned(naming.owner(api.KIND, ns, name), self.r.cluster):
+            try:
+                self.r.owned.delete(arn)
+                self.r.groups.forget(arn)
+                deleted += 1
+            except TargetGroupInUse:
+                raise Retry(f"target group {arn} is still in use by a listener or rule", 2.0) from None
+        if spec is not None and spec.revert_on_deletion:
+            self._revert(body, spec, status)
+        message = f"traffic restored, {deleted} target groups deleted"
+        self.r._write(body, status, {"phase": "Terminated", "message": message})
+        self.r.kube.event(body, type="Normal", reason="Terminated", message=message)
+        log.info("canary removed", extra={"canary": f"{ns}/{name}", "targetGroupsDeleted": deleted})
+
+    def _restore_traffic(self, body: dict, spec: api.CanarySpec | None, status: dict) -> None:
+        route = self.r.traffic.route(status)
+        if route is None:
+            return
+        recorded = self.r._recorded(body)
+        primary = [w.Backend(arn) for (role, _), arn in recorded.items() if role == "primary"]
+        canary = [w.Backend(arn) for (role, _), arn in recorded.items() if role == "canary"]
+        healthy = {arn: n for arn, n in self.r._healthy_arns([b.arn for b in primary + canary]).items()}
+        if spec is not None and primary and all(healthy.get(b.arn, 0) > 0 for b in primary):
+            result = self.r.traffic.set_weight(route, spec, primary, canary, 0, healthy)
+            if not result.verified:
+                raise Retry(f"weight back to the primary not verified yet: {result.message}")
+        self.r.traffic.restore(status)
+        self.r._write(body, status, {"listenerRule": None, "canaryWeight": 0})
+
+    def _revert(self, body: dict, spec: api.CanarySpec, status: dict) -> None:
+        ns = body["metadata"]["namespace"]
+        target = self.r.kube.get_deployment(ns, spec.target_name)
+        replicas = int(status.get("targetReplicas") or 1)
+        if target is not None:
+            if int((target.get("spec") or {}).get("replicas", 0)) != replicas:
+                self.r.kube.scale(ns, spec.target_name, replicas)
+                raise Retry(f"waiting for Deployment {spec.target_name} to scale back to {replicas}")
+            if not deployment_ready(target):
+                raise Retry(f"waiting for Deployment {spec.target_name} to become ready")
+        selector = status.get("apexSelector")
+        if selector and self.r.kube.get_service(ns, spec.service.name) is not None:
+            self.r.kube.set_service_selector(ns, spec.service.name, selector)

@@ -1,0 +1,120 @@
+"""The weighted forward action of one Canary: take over the route, set weights, verify, restore.
+
+Invariants 5 and 6 live here: a weight above 0 never goes to a group without a healthy
+target, and a weight counts only once AWS shows it when read back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+from awsctl.api.canary import CanarySpec
+from awsctl.aws.listeners import Listeners, Route, condition_values, rule_conditions
+from awsctl.controllers.binding_reconciler import NotReady
+from awsctl.planning import weights as w
+from awsctl.planning.naming import OWNER
+
+log = logging.getLogger("awsctl.canary")
+READ_BACK_ATTEMPTS = 5
+READ_BACK_PAUSE = 0.2
+
+
+@dataclass(frozen=True)
+class WeightResult:
+    verified: bool
+    shown: int | None  # canary permille AWS routes now
+    message: str
+
+
+class Traffic:
+    def __init__(self, listeners: Listeners, sleep: Callable[[float], None] = time.sleep):
+        self.listeners = listeners
+        self.sleep = sleep
+
+    # -- the route --------------------------------------------------------------------------
+    def route(self, status: Mapping) -> Route | None:
+        arn = (status.get("listenerRule") or {}).get("arn")
+        return Route.parse(arn) if arn else None
+
+    def take_route(self, spec: CanarySpec, tags: Mapping[str, str], weights: Mapping[str, int],
+                   record: Callable[[dict], None]) -> Route:
+        """Finds or creates the rule; `record` writes status.listenerRule before any AWS change (write-ahead)."""
+        lb = spec.load_balancer
+        if lb.rule is None:
+            previous = self.listeners.actions(Route(lb.listener_arn, True))
+            record({"arn": lb.listener_arn, "created": False, "previousActions": json.dumps(previous)})
+            return Route(lb.listener_arn, True)
+        rule = self.listeners.rule_at(lb.listener_arn, lb.rule.priority)
+        if rule is None:
+            arn = self.listeners.create_rule(
+                lb.listener_arn, lb.rule.priority, rule_conditions(lb.rule.hosts, lb.rule.paths),
+                [self.action(spec, weights)], dict(tags))
+            record({"arn": arn, "created": True})
+            log.info("listener rule created", extra={"rule": arn, "priority": lb.rule.priority})
+            return Route(arn, False)
+        owner = rule.tags.get(OWNER)
+        if owner == tags[OWNER]:
+            record({"arn": rule.arn, "created": True})  # ours from before a restart: adopt it
+            return Route(rule.arn, False)
+        if owner:
+            raise NotReady("RuleConflict", f"spec.loadBalancer.rule.priority: rule {lb.rule.priority} belongs to "
+                                           f"{owner}", "spec.loadBalancer.rule.priority")
+        record({"arn": rule.arn, "created": False, "previousActions": json.dumps(rule.actions)})
+        log.info("taking over an existing listener rule", extra={"rule": rule.arn})
+        return Route(rule.arn, False)
+
+    def sync_conditions(self, spec: CanarySpec, status: Mapping) -> bool:
+        """Hosts and paths are applied to rules awsctl created; a taken-over rule keeps its conditions."""
+        rule = status.get("listenerRule") or {}
+        spec_rule = spec.load_balancer.rule
+        if not rule.get("created") or spec_rule is None or ":listener/" in rule.get("arn", ""):
+            return False
+        want = rule_conditions(spec_rule.hosts, spec_rule.paths)
+        if condition_values(self.listeners.conditions(Route(rule["arn"], False))) == condition_values(want):
+            return False
+        self.listeners.set_conditions(rule["arn"], want)
+        return True
+
+    @staticmethod
+    def action(spec: CanarySpec, weights: Mapping[str, int]) -> dict:
+        lb = spec.load_balancer
+        return w.forward_action(weights, lb.stickiness, lb.stickiness_seconds)
+
+    # -- weights ----------------------------------------------------------------------------
+    def shown(self, route: Route) -> dict[str, int]:
+        return w.weights_of(self.listeners.actions(route))
+
+    def set_weight(self, route: Route, spec: CanarySpec, primary: Sequence[w.Backend],
+                   canary: Sequence[w.Backend], permille: int, healthy: Mapping[str, int]) -> WeightResult:
+        wanted = w.target_weights(primary, canary, permille)
+        canary_arns = [b.arn for b in canary]
+        void = w.unserved(wanted, healthy)
+        if void:
+            shown = w.canary_share(self.shown(route), canary_arns)
+            return WeightResult(False, shown, f"refused {w.percent(permille):g}%: no healthy targets in "
+                                              f"{', '.join(a.rsplit('/', 2)[-2] for a in void)}")
+        self.listeners.set_actions(route, [self.action(spec, wanted)])
+        actual: dict[str, int] = {}
+        for attempt in range(READ_BACK_ATTEMPTS):
+            actual = self.shown(route)
+            if actual == wanted:
+                return WeightResult(True, permille, f"canary weight {w.percent(permille):g}% verified")
+            self.sleep(READ_BACK_PAUSE * (attempt + 1))
+        return WeightResult(False, w.canary_share(actual, canary_arns),
+                            f"asked for {wanted}, AWS shows {actual}; the step is not counted")
+
+    def restore(self, status: Mapping) -> None:
+        """Deletion: remove the rule awsctl created, or put back the actions it found."""
+        rule = status.get("listenerRule") or {}
+        if not rule.get("arn"):
+            return
+        route = Route.parse(rule["arn"])
+        if rule.get("created"):
+            self.listeners.delete_rule(rule["arn"])
+        elif rule.get("previousActions"):
+            self.listeners.set_actions(route, json.loads(rule["previousActions"]))
+        log.info("listener rule restored", extra={"rule": rule["arn"], "deleted": bool(rule.get("created"))})

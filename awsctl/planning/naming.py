@@ -1,0 +1,48 @@
+"""Deterministic names and ownership tags, so a restarted operator finds its own AWS resources again."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+MAX_TARGET_GROUP_NAME = 32  # ELBv2 limit
+MANAGED_BY = "awsctl.io/managed-by"
+CLUSTER = "awsctl.io/cluster"
+OWNER = "awsctl.io/owner"
+ROLE = "awsctl.io/role"
+
+
+def primary_name(name: str) -> str:
+    return f"{name}-primary"
+
+
+def canary_name(name: str) -> str:
+    return f"{name}-canary"
+
+
+def owner(kind: str, namespace: str, name: str) -> str:
+    return f"{kind}/{namespace}/{name}"
+
+
+def owner_tags(cluster: str, kind: str, namespace: str, name: str, role: str | None = None) -> dict[str, str]:
+    tags = {MANAGED_BY: "awsctl", CLUSTER: cluster, OWNER: owner(kind, namespace, name)}
+    if role:
+        tags[ROLE] = role
+    return tags
+
+
+def target_group_name(cluster: str, namespace: str, canary: str, role: str, backend: str) -> str:
+    """`<ns-name prefix>-<hash>-<p|c>`: readable in the console, unique per cluster/owner/role/backend.
+
+    ELBv2 names allow 32 alphanumerics and hyphens, not starting or ending with a hyphen.
+    """
+    digest = hashlib.sha256(f"{cluster}/{namespace}/{canary}/{role}/{backend}".encode()).hexdigest()[:8]
+    prefix = re.sub(r"[^a-zA-Z0-9-]", "-", f"{namespace}-{canary}")
+    prefix = re.sub(r"-+", "-", prefix).strip("-")[: MAX_TARGET_GROUP_NAME - 12].strip("-") or "awsctl"
+    return f"{prefix}-{digest}-{role[0]}"
+
+
+def binding_name(canary: str, role: str, backend: str, generated: bool) -> str:
+    """Child binding names: `<canary>-primary` for the generated Service, `<canary>-primary-<svc>` otherwise."""
+    base = f"{canary}-{role}"
+    return base if generated else f"{base}-{backend}"[:253]

@@ -1,0 +1,131 @@
+"""The Kubernetes objects a Canary generates, as plain dicts: primary Deployment, Services, child bindings.
+
+Seed 000: a generated Service is headless exactly when the user's Service is headless;
+`clusterIP: None` is kept, never blanked. Ordinary Services leave clusterIP out so the API
+server assigns one, as before.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from typing import Any, Mapping
+
+from awsctl.api import GROUP, VERSION
+from awsctl.planning.naming import canary_name, primary_name
+
+CANARY_LABEL = "awsctl.io/canary"
+ROLE_LABEL = "awsctl.io/role"
+
+
+def template_hash(deployment: Mapping[str, Any]) -> str:
+    """A new revision is a new pod template; replicas and metadata changes are not."""
+    template = (deployment.get("spec") or {}).get("template") or {}
+    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def owner_reference(canary: Mapping[str, Any]) -> dict:
+    meta = canary["metadata"]
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Canary", "name": meta["name"], "uid": meta["uid"],
+            "controller": True, "blockOwnerDeletion": True}
+
+
+def owned_by(obj: Mapping[str, Any] | None, canary_uid: str) -> bool:
+    refs = ((obj or {}).get("metadata") or {}).get("ownerReferences") or ()
+    return any(r.get("uid") == canary_uid for r in refs)
+
+
+def selector_of(deployment: Mapping[str, Any]) -> dict[str, str]:
+    return dict(((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {})
+
+
+def primary_selector(selector: Mapping[str, str]) -> dict[str, str]:
+    """Flagger's rewrite: every selector value gets `-primary`, so primary and canary pods never overlap."""
+    return {k: primary_name(v) for k, v in selector.items()}
+
+
+def primary_template(target: Mapping[str, Any]) -> dict:
+    """The target's pod template with its selector labels rewritten for the primary."""
+    template = copy.deepcopy((target.get("spec") or {}).get("template") or {})
+    labels = template.setdefault("metadata", {}).setdefault("labels", {})
+    labels.update(primary_selector(selector_of(target)))
+    return template
+
+
+def primary_deployment(target: Mapping[str, Any], canary: Mapping[str, Any], replicas: int) -> dict:
+    spec = copy.deepcopy(target.get("spec") or {})
+    spec.pop("paused", None)
+    spec["replicas"] = replicas
+    spec["selector"] = {"matchLabels": primary_selector(selector_of(target))}
+    spec["template"] = primary_template(target)
+    meta = target.get("metadata") or {}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {
+            "name": primary_name(meta["name"]), "namespace": meta.get("namespace"),
+            "labels": {**(meta.get("labels") or {}), CANARY_LABEL: canary["metadata"]["name"], ROLE_LABEL: "primary"},
+            "ownerReferences": [owner_reference(canary)],
+        },
+        "spec": spec,
+    }
+
+
+def service_ports(user_service: Mapping[str, Any] | None, port: int, target_port: int | str) -> list[dict]:
+    """The user's ports and targetPorts as they are (nodePorts dropped: they are per Service)."""
+    ports = ((user_service or {}).get("spec") or {}).get("ports") or []
+    if any(p.get("port") == port for p in ports):
+        return [{k: v for k, v in p.items() if k != "nodePort"} for p in ports]
+    return [{"name": "http", "port": port, "targetPort": target_port, "protocol": "TCP"}]
+
+
+def service(name: str, canary: Mapping[str, Any], selector: Mapping[str, str], ports: list[dict], *,
+            headless: bool, node_port: bool, role: str, user_service: Mapping[str, Any] | None = None) -> dict:
+    spec: dict[str, Any] = {"selector": dict(selector), "ports": copy.deepcopy(ports)}
+    if headless:
+        spec["clusterIP"] = "None"  # seed 000: never blanked for a headless source
+    else:
+        spec["type"] = "NodePort" if node_port else "ClusterIP"
+    user_spec = (user_service or {}).get("spec") or {}
+    for passthrough in ("sessionAffinity", "publishNotReadyAddresses"):
+        if passthrough in user_spec:
+            spec[passthrough] = user_spec[passthrough]
+    return {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {
+            "name": name, "namespace": canary["metadata"]["namespace"],
+            "labels": {CANARY_LABEL: canary["metadata"]["name"], ROLE_LABEL: role},
+            "ownerReferences": [owner_reference(canary)],
+        },
+        "spec": spec,
+    }
+
+
+def generated_services(canary: Mapping[str, Any], apex: str, target_selector: Mapping[str, str],
+                       ports: list[dict], *, headless: bool, node_port: bool,
+                       user_service: Mapping[str, Any] | None) -> list[dict]:
+    """Primary and canary Services, plus the apex when the user has none of their own."""
+    out = [
+        service(primary_name(apex), canary, primary_selector(target_selector), ports, headless=headless,
+                node_port=node_port, role="primary", user_service=user_service),
+        service(canary_name(apex), canary, target_selector, ports, headless=headless, node_port=node_port,
+                role="canary", user_service=user_service),
+    ]
+    if user_service is None:
+        out.append(service(apex, canary, primary_selector(target_selector), ports, headless=headless,
+                           node_port=node_port, role="apex"))
+    return out
+
+
+def child_binding(name: str, canary: Mapping[str, Any], role: str, service_name: str, port: int | str,
+                  target_group_arn: str, target_type: str) -> dict:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "TargetGroupBinding",
+        "metadata": {
+            "name": name, "namespace": canary["metadata"]["namespace"],
+            "labels": {CANARY_LABEL: canary["metadata"]["name"], ROLE_LABEL: role},
+            "ownerReferences": [owner_reference(canary)],
+        },
+        "spec": {"serviceRef": {"name": service_name, "port": port}, "targetGroupARN": target_group_arn,
+                 "targetType": target_type},
+    }

@@ -1,0 +1,251 @@
+"""The rollout state machine (Flagger's algorithm), as one pure function.
+
+`decide(policy, state, observed)` returns either a `Step` (the next state and the actions
+that lead to it) or an `Ask` for gate results it needs first (webhooks, analysis); the
+shell runs those and calls `decide` again with the answers. The shell applies a Step in a
+fixed order and stops at the first action that does not verify, so a weight change that
+AWS does not show is never counted, and a side is never drained before its weight is 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Mapping
+
+from awsctl.planning.weights import next_step, percent, promotion_step
+
+STEADY = ("Initialized", "Succeeded", "Failed")
+ANALYSIS = "analysis"  # the pseudo-gate for rollout webhooks and metrics
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the spec says about the rollout, in permille and seconds."""
+
+    steps: tuple[int, ...]
+    max_weight: int
+    threshold: int
+    step_promotion: int | None = None
+    iterations: int | None = None  # set: analysis at weight 0 for this many runs (blue/green)
+    progress_deadline: float = 600.0
+    skip_analysis: bool = False
+    suspend: bool = False
+    hooks: frozenset[str] = frozenset()  # webhook types the spec defines
+
+
+@dataclass(frozen=True)
+class RolloutState:
+    """What status remembers between ticks (and across operator restarts)."""
+
+    phase: str = ""
+    weight: int = 0  # verified canary permille
+    failed_checks: int = 0
+    iterations: int = 0
+    last_applied: str = ""
+    last_promoted: str = ""
+    transition_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Observed:
+    revision: str  # template hash of the target Deployment
+    now: float
+    primary_ready: bool  # primary Deployment fully rolled out
+    primary_updated: bool  # primary runs the target's current template
+    canary_ready: bool  # target Deployment rolled out, at least one pod available
+    primary_healthy: bool  # every primary-side group has a healthy target
+    canary_healthy: bool  # every canary-side group has a healthy target
+    gates: Mapping[str, bool] = field(default_factory=dict)  # answers to earlier Asks
+    details: Mapping[str, str] = field(default_factory=dict)  # why a gate failed, for messages
+
+
+@dataclass(frozen=True)
+class Ask:
+    gates: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Step:
+    state: RolloutState
+    reason: str
+    message: str
+    weight: int | None = None  # set this canary weight and verify it before the actions below
+    promote: bool = False  # copy the target's template to the primary
+    scale_canary: str | None = None  # "up" or "down"
+    hooks: tuple[str, ...] = ()  # fire-and-forget webhooks (post-rollout)
+    event: str | None = None  # "Normal" or "Warning": post `message` as an event
+
+
+def decide(policy: Policy, st: RolloutState, ob: Observed) -> Step | Ask:
+    if policy.suspend:
+        return Step(st, "Suspended", "spec.suspend is true: the rollout is frozen")
+    phase = st.phase or "Initializing"
+    if phase == "Initializing":
+        return _initialize(st, ob)
+    if phase in STEADY or phase == "Waiting":
+        return _detect(policy, st, ob, phase)
+    if phase in ("Progressing", "WaitingPromotion"):
+        return _progress(policy, st, ob, phase)
+    if phase == "Promoting":
+        return _promote(policy, st, ob)
+    if phase == "Finalising":
+        return _finalise(policy, st, ob)
+    return Step(st, phase, f"{phase}: nothing to do")
+
+
+def _gate(policy: Policy, ob: Observed, kind: str) -> bool | Ask:
+    """A gate with no webhooks of its kind is open; otherwise ask the shell once per tick."""
+    if kind != ANALYSIS and kind not in policy.hooks:
+        return True
+    if kind not in ob.gates:
+        return Ask((kind,))
+    return ob.gates[kind]
+
+
+def _why(ob: Observed, kind: str) -> str:
+    return ob.details.get(kind) or f"{kind} failed"
+
+
+def _initialize(st: RolloutState, ob: Observed) -> Step:
+    if not ob.primary_ready:
+        return Step(st, "Initializing", "waiting for the primary Deployment to become ready")
+    if not ob.primary_healthy:
+        return Step(st, "Initializing", "waiting for healthy targets in the primary target groups")
+    done = replace(st, phase="Initialized", weight=0, failed_checks=0, iterations=0,
+                   last_applied=ob.revision, last_promoted=ob.revision, transition_at=ob.now)
+    return Step(done, "Initialized", "initialization done: all traffic on the primary", weight=0,
+                scale_canary="down", event="Normal")
+
+
+def _detect(policy: Policy, st: RolloutState, ob: Observed, phase: str) -> Step | Ask:
+    if ob.revision == st.last_promoted:
+        if phase == "Waiting" or st.last_applied != ob.revision:
+            back = replace(st, phase="Initialized" if phase == "Waiting" else phase, last_applied=ob.revision)
+            return Step(back, back.phase, "the target is back on the promoted revision: nothing to roll out")
+        return Step(st, phase, _steady_message(st))
+    if ob.revision == st.last_applied and phase != "Waiting":
+        return Step(st, phase, _steady_message(st))
+    gate = _gate(policy, ob, "confirm-rollout")
+    if isinstance(gate, Ask):
+        return gate
+    if not gate:
+        waiting = replace(st, phase="Waiting", transition_at=st.transition_at if phase == "Waiting" else ob.now)
+        return Step(waiting, "Waiting", f"new revision {ob.revision} waits for confirm-rollout: "
+                                        f"{_why(ob, 'confirm-rollout')}", event=None if phase == "Waiting" else "Normal")
+    started = replace(st, phase="Progressing", weight=0, failed_checks=0, iterations=0,
+                      last_applied=ob.revision, transition_at=ob.now)
+    return Step(started, "Progressing", f"new revision {ob.revision} detected: starting the canary analysis",
+                weight=0, scale_canary="up", event="Normal")
+
+
+def _steady_message(st: RolloutState) -> str:
+    if st.phase == "Failed" and st.last_applied != st.last_promoted:
+        return f"revision {st.last_applied} was rolled back; the primary serves {st.last_promoted}"
+    return f"the primary serves revision {st.last_promoted}"
+
+
+def _rollback(st: RolloutState, ob: Observed, why: str) -> Step:
+    failed = replace(st, phase="Failed", weight=0, transition_at=ob.now)
+    return Step(failed, "Failed", f"rolling back revision {st.last_applied}: {why}", weight=0,
+                scale_canary="down", hooks=("post-rollout",), event="Warning")
+
+
+def _progress(policy: Policy, st: RolloutState, ob: Observed, phase: str) -> Step | Ask:
+    if ob.revision != st.last_applied:
+        if ob.revision == st.last_promoted:
+            back = replace(st, phase="Succeeded", weight=0, failed_checks=0, iterations=0,
+                           last_applied=ob.revision, transition_at=ob.now)
+            return Step(back, "Succeeded", "the target went back to the promoted revision: canary stopped",
+                        weight=0, scale_canary="down", event="Normal")
+        restarted = replace(st, phase="Progressing", weight=0, failed_checks=0, iterations=0,
+                            last_applied=ob.revision, transition_at=ob.now)
+        return Step(restarted, "Progressing", f"new revision {ob.revision} during the analysis: "
+                                              "restarting at weight 0", weight=0, scale_canary="up", event="Normal")
+    rollback = _gate(policy, ob, "rollback") if "rollback" in policy.hooks else False
+    if isinstance(rollback, Ask):
+        return rollback
+    if rollback:
+        return _rollback(st, ob, "a rollback webhook asked for it")
+    if st.failed_checks >= policy.threshold:
+        return _rollback(st, ob, f"{st.failed_checks} failed checks reached the threshold {policy.threshold}")
+    if not (ob.canary_ready and ob.canary_healthy):
+        if ob.now - st.transition_at > policy.progress_deadline:
+            return _rollback(st, ob, f"progress deadline of {policy.progress_deadline:g}s exceeded")
+        what = "canary Deployment to become ready" if not ob.canary_ready else "healthy canary targets"
+        return Step(st, phase, f"waiting for the {what}")
+    if phase == "WaitingPromotion":
+        return _ask_promotion(policy, st, ob)
+    if policy.skip_analysis:
+        return _start_promotion(st, ob, "spec.skipAnalysis is true: promoting without analysis")
+    if st.weight == 0 and st.iterations == 0:
+        pre = _gate(policy, ob, "pre-rollout")
+        if isinstance(pre, Ask):
+            return pre
+        if not pre:
+            return _failed_check(st, ob, "pre-rollout")
+    if st.weight > 0 or st.iterations > 0 or policy.iterations:
+        analysis = _gate(policy, ob, ANALYSIS)
+        if isinstance(analysis, Ask):
+            return analysis
+        if not analysis:
+            return _failed_check(st, ob, ANALYSIS)
+    if policy.iterations:
+        if st.iterations >= policy.iterations:
+            return _ask_promotion(policy, st, ob)
+        ran = replace(st, iterations=st.iterations + 1)
+        return Step(ran, "Progressing", f"analysis {ran.iterations}/{policy.iterations} passed at weight 0")
+    if st.weight >= policy.max_weight:
+        return _ask_promotion(policy, st, ob)
+    increase = _gate(policy, ob, "confirm-traffic-increase")
+    if isinstance(increase, Ask):
+        return increase
+    if not increase:
+        return Step(st, "Progressing", f"weight held at {percent(st.weight):g}%: "
+                                       f"{_why(ob, 'confirm-traffic-increase')}")
+    target = next_step(st.weight, policy.steps)
+    stepped = replace(st, phase="Progressing", weight=target, iterations=st.iterations + 1)
+    return Step(stepped, "Progressing", f"advancing canary weight to {percent(target):g}%", weight=target,
+                event="Normal")
+
+
+def _failed_check(st: RolloutState, ob: Observed, kind: str) -> Step:
+    failed = replace(st, failed_checks=st.failed_checks + 1)
+    return Step(failed, "Progressing", f"check {failed.failed_checks} failed: {_why(ob, kind)}", event="Warning")
+
+
+def _ask_promotion(policy: Policy, st: RolloutState, ob: Observed) -> Step | Ask:
+    gate = _gate(policy, ob, "confirm-promotion")
+    if isinstance(gate, Ask):
+        return gate
+    if not gate:
+        waiting = replace(st, phase="WaitingPromotion")
+        return Step(waiting, "WaitingPromotion", f"waiting for confirm-promotion: {_why(ob, 'confirm-promotion')}",
+                    event=None if st.phase == "WaitingPromotion" else "Normal")
+    return _start_promotion(st, ob, f"copying revision {st.last_applied} to the primary")
+
+
+def _start_promotion(st: RolloutState, ob: Observed, message: str) -> Step:
+    promoting = replace(st, phase="Promoting", transition_at=ob.now)
+    return Step(promoting, "Promoting", message, promote=True, event="Normal")
+
+
+def _promote(policy: Policy, st: RolloutState, ob: Observed) -> Step:
+    if not (ob.primary_updated and ob.primary_ready):
+        return Step(st, "Promoting", "waiting for the primary Deployment to roll out the new revision", promote=True)
+    if not ob.primary_healthy:
+        return Step(st, "Promoting", "waiting for healthy targets in the primary target groups")
+    target = promotion_step(st.weight, policy.step_promotion)
+    finalising = replace(st, phase="Finalising", weight=target, transition_at=ob.now)
+    return Step(finalising, "Finalising", f"routing traffic back to the primary: canary at {percent(target):g}%",
+                weight=target, event="Normal")
+
+
+def _finalise(policy: Policy, st: RolloutState, ob: Observed) -> Step:
+    if st.weight > 0:
+        target = promotion_step(st.weight, policy.step_promotion)
+        stepped = replace(st, weight=target)
+        return Step(stepped, "Finalising", f"routing traffic back to the primary: canary at {percent(target):g}%",
+                    weight=target)
+    done = replace(st, phase="Succeeded", last_promoted=st.last_applied, failed_checks=0, transition_at=ob.now)
+    return Step(done, "Succeeded", f"promotion of revision {st.last_applied} completed", weight=0,
+                scale_canary="down", hooks=("post-rollout",), event="Normal")

@@ -1,0 +1,97 @@
+"""Canary percent (as permille) to an ALB weighted forward action, and back.
+
+ALB weights are 0..999 per target group and relative. A side's permille is split over its
+groups by their relative shares with largest remainders, so the action sums to 1000 and a
+0.5% step is the exact integer 5, never rounded away. 1000 on one group becomes 999: the
+only group with weight, so the ratio is unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+ALB_MAX_WEIGHT = 999
+FULL = 1000  # permille
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One target group in the forward action, with its relative share within its side."""
+
+    arn: str
+    share: int = 1
+
+
+def split(total: int, shares: Sequence[int]) -> list[int]:
+    """Largest-remainder split of `total` by `shares`; deterministic (ties go to the earlier entry)."""
+    whole = sum(shares)
+    if not shares or whole <= 0:
+        return [0] * len(shares)
+    exact = [total * s / whole for s in shares]
+    parts = [int(x) for x in exact]
+    by_remainder = sorted(range(len(shares)), key=lambda i: (-(exact[i] - parts[i]), i))
+    for i in by_remainder[: total - sum(parts)]:
+        parts[i] += 1
+    return parts
+
+
+def target_weights(primary: Sequence[Backend], canary: Sequence[Backend], canary_permille: int) -> dict[str, int]:
+    canary_permille = max(0, min(FULL, canary_permille))
+    weights: dict[str, int] = {}
+    for side, total in ((primary, FULL - canary_permille), (canary, canary_permille)):
+        for backend, weight in zip(side, split(total, [b.share for b in side])):
+            weights[backend.arn] = min(weight, ALB_MAX_WEIGHT)
+    return weights
+
+
+def forward_action(weights: Mapping[str, int], stickiness: bool = False, stickiness_seconds: int = 300) -> dict:
+    sticky: dict = {"Enabled": stickiness}
+    if stickiness:
+        sticky["DurationSeconds"] = stickiness_seconds
+    return {
+        "Type": "forward",
+        "ForwardConfig": {
+            "TargetGroups": [{"TargetGroupArn": arn, "Weight": w} for arn, w in weights.items()],
+            "TargetGroupStickinessConfig": sticky,
+        },
+    }
+
+
+def weights_of(actions: Iterable[Mapping]) -> dict[str, int]:
+    """The weights AWS shows; a plain `TargetGroupArn` forward counts as weight 1 on that one group."""
+    for action in actions or ():
+        if action.get("Type") != "forward":
+            continue
+        groups = (action.get("ForwardConfig") or {}).get("TargetGroups")
+        if groups:
+            return {g["TargetGroupArn"]: int(g.get("Weight", 1)) for g in groups}
+        if action.get("TargetGroupArn"):
+            return {action["TargetGroupArn"]: 1}
+    return {}
+
+
+def canary_share(weights: Mapping[str, int], canary_arns: Iterable[str]) -> int | None:
+    """Canary permille as AWS routes it; None when nothing has weight (the action sends no traffic)."""
+    total = sum(weights.values())
+    if total <= 0:
+        return None
+    return round(FULL * sum(weights.get(a, 0) for a in canary_arns) / total)
+
+
+def unserved(weights: Mapping[str, int], healthy: Mapping[str, int]) -> list[str]:
+    """Groups that would get traffic with no healthy target behind them (invariant 5)."""
+    return [arn for arn, w in weights.items() if w > 0 and healthy.get(arn, 0) <= 0]
+
+
+def next_step(current: int, steps: Sequence[int]) -> int:
+    return next((s for s in steps if s > current), steps[-1] if steps else current)
+
+
+def promotion_step(current: int, step: int | None) -> int:
+    """Traffic back to the primary: at once, or `stepWeightPromotion` at a time."""
+    return 0 if not step else max(0, current - step)
+
+
+def percent(permille: int) -> float:
+    return permille / 10

@@ -1,0 +1,111 @@
+"""The rollout state machine, driven tick by tick as the shell drives it."""
+
+from dataclasses import replace
+
+from awsctl.planning.rollout import Ask, Observed, Policy, RolloutState, Step, decide
+
+POLICY = Policy(steps=(5, 50, 200, 500), max_weight=500, threshold=2, progress_deadline=60)
+READY = Observed(revision="v2", now=100.0, primary_ready=True, primary_updated=True, canary_ready=True,
+                 primary_healthy=True, canary_healthy=True)
+STEADY = RolloutState(phase="Initialized", last_applied="v1", last_promoted="v1", transition_at=0.0)
+
+
+def run(policy, state, observed, answers=None):
+    """Answers Asks like the shell does, then returns the Step."""
+    answers = answers or {}
+    gates = {}
+    for _ in range(5):
+        out = decide(policy, state, replace(observed, gates=gates))
+        if isinstance(out, Step):
+            return out
+        for gate in out.gates:
+            gates[gate] = answers.get(gate, True)
+    raise AssertionError("decide kept asking")
+
+
+def test_initialization_waits_for_a_healthy_primary_then_pins_weight_zero():
+    waiting = run(POLICY, RolloutState(), replace(READY, primary_healthy=False, revision="v1"))
+    assert waiting.state.phase == "" and waiting.weight is None
+    done = run(POLICY, RolloutState(), replace(READY, revision="v1"))
+    assert done.state.phase == "Initialized" and done.weight == 0 and done.scale_canary == "down"
+    assert done.state.last_applied == done.state.last_promoted == "v1"
+
+
+def test_a_full_promotion_steps_exactly_through_the_configured_weights():
+    state, seen = STEADY, []
+    for _ in range(20):
+        step = run(POLICY, state, READY)
+        if step.weight is not None:
+            seen.append((step.state.phase, step.weight))
+        state = step.state
+        if state.phase == "Succeeded":
+            break
+    assert seen == [("Progressing", 0), ("Progressing", 5), ("Progressing", 50), ("Progressing", 200),
+                    ("Progressing", 500), ("Finalising", 0), ("Succeeded", 0)]
+    assert state.last_promoted == "v2" and state.weight == 0
+
+
+def test_going_back_to_the_promoted_revision_triggers_nothing():
+    step = run(POLICY, STEADY, replace(READY, revision="v1"))
+    assert step.state == STEADY and step.weight is None and step.event is None
+
+
+def test_failed_checks_reach_the_threshold_and_roll_back():
+    state = replace(STEADY, phase="Progressing", weight=50, last_applied="v2", transition_at=90)
+    first = run(POLICY, state, READY, {"analysis": False})
+    assert first.state.failed_checks == 1 and first.weight is None and first.event == "Warning"
+    second = run(POLICY, first.state, READY, {"analysis": False})
+    rollback = run(POLICY, second.state, READY)
+    assert rollback.state.phase == "Failed" and rollback.weight == 0 and rollback.scale_canary == "down"
+    # A failed revision stays failed until a new one comes.
+    assert run(POLICY, rollback.state, READY).weight is None
+
+
+def test_no_weight_to_an_unhealthy_canary_and_the_deadline_rolls_back():
+    state = replace(STEADY, phase="Progressing", weight=0, last_applied="v2", transition_at=90)
+    held = run(POLICY, state, replace(READY, canary_healthy=False))
+    assert held.weight is None and held.state == state
+    late = run(POLICY, state, replace(READY, canary_healthy=False, now=200.0))
+    assert late.state.phase == "Failed" and "deadline" in late.message
+
+
+def test_new_revision_mid_analysis_restarts_at_zero():
+    state = replace(STEADY, phase="Progressing", weight=200, failed_checks=1, last_applied="v2")
+    step = run(POLICY, state, replace(READY, revision="v3"))
+    assert step.weight == 0 and step.state.failed_checks == 0 and step.state.last_applied == "v3"
+
+
+def test_gates_hold_and_ask_only_for_defined_hooks():
+    policy = replace(POLICY, hooks=frozenset({"confirm-rollout", "confirm-promotion"}))
+    assert decide(policy, STEADY, READY) == Ask(("confirm-rollout",))
+    waiting = run(policy, STEADY, READY, {"confirm-rollout": False})
+    assert waiting.state.phase == "Waiting" and waiting.weight is None
+    at_max = replace(STEADY, phase="Progressing", weight=500, last_applied="v2")
+    held = run(policy, at_max, READY, {"confirm-promotion": False})
+    assert held.state.phase == "WaitingPromotion" and not held.promote
+    go = run(policy, held.state, READY)
+    assert go.state.phase == "Promoting" and go.promote
+
+
+def test_suspend_skip_analysis_and_stepped_promotion():
+    assert run(replace(POLICY, suspend=True), STEADY, READY).state == STEADY
+    started = run(replace(POLICY, skip_analysis=True), STEADY, READY).state
+    assert run(replace(POLICY, skip_analysis=True), started, READY).state.phase == "Promoting"
+    policy = replace(POLICY, step_promotion=200)
+    promoting = replace(STEADY, phase="Promoting", weight=500, last_applied="v2")
+    weights = []
+    state = promoting
+    while state.phase != "Succeeded":
+        step = run(policy, state, READY)
+        weights.append(step.weight)
+        state = step.state
+    assert weights == [300, 100, 0, 0]
+
+
+def test_iterations_run_the_analysis_at_weight_zero_then_promote():
+    policy = replace(POLICY, iterations=2)
+    state = replace(STEADY, phase="Progressing", last_applied="v2")
+    for expected in (1, 2):
+        state = run(policy, state, READY).state
+        assert state.iterations == expected and state.weight == 0
+    assert run(policy, state, READY).state.phase == "Promoting"
