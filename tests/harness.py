@@ -30,11 +30,22 @@ class Write:
     at: float
 
 
+@dataclass(frozen=True)
+class WeightWrite:
+    route: str  # rule ARN or listener ARN (default action)
+    weights: dict
+    at: float
+
+
 @dataclass
 class MotoServer:
     endpoint: str
     unhealthy: set[str] = field(default_factory=set)  # target ids moto should report unhealthy
     writes: list[Write] = field(default_factory=list)
+    weight_writes: list[WeightWrite] = field(default_factory=list)  # every ModifyRule/ModifyListener forward
+
+    def weights_written(self, route: str) -> list[dict]:
+        return [w.weights for w in list(self.weight_writes) if w.route == route]
 
     def writes_to(self, arn: str) -> list[tuple[str, tuple[str, ...]]]:
         return [(w.call, w.keys) for w in list(self.writes) if w.group == arn]
@@ -51,6 +62,7 @@ class MotoServer:
     def reset(self) -> None:
         self.unhealthy.clear()
         self.writes.clear()
+        self.weight_writes.clear()
         req = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
         urllib.request.urlopen(req, timeout=10).read()
 
@@ -117,13 +129,28 @@ def moto_server():
             return result
         return recorded
 
+    route_calls = {call: getattr(elbv2_models.ELBv2Backend, call) for call in ("modify_rule", "modify_listener")}
+
+    def recording_weights(call):
+        def recorded(self, *args, **kwargs):
+            result = route_calls[call](self, *args, **kwargs)
+            arn = args[0] if args else kwargs.get("rule_arn") or kwargs.get("arn")
+            actions = result.actions if call == "modify_rule" else result.default_actions
+            weights = weights_of([{k: v for k, v in a.data.items()} for a in actions])
+            if weights:
+                moto.weight_writes.append(WeightWrite(arn, {k: int(v) for k, v in weights.items()}, time.monotonic()))
+            return result
+        return recorded
+
     elbv2_models.FakeTargetGroup.health_for = health_for
     for call in originals:
         setattr(elbv2_models.ELBv2Backend, call, recording(call))
+    for call in route_calls:
+        setattr(elbv2_models.ELBv2Backend, call, recording_weights(call))
     try:
         yield moto
     finally:
         elbv2_models.FakeTargetGroup.health_for = original_health
-        for call, fn in originals.items():
+        for call, fn in {**originals, **route_calls}.items():
             setattr(elbv2_models.ELBv2Backend, call, fn)
         server.stop()

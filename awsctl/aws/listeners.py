@@ -15,6 +15,10 @@ class ListenerNotFound(LookupError):
     pass
 
 
+class RuleNotFound(LookupError):
+    """The rule awsctl drove was deleted outside awsctl."""
+
+
 @dataclass(frozen=True)
 class Route:
     """Where the weights live: a rule (by ARN) or a listener's default action."""
@@ -120,16 +124,27 @@ class Listeners:
         """Read-back: what AWS routes now (not what we asked for)."""
         if route.is_default:
             return self._listener(route.arn).get("DefaultActions") or []
-        return self._rule(route.arn).get("Actions") or []
+        rule = self._rule(route.arn)
+        if not rule:
+            raise RuleNotFound(route.arn)
+        return rule.get("Actions") or []
 
     def conditions(self, route: Route) -> list:
         return [] if route.is_default else self._rule(route.arn).get("Conditions") or []
 
     def set_actions(self, route: Route, actions: list) -> None:
-        if route.is_default:
-            self._elb.modify_listener(ListenerArn=route.arn, DefaultActions=actions)
-        else:
-            self._elb.modify_rule(RuleArn=route.arn, Actions=actions)
+        try:
+            if route.is_default:
+                self._elb.modify_listener(ListenerArn=route.arn, DefaultActions=actions)
+            else:
+                self._elb.modify_rule(RuleArn=route.arn, Actions=actions)
+        except ClientError as err:
+            code = error_code(err)
+            if code in ("RuleNotFound", "RuleNotFoundException"):
+                raise RuleNotFound(route.arn) from err
+            if code in ("ListenerNotFound", "ListenerNotFoundException"):
+                raise ListenerNotFound(route.arn) from err
+            raise
 
     def delete_rule(self, rule_arn: str) -> None:
         try:

@@ -17,6 +17,7 @@ from typing import Callable, Mapping
 from awsctl.analysis import webhooks
 from awsctl.api import canary as api
 from awsctl.api.binding import PLURAL as BINDINGS
+from awsctl.aws.listeners import ListenerNotFound, Route, RuleNotFound
 from awsctl.aws.target_groups import DesiredGroup, OwnedTargetGroups, TargetGroupConflict
 from awsctl.aws.targets import TargetGroups, TargetGroupNotFound
 from awsctl.controllers.binding_reconciler import NotReady
@@ -115,6 +116,10 @@ class CanaryReconciler:
             self._refuse(body, why)
         except TargetGroupConflict as err:
             self._refuse(body, NotReady("TargetGroupConflict", str(err), "spec.loadBalancer.targetGroup"))
+        except ListenerNotFound:
+            self._refuse(body, NotReady("ListenerNotFound", f"spec.loadBalancer.listenerARN: listener "
+                                                            f"{spec.load_balancer.listener_arn} does not exist",
+                                        "spec.loadBalancer.listenerARN"))
         return spec.analysis.interval_seconds
 
     # -- the story ------------------------------------------------------------------------------
@@ -148,13 +153,8 @@ class CanaryReconciler:
         state = state_of(status)
         primary_side = [w.Backend(b.arn, b.share) for b in backends if b.role == "primary"]
         canary_side = [w.Backend(b.arn, b.share) for b in backends if b.role == "canary"]
-        route = self.traffic.route(status)
-        if route is not None:
-            self.traffic.sync_conditions(spec, status)
-            if self.traffic.shown(route) != w.target_weights(primary_side, canary_side, state.weight):
-                result = self.traffic.set_weight(route, spec, primary_side, canary_side, state.weight, healthy)
-                log.warning("route drifted from the verified weight; set it again", extra={
-                    "canary": f"{ns}/{meta['name']}", "verified": result.verified, "detail": result.message})
+        if state.phase not in ("", "Initializing"):
+            self._hold_weight(body, spec, state.weight, primary_side, canary_side, healthy)
 
         observed = Observed(
             revision=revision, now=self.clock(),
@@ -296,6 +296,44 @@ class CanaryReconciler:
                 out[arn] = 0
         return out
 
+    # -- the route and its weights ---------------------------------------------------------------------
+    def _route(self, body: dict, spec: api.CanarySpec, weights: Mapping[str, int],
+               healthy: Mapping[str, int]) -> Route | None:
+        """The recorded route, or a new one taken over once no group would get traffic into the void."""
+        route = self.traffic.route(body.get("status") or {})
+        if route is not None:
+            return route
+        if w.unserved(weights, healthy):
+            return None
+        meta = body["metadata"]
+        return self.traffic.take_route(
+            spec, naming.owner_tags(self.cluster, api.KIND, meta["namespace"], meta["name"], "rule"), weights,
+            lambda rule: self._write(body, body.get("status") or {}, {"listenerRule": rule}))
+
+    def _hold_weight(self, body: dict, spec: api.CanarySpec, permille: int, primary_side, canary_side,
+                     healthy) -> None:
+        """Keeps AWS on the last verified weight: repairs drift, and re-takes a rule deleted outside awsctl."""
+        wanted = w.target_weights(primary_side, canary_side, permille)
+        route = self.traffic.route(body.get("status") or {})
+        if route is not None:
+            try:
+                status = body.get("status") or {}
+                if status.get("observedGeneration") != body["metadata"].get("generation"):
+                    self.traffic.sync_conditions(spec, status)  # hosts/paths only change with the spec
+                if self.traffic.shown(route) == wanted:
+                    return
+            except RuleNotFound:
+                log.warning("the listener rule was deleted outside awsctl; recreating it",
+                            extra={"canary": self._key(body), "rule": route.arn})
+                self._write(body, body.get("status") or {}, {"listenerRule": None})
+                route = None
+        route = route or self._route(body, spec, wanted, healthy)
+        if route is None:
+            return
+        result = self.traffic.set_weight(route, spec, primary_side, canary_side, permille, healthy)
+        log.warning("route was not on the verified weight; set it again", extra={
+            "canary": self._key(body), "verified": result.verified, "detail": result.message})
+
     # -- decide, with gates answered by webhooks ---------------------------------------------------
     def _decide(self, body: dict, spec: api.CanarySpec, state: RolloutState, observed: Observed) -> Step:
         gates: dict[str, bool] = {}
@@ -325,15 +363,9 @@ class CanaryReconciler:
             replicas = int((primary.get("spec") or {}).get("replicas", 1))
             self.kube.apply(self._primary(body, target, replicas))
         if step.weight is not None:
-            route = self.traffic.route(body.get("status") or {})
+            route = self._route(body, spec, w.target_weights(primary_side, canary_side, step.weight), healthy)
             if route is None:
-                weights = w.target_weights(primary_side, canary_side, step.weight)
-                if w.unserved(weights, healthy):
-                    return previous, "waiting for healthy primary targets before taking over the route"
-                route = self.traffic.take_route(
-                    spec, naming.owner_tags(self.cluster, api.KIND, body["metadata"]["namespace"],
-                                            body["metadata"]["name"], "rule"),
-                    weights, lambda rule: self._write(body, body.get("status") or {}, {"listenerRule": rule}))
+                return previous, "waiting for healthy primary targets before taking over the route"
             result = self.traffic.set_weight(route, spec, primary_side, canary_side, step.weight, healthy)
             if not result.verified:
                 log.warning(result.message, extra={"canary": self._key(body), "asked": w.percent(step.weight)})

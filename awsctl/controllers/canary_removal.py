@@ -11,6 +11,7 @@ import logging
 
 from awsctl.api import canary as api
 from awsctl.api.binding import PLURAL as BINDINGS
+from awsctl.aws.listeners import ListenerNotFound, RuleNotFound
 from awsctl.aws.target_groups import TargetGroupInUse
 from awsctl.controllers.canary_reconciler import CanaryReconciler, deployment_ready
 from awsctl.planning import naming, objects
@@ -73,10 +74,13 @@ class CanaryRemoval:
         recorded = self.r._recorded(body)
         primary = [w.Backend(arn) for (role, _), arn in recorded.items() if role == "primary"]
         canary = [w.Backend(arn) for (role, _), arn in recorded.items() if role == "canary"]
-        healthy = {arn: n for arn, n in self.r._healthy_arns([b.arn for b in primary + canary]).items()}
+        healthy = self.r._healthy_arns([b.arn for b in primary + canary])
         if spec is not None and primary and all(healthy.get(b.arn, 0) > 0 for b in primary):
-            result = self.r.traffic.set_weight(route, spec, primary, canary, 0, healthy)
-            if not result.verified:
+            try:
+                result = self.r.traffic.set_weight(route, spec, primary, canary, 0, healthy)
+            except (RuleNotFound, ListenerNotFound):
+                result = None  # the route is gone already: nothing sends traffic to our groups
+            if result is not None and not result.verified:
                 raise Retry(f"weight back to the primary not verified yet: {result.message}")
         self.r.traffic.restore(status)
         self.r._write(body, status, {"listenerRule": None, "canaryWeight": 0})

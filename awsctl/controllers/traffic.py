@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from awsctl.api.canary import CanarySpec
-from awsctl.aws.listeners import Listeners, Route, condition_values, rule_conditions
+from awsctl.aws.listeners import (ListenerNotFound, Listeners, Route, RuleNotFound, condition_values,
+                                  rule_conditions)
 from awsctl.controllers.binding_reconciler import NotReady
 from awsctl.planning import weights as w
 from awsctl.planning.naming import OWNER
@@ -116,5 +117,8 @@ class Traffic:
         if rule.get("created"):
             self.listeners.delete_rule(rule["arn"])
         elif rule.get("previousActions"):
-            self.listeners.set_actions(route, json.loads(rule["previousActions"]))
+            try:
+                self.listeners.set_actions(route, json.loads(rule["previousActions"]))
+            except (RuleNotFound, ListenerNotFound):
+                log.warning("the route to restore no longer exists", extra={"rule": rule["arn"]})
         log.info("listener rule restored", extra={"rule": rule["arn"], "deleted": bool(rule.get("created"))})

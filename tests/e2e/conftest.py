@@ -92,8 +92,9 @@ class Operator:
 
 
 @pytest.fixture
-def operator(cluster, moto, tmp_path, request):
-    op = Operator(cluster[0], moto, tmp_path / "operator.log").start()
+def operator(cluster, moto, namespace, tmp_path, request):
+    """Scoped to the test's namespace, so objects that earlier tests left behind never reach it."""
+    op = Operator(cluster[0], moto, tmp_path / "operator.log", extra_args=("--namespace", namespace)).start()
     yield op
     op.stop()
     if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:

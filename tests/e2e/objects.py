@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
+from kubernetes import client
+
+PLURALS = {"TargetGroupBinding": "targetgroupbindings", "Canary": "canaries"}
+
+
+def create(kube, namespace, *objects):
+    core, apps, custom = client.CoreV1Api(kube), client.AppsV1Api(kube), client.CustomObjectsApi(kube)
+    for obj in objects:
+        kind = obj["kind"]
+        if kind == "Service":
+            core.create_namespaced_service(namespace, obj)
+        elif kind == "Deployment":
+            apps.create_namespaced_deployment(namespace, obj)
+        else:
+            custom.create_namespaced_custom_object("awsctl.io", "v1alpha1", namespace, PLURALS[kind], obj)
+
 
 def deployment(name: str, *, replicas: int, container_port: int, port_name: str | None = None,
                labels: dict | None = None, image: str = "registry.local/app:v1") -> dict:
@@ -51,3 +67,21 @@ def binding(name: str, *, service: str, port: int | str, target_group_name: str 
         spec["targetType"] = target_type
     return {"apiVersion": "awsctl.io/v1alpha1", "kind": "TargetGroupBinding",
             "metadata": {"name": name}, "spec": spec}
+
+
+def canary(name: str, *, listener: str, port: int = 80, target_port: int | str = 8080, analysis: dict | None = None,
+           rule: dict | None = None, service_extra: dict | None = None, **top) -> dict:
+    """A Canary on `listener`; `rule=None` drives the listener's default action."""
+    load_balancer: dict = {"listenerARN": listener}
+    if rule:
+        load_balancer["rule"] = rule
+    return {
+        "apiVersion": "awsctl.io/v1alpha1", "kind": "Canary", "metadata": {"name": name},
+        "spec": {
+            "targetRef": {"name": name},
+            "service": {"port": port, "targetPort": target_port, **(service_extra or {})},
+            "loadBalancer": load_balancer,
+            "analysis": {"interval": "1s", "threshold": 2, **(analysis or {})},
+            **top,
+        },
+    }

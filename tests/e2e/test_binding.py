@@ -5,19 +5,7 @@ import time
 from kubernetes import client
 
 from tests.e2e.conftest import wait_for
-from tests.e2e.objects import binding, deployment, service
-
-
-def create(kube, namespace, *objects):
-    core, apps, custom = client.CoreV1Api(kube), client.AppsV1Api(kube), client.CustomObjectsApi(kube)
-    for obj in objects:
-        kind = obj["kind"]
-        if kind == "Service":
-            core.create_namespaced_service(namespace, obj)
-        elif kind == "Deployment":
-            apps.create_namespaced_deployment(namespace, obj)
-        else:
-            custom.create_namespaced_custom_object("awsctl.io", "v1alpha1", namespace, "targetgroupbindings", obj)
+from tests.e2e.objects import binding, create, deployment, service
 
 
 def get_binding(kube, namespace, name):

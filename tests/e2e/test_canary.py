@@ -1,0 +1,303 @@
+"""Canary stories: `awsctl run` as a process, the real control plane (with kwok pods), moto over HTTP.
+
+Weights are checked where they matter: in what AWS was told (every ModifyRule/ModifyListener
+the moto server received) and in what it shows afterwards.
+"""
+
+import time
+
+import pytest
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from tests.e2e.conftest import Operator, wait_for
+from tests.e2e.objects import canary, create, deployment, service
+from tests.webhooks import webhook_server
+
+V2 = "registry.local/app:v2"
+
+
+@pytest.fixture
+def hooks():
+    with webhook_server() as server:
+        yield server
+
+
+def status(kube, namespace, name="web"):
+    obj = client.CustomObjectsApi(kube).get_namespaced_custom_object("awsctl.io", "v1alpha1", namespace,
+                                                                     "canaries", name)
+    return obj.get("status") or {}
+
+
+def wait_phase(kube, namespace, phase, timeout=60.0, name="web"):
+    return wait_for(lambda: (lambda s: s if s.get("phase") == phase else None)(status(kube, namespace, name)),
+                    timeout=timeout, what=f"phase {phase}")
+
+
+def set_image(kube, namespace, image, name="web"):
+    client.AppsV1Api(kube).patch_namespaced_deployment(name, namespace, {
+        "spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}})
+
+
+def image_of(kube, namespace, name):
+    return client.AppsV1Api(kube).read_namespaced_deployment(name, namespace).spec.template.spec.containers[0].image
+
+
+def replicas_of(kube, namespace, name):
+    return client.AppsV1Api(kube).read_namespaced_deployment(name, namespace).spec.replicas
+
+
+def fold(values):
+    """Repeats folded: [0, 0, 5, 5, 0] -> [0, 5, 0]."""
+    out = []
+    for value in values:
+        if not out or out[-1] != value:
+            out.append(value)
+    return out
+
+
+def canary_shares(moto, route, canary_arn, since=0):
+    """The canary weights AWS was told, in order, with repeats folded."""
+    return fold(w.get(canary_arn, 0) for w in moto.weights_written(route)[since:])
+
+
+def reasons(kube, namespace, name="web"):
+    return [e.reason for e in client.CoreV1Api(kube).list_namespaced_event(namespace).items
+            if e.involved_object.name == name and e.involved_object.kind == "Canary"]
+
+
+def pod_targets(kube, namespace, selector):
+    pods = client.CoreV1Api(kube).list_namespaced_pod(namespace, label_selector=selector).items
+    return {(p.status.pod_ip, p.spec.containers[0].ports[0].container_port) for p in pods
+            if p.status.pod_ip and not p.metadata.deletion_timestamp}
+
+
+def app(kube, namespace, *, headless=False, replicas=2):
+    create(kube, namespace, deployment("web", replicas=replicas, container_port=8080),
+           service("web", port=80, target_port=8080, headless=headless))
+
+
+def test_promotion_steps_exactly_and_ends_on_the_new_image(kube, namespace, moto, operator):
+    listener = moto.listener(namespace)
+    app(kube, namespace)
+    create(kube, namespace, canary("web", listener=listener, rule={"priority": 10, "hosts": ["web.example.com"]},
+                                   analysis={"stepWeights": [0.5, 5, 20], "maxWeight": 50}))
+    st = wait_phase(kube, namespace, "Initialized")
+    rule, primary, canary_arn = st["listenerRule"]["arn"], st["targetGroups"]["primary"][0], \
+        st["targetGroups"]["canary"][0]
+    assert moto.forward_weights(rule) == {primary: 999, canary_arn: 0}
+    assert replicas_of(kube, namespace, "web") == 0 and replicas_of(kube, namespace, "web-primary") == 2
+
+    set_image(kube, namespace, V2)
+    st = wait_phase(kube, namespace, "Succeeded", timeout=90)
+    # Every step AWS was told, in permille: 0.5% is the real ALB weight 5 against 995.
+    assert canary_shares(moto, rule, canary_arn) == [0, 5, 50, 200, 500, 0]
+    assert {primary: 995, canary_arn: 5} in moto.weights_written(rule)
+    assert moto.forward_weights(rule) == {primary: 999, canary_arn: 0}
+    assert st["canaryWeight"] == 0 and st["lastPromotedSpec"] == st["lastAppliedSpec"]
+    assert image_of(kube, namespace, "web-primary") == V2
+    wait_for(lambda: replicas_of(kube, namespace, "web") == 0, what="canary scaled to 0")
+    # Ordinary Services stay ordinary: the API server assigned ClusterIPs.
+    core = client.CoreV1Api(kube)
+    for name in ("web-primary", "web-canary"):
+        assert core.read_namespaced_service(name, namespace).spec.cluster_ip not in (None, "", "None")
+    assert core.read_namespaced_service("web", namespace).spec.selector == {"app": "web-primary"}
+    assert {"Progressing", "Promoting", "Succeeded"} <= set(reasons(kube, namespace))
+
+
+def test_failing_rollout_webhook_rolls_back_to_weight_zero(kube, namespace, moto, operator, hooks):
+    hooks.respond("/check", 500)
+    listener = moto.listener(namespace)
+    app(kube, namespace)
+    create(kube, namespace, canary("web", listener=listener, rule={"priority": 10}, analysis={
+        "stepWeight": 10, "maxWeight": 50, "threshold": 2,
+        "webhooks": [{"name": "check", "type": "rollout", "url": f"{hooks.url}/check", "metadata": {"env": "e2e"}}]}))
+    st = wait_phase(kube, namespace, "Initialized")
+    rule, canary_arn = st["listenerRule"]["arn"], st["targetGroups"]["canary"][0]
+    set_image(kube, namespace, V2)
+    st = wait_phase(kube, namespace, "Failed", timeout=60)
+    assert st["failedChecks"] >= 2 and st["canaryWeight"] == 0
+    assert moto.forward_weights(rule)[canary_arn] == 0
+    assert canary_shares(moto, rule, canary_arn) == [0, 100, 0]  # one step to 10%, then back
+    assert image_of(kube, namespace, "web-primary") == "registry.local/app:v1"
+    wait_for(lambda: replicas_of(kube, namespace, "web") == 0, what="canary scaled to 0")
+    payload = hooks.received("/check")[0]
+    assert payload == {"name": "web", "namespace": namespace, "phase": "Progressing",
+                       "checksum": st["lastAppliedSpec"], "metadata": {"env": "e2e"}}
+    assert "Failed" in reasons(kube, namespace)
+    # A failed revision is not retried on its own.
+    time.sleep(2)
+    assert status(kube, namespace)["phase"] == "Failed"
+
+
+def test_headless_service_stays_headless_with_ip_targets_at_the_container_port(kube, namespace, moto, operator,
+                                                                               hooks):
+    hooks.respond("/promote", 403)  # hold at maxWeight so the canary pods stay up for inspection
+    listener = moto.listener(namespace)
+    app(kube, namespace, headless=True, replicas=3)
+    create(kube, namespace, canary("web", listener=listener, rule={"priority": 20}, analysis={
+        "stepWeights": [50], "webhooks": [{"name": "gate", "type": "confirm-promotion",
+                                           "url": f"{hooks.url}/promote"}]}))
+    st = wait_phase(kube, namespace, "Initialized")
+    core = client.CoreV1Api(kube)
+    for name in ("web-primary", "web-canary"):
+        assert core.read_namespaced_service(name, namespace).spec.cluster_ip == "None"
+    elbv2 = moto.client("elbv2")
+    arns = st["targetGroups"]["primary"] + st["targetGroups"]["canary"]
+    assert {g["TargetType"] for g in elbv2.describe_target_groups(TargetGroupArns=arns)["TargetGroups"]} == {"ip"}
+    primary_pods = pod_targets(kube, namespace, "app=web-primary")
+    assert len(primary_pods) == 3 and moto.targets(st["targetGroups"]["primary"][0]) == primary_pods
+    assert all(port == 8080 for _, port in moto.targets(st["targetGroups"]["primary"][0]))  # not Service port 80
+
+    set_image(kube, namespace, V2)
+    wait_phase(kube, namespace, "WaitingPromotion", timeout=60)
+    canary_pods = pod_targets(kube, namespace, "app=web")
+    wait_for(lambda: len(canary_pods) == 3 and moto.targets(st["targetGroups"]["canary"][0]) == canary_pods,
+             what="canary pod IPs at 8080")
+    assert core.read_namespaced_service("web", namespace).spec.cluster_ip == "None"
+
+
+def test_backend_refs_split_each_side_by_relative_weight(kube, namespace, moto, operator, hooks):
+    hooks.respond("/promote", 403)
+    listener = moto.listener(namespace)
+    app(kube, namespace)
+    for name in ("proxy-a", "proxy-b", "gateway"):
+        create(kube, namespace, deployment(name, replicas=1, container_port=8443),
+               service(name, port=443, target_port=8443))
+    create(kube, namespace, canary("web", listener=listener, rule={"priority": 30}, service_extra={"backendRefs": {
+        "primary": [{"name": "proxy-a", "port": 443, "weight": 1}, {"name": "proxy-b", "port": 443, "weight": 3}],
+        "canary": [{"name": "gateway", "port": 443}],
+    }}, analysis={"stepWeights": [10], "webhooks": [
+        {"name": "gate", "type": "confirm-promotion", "url": f"{hooks.url}/promote"}]}))
+    st = wait_phase(kube, namespace, "Initialized")
+    assert st["backends"] == {"primary": ["proxy-a:443", "proxy-b:443"], "canary": ["gateway:443"]}
+    (a, b), (gw,) = st["targetGroups"]["primary"], st["targetGroups"]["canary"]
+    rule = st["listenerRule"]["arn"]
+    assert moto.forward_weights(rule) == {a: 250, b: 750, gw: 0}
+    assert moto.targets(a) == pod_targets(kube, namespace, "app=proxy-a")
+    set_image(kube, namespace, V2)
+    wait_phase(kube, namespace, "WaitingPromotion")
+    # 90% split 1:3 over the proxies, 10% to the canary gateway: the ALB weights sum to 1000.
+    assert moto.forward_weights(rule) == {a: 225, b: 675, gw: 100}
+    bindings = client.CustomObjectsApi(kube).list_namespaced_custom_object(
+        "awsctl.io", "v1alpha1", namespace, "targetgroupbindings")["items"]
+    assert {x["metadata"]["name"] for x in bindings} >= {"web-primary-proxy-a", "web-primary-proxy-b",
+                                                          "web-canary-gateway"}
+
+
+def test_new_revision_mid_rollout_restarts_at_zero_and_promotes_the_latest(kube, namespace, moto, operator):
+    listener = moto.listener(namespace)
+    app(kube, namespace)
+    create(kube, namespace, canary("web", listener=listener, rule={"priority": 10},
+                                   analysis={"stepWeights": [10, 20, 30, 40, 50]}))
+    st = wait_phase(kube, namespace, "Initialized")
+    rule, canary_arn = st["listenerRule"]["arn"], st["targetGroups"]["canary"][0]
+    set_image(kube, namespace, V2)
+    first = wait_for(lambda: (lambda s: s if s.get("canaryWeight", 0) >= 20 else None)(status(kube, namespace)),
+                     what="weight 20%")
+    set_image(kube, namespace, "registry.local/app:v3")
+    st = wait_phase(kube, namespace, "Succeeded", timeout=90)
+    assert st["lastPromotedSpec"] != first["lastAppliedSpec"]
+    assert image_of(kube, namespace, "web-primary") == "registry.local/app:v3"
+    shares = canary_shares(moto, rule, canary_arn)
+    peak = shares.index(max(s for s in shares[:shares.index(0, 2)]))  # the first rollout's highest step
+    assert shares[peak + 1] == 0 and shares[-1] == 0 and max(shares[peak + 1:]) == 500
+
+
+def test_deletion_restores_the_default_action_and_the_users_objects(kube, namespace, moto, operator, hooks):
+    hooks.respond("/promote", 403)
+    listener = moto.listener(namespace)
+    elbv2 = moto.client("elbv2")
+    before = elbv2.describe_listeners(ListenerArns=[listener])["Listeners"][0]["DefaultActions"]
+    app(kube, namespace)
+    create(kube, namespace, canary("web", listener=listener, revertOnDeletion=True, analysis={
+        "stepWeights": [20, 40], "webhooks": [{"name": "gate", "type": "confirm-promotion",
+                                                "url": f"{hooks.url}/promote"}]}))
+    st = wait_phase(kube, namespace, "Initialized")
+    assert st["listenerRule"]["arn"] == listener  # no rule: the default action is driven
+    set_image(kube, namespace, V2)
+    st = wait_phase(kube, namespace, "WaitingPromotion")
+    assert moto.forward_weights(listener)[st["targetGroups"]["canary"][0]] == 400
+
+    client.CustomObjectsApi(kube).delete_namespaced_custom_object("awsctl.io", "v1alpha1", namespace,
+                                                                  "canaries", "web")
+
+    def gone():
+        try:
+            status(kube, namespace)
+            return False
+        except ApiException as err:
+            return err.status == 404
+    wait_for(gone, timeout=60, what="Canary removed")
+    # Traffic went back to the primary (verified) before the listener got its own action back.
+    assert moto.weights_written(listener)[-1][st["targetGroups"]["canary"][0]] == 0
+    after = elbv2.describe_listeners(ListenerArns=[listener])["Listeners"][0]["DefaultActions"]
+    assert [a["Type"] for a in after] == [a["Type"] for a in before] == ["fixed-response"]
+    assert moto.awsctl_target_groups() == []
+    assert replicas_of(kube, namespace, "web") == 2
+    assert client.CoreV1Api(kube).read_namespaced_service("web", namespace).spec.selector == {"app": "web"}
+
+
+def test_operator_killed_mid_rollout_resumes_without_duplicates(kube, namespace, moto, operator, cluster,
+                                                                tmp_path):
+    listener = moto.listener(namespace)
+    app(kube, namespace)
+    create(kube, namespace, canary("web", listener=listener, rule={"priority": 10},
+                                   analysis={"stepWeights": [10, 20, 30, 40, 50, 60]}))
+    st = wait_phase(kube, namespace, "Initialized")
+    rule, canary_arn = st["listenerRule"]["arn"], st["targetGroups"]["canary"][0]
+    set_image(kube, namespace, V2)
+    wait_for(lambda: status(kube, namespace).get("canaryWeight", 0) >= 20, what="weight 20%")
+    operator.kill()  # SIGKILL, mid-rollout
+    at_kill = len(moto.weights_written(rule))
+    time.sleep(2)
+    operator.start()
+    st = wait_phase(kube, namespace, "Succeeded", timeout=90)
+    after = canary_shares(moto, rule, canary_arn, since=at_kill)
+    assert 0 not in after[:-1], f"the rollout restarted instead of resuming: {after}"
+    assert 600 in after and after[-1] == 0
+    assert len(moto.awsctl_target_groups()) == 2
+    rules = moto.client("elbv2").describe_rules(ListenerArn=listener)["Rules"]
+    assert [r["Priority"] for r in rules] == ["10", "default"]
+    assert image_of(kube, namespace, "web-primary") == V2
+
+
+@pytest.mark.parametrize("analysis,service_extra,needle", [
+    ({"maxWeight": 101}, {}, "maxWeight"),
+    ({"stepWeight": 5, "stepWeights": [10]}, {}, "set stepWeight or stepWeights, not both"),
+    ({}, {"backendRefs": {"primary": [{"name": f"s{i}", "port": 80} for i in range(6)]}}, "backendRefs.primary"),
+])
+def test_schema_rejects_bad_specs(kube, namespace, analysis, service_extra, needle):
+    listener = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/x/1/2"
+    with pytest.raises(ApiException) as err:
+        create(kube, namespace, canary("web", listener=listener, analysis=analysis, service_extra=service_extra))
+    assert err.value.status == 422 and needle in err.value.body
+
+
+def test_bad_input_gets_a_condition_and_an_event_not_a_crash(kube, namespace, moto, operator):
+    listener = moto.listener(namespace)
+    instance_on_headless = canary("headless", listener=listener, rule={"priority": 2})
+    instance_on_headless["spec"]["loadBalancer"]["targetType"] = "instance"  # headless is only known at runtime
+    create(kube, namespace, service("headless", port=80, target_port=8080, headless=True),
+           deployment("headless", replicas=1, container_port=8080),
+           deployment("refs", replicas=1, container_port=8080),
+           canary("ghost", listener=listener, rule={"priority": 1}),
+           instance_on_headless,
+           canary("refs", listener=listener, rule={"priority": 3},
+                  service_extra={"backendRefs": {"canary": [{"name": "missing", "port": 80}]}}))
+
+    def ready(name):
+        conds = status(kube, namespace, name).get("conditions") or []
+        return next((c for c in conds if c["type"] == "Ready"), None)
+    for name, reason, field in (("ghost", "TargetNotFound", "spec.targetRef.name"),
+                                ("headless", "InstanceTargetOnHeadless", "spec.loadBalancer.targetType"),
+                                ("refs", "BackendNotFound", "spec.service.backendRefs.canary[0].name")):
+        cond = wait_for(lambda: (lambda c: c if c and c["reason"] == reason else None)(ready(name)),
+                        what=f"{name} {reason}")
+        assert cond["status"] == "False" and field in cond["message"]
+        wait_for(lambda: reason in reasons(kube, namespace, name), what=f"{reason} event")
+    # No traffic shifted and nothing was created in AWS for any of them.
+    assert moto.awsctl_target_groups() == [] and moto.weight_writes == []
+    rules = moto.client("elbv2").describe_rules(ListenerArn=listener)["Rules"]
+    assert [r["Priority"] for r in rules] == ["default"]
+    assert operator.proc.poll() is None and "Traceback" not in operator.log()

@@ -1,0 +1,52 @@
+"""A webhook receiver on a free 127.0.0.1 port: answers each path with a status the test sets, records payloads."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from awsctl.dev.cluster import free_port
+
+
+class Hooks:
+    def __init__(self, port: int):
+        self.url = f"http://127.0.0.1:{port}"
+        self.status: dict[str, int] = {}
+        self.calls: list[tuple[str, dict]] = []
+        self.lock = threading.Lock()
+
+    def respond(self, path: str, status: int) -> None:
+        self.status[path] = status
+
+    def received(self, path: str) -> list[dict]:
+        with self.lock:
+            return [body for p, body in self.calls if p == path]
+
+
+@contextlib.contextmanager
+def webhook_server():
+    port = free_port()
+    hooks = Hooks(port)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length) or b"{}")
+            with hooks.lock:
+                hooks.calls.append((self.path, body))
+            self.send_response(hooks.status.get(self.path, 200))
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield hooks
+    finally:
+        server.shutdown()
+        server.server_close()
