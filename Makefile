@@ -38,6 +38,7 @@ test: venv cluster-tools
 
 bench: venv cluster-tools
 	$(PY) -m benchmarks.bindings
+	$(PY) -m benchmarks.rollouts
 
 demo: venv cluster-tools
 	$(VENV)/bin/awsctl demo

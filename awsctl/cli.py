@@ -31,10 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--state-dir", type=Path, default=None)
     demo.add_argument("--keep", action="store_true", help="leave the environment running afterwards")
 
-    status = sub.add_parser("status", help="show bindings, their targets and target health")
+    status = sub.add_parser("status", help="show canaries (weights, health, metrics) and bindings")
     status.add_argument("name", nargs="?")
     status.add_argument("-n", "--namespace", default=None)
     status.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    status.add_argument("-w", "--watch", action="store_true", help="refresh every 2 seconds until Ctrl-C")
 
     sub.add_parser("version", help="print the version")
 
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "dev":
         return _dev(args)
     if args.command == "run":
+        _limit_malloc_arenas(argv)
         from awsctl.controllers.operator import OperatorOptions, run
 
         return run(OperatorOptions(
@@ -70,12 +72,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "status":
         from awsctl.status import show
 
-        return show(name=args.name, namespace=args.namespace, output=args.output)
+        return show(name=args.name, namespace=args.namespace, output=args.output, watch=args.watch)
     if args.command == "demo":
         from awsctl.demo.story import run_demo
 
         return run_demo(state_dir=args.state_dir, keep=args.keep)
     return 2
+
+
+def _limit_malloc_arenas(argv: list[str] | None) -> None:
+    """glibc gives each thread its own malloc arena, and freed memory stays in them: with 32 handler
+    threads that is ~100 MiB of RSS for nothing. Two arenas keep the operator small; glibc reads the
+    variable at start-up only, so the process re-executes itself once with it set."""
+    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
+        return
+    os.environ["MALLOC_ARENA_MAX"] = "2"
+    args = sys.argv[1:] if argv is None else argv
+    os.execv(sys.executable, [sys.executable, "-m", "awsctl", *args])
 
 
 def _dev(args) -> int:

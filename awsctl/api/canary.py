@@ -10,8 +10,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from awsctl.analysis.metrics import BUILT_IN, MetricCheck
 from awsctl.api import GROUP, VERSION
 from awsctl.api.schema import SpecError, condition_schema, crd
+from awsctl.planning import ab
 
 KIND = "Canary"
 PLURAL = "canaries"
@@ -115,7 +117,8 @@ class AnalysisSpec:
     step_promotion: int | None
     iterations: int | None
     webhooks: tuple[Webhook, ...]
-    metrics: tuple[Mapping[str, Any], ...]
+    metrics: tuple[MetricCheck, ...] = ()
+    match: tuple[ab.Match, ...] = ()
 
     def hooks(self, kind: str) -> tuple[Webhook, ...]:
         return tuple(h for h in self.webhooks if h.type == kind)
@@ -140,11 +143,14 @@ class CanarySpec:
             raise SpecError("spec.targetRef.kind", f"only Deployment is supported, not {target.get('kind')!r}")
         if not target.get("name"):
             raise SpecError("spec.targetRef.name", "is required")
+        load_balancer = _load_balancer(spec.get("loadBalancer"))
+        analysis = _analysis(spec.get("analysis") or {})
+        _check_ab(analysis, load_balancer)
         return cls(
             target_name=target["name"],
             service=_service(spec.get("service") or {}, target["name"]),
-            load_balancer=_load_balancer(spec.get("loadBalancer")),
-            analysis=_analysis(spec.get("analysis") or {}),
+            load_balancer=load_balancer,
+            analysis=analysis,
             progress_deadline_seconds=int(spec.get("progressDeadlineSeconds") or 600),
             skip_analysis=bool(spec.get("skipAnalysis")),
             suspend=bool(spec.get("suspend")),
@@ -248,9 +254,6 @@ def _analysis(raw: Mapping[str, Any]) -> AnalysisSpec:
     threshold = raw.get("threshold", 5)
     if not isinstance(threshold, int) or threshold < 1:
         raise SpecError("spec.analysis.threshold", f"{threshold!r} must be a positive integer")
-    if raw.get("metrics"):
-        raise SpecError("spec.analysis.metrics", "CloudWatch metric analysis is not available in this version; "
-                                                 "use rollout webhooks for checks")
     hooks = []
     for i, hook in enumerate(raw.get("webhooks") or ()):
         where = f"spec.analysis.webhooks[{i}]"
@@ -265,8 +268,70 @@ def _analysis(raw: Mapping[str, Any]) -> AnalysisSpec:
         interval_seconds=parse_duration(raw.get("interval", "1m"), "spec.analysis.interval"),
         threshold=threshold, steps=steps, max_weight=max_weight,
         step_promotion=permille(step_promotion, "spec.analysis.stepWeightPromotion") if step_promotion else None,
-        iterations=iterations, webhooks=tuple(hooks), metrics=tuple(raw.get("metrics") or ()),
+        iterations=iterations, webhooks=tuple(hooks),
+        metrics=tuple(_metric(m, f"spec.analysis.metrics[{i}]") for i, m in enumerate(raw.get("metrics") or ())),
+        match=tuple(_match(m, f"spec.analysis.match[{i}]") for i, m in enumerate(raw.get("match") or ())),
     )
+
+
+def _number(value: Any, field_name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecError(field_name, f"{value!r} is not a number")
+    return float(value)
+
+
+def _metric(raw: Mapping[str, Any], where: str) -> MetricCheck:
+    name = raw.get("name")
+    if not name:
+        raise SpecError(f"{where}.name", "is required")
+    bounds = raw.get("thresholdRange") or {}
+    low, high = _number(bounds.get("min"), f"{where}.thresholdRange.min"), _number(
+        bounds.get("max"), f"{where}.thresholdRange.max")
+    if low is None and high is None:
+        raise SpecError(f"{where}.thresholdRange", "set min, max or both")
+    query = tuple(dict(q) for q in raw.get("query") or ())
+    if name not in BUILT_IN and not query:
+        raise SpecError(f"{where}.query", f"{name!r} is not built in ({', '.join(BUILT_IN)}); "
+                                          "a custom metric needs query (CloudWatch MetricDataQueries)")
+    for i, q in enumerate(query):
+        if not re.fullmatch(r"[a-z][a-zA-Z0-9_]*", str(q.get("Id", ""))):
+            raise SpecError(f"{where}.query[{i}].Id", "must start with a lowercase letter (CloudWatch query Id)")
+    return MetricCheck(name, parse_duration(raw.get("interval", "1m"), f"{where}.interval"), low, high, query)
+
+
+def _match(raw: Mapping[str, Any], where: str) -> ab.Match:
+    headers = []
+    for name, rule in (raw.get("headers") or {}).items():
+        rule = rule or {}
+        if ("exact" in rule) == ("wildcard" in rule):
+            raise SpecError(f"{where}.headers.{name}", "set exactly one of exact and wildcard")
+        headers.append(ab.HeaderMatch(name, str(rule.get("exact", rule.get("wildcard"))), "wildcard" in rule))
+    return ab.Match(
+        headers=tuple(headers),
+        cookies=tuple((str(k), str(v)) for k, v in (raw.get("cookies") or {}).items()),
+        query=tuple((str(k), str(v)) for k, v in (raw.get("queryStrings") or {}).items()),
+        source_ips=tuple(raw.get("sourceIPs") or ()),
+    )
+
+
+def _check_ab(analysis: AnalysisSpec, lb: LoadBalancerSpec) -> None:
+    """A/B rules sit just above the Canary's rule, so they need one, with room below its priority."""
+    if not analysis.match:
+        return
+    if analysis.iterations is None:
+        raise SpecError("spec.analysis.match", "A/B testing runs for a number of iterations: set iterations")
+    if lb.rule is None:
+        raise SpecError("spec.analysis.match", "A/B rules need loadBalancer.rule to sit above")
+    if lb.rule.priority <= len(analysis.match):
+        raise SpecError("spec.loadBalancer.rule.priority", f"{lb.rule.priority} leaves no room for "
+                                                          f"{len(analysis.match)} A/B rules above it")
+    for i, match in enumerate(analysis.match):
+        try:
+            ab.check_limits(ab.conditions(match, lb.rule.hosts, lb.rule.paths), f"spec.analysis.match[{i}]")
+        except ab.MatchError as err:
+            raise SpecError(f"spec.analysis.match[{i}]", str(err).split(": ", 1)[1]) from err
 
 
 # -- schema ---------------------------------------------------------------------------------
@@ -308,6 +373,38 @@ def _webhook() -> dict:
             "url": {"type": "string", "pattern": "^https?://"},
             "timeout": {"type": "string", "pattern": DURATION, "default": "10s"},
             "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    }
+
+
+def _metric_schema() -> dict:
+    return {
+        "type": "object", "required": ["name", "thresholdRange"],
+        "properties": {
+            "name": {"type": "string", "minLength": 1,
+                     "description": "request-success-rate, request-duration, or any name with a query."},
+            "interval": {"x-kubernetes-int-or-string": True, "default": "1m"},
+            "thresholdRange": {"type": "object", "properties": {"min": {"type": "number"},
+                                                                "max": {"type": "number"}}},
+            "query": {"type": "array", "description": "CloudWatch MetricDataQueries; {{ target_group }} and "
+                                                      "{{ load_balancer }} are replaced by dimension values.",
+                      "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+        },
+    }
+
+
+def _match_schema() -> dict:
+    header = {"type": "object", "properties": {"exact": {"type": "string"}, "wildcard": {"type": "string"}},
+              "x-kubernetes-validations": [{"rule": "has(self.exact) != has(self.wildcard)",
+                                            "message": "set exactly one of exact and wildcard"}]}
+    strings = {"type": "object", "additionalProperties": {"type": "string"}}
+    return {
+        "type": "object",
+        "properties": {
+            "headers": {"type": "object", "additionalProperties": header},
+            "cookies": strings,
+            "queryStrings": strings,
+            "sourceIPs": {"type": "array", "items": {"type": "string"}},
         },
     }
 
@@ -403,6 +500,8 @@ def schema() -> dict:
                     {"rule": "!has(self.iterations) || !(has(self.stepWeight) || has(self.stepWeights) || "
                              "has(self.maxWeight))",
                      "message": "iterations (analysis at weight 0) excludes stepWeight, stepWeights and maxWeight"},
+                    {"rule": "!has(self.match) || has(self.iterations)",
+                     "message": "A/B testing (match) runs for a number of iterations: set iterations"},
                     {"rule": "!has(self.stepWeights) || !has(self.maxWeight) || "
                              "self.stepWeights.all(w, w <= self.maxWeight)",
                      "message": "every stepWeights entry must be at most maxWeight"},
@@ -420,8 +519,10 @@ def schema() -> dict:
                     "iterations": {"type": "integer", "minimum": 1,
                                    "description": "Analysis runs at weight 0 before promotion (blue/green)."},
                     "webhooks": {"type": "array", "items": _webhook()},
-                    "metrics": {"type": "array",
-                                "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                    "metrics": {"type": "array", "items": _metric_schema()},
+                    "match": {"type": "array", "maxItems": 5, "items": _match_schema(),
+                              "description": "A/B: each entry is an ALB rule sending matching requests to the "
+                                             "canary (entries ORed, fields ANDed); needs iterations."},
                 },
             },
             "progressDeadlineSeconds": {"type": "integer", "minimum": 1, "default": 600},
@@ -456,6 +557,15 @@ def schema() -> dict:
                     "previousActions": {"type": "string"},
                 },
             },
+            "metrics": {"type": "array", "description": "Last value of each metric check.",
+                        "items": {"type": "object", "properties": {
+                            "name": {"type": "string"}, "value": {"type": "number"}, "min": {"type": "number"},
+                            "max": {"type": "number"}, "ok": {"type": "boolean", "nullable": True},
+                            "message": {"type": "string"}}}},
+            "abRules": {"type": "array", "items": {"type": "string"},
+                        "description": "A/B rules awsctl created for this analysis."},
+            "pendingWeight": {"type": "number", "nullable": True,
+                              "description": "Written before a weight change; adopted if AWS shows it after a crash."},
             "targetReplicas": {"type": "integer", "description": "Replicas of your Deployment before awsctl scaled it."},
             "apexSelector": {"type": "object", "additionalProperties": {"type": "string"},
                              "description": "Selector of your apex Service before awsctl pointed it at the primary."},

@@ -149,8 +149,15 @@ class BindingReconciler:
         except TargetGroupNotFound as err:
             raise NotReady("TargetGroupNotFound", f"target group {group.arn} no longer exists",
                            "spec.targetGroupARN") from err
-        changes = plan.plan_targets(desired, {h.target for h in health}, managed)
+        current = {h.target for h in health}
+        changes = plan.plan_targets(desired, current, managed)
         meta = body["metadata"]
+        vanished = sorted(t.key for t in desired if t.key in managed and t not in current)
+        if vanished:  # registered by us and gone without us: someone deregistered them by hand
+            message = (f"{len(vanished)} target(s) awsctl registered were missing from {group.name} "
+                       f"({', '.join(vanished[:5])}{', ...' if len(vanished) > 5 else ''}); registering them again")
+            self.kube.event(body, type="Warning", reason="TargetsDrifted", message=message)
+            log.warning(message, extra={"binding": f"{meta['namespace']}/{meta['name']}", "reason": "TargetsDrifted"})
         if changes.writes:
             self.kube.patch_status(api.PLURAL, meta["namespace"], meta["name"],
                                    {"managedTargets": sorted(changes.managed_during)})

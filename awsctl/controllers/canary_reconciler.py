@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
 from awsctl.analysis import webhooks
+from awsctl.controllers.analysis_runner import AnalysisRunner
 from awsctl.api import canary as api
 from awsctl.api.binding import PLURAL as BINDINGS
 from awsctl.aws.listeners import ListenerNotFound, Route, RuleNotFound
@@ -24,10 +25,10 @@ from awsctl.controllers.binding_reconciler import NotReady
 from awsctl.controllers.coalesce import Coalescer
 from awsctl.controllers.traffic import Traffic
 from awsctl.kube.client import Kube
-from awsctl.planning import naming, objects
+from awsctl.planning import ab, naming, objects
 from awsctl.planning import weights as w
 from awsctl.planning.conditions import find_condition, set_condition
-from awsctl.planning.rollout import ANALYSIS, Ask, Observed, Policy, RolloutState, Step, decide
+from awsctl.planning.rollout import ANALYSIS, Ask, Observed, Policy, RolloutState, Step, decide, needs_health
 
 log = logging.getLogger("awsctl.canary")
 REVISION_ANNOTATION = "awsctl.io/revision"
@@ -48,6 +49,28 @@ class Backend:
     @property
     def key(self) -> str:
         return f"{self.service}:{self.port}"
+
+
+class LazyHealth(Mapping):
+    """Healthy targets per group ARN, read from AWS on first use and then kept for the tick."""
+
+    def __init__(self, load: Callable[[], dict[str, int]]):
+        self._load = load
+        self._data: dict[str, int] | None = None
+
+    def _get(self) -> dict[str, int]:
+        if self._data is None:
+            self._data = self._load()
+        return self._data
+
+    def __getitem__(self, arn: str) -> int:
+        return self._get()[arn]
+
+    def __iter__(self):
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
 
 
 def rfc3339(epoch: float) -> str:
@@ -88,8 +111,9 @@ def deployment_ready(dep: Mapping | None, minimum: int = 1) -> bool:
 
 class CanaryReconciler:
     def __init__(self, kube: Kube, groups: TargetGroups, owned: OwnedTargetGroups, traffic: Traffic,
-                 cluster: str, clock: Callable[[], float] = time.time):
+                 analysis: AnalysisRunner, cluster: str, clock: Callable[[], float] = time.time):
         self.kube = kube
+        self.analysis = analysis
         self.groups = groups
         self.owned = owned
         self.traffic = traffic
@@ -149,24 +173,27 @@ class CanaryReconciler:
             "targetGroups": {r: [b.arn for b in backends if b.role == r] for r in ("primary", "canary")},
             "backends": {r: [b.key for b in backends if b.role == r] for r in ("primary", "canary")},
         })
-        healthy = self._healthy(backends)
+        healthy = LazyHealth(lambda: self._healthy(backends))
         state = state_of(status)
         primary_side = [w.Backend(b.arn, b.share) for b in backends if b.role == "primary"]
         canary_side = [w.Backend(b.arn, b.share) for b in backends if b.role == "canary"]
         if state.phase not in ("", "Initializing"):
             self._hold_weight(body, spec, state.weight, primary_side, canary_side, healthy)
+            state = state_of(body.get("status") or {})  # may have adopted a weight written before a restart
 
+        look = needs_health(policy_of(spec), state, revision)  # steady state: decide() does not read health
         observed = Observed(
             revision=revision, now=self.clock(),
             primary_ready=deployment_ready(primary),
             primary_updated=((primary or {}).get("metadata", {}).get("annotations") or {}).get(
                 REVISION_ANNOTATION) == revision,
             canary_ready=deployment_ready(target),
-            primary_healthy=all(healthy.get(b.arn, 0) > 0 for b in primary_side),
-            canary_healthy=all(healthy.get(b.arn, 0) > 0 for b in canary_side),
+            primary_healthy=not look or all(healthy.get(b.arn, 0) > 0 for b in primary_side),
+            canary_healthy=not look or all(healthy.get(b.arn, 0) > 0 for b in canary_side),
         )
-        step = self._decide(body, spec, state, observed)
+        step = self._decide(body, spec, state, observed, [b.arn for b in canary_side])
         state, message = self._apply(body, spec, step, target, primary, primary_side, canary_side, healthy)
+        self._sync_ab(body, spec, state, canary_side, observed)
         if state.phase not in ("", "Initializing") and user_apex is not None:
             self._point_apex_at_primary(body, user_apex, target)
         self._write_rollout(body, state, step, message, spec)
@@ -312,31 +339,62 @@ class CanaryReconciler:
 
     def _hold_weight(self, body: dict, spec: api.CanarySpec, permille: int, primary_side, canary_side,
                      healthy) -> None:
-        """Keeps AWS on the last verified weight: repairs drift, and re-takes a rule deleted outside awsctl."""
+        """Keeps AWS on the last verified weight: repairs drift (with a Warning event that names it),
+        adopts a weight written just before a restart, and re-takes a rule deleted outside awsctl."""
+        status = body.get("status") or {}
         wanted = w.target_weights(primary_side, canary_side, permille)
-        route = self.traffic.route(body.get("status") or {})
+        route = self.traffic.route(status)
+        drift = ""
         if route is not None:
             try:
-                status = body.get("status") or {}
                 if status.get("observedGeneration") != body["metadata"].get("generation"):
                     self.traffic.sync_conditions(spec, status)  # hosts/paths only change with the spec
-                if self.traffic.shown(route) == wanted:
-                    return
+                shown = self.traffic.shown(route)
             except RuleNotFound:
-                log.warning("the listener rule was deleted outside awsctl; recreating it",
-                            extra={"canary": self._key(body), "rule": route.arn})
-                self._write(body, body.get("status") or {}, {"listenerRule": None})
+                drift = f"listener rule {route.arn.rsplit('/', 1)[-1]} was deleted outside awsctl; recreated it"
+                self._write(body, status, {"listenerRule": None})
                 route = None
+            else:
+                if self.traffic.matches(shown, spec, wanted):
+                    if status.get("pendingWeight") is not None:
+                        self._write(body, status, {"pendingWeight": None})
+                    return
+                pending = status.get("pendingWeight")
+                if pending is not None and self.traffic.matches(
+                        shown, spec, w.target_weights(primary_side, canary_side, round(pending * 10))):
+                    # Our own write, made just before a restart: AWS shows it, so it counts (not drift).
+                    self._write(body, status, {"canaryWeight": pending, "pendingWeight": None})
+                    log.info("adopted the weight written before a restart",
+                             extra={"canary": self._key(body), "weight": pending})
+                    return
+                drift = (f"{'listener default action' if route.is_default else 'listener rule'} showed "
+                         f"{w.describe(shown[0])} (stickiness {shown[1][0]}) instead of the verified "
+                         f"{w.describe(wanted)}; restored")
         route = route or self._route(body, spec, wanted, healthy)
         if route is None:
             return
         result = self.traffic.set_weight(route, spec, primary_side, canary_side, permille, healthy)
-        log.warning("route was not on the verified weight; set it again", extra={
-            "canary": self._key(body), "verified": result.verified, "detail": result.message})
+        if drift:
+            message = drift if result.verified else f"{drift.rsplit(';', 1)[0]}; restoring failed: {result.message}"
+            self.kube.event(body, type="Warning", reason="RouteDrifted", message=message)
+            log.warning(message, extra={"canary": self._key(body), "reason": "RouteDrifted"})
+
+    def _sync_ab(self, body: dict, spec: api.CanarySpec, state: RolloutState, canary_side,
+                 observed: Observed) -> None:
+        meta = body["metadata"]
+        want = ab.wanted(state.phase, bool(spec.analysis.match), observed.canary_ready and observed.canary_healthy)
+        changed = self.traffic.sync_ab(
+            spec, body.get("status") or {},
+            naming.owner_tags(self.cluster, api.KIND, meta["namespace"], meta["name"], "ab"), canary_side, want,
+            lambda arns: self._write(body, body.get("status") or {}, {"abRules": arns}))
+        if changed:
+            self.kube.event(body, type="Normal", reason="ABRules", message=changed)
+            log.info(changed, extra={"canary": self._key(body)})
 
     # -- decide, with gates answered by webhooks ---------------------------------------------------
-    def _decide(self, body: dict, spec: api.CanarySpec, state: RolloutState, observed: Observed) -> Step:
-        gates: dict[str, bool] = {}
+    def _decide(self, body: dict, spec: api.CanarySpec, state: RolloutState, observed: Observed,
+                canary_groups: list[str]) -> Step:
+        gates: dict[str, bool | None] = {}
         details: dict[str, str] = {}
         policy = policy_of(spec)
         while True:
@@ -344,9 +402,10 @@ class CanaryReconciler:
             if not isinstance(out, Ask):
                 return out
             for gate in out.gates:
-                hooks = spec.analysis.hooks("rollout" if gate == ANALYSIS else gate)
-                ok, detail = webhooks.passed(webhooks.run_all(hooks, self._payload(body, state, observed.revision)))
-                gates[gate], details[gate] = ok, detail
+                answer = self.analysis.answer(gate, spec, self._payload(body, state, observed.revision), canary_groups)
+                gates[gate], details[gate] = answer.ok, answer.detail
+                if answer.metrics:
+                    self._write(body, body.get("status") or {}, {"metrics": answer.metrics})
 
     @staticmethod
     def _payload(body: dict, state: RolloutState, checksum: str, metadata: Mapping[str, str] | None = None) -> dict:
@@ -366,6 +425,8 @@ class CanaryReconciler:
             route = self._route(body, spec, w.target_weights(primary_side, canary_side, step.weight), healthy)
             if route is None:
                 return previous, "waiting for healthy primary targets before taking over the route"
+            if step.weight != previous.weight:  # write-ahead, so a restart can tell our write from drift
+                self._write(body, body.get("status") or {}, {"pendingWeight": w.percent(step.weight)})
             result = self.traffic.set_weight(route, spec, primary_side, canary_side, step.weight, healthy)
             if not result.verified:
                 log.warning(result.message, extra={"canary": self._key(body), "asked": w.percent(step.weight)})
@@ -377,7 +438,7 @@ class CanaryReconciler:
             self.kube.scale(ns, spec.target_name, max(1, int((primary.get("spec") or {}).get("replicas", 1))))
         for kind in step.hooks:
             webhooks.run_all(spec.analysis.hooks(kind), self._payload(body, step.state, step.state.last_applied))
-        if step.event:
+        if step.event and step.message != (body.get("status") or {}).get("message"):  # once, not every tick
             self._event(body, spec, step)
         return step.state, step.message
 
@@ -423,6 +484,7 @@ class CanaryReconciler:
             "lastTransitionTime": rfc3339(state.transition_at) if state.transition_at else (
                 status.get("lastTransitionTime") or now),
             "observedGeneration": generation, "message": message, "conditions": conditions,
+            **({"pendingWeight": None} if step.weight is None or state.weight == step.weight else {}),
         })
 
     def _refuse(self, body: dict, why: NotReady) -> None:

@@ -11,10 +11,12 @@ import kopf
 
 from awsctl import __version__
 from awsctl.aws.clients import Clients
+from awsctl.aws.cloudwatch import CloudWatch
 from awsctl.aws.listeners import Listeners
 from awsctl.aws.target_groups import OwnedTargetGroups
 from awsctl.aws.targets import TargetGroups
 from awsctl.controllers import bindings, canaries, logs
+from awsctl.controllers.analysis_runner import AnalysisRunner
 from awsctl.controllers.binding_reconciler import BindingReconciler
 from awsctl.controllers.canary_reconciler import CanaryReconciler
 from awsctl.controllers.traffic import Traffic
@@ -41,11 +43,18 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
     groups = TargetGroups(clients)
     reconciler = BindingReconciler(kube, groups)
     canary_reconciler = CanaryReconciler(kube, groups, OwnedTargetGroups(clients), Traffic(Listeners(clients)),
-                                         cluster=options.cluster_name)
+                                         AnalysisRunner(CloudWatch(clients)), cluster=options.cluster_name)
 
     @kopf.on.login(registry=registry)
     def login(**kwargs):
         return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.on.startup(registry=registry)
+    async def share_executor(settings: kopf.OperatorSettings, **_):
+        """Our async handlers hand blocking work to asyncio.to_thread; give them kopf's pool
+        (`--workers` threads), not asyncio's default of cpu+4 (6 threads on 2 cores)."""
+        settings.execution.max_workers = options.workers
+        asyncio.get_running_loop().set_default_executor(settings.execution.executor)
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_):
@@ -55,7 +64,6 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
             prefix="awsctl.io", key="last-handled-configuration")
         settings.posting.level = logging.WARNING  # our own events say what happened; kopf's only on trouble
         settings.posting.reporting_component = "awsctl"
-        settings.execution.max_workers = options.workers
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.networking.connect_timeout = 10

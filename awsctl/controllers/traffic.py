@@ -16,6 +16,7 @@ from awsctl.api.canary import CanarySpec
 from awsctl.aws.listeners import (ListenerNotFound, Listeners, Route, RuleNotFound, condition_values,
                                   rule_conditions)
 from awsctl.controllers.binding_reconciler import NotReady
+from awsctl.planning import ab
 from awsctl.planning import weights as w
 from awsctl.planning.naming import OWNER
 
@@ -86,8 +87,14 @@ class Traffic:
         return w.forward_action(weights, lb.stickiness, lb.stickiness_seconds)
 
     # -- weights ----------------------------------------------------------------------------
-    def shown(self, route: Route) -> dict[str, int]:
-        return w.weights_of(self.listeners.actions(route))
+    def shown(self, route: Route) -> tuple[dict[str, int], tuple[bool, int | None]]:
+        """What AWS routes now: the weights and the stickiness of the forward action."""
+        actions = self.listeners.actions(route)
+        return w.weights_of(actions), w.stickiness_of(actions)
+
+    def matches(self, shown: tuple[dict[str, int], tuple[bool, int | None]], spec: CanarySpec,
+                weights: Mapping[str, int]) -> bool:
+        return shown == (dict(weights), w.stickiness_of([self.action(spec, weights)]))
 
     def set_weight(self, route: Route, spec: CanarySpec, primary: Sequence[w.Backend],
                    canary: Sequence[w.Backend], permille: int, healthy: Mapping[str, int]) -> WeightResult:
@@ -95,21 +102,56 @@ class Traffic:
         canary_arns = [b.arn for b in canary]
         void = w.unserved(wanted, healthy)
         if void:
-            shown = w.canary_share(self.shown(route), canary_arns)
+            shown = w.canary_share(self.shown(route)[0], canary_arns)
             return WeightResult(False, shown, f"refused {w.percent(permille):g}%: no healthy targets in "
                                               f"{', '.join(a.rsplit('/', 2)[-2] for a in void)}")
         self.listeners.set_actions(route, [self.action(spec, wanted)])
         actual: dict[str, int] = {}
         for attempt in range(READ_BACK_ATTEMPTS):
-            actual = self.shown(route)
-            if actual == wanted:
+            shown = self.shown(route)
+            if self.matches(shown, spec, wanted):
                 return WeightResult(True, permille, f"canary weight {w.percent(permille):g}% verified")
+            actual = shown[0]
             self.sleep(READ_BACK_PAUSE * (attempt + 1))
         return WeightResult(False, w.canary_share(actual, canary_arns),
-                            f"asked for {wanted}, AWS shows {actual}; the step is not counted")
+                            f"asked for {w.describe(wanted)}, AWS shows {w.describe(actual)}; the step is not counted")
+
+    # -- A/B rules ---------------------------------------------------------------------------------
+    def sync_ab(self, spec: CanarySpec, status: Mapping, tags: Mapping[str, str], canary: Sequence[w.Backend],
+                want: bool, record: Callable[[list[str]], None]) -> str | None:
+        """Creates or removes the A/B rules; returns what changed (for an event), or None."""
+        recorded = list(status.get("abRules") or ())
+        if not want:
+            if not recorded:
+                return None
+            for arn in recorded:
+                self.listeners.delete_rule(arn)
+            record([])
+            return f"removed {len(recorded)} A/B rule(s)"
+        if recorded:
+            return None
+        lb = spec.load_balancer
+        action = self.action(spec, w.target_weights([], canary, w.FULL))
+        arns = []
+        for priority, match in zip(ab.priorities(lb.rule.priority, len(spec.analysis.match)), spec.analysis.match):
+            existing = self.listeners.rule_at(lb.listener_arn, priority)
+            if existing is not None:
+                if existing.tags.get(OWNER) != tags[OWNER]:
+                    raise NotReady("RuleConflict", f"spec.loadBalancer.rule.priority: A/B needs priority {priority}, "
+                                                   f"which {existing.tags.get(OWNER) or 'a rule awsctl does not own'} "
+                                                   "holds", "spec.loadBalancer.rule.priority")
+                arns.append(existing.arn)  # ours from before a restart
+                continue
+            arns.append(self.listeners.create_rule(lb.listener_arn, priority,
+                                                   ab.conditions(match, lb.rule.hosts, lb.rule.paths), [action],
+                                                   dict(tags)))
+        record(arns)
+        return f"created {len(arns)} A/B rule(s) at priority {', '.join(str(p) for p in ab.priorities(lb.rule.priority, len(arns)))}: matching requests go 100% to the canary"
 
     def restore(self, status: Mapping) -> None:
-        """Deletion: remove the rule awsctl created, or put back the actions it found."""
+        """Deletion: remove the A/B rules and the rule awsctl created, or put back the actions it found."""
+        for arn in status.get("abRules") or ():
+            self.listeners.delete_rule(arn)
         rule = status.get("listenerRule") or {}
         if not rule.get("arn"):
             return

@@ -183,10 +183,11 @@ class Environment:
                 "--controllers=*,-nodeipam,-cloud-node-lifecycle,-route,-service",
                 "--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10",
                 "--concurrent-service-endpoint-syncs=10", "--endpointslice-updates-batch-period=0s",
+                "--kube-api-qps=100", "--kube-api-burst=200",  # client-side limits, not the fake cluster's pace
             ])
             self._spawn(state, "kube-scheduler", [
                 str(bin_dir / "kube-scheduler"), kubeconfig,
-                "--leader-elect=false", "--secure-port=0",
+                "--leader-elect=false", "--secure-port=0", "--kube-api-qps=100", "--kube-api-burst=200",
             ])
             self._spawn(state, "kwok", [
                 str(bin_dir / "kwok"), kubeconfig,

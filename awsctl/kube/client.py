@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import socket
 from functools import cached_property
@@ -56,8 +57,18 @@ class Kube:
     def custom(self) -> client.CustomObjectsApi:
         return client.CustomObjectsApi(self.api_client)
 
-    def _plain(self, obj) -> dict:
-        return self.api_client.sanitize_for_serialization(obj)
+    @staticmethod
+    def _json(call, *args, **kwargs) -> dict:
+        """Raw JSON instead of client model objects: the models cost CPU and memory on every read."""
+        return json.loads(call(*args, _preload_content=False, **kwargs).data)
+
+    def _read(self, call, *args) -> dict | None:
+        try:
+            return self._json(call, *args)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
 
     # -- reads ------------------------------------------------------------------------
     def get_custom(self, plural: str, namespace: str, name: str) -> dict | None:
@@ -69,33 +80,21 @@ class Kube:
             raise
 
     def get_service(self, namespace: str, name: str) -> dict | None:
-        try:
-            return self._plain(self.core.read_namespaced_service(name, namespace))
-        except ApiException as err:
-            if err.status == 404:
-                return None
-            raise
+        return self._read(self.core.read_namespaced_service, name, namespace)
 
     def get_deployment(self, namespace: str, name: str) -> dict | None:
-        try:
-            return self._plain(self.apps.read_namespaced_deployment(name, namespace))
-        except ApiException as err:
-            if err.status == 404:
-                return None
-            raise
+        return self._read(self.apps.read_namespaced_deployment, name, namespace)
 
     def list_custom(self, plural: str, namespace: str, label_selector: str) -> list[dict]:
         return self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural,
                                                          label_selector=label_selector)["items"]
 
     def endpoint_slices(self, namespace: str, service: str) -> list[dict]:
-        result = self.discovery.list_namespaced_endpoint_slice(
-            namespace, label_selector=f"kubernetes.io/service-name={service}"
-        )
-        return [self._plain(s) for s in result.items]
+        return self._json(self.discovery.list_namespaced_endpoint_slice, namespace,
+                          label_selector=f"kubernetes.io/service-name={service}")["items"]
 
     def nodes(self) -> list[dict]:
-        return [self._plain(n) for n in self.core.list_node().items]
+        return self._json(self.core.list_node)["items"]
 
     # -- writes -----------------------------------------------------------------------
     def patch_status(self, plural: str, namespace: str, name: str, status: dict) -> None:
@@ -112,14 +111,12 @@ class Kube:
         meta = obj["metadata"]
         kwargs = {"field_manager": FIELD_MANAGER, "force": True, "_content_type": APPLY}
         if obj["kind"] == "Service":
-            out = self.core.patch_namespaced_service(meta["name"], meta["namespace"], obj, **kwargs)
-        elif obj["kind"] == "Deployment":
-            out = self.apps.patch_namespaced_deployment(meta["name"], meta["namespace"], obj, **kwargs)
-        else:
-            plural = {"TargetGroupBinding": "targetgroupbindings"}[obj["kind"]]
-            out = self.custom.patch_namespaced_custom_object(GROUP, VERSION, meta["namespace"], plural,
-                                                             meta["name"], obj, **kwargs)
-        return out if isinstance(out, dict) else self._plain(out)
+            return self._json(self.core.patch_namespaced_service, meta["name"], meta["namespace"], obj, **kwargs)
+        if obj["kind"] == "Deployment":
+            return self._json(self.apps.patch_namespaced_deployment, meta["name"], meta["namespace"], obj, **kwargs)
+        plural = {"TargetGroupBinding": "targetgroupbindings"}[obj["kind"]]
+        return self._json(self.custom.patch_namespaced_custom_object, GROUP, VERSION, meta["namespace"], plural,
+                          meta["name"], obj, **kwargs)
 
     def scale(self, namespace: str, deployment: str, replicas: int) -> None:
         self.apps.patch_namespaced_deployment_scale(deployment, namespace, {"spec": {"replicas": replicas}})

@@ -55,7 +55,7 @@ class Observed:
     canary_ready: bool  # target Deployment rolled out, at least one pod available
     primary_healthy: bool  # every primary-side group has a healthy target
     canary_healthy: bool  # every canary-side group has a healthy target
-    gates: Mapping[str, bool] = field(default_factory=dict)  # answers to earlier Asks
+    gates: Mapping[str, bool | None] = field(default_factory=dict)  # answers to Asks; None = no data yet
     details: Mapping[str, str] = field(default_factory=dict)  # why a gate failed, for messages
 
 
@@ -76,6 +76,12 @@ class Step:
     event: str | None = None  # "Normal" or "Warning": post `message` as an event
 
 
+def needs_health(policy: Policy, st: RolloutState, revision: str) -> bool:
+    """Target health is read only outside steady state: a steady tick costs one AWS read, not 1 + groups."""
+    steady = st.phase in STEADY and revision in (st.last_applied, st.last_promoted)
+    return not (steady or policy.suspend)
+
+
 def decide(policy: Policy, st: RolloutState, ob: Observed) -> Step | Ask:
     if policy.suspend:
         return Step(st, "Suspended", "spec.suspend is true: the rollout is frozen")
@@ -93,7 +99,7 @@ def decide(policy: Policy, st: RolloutState, ob: Observed) -> Step | Ask:
     return Step(st, phase, f"{phase}: nothing to do")
 
 
-def _gate(policy: Policy, ob: Observed, kind: str) -> bool | Ask:
+def _gate(policy: Policy, ob: Observed, kind: str) -> bool | None | Ask:
     """A gate with no webhooks of its kind is open; otherwise ask the shell once per tick."""
     if kind != ANALYSIS and kind not in policy.hooks:
         return True
@@ -187,6 +193,9 @@ def _progress(policy: Policy, st: RolloutState, ob: Observed, phase: str) -> Ste
         analysis = _gate(policy, ob, ANALYSIS)
         if isinstance(analysis, Ask):
             return analysis
+        if analysis is None:  # no data is "not yet", never a pass and never a failed check
+            return Step(st, "AnalysisHeld", f"holding at {percent(st.weight):g}%: {_why(ob, ANALYSIS)}",
+                        event="Normal")
         if not analysis:
             return _failed_check(st, ob, ANALYSIS)
     if policy.iterations:

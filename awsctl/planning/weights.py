@@ -71,6 +71,23 @@ def weights_of(actions: Iterable[Mapping]) -> dict[str, int]:
     return {}
 
 
+def stickiness_of(actions: Iterable[Mapping]) -> tuple[bool, int | None]:
+    """(enabled, duration) of the forward action; the duration only matters when enabled."""
+    for action in actions or ():
+        if action.get("Type") == "forward":
+            sticky = (action.get("ForwardConfig") or {}).get("TargetGroupStickinessConfig") or {}
+            enabled = bool(sticky.get("Enabled"))
+            return enabled, int(sticky["DurationSeconds"]) if enabled and "DurationSeconds" in sticky else None
+    return False, None
+
+
+def describe(weights: Mapping[str, int]) -> str:
+    """`name=weight, ...` with target group names, for events and logs; `no forward action` when empty."""
+    if not weights:
+        return "no forward action"
+    return ", ".join(f"{arn.rsplit('/', 2)[-2] if '/' in arn else arn}={v}" for arn, v in weights.items())
+
+
 def canary_share(weights: Mapping[str, int], canary_arns: Iterable[str]) -> int | None:
     """Canary permille as AWS routes it; None when nothing has weight (the action sends no traffic)."""
     total = sum(weights.values())

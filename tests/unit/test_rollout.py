@@ -109,3 +109,21 @@ def test_iterations_run_the_analysis_at_weight_zero_then_promote():
         state = run(policy, state, READY).state
         assert state.iterations == expected and state.weight == 0
     assert run(policy, state, READY).state.phase == "Promoting"
+
+
+def test_steady_state_does_not_read_health():
+    """needs_health() lets the shell skip DescribeTargetHealth; decide() must not depend on it then."""
+    from awsctl.planning.rollout import needs_health
+    assert not needs_health(POLICY, STEADY, "v1")
+    unhealthy = replace(READY, revision="v1", primary_healthy=False, canary_healthy=False)
+    assert run(POLICY, STEADY, unhealthy) == run(POLICY, STEADY, replace(READY, revision="v1"))
+    assert needs_health(POLICY, STEADY, "v2")
+    assert needs_health(POLICY, replace(STEADY, phase="Progressing"), "v1")
+
+
+def test_no_metric_data_holds_the_step_without_a_failed_check():
+    state = replace(STEADY, phase="Progressing", weight=50, last_applied="v2")
+    held = run(POLICY, state, replace(READY, details={"analysis": "request-success-rate: no requests"}),
+               {"analysis": None})
+    assert held.state == state and held.weight is None and held.reason == "AnalysisHeld"
+    assert "no requests" in held.message

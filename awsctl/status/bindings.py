@@ -1,12 +1,8 @@
-"""`awsctl status`: what Kubernetes asked for next to what AWS actually has, at a glance."""
+"""TargetGroupBindings in `awsctl status`: one line per binding with AWS's target health."""
 
 from __future__ import annotations
 
-import json
-import sys
-
 from awsctl.api import binding as api
-from awsctl.aws.clients import Clients
 from awsctl.aws.targets import TargetGroupNotFound, TargetGroups
 from awsctl.kube.client import Kube
 from awsctl.planning.conditions import find_condition
@@ -67,13 +63,3 @@ def render(rows: list[dict]) -> str:
         if detail:
             lines.append(detail[:80])
     return "\n".join(lines)
-
-
-def show(name: str | None, namespace: str | None, output: str) -> int:
-    rows = collect(Kube(), TargetGroups(Clients()), name, namespace)
-    if output == "json":
-        json.dump(rows, sys.stdout, indent=2)
-        print()
-    else:
-        print(render(rows))
-    return 0

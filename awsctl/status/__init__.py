@@ -1,0 +1,39 @@
+"""`awsctl status`: what Kubernetes asked for next to what AWS actually has, at a glance.
+
+Collecting (Kubernetes + AWS reads) and rendering (pure, 80 columns, snapshot-tested) are apart.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from awsctl.aws.clients import Clients
+from awsctl.aws.listeners import Listeners
+from awsctl.aws.targets import TargetGroups
+from awsctl.kube.client import Kube
+from awsctl.status import bindings, canaries
+
+
+def show(name: str | None, namespace: str | None, output: str, watch: bool = False, interval: float = 2.0) -> int:
+    kube, clients = Kube(), Clients()
+    groups, listeners = TargetGroups(clients), Listeners(clients)
+    while True:
+        report = {
+            "canaries": canaries.collect(kube, groups, listeners, name, namespace),
+            "bindings": bindings.collect(kube, groups, name, namespace),
+        }
+        if output == "json":
+            text = json.dumps(report, indent=2)
+        else:
+            text = canaries.render(report["canaries"], time.time()) + "\n\n" + bindings.render(report["bindings"])
+        if watch and output != "json":
+            sys.stdout.write("\033[H\033[2J")  # clear, like `watch`
+        print(text, flush=True)
+        if not watch:
+            return 0
+        try:
+            time.sleep(interval)
+        except KeyboardInterrupt:
+            return 0

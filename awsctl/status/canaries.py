@@ -1,0 +1,147 @@
+"""Canaries in `awsctl status`: phase, a weight bar per target group with the exact ALB weights that
+AWS shows (not what status says), target health, metrics against thresholds, failed checks and the
+last event."""
+
+from __future__ import annotations
+
+from botocore.exceptions import ClientError
+
+from awsctl.api import canary as api
+from awsctl.aws.listeners import ListenerNotFound, Listeners, Route, RuleNotFound
+from awsctl.aws.targets import TargetGroupNotFound, TargetGroups
+from awsctl.kube.client import Kube
+from awsctl.planning import weights as w
+
+WIDTH = 80
+BAR = 20
+
+
+def _list(kube: Kube, namespace: str | None) -> list[dict]:
+    if namespace:
+        return kube.custom.list_namespaced_custom_object("awsctl.io", "v1alpha1", namespace, api.PLURAL)["items"]
+    return kube.custom.list_cluster_custom_object("awsctl.io", "v1alpha1", api.PLURAL)["items"]
+
+
+def _last_event(kube: Kube, namespace: str, name: str) -> dict | None:
+    events = kube.core.list_namespaced_event(
+        namespace, field_selector=f"involvedObject.kind=Canary,involvedObject.name={name}").items
+    if not events:
+        return None
+    latest = max(events, key=lambda e: (e.last_timestamp or e.event_time or e.metadata.creation_timestamp).timestamp())
+    stamp = latest.last_timestamp or latest.event_time or latest.metadata.creation_timestamp
+    return {"type": latest.type, "reason": latest.reason, "message": latest.message, "time": stamp.timestamp()}
+
+
+def _groups(groups: TargetGroups, status: dict, shown: dict[str, int]) -> list[dict]:
+    out = []
+    total = sum(shown.values())
+    for role in ("primary", "canary"):
+        backends = (status.get("backends") or {}).get(role) or []
+        for arn, backend in zip((status.get("targetGroups") or {}).get(role) or [], backends):
+            row = {"role": role, "backend": backend, "targetGroup": arn.rsplit("/", 2)[-2], "arn": arn,
+                   "weight": shown.get(arn), "share": (100.0 * shown.get(arn, 0) / total) if total else None}
+            try:
+                states = [h.state for h in groups.health(arn)]
+                row.update(registered=len(states), healthy=states.count("healthy"))
+            except TargetGroupNotFound:
+                row.update(registered=None, healthy=None)
+            out.append(row)
+    return out
+
+
+def collect(kube: Kube, groups: TargetGroups, listeners: Listeners, name: str | None,
+            namespace: str | None) -> list[dict]:
+    rows = []
+    for item in _list(kube, namespace):
+        meta, spec, status = item["metadata"], item.get("spec") or {}, item.get("status") or {}
+        if name and meta["name"] != name:
+            continue
+        route_arn = (status.get("listenerRule") or {}).get("arn")
+        shown, sticky, route_error = {}, (False, None), None
+        if route_arn:
+            try:
+                actions = listeners.actions(Route.parse(route_arn))
+                shown, sticky = w.weights_of(actions), w.stickiness_of(actions)
+            except (RuleNotFound, ListenerNotFound, ClientError) as err:
+                route_error = f"route unreadable: {err}"
+        rows.append({
+            "namespace": meta["namespace"], "name": meta["name"],
+            "phase": status.get("phase") or "Pending", "canaryWeight": status.get("canaryWeight"),
+            "failedChecks": status.get("failedChecks", 0),
+            "threshold": (spec.get("analysis") or {}).get("threshold", 5),
+            "revision": status.get("lastAppliedSpec"), "promoted": status.get("lastPromotedSpec"),
+            "message": status.get("message", ""),
+            "route": {"arn": route_arn, "default": bool(route_arn) and ":listener/" in route_arn,
+                      "stickiness": {"enabled": sticky[0], "durationSeconds": sticky[1]}, "error": route_error},
+            "groups": _groups(groups, status, shown),
+            "abRules": len(status.get("abRules") or ()),
+            "metrics": status.get("metrics") or [],
+            "lastEvent": _last_event(kube, meta["namespace"], meta["name"]),
+        })
+    return rows
+
+
+def bar(share: float | None, width: int = BAR) -> str:
+    if share is None:
+        return "[" + "?" * width + "]"
+    filled = round(width * share / 100)
+    if share > 0 and filled == 0:
+        filled = 1  # a 0.5% canary is still visibly on
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h"
+
+
+def _fit(text: str, width: int = WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _metric_line(metric: dict) -> str:
+    bounds = " ".join(filter(None, (f">={metric['min']:g}" if "min" in metric else "",
+                                    f"<={metric['max']:g}" if "max" in metric else "")))
+    value = f"{metric['value']:.2f}" if "value" in metric else "no data"
+    verdict = {True: "ok", False: "FAIL", None: "wait"}[metric.get("ok")]
+    return f"  metric  {metric['name'][:24]:<24} {value:>10}  {bounds:<14} {verdict}"
+
+
+def render(rows: list[dict], now: float) -> str:
+    """80 columns: a header line per Canary, a bar per target group, then metrics and the last event."""
+    if not rows:
+        return "No Canaries found."
+    out = []
+    for row in rows:
+        head = f"{row['namespace']}/{row['name']}  {row['phase']}"
+        if row["canaryWeight"] is not None:
+            head += f"  canary {row['canaryWeight']:g}%"
+        head += f"  checks {row['failedChecks']}/{row['threshold']}"
+        if row["revision"]:
+            head += f"  rev {row['revision'][:8]}"
+        out.append(_fit(head))
+        route = row["route"]
+        if route["error"]:
+            out.append(_fit(f"  route   {route['error']}"))
+        elif route["arn"]:
+            kind = "listener default action" if route["default"] else f"rule {route['arn'].rsplit('/', 1)[-1]}"
+            sticky = route["stickiness"]
+            extra = f", sticky {sticky['durationSeconds']}s" if sticky["enabled"] else ""
+            ab = f", {row['abRules']} A/B rule(s)" if row["abRules"] else ""
+            out.append(_fit(f"  route   {kind}{extra}{ab}"))
+        for g in row["groups"]:
+            share = "   -  " if g["share"] is None else f"{g['share']:5.1f}%"
+            alb = "w=-" if g["weight"] is None else f"w={g['weight']}"
+            health = "tg missing" if g["registered"] is None else f"{g['healthy']}/{g['registered']} ok"
+            out.append(_fit(f"  {g['role']:<7} {bar(g['share'])} {share} {alb:<5} {g['backend'][:20]:<20} {health}"))
+        out.extend(_fit(_metric_line(m)) for m in row["metrics"])
+        event = row["lastEvent"]
+        if event:
+            out.append(_fit(f"  event   {_age(now - event['time'])} ago {event['reason']}: {event['message']}"))
+        elif row["message"]:
+            out.append(_fit(f"  status  {row['message']}"))
+    return "\n".join(out)

@@ -1,0 +1,201 @@
+"""`make bench`, rollouts: what one weight step costs, and 100 Canaries initialized on one operator.
+
+1. Step decision -> verified weight: `Traffic.set_weight` (ModifyRule, then DescribeRules until
+   AWS shows the asked weights) against moto over HTTP, with the AWS calls per step counted by the
+   botocore before-call hook.
+2. AWS calls per Canary tick in steady state (an Initialized Canary, nothing to do).
+3. 100 Canaries of 10 pods each on one `awsctl run` process: time from creating them to all
+   Initialized (primary Deployments rolled out, groups registered, rules verified), and peak RSS.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from kubernetes import client, config
+
+from awsctl.api import canary as canary_api
+from awsctl.aws.clients import CallCounter, Clients
+from awsctl.aws.cloudwatch import CloudWatch
+from awsctl.aws.listeners import Listeners, Route
+from awsctl.aws.target_groups import OwnedTargetGroups
+from awsctl.aws.targets import TargetGroups
+from awsctl.controllers.analysis_runner import AnalysisRunner
+from awsctl.controllers.canary_reconciler import CanaryReconciler
+from awsctl.controllers.traffic import Traffic
+from awsctl.dev.cluster import Environment
+from awsctl.kube.client import Kube
+from awsctl.planning import weights as w
+from benchmarks.bindings import percentile
+from tests.harness import moto_server
+
+CANARIES = 100
+PODS = 10
+STEPS = (5, 50, 250, 500, 0)  # the demo's 0.5% -> 5% -> 25% -> 50%, then back to the primary
+TARGET_STEP_SECONDS = 2.0
+TARGET_CONVERGE_SECONDS = 60.0
+TARGET_RSS_MIB = 250
+
+
+def peak_rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+
+
+def weight_steps(moto) -> tuple[list[float], float, float]:
+    """Returns (seconds per verified step, reads per step, writes per step)."""
+    elbv2 = moto.client("elbv2")
+    listener = moto.listener("bench-steps")
+    arns = [moto.target_group(f"bench-{side}") for side in ("primary", "canary")]
+    for i, arn in enumerate(arns):
+        elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": f"10.0.9.{i + 1}", "Port": 8080}])
+    rule = elbv2.create_rule(ListenerArn=listener, Priority=1,
+                             Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/*"]}}],
+                             Actions=[w.forward_action({arns[0]: 999, arns[1]: 0})])["Rules"][0]["RuleArn"]
+    spec = canary_api.CanarySpec.parse({"targetRef": {"name": "bench"}, "service": {"port": 80},
+                                        "loadBalancer": {"listenerARN": listener}})
+    counter = CallCounter()
+    traffic = Traffic(Listeners(Clients(counter)))
+    route = Route(rule, False)
+    healthy = {arns[0]: 1, arns[1]: 1}
+    seconds = []
+    before_r, before_w = counter.reads(), counter.writes()
+    rounds = 10
+    for _ in range(rounds):
+        for permille in STEPS:
+            started = time.perf_counter()
+            result = traffic.set_weight(route, spec, [w.Backend(arns[0])], [w.Backend(arns[1])], permille, healthy)
+            seconds.append(time.perf_counter() - started)
+            if not result.verified:
+                raise RuntimeError(result.message)
+    steps = rounds * len(STEPS)
+    return seconds, (counter.reads() - before_r) / steps, (counter.writes() - before_w) / steps
+
+
+def app_objects(name: str) -> tuple[dict, dict]:
+    labels = {"app": name}
+    deployment = {"metadata": {"name": name}, "spec": {
+        "replicas": PODS, "selector": {"matchLabels": labels},
+        "template": {"metadata": {"labels": labels}, "spec": {"containers": [
+            {"name": "app", "image": "bench/app:v1", "ports": [{"containerPort": 8080}]}]}}}}
+    service = {"metadata": {"name": name}, "spec": {"clusterIP": "None", "selector": labels,
+                                                    "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}
+    return deployment, service
+
+
+def wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(1.0)
+    raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
+
+
+def hundred_canaries(api, moto, state: Path) -> dict:
+    ns = "bench-canaries"
+    core, apps, custom = client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api)
+    core.create_namespace({"metadata": {"name": ns}})
+    wait(lambda: core.list_namespaced_service_account(ns).items, 30, "namespace")
+    listener = moto.listener("bench-100")
+    names = [f"app{i:03d}" for i in range(CANARIES)]
+    for name in names:
+        deployment, service = app_objects(name)
+        apps.create_namespaced_deployment(ns, deployment)
+        core.create_namespaced_service(ns, service)
+
+    def available() -> bool:
+        items = apps.list_namespaced_deployment(ns).items
+        return len(items) == CANARIES and all((d.status.available_replicas or 0) == PODS for d in items)
+    started = time.monotonic()
+    wait(available, 600, f"{CANARIES * PODS} pods")
+    pods_seconds = time.monotonic() - started
+
+    with open(state / "operator-canaries.log", "ab") as log:
+        op = subprocess.Popen([sys.executable, "-m", "awsctl", "run", "--liveness", "", "--namespace", ns,
+                               "--log-format", "text"], env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(3)  # operator started and watching, nothing to do yet
+        started = time.monotonic()
+        for i, name in enumerate(names):
+            custom.create_namespaced_custom_object("awsctl.io", "v1alpha1", ns, "canaries", {
+                "apiVersion": "awsctl.io/v1alpha1", "kind": "Canary", "metadata": {"name": name},
+                "spec": {"targetRef": {"name": name}, "service": {"port": 80, "targetPort": 8080},
+                         "loadBalancer": {"listenerARN": listener, "rule": {"priority": i + 1}},
+                         "analysis": {"interval": "5s", "stepWeights": [0.5, 5, 25, 50]}}})
+
+        def initialized() -> bool:
+            items = custom.list_namespaced_custom_object("awsctl.io", "v1alpha1", ns, "canaries")["items"]
+            return sum((c.get("status") or {}).get("phase") == "Initialized" for c in items) == CANARIES
+        wait(initialized, 600, f"{CANARIES} Canaries Initialized")
+        converge = time.monotonic() - started
+        rss = peak_rss_mib(op.pid)
+    finally:
+        op.terminate()
+        op.wait(30)
+
+    counter = CallCounter()
+    clients = Clients(counter)
+    groups = TargetGroups(clients)
+    reconciler = CanaryReconciler(Kube(api), groups, OwnedTargetGroups(clients), Traffic(Listeners(clients)),
+                                  AnalysisRunner(CloudWatch(clients)), cluster="default")
+    for name in names:  # warm the immutable caches (group type/VPC, listener VPC) as a running operator has
+        reconciler.tick(ns, name)
+    before_r, before_w = counter.reads(), counter.writes()
+    for name in names:
+        reconciler.tick(ns, name)
+    return {"pods_seconds": pods_seconds, "converge": converge, "rss": rss,
+            "tick_reads": (counter.reads() - before_r) / CANARIES,
+            "tick_writes": (counter.writes() - before_w) / CANARIES,
+            "tick_ops": sorted(set(counter.snapshot()))}
+
+
+def main() -> int:
+    state = Path(tempfile.mkdtemp(prefix="awsctl-bench-rollouts-"))
+    env = Environment(state / "dev")
+    env.up(with_moto=False)
+    try:
+        env.install_crds()
+        api = config.new_client_from_config(str(env.kubeconfig))
+        with moto_server() as moto:
+            os.environ.update(moto.env())
+            os.environ["KUBECONFIG"] = str(env.kubeconfig)
+            seconds, step_reads, step_writes = weight_steps(moto)
+            fleet = hundred_canaries(api, moto, state)
+    finally:
+        env.down(quiet=True)
+
+    p50, p99 = statistics.median(seconds), percentile(seconds, 0.99)
+    print("\nWeight step: decision -> weight verified in AWS (Traffic.set_weight against moto over HTTP)")
+    print(f"{'steps':>6} {'p50 s':>7} {'p99 s':>7} {'max s':>7} | {'AWS reads':>9} {'writes':>6} per step")
+    print(f"{len(seconds):>6} {p50:>7.3f} {p99:>7.3f} {max(seconds):>7.3f} | {step_reads:>9.2f} {step_writes:>6.2f}")
+    print(f"\n{CANARIES} Canaries x {PODS} pods on one operator (`awsctl run`, analysis interval 5s)")
+    print(f"  user pods ready beforehand (not counted):   {fleet['pods_seconds']:.1f} s")
+    print(f"  created -> all Initialized:                 {fleet['converge']:.1f} s")
+    print(f"  operator peak RSS (VmHWM):                  {fleet['rss']:.0f} MiB")
+    print(f"  steady tick, AWS calls per Canary:          {fleet['tick_reads']:.2f} reads / "
+          f"{fleet['tick_writes']:.2f} writes ({', '.join(fleet['tick_ops'])})")
+    missed = []
+    if p99 > TARGET_STEP_SECONDS:
+        missed.append(f"step p99 {p99:.2f}s > {TARGET_STEP_SECONDS}s")
+    if fleet["converge"] > TARGET_CONVERGE_SECONDS:
+        missed.append(f"convergence {fleet['converge']:.0f}s > {TARGET_CONVERGE_SECONDS:.0f}s")
+    if fleet["rss"] > TARGET_RSS_MIB:
+        missed.append(f"RSS {fleet['rss']:.0f} MiB > {TARGET_RSS_MIB} MiB")
+    if fleet["tick_writes"] != 0:
+        missed.append("steady ticks made AWS writes")
+    if missed:
+        print("TARGET MISSED: " + "; ".join(missed))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
