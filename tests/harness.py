@@ -8,7 +8,9 @@ Register/DeregisterTargets call is recorded with its time, for ordering checks a
 from __future__ import annotations
 
 import contextlib
+import datetime
 import logging
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ import boto3
 from moto.elbv2 import models as elbv2_models
 from moto.server import ThreadedMotoServer
 
+from awsctl.analysis.metrics import load_balancer_dimension, target_group_dimension
 from awsctl.demo.alb import create_alb
 from awsctl.dev.cluster import free_port
 from awsctl.planning.weights import weights_of
@@ -96,6 +99,35 @@ class MotoServer:
         tagged = elbv2.describe_tags(ResourceArns=arns)["TagDescriptions"] if arns else []
         return [d["ResourceArn"] for d in tagged
                 if any(t["Key"] == "awsctl.io/managed-by" for t in d.get("Tags") or ())]
+
+    @contextlib.contextmanager
+    def traffic(self, listener_arn: str, target_group_arn: str, requests: int = 100, errors: int = 0,
+                every: float = 0.5):
+        """Seeds the ALB metrics CloudWatch would have for a group (RequestCount, 5XX) until the block ends.
+
+        Yields a dict; change ["errors"] (or ["requests"]) to change what the next datapoints say."""
+        load = {"requests": requests, "errors": errors}
+        stop = threading.Event()
+        dims = [{"Name": "TargetGroup", "Value": target_group_dimension(target_group_arn)},
+                {"Name": "LoadBalancer", "Value": load_balancer_dimension(listener_arn)}]
+        cloudwatch = self.client("cloudwatch")
+
+        def feed():
+            while not stop.is_set():
+                now = datetime.datetime.now(datetime.timezone.utc)
+                cloudwatch.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=[
+                    {"MetricName": name, "Dimensions": dims, "Value": float(load[key]), "Timestamp": now,
+                     "Unit": "Count", "StorageResolution": 1}
+                    for name, key in (("RequestCount", "requests"), ("HTTPCode_Target_5XX_Count", "errors"))])
+                stop.wait(every)
+
+        thread = threading.Thread(target=feed, daemon=True)
+        thread.start()
+        try:
+            yield load
+        finally:
+            stop.set()
+            thread.join(5)
 
     def targets(self, arn: str) -> set[tuple[str, int]]:
         health = self.client("elbv2").describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]

@@ -42,7 +42,8 @@ class MetricResult:
     message: str
 
     def to_status(self, check: MetricCheck) -> dict:
-        out: dict[str, Any] = {"name": self.name, "ok": self.ok, "message": self.message}
+        verdict = {True: "pass", False: "fail", None: "wait"}[self.ok]  # a null would vanish in a merge patch
+        out: dict[str, Any] = {"name": self.name, "verdict": verdict, "message": self.message}
         if self.value is not None:
             out["value"] = round(self.value, 3)
         if check.min is not None:

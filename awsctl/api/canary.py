@@ -560,7 +560,8 @@ def schema() -> dict:
             "metrics": {"type": "array", "description": "Last value of each metric check.",
                         "items": {"type": "object", "properties": {
                             "name": {"type": "string"}, "value": {"type": "number"}, "min": {"type": "number"},
-                            "max": {"type": "number"}, "ok": {"type": "boolean", "nullable": True},
+                            "max": {"type": "number"},
+                            "verdict": {"type": "string", "enum": ["pass", "fail", "wait"]},
                             "message": {"type": "string"}}}},
             "abRules": {"type": "array", "items": {"type": "string"},
                         "description": "A/B rules awsctl created for this analysis."},

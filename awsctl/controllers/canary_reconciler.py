@@ -28,7 +28,7 @@ from awsctl.kube.client import Kube
 from awsctl.planning import ab, naming, objects
 from awsctl.planning import weights as w
 from awsctl.planning.conditions import find_condition, set_condition
-from awsctl.planning.rollout import ANALYSIS, Ask, Observed, Policy, RolloutState, Step, decide, needs_health
+from awsctl.planning.rollout import Ask, Observed, Policy, RolloutState, Step, decide, needs_health
 
 log = logging.getLogger("awsctl.canary")
 REVISION_ANNOTATION = "awsctl.io/revision"

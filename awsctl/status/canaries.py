@@ -107,7 +107,7 @@ def _metric_line(metric: dict) -> str:
     bounds = " ".join(filter(None, (f">={metric['min']:g}" if "min" in metric else "",
                                     f"<={metric['max']:g}" if "max" in metric else "")))
     value = f"{metric['value']:.2f}" if "value" in metric else "no data"
-    verdict = {True: "ok", False: "FAIL", None: "wait"}[metric.get("ok")]
+    verdict = {"pass": "ok", "fail": "FAIL"}.get(metric.get("verdict"), "wait")
     return f"  metric  {metric['name'][:24]:<24} {value:>10}  {bounds:<14} {verdict}"
 
 

@@ -17,6 +17,7 @@ import pytest
 from kubernetes import client, config
 
 from awsctl.dev.cluster import Environment
+from tests.webhooks import webhook_server
 
 pytestmark = pytest.mark.e2e
 
@@ -99,6 +100,13 @@ def operator(cluster, moto, namespace, tmp_path, request):
     op.stop()
     if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
         print(f"--- operator log ---\n{op.log()[-8000:]}")
+
+
+@pytest.fixture
+def hooks():
+    """A webhook receiver on a free 127.0.0.1 port (tests/webhooks.py)."""
+    with webhook_server() as server:
+        yield server
 
 
 @pytest.hookimpl(hookwrapper=True)

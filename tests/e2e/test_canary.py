@@ -10,71 +10,10 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.e2e.conftest import Operator, wait_for
+from tests.e2e.canaries import (V2, app, canary_shares, image_of, pod_targets, reasons, replicas_of, set_image,
+                                status, wait_phase)
+from tests.e2e.conftest import wait_for
 from tests.e2e.objects import canary, create, deployment, service
-from tests.webhooks import webhook_server
-
-V2 = "registry.local/app:v2"
-
-
-@pytest.fixture
-def hooks():
-    with webhook_server() as server:
-        yield server
-
-
-def status(kube, namespace, name="web"):
-    obj = client.CustomObjectsApi(kube).get_namespaced_custom_object("awsctl.io", "v1alpha1", namespace,
-                                                                     "canaries", name)
-    return obj.get("status") or {}
-
-
-def wait_phase(kube, namespace, phase, timeout=60.0, name="web"):
-    return wait_for(lambda: (lambda s: s if s.get("phase") == phase else None)(status(kube, namespace, name)),
-                    timeout=timeout, what=f"phase {phase}")
-
-
-def set_image(kube, namespace, image, name="web"):
-    client.AppsV1Api(kube).patch_namespaced_deployment(name, namespace, {
-        "spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}})
-
-
-def image_of(kube, namespace, name):
-    return client.AppsV1Api(kube).read_namespaced_deployment(name, namespace).spec.template.spec.containers[0].image
-
-
-def replicas_of(kube, namespace, name):
-    return client.AppsV1Api(kube).read_namespaced_deployment(name, namespace).spec.replicas
-
-
-def fold(values):
-    """Repeats folded: [0, 0, 5, 5, 0] -> [0, 5, 0]."""
-    out = []
-    for value in values:
-        if not out or out[-1] != value:
-            out.append(value)
-    return out
-
-
-def canary_shares(moto, route, canary_arn, since=0):
-    """The canary weights AWS was told, in order, with repeats folded."""
-    return fold(w.get(canary_arn, 0) for w in moto.weights_written(route)[since:])
-
-
-def reasons(kube, namespace, name="web"):
-    return [e.reason for e in client.CoreV1Api(kube).list_namespaced_event(namespace).items
-            if e.involved_object.name == name and e.involved_object.kind == "Canary"]
-
-
-def pod_targets(kube, namespace, selector):
-    pods = client.CoreV1Api(kube).list_namespaced_pod(namespace, label_selector=selector).items
-    return {(p.status.pod_ip, p.spec.containers[0].ports[0].container_port) for p in pods
-            if p.status.pod_ip and not p.metadata.deletion_timestamp}
-
-
-def app(kube, namespace, *, headless=False, replicas=2):
-    create(kube, namespace, deployment("web", replicas=replicas, container_port=8080),
-           service("web", port=80, target_port=8080, headless=headless))
 
 
 def test_promotion_steps_exactly_and_ends_on_the_new_image(kube, namespace, moto, operator):

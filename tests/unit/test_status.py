@@ -24,8 +24,8 @@ PROGRESSING = {
     "groups": [group("primary", "checkout-primary:80", "shop-checkout-3f2a-p", 995, 99.5, 3, 3),
                group("canary", "checkout-canary:80", "shop-checkout-9c1d-c", 5, 0.5, 2, 3)],
     "abRules": 0,
-    "metrics": [{"name": "request-success-rate", "value": 99.734, "min": 99, "ok": True, "message": ""},
-                {"name": "request-duration", "max": 500, "ok": None, "message": "no data"}],
+    "metrics": [{"name": "request-success-rate", "value": 99.734, "min": 99, "verdict": "pass", "message": ""},
+                {"name": "request-duration", "max": 500, "verdict": "wait", "message": "no data"}],
     "lastEvent": {"type": "Normal", "reason": "Progressing", "message": "advancing canary weight to 0.5%",
                   "time": NOW - 12},
 }
@@ -48,7 +48,7 @@ FAILED = {
               "error": "route unreadable: rule not found"},
     "groups": [group("primary", "cart-primary:80", "shop-cart-0001-p", None, None, None, None)],
     "abRules": 1,
-    "metrics": [{"name": "request-success-rate", "value": 87.5, "min": 99, "ok": False, "message": ""}],
+    "metrics": [{"name": "request-success-rate", "value": 87.5, "min": 99, "verdict": "fail", "message": ""}],
     "lastEvent": None,
 }
 BINDINGS = [
