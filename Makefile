@@ -5,7 +5,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 PYTEST  := $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: all venv cluster-tools crds test test-unit test-aws test-e2e bench demo dev-up dev-down clean
+.PHONY: all venv cluster-tools crds test test-unit test-aws test-e2e test-terraform bench demo dev-up dev-down clean
 
 all: test
 
@@ -32,9 +32,12 @@ test-aws: venv
 test-e2e: venv cluster-tools
 	$(PYTEST) tests/e2e
 
+test-terraform: venv
+	$(PYTEST) tests/terraform
+
 # Every tier, in one pytest run so the closing line counts them all.
 test: venv cluster-tools
-	$(PYTEST) tests/unit tests/aws tests/e2e
+	$(PYTEST) tests/unit tests/aws tests/e2e tests/terraform
 
 bench: venv cluster-tools
 	$(PY) -m benchmarks.bindings

@@ -4,9 +4,11 @@ gives each canary its own ticker); a finalizer restores traffic and cleans up on
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 import kopf
+from kubernetes.client.rest import ApiException
 
 from awsctl.api import GROUP, VERSION
 from awsctl.api import canary as api
@@ -16,6 +18,13 @@ from awsctl.controllers.canary_removal import CanaryRemoval, Retry
 log = logging.getLogger("awsctl.canary")
 MIN_INTERVAL = 0.5
 ERROR_BACKOFF = (1, 2, 5, 10, 30)
+
+
+def api_message(err: ApiException) -> str:
+    try:
+        return json.loads(err.body).get("message") or str(err.reason)
+    except (TypeError, ValueError):
+        return str(err.reason)
 
 
 def register(registry: kopf.OperatorRegistry, reconciler: CanaryReconciler) -> None:
@@ -28,6 +37,11 @@ def register(registry: kopf.OperatorRegistry, reconciler: CanaryReconciler) -> N
             try:
                 interval = await asyncio.to_thread(reconciler.tick, namespace, name)
                 errors = 0
+            except ApiException as err:  # e.g. RBAC: one line that says what was refused, not a traceback
+                log.error("the Kubernetes API refused a call; retrying", extra={
+                    "canary": f"{namespace}/{name}", "status": err.status, "detail": api_message(err)})
+                interval = ERROR_BACKOFF[min(errors, len(ERROR_BACKOFF) - 1)]
+                errors += 1
             except Exception:  # noqa: BLE001 - an API hiccup must not end the Canary's loop
                 log.exception("canary tick failed; retrying", extra={"canary": f"{namespace}/{name}"})
                 interval = ERROR_BACKOFF[min(errors, len(ERROR_BACKOFF) - 1)]

@@ -59,6 +59,24 @@ def namespace(kube):
     client.CoreV1Api(kube).create_namespace({"metadata": {"name": name}})
     wait_for(lambda: client.CoreV1Api(kube).list_namespaced_service_account(name).items, what="default SA")
     yield name
+    release(kube, name)
+
+
+def release(kube, namespace: str) -> None:
+    """Drops what a test left behind, so a later (cluster-wide) operator never meets it. The test's
+    operator is gone by now, so awsctl's finalizers are lifted by hand; moto is reset anyway."""
+    custom = client.CustomObjectsApi(kube)
+    for plural in ("canaries", "targetgroupbindings"):
+        for item in custom.list_namespaced_custom_object("awsctl.io", "v1alpha1", namespace, plural)["items"]:
+            name = item["metadata"]["name"]
+            try:
+                custom.patch_namespaced_custom_object("awsctl.io", "v1alpha1", namespace, plural, name,
+                                                      {"metadata": {"finalizers": None}})
+                custom.delete_namespaced_custom_object("awsctl.io", "v1alpha1", namespace, plural, name)
+            except client.ApiException as err:
+                if err.status != 404:
+                    raise
+    client.CoreV1Api(kube).delete_namespace(namespace)
 
 
 class Operator:
