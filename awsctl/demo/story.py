@@ -1,8 +1,11 @@
-"""`awsctl demo`: local control plane + moto + operator, and a headless app whose pods go into a target group.
+"""`awsctl demo`: the main job on the embedded default, in one command.
 
-It shows the parts that exist today end to end: IP targets at the container port behind a
-headless Service, a scale-up, a terminating pod drained at once, a refused instance-mode
-binding, and clean removal. It cleans up everything it started.
+Local control plane and moto (`awsctl dev up`), the ALB from terraform/examples/local (or boto3 when
+terraform is absent), the CRDs, the operator, then a headless app with a Canary stepping
+0.5% -> 5% -> 25% -> 50%: a good image is promoted, a bad image's 5xx rate rolls it back. moto
+has no real traffic, so the demo plays the ALB's part and writes the RequestCount and 5XX metrics
+CloudWatch would have for the canary group, in proportion to the weight AWS shows. It ends with a
+summary and a PNG of canary weight and success rate, and stops everything it started.
 """
 
 from __future__ import annotations
@@ -11,19 +14,23 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from awsctl.dev.cluster import Environment
 
 NS = "demo"
+GOOD, BAD = "demo/web:v2", "demo/web:v3-broken"
+REQUESTS_PER_SECOND = 2000  # what the demo ALB receives; the canary gets its weight's share
 
 
 def _step(text: str) -> None:
     print(f"\n==> {text}", flush=True)
 
 
-def _wait(predicate, what: str, timeout: float = 60.0):
+def _wait(predicate, what: str, timeout: float = 120.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -31,6 +38,75 @@ def _wait(predicate, what: str, timeout: float = 60.0):
             return value
         time.sleep(0.3)
     raise RuntimeError(f"demo: timed out waiting for {what}")
+
+
+@dataclass
+class Recording:
+    started: float = field(default_factory=time.monotonic)
+    times: list[float] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+    success: list[float | None] = field(default_factory=list)
+    marks: list[tuple[float, str]] = field(default_factory=list)
+
+    def now(self) -> float:
+        return time.monotonic() - self.started
+
+
+class Traffic:
+    """Plays the ALB: every half second, the canary group gets its weight's share of the requests,
+    and the image it runs decides how many of them fail."""
+
+    def __init__(self, cloudwatch, listener_arn: str):
+        from awsctl.analysis.metrics import load_balancer_dimension
+        self.cloudwatch, self.lb = cloudwatch, load_balancer_dimension(listener_arn)
+        self.group: str | None = None
+        self.canary_weight = 0.0
+        self.error_rate = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "Traffic":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        import datetime
+
+        from awsctl.analysis.metrics import target_group_dimension
+        while not self._stop.wait(0.5):
+            requests = REQUESTS_PER_SECOND * 0.5 * self.canary_weight / 100
+            if not self.group or requests <= 0:
+                continue
+            dims = [{"Name": "TargetGroup", "Value": target_group_dimension(self.group)},
+                    {"Name": "LoadBalancer", "Value": self.lb}]
+            now = datetime.datetime.now(datetime.timezone.utc)
+            self.cloudwatch.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=[
+                {"MetricName": "RequestCount", "Dimensions": dims, "Value": requests, "Timestamp": now,
+                 "StorageResolution": 1},
+                {"MetricName": "HTTPCode_Target_5XX_Count", "Dimensions": dims, "Timestamp": now,
+                 "Value": round(requests * self.error_rate), "StorageResolution": 1}])
+
+
+def _alb(env: Environment, state_dir: Path, exports: dict) -> tuple[str, str]:
+    from awsctl.demo import terraform
+    if terraform.available():
+        _step("creating the ALB with terraform/examples/local against moto (the aws provider waits ~60 s)")
+        tf = terraform.Terraform(state_dir / "tf")
+        tf.init()
+        out = tf.apply(endpoint=exports["AWS_ENDPOINT_URL"])
+        print(f"    listener {out['listener_arn']}\n    vpc {out['vpc_id']}  role {out['role_arn']}")
+        return out["listener_arn"], "terraform"
+    import boto3
+
+    from awsctl.demo.alb import create_alb
+    _step("terraform is not installed (or has no provider mirror): creating the ALB with boto3 instead")
+    _, listener = create_alb(boto3.client("elbv2"), boto3.client("ec2"))
+    print(f"    listener {listener}")
+    return listener, "boto3"
 
 
 def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
@@ -42,27 +118,20 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
     _step("starting the local control plane and moto (awsctl dev up)")
     exports = env.up()
     os.environ.update(exports)
-    operator = None
+    operator, traffic = None, None
     try:
+        listener, how = _alb(env, state_dir, exports)
         api_client = config.new_client_from_config(str(env.kubeconfig))
         core, apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
         custom = client.CustomObjectsApi(api_client)
         _step("applying the CRDs")
         env.install_crds()
 
-        import boto3
-        elbv2, ec2 = boto3.client("elbv2"), boto3.client("ec2")
-        vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
-        _step("creating an ip target group in moto (the ALB side)")
-        arn = elbv2.create_target_group(Name="demo-web", Protocol="HTTP", Port=80, VpcId=vpc,
-                                        TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
-        print(f"    {arn}")
-
         _step("starting the operator (awsctl run)")
         log_path = state_dir / "logs" / "operator.log"
         with open(log_path, "ab") as log:
             operator = subprocess.Popen([sys.executable, "-m", "awsctl", "run", "--liveness", "",
-                                         "--resync-seconds", "5"], env=dict(os.environ),
+                                         "--namespace", NS, "--log-format", "text"], env=dict(os.environ),
                                         stdout=log, stderr=subprocess.STDOUT)
         print(f"    logs: {log_path}")
 
@@ -79,57 +148,99 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
         core.create_namespaced_service(NS, {"metadata": {"name": "web"}, "spec": {
             "clusterIP": "None", "selector": labels,
             "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}})
-        custom.create_namespaced_custom_object("awsctl.io", "v1alpha1", NS, "targetgroupbindings", {
-            "apiVersion": "awsctl.io/v1alpha1", "kind": "TargetGroupBinding", "metadata": {"name": "web"},
-            "spec": {"serviceRef": {"name": "web", "port": 80}, "targetGroupARN": arn}})
+        _step("creating the Canary: steps 0.5% -> 5% -> 25% -> 50%, success rate >= 99% over 5 s")
+        custom.create_namespaced_custom_object("awsctl.io", "v1alpha1", NS, "canaries", {
+            "apiVersion": "awsctl.io/v1alpha1", "kind": "Canary", "metadata": {"name": "web"},
+            "spec": {"targetRef": {"name": "web"}, "service": {"port": 80, "targetPort": "http"},
+                     "loadBalancer": {"listenerARN": listener, "rule": {"priority": 10, "hosts": ["web.demo"]}},
+                     "analysis": {"interval": "2s", "threshold": 2, "stepWeights": [0.5, 5, 25, 50],
+                                  "metrics": [{"name": "request-success-rate", "interval": "5s",
+                                               "thresholdRange": {"min": 99}}]}}})
 
-        def aws_targets():
-            health = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
-            return sorted(f"{d['Target']['Id']}:{d['Target']['Port']} {d['TargetHealth']['State']}" for d in health)
+        def canary() -> dict:
+            return custom.get_namespaced_custom_object("awsctl.io", "v1alpha1", NS, "canaries", "web")
 
-        def show(want: int):
-            targets = _wait(lambda: (lambda t: t if len(t) == want else None)(aws_targets()),
-                            f"{want} targets in AWS")
-            for line in targets:
-                print(f"    {line}")
+        st = _wait(lambda: (lambda s: s if s.get("phase") == "Initialized" else None)(canary().get("status") or {}),
+                   "Canary Initialized")
+        svc = core.read_namespaced_service("web-primary", NS)
+        print(f"    Initialized: web-primary is headless (clusterIP {svc.spec.cluster_ip}), "
+              f"ip target groups, all traffic on the primary")
 
-        show(3)
-        _step("scaling web to 5: new pods are registered")
-        apps.patch_namespaced_deployment_scale("web", NS, {"spec": {"replicas": 5}})
-        show(5)
-        _step("deleting one pod: it is deregistered while still Terminating, then replaced")
-        victim = core.list_namespaced_pod(NS, label_selector="app=web").items[0]
-        core.delete_namespaced_pod(victim.metadata.name, NS)
-        _wait(lambda: not any(t.startswith(victim.status.pod_ip + ":") for t in aws_targets()), "drain")
-        print(f"    {victim.status.pod_ip} drained")
-        show(5)
+        import boto3
+        traffic = Traffic(boto3.client("cloudwatch"), listener).start()
+        traffic.group = st["targetGroups"]["canary"][0]
+        record = Recording()
+        elbv2 = boto3.client("elbv2")
 
-        _step("a binding asking for instance mode on the headless Service is refused, with no AWS write")
-        custom.create_namespaced_custom_object("awsctl.io", "v1alpha1", NS, "targetgroupbindings", {
-            "apiVersion": "awsctl.io/v1alpha1", "kind": "TargetGroupBinding", "metadata": {"name": "web-instance"},
-            "spec": {"serviceRef": {"name": "web", "port": "http"}, "targetGroupARN": arn,
-                     "targetType": "instance"}})
+        def follow(until: set[str], label: str) -> dict:
+            """Live progress, one line a second: AWS's weights and health, phase, the metric awsctl saw."""
+            last_line = ""
+            while True:
+                status = canary().get("status") or {}
+                rule = (status.get("listenerRule") or {}).get("arn")
+                actions = elbv2.describe_rules(RuleArns=[rule])["Rules"][0]["Actions"] if rule else []
+                from awsctl.planning.weights import weights_of
+                weights = weights_of(actions)
+                total = sum(weights.values()) or 1
+                canary_arn = status["targetGroups"]["canary"][0]
+                share = 100.0 * weights.get(canary_arn, 0) / total
+                traffic.canary_weight = share
+                metric = next((m for m in status.get("metrics") or () if "value" in m), None)
+                health = []
+                for role in ("primary", "canary"):
+                    arn = status["targetGroups"][role][0]
+                    states = [d["TargetHealth"]["State"] for d in
+                              elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]]
+                    health.append(f"{role} {states.count('healthy')}/{len(states)}")
+                record.times.append(record.now())
+                record.weights.append(share)
+                record.success.append(metric["value"] if metric and share > 0 else None)
+                rate = f"{metric['value']:.1f}%" if metric else "-"
+                line = (f"    {record.now():5.1f}s  {status.get('phase', ''):<16} canary {share:4.1f}% "
+                        f"(ALB {weights.get(canary_arn, 0)}/{total})  {'  '.join(health)}  success {rate}")
+                if line.split("s ", 1)[1] != last_line:
+                    print(line, flush=True)
+                    last_line = line.split("s ", 1)[1]
+                if status.get("phase") in until and status.get("lastAppliedSpec") != label:
+                    return status
+                time.sleep(1.0)
 
-        def refused():
-            obj = custom.get_namespaced_custom_object("awsctl.io", "v1alpha1", NS, "targetgroupbindings",
-                                                      "web-instance")
-            conds = (obj.get("status") or {}).get("conditions") or []
-            return next((c for c in conds if c["type"] == "Ready" and c["status"] == "False"), None)
+        _step(f"rolling out {GOOD}: healthy metrics, the weights step up, then promotion")
+        promoted_from = canary()["status"]["lastAppliedSpec"]
+        record.marks.append((record.now(), "V2"))
+        traffic.error_rate = 0.0
+        apps.patch_namespaced_deployment("web", NS, {"spec": {"template": {"spec": {"containers": [
+            {"name": "web", "image": GOOD}]}}}})
+        good = follow({"Succeeded", "Failed"}, promoted_from)
+        primary_image = apps.read_namespaced_deployment("web-primary", NS).spec.template.spec.containers[0].image
+        print(f"    {good['phase']}: web-primary now runs {primary_image}")
 
-        cond = _wait(refused, "refusal")
-        print(f"    Ready=False {cond['reason']}: {cond['message']}")
+        _step(f"rolling out {BAD}: 30% of its requests fail, the analysis rolls it back")
+        record.marks.append((record.now(), "V3"))
+        traffic.error_rate = 0.30
+        apps.patch_namespaced_deployment("web", NS, {"spec": {"template": {"spec": {"containers": [
+            {"name": "web", "image": BAD}]}}}})
+        bad = follow({"Succeeded", "Failed"}, good["lastAppliedSpec"])
+        primary_image = apps.read_namespaced_deployment("web-primary", NS).spec.template.spec.containers[0].image
+        print(f"    {bad['phase']} after {bad['failedChecks']} failed checks: web-primary still runs {primary_image}")
 
         _step("awsctl status")
         subprocess.run([sys.executable, "-m", "awsctl", "status", "-n", NS], check=False)
 
-        _step("deleting the bindings: the finalizer deregisters exactly their targets")
-        for name in ("web", "web-instance"):
-            custom.delete_namespaced_custom_object("awsctl.io", "v1alpha1", NS, "targetgroupbindings", name)
-        _wait(lambda: not aws_targets(), "empty target group")
-        print("    target group is empty")
-        print(f"\ndemo finished in {time.monotonic() - started:.1f}s")
-        return 0
+        from awsctl.demo.plot import BLUE, RED, chart
+        png = chart(state_dir / "canary.png", record.times,
+                    [("CANARY WEIGHT %", record.weights, BLUE), ("SUCCESS RATE %", record.success, RED)],
+                    record.marks)
+        _step("summary")
+        print(f"    ALB from {how}; {GOOD} {good['phase']}, {BAD} {bad['phase']}")
+        print(f"    weights stepped {sorted({round(w, 1) for w in record.weights})} (percent, as AWS showed them)")
+        print(f"    plot of canary weight and success rate: {png}")
+        print(f"    demo finished in {time.monotonic() - started:.1f}s")
+        ok = good["phase"] == "Succeeded" and bad["phase"] == "Failed"
+        return 0 if ok else 1
     finally:
+        if traffic:
+            traffic.stop()
         if operator:
             operator.terminate()
             try:
