@@ -152,7 +152,8 @@ class BindingReconciler:
         current = {h.target for h in health}
         changes = plan.plan_targets(desired, current, managed)
         meta = body["metadata"]
-        vanished = sorted(t.key for t in desired if t.key in managed and t not in current)
+        current_keys = {t.key for t in current}  # by id:port; AWS may not echo the AvailabilityZone
+        vanished = sorted(t.key for t in desired if t.key in managed and t.key not in current_keys)
         if vanished:  # registered by us and gone without us: someone deregistered them by hand
             message = (f"{len(vanished)} target(s) awsctl registered were missing from {group.name} "
                        f"({', '.join(vanished[:5])}{', ...' if len(vanished) > 5 else ''}); registering them again")
