@@ -11,18 +11,19 @@ from __future__ import annotations
 import calendar
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Callable, Mapping
 
 from awsctl.analysis import webhooks
-from awsctl.controllers.analysis_runner import AnalysisRunner
 from awsctl.api import canary as api
-from awsctl.api.binding import PLURAL as BINDINGS
 from awsctl.aws.listeners import ListenerNotFound, Route, RuleNotFound
-from awsctl.aws.target_groups import DesiredGroup, OwnedTargetGroups, TargetGroupConflict
-from awsctl.aws.targets import TargetGroups, TargetGroupNotFound
+from awsctl.aws.target_groups import OwnedTargetGroups, TargetGroupConflict
+from awsctl.aws.targets import TargetGroups
+from awsctl.controllers.analysis_runner import AnalysisRunner
 from awsctl.controllers.binding_reconciler import NotReady
+from awsctl.controllers.canary_groups import Backend, CanaryGroups
 from awsctl.controllers.coalesce import Coalescer
+from awsctl.controllers.generated import REVISION_ANNOTATION, GeneratedObjects
 from awsctl.controllers.traffic import Traffic
 from awsctl.kube.client import Kube
 from awsctl.planning import ab, naming, objects
@@ -31,24 +32,7 @@ from awsctl.planning.conditions import find_condition, set_condition
 from awsctl.planning.rollout import Ask, Observed, Policy, RolloutState, Step, decide, needs_health
 
 log = logging.getLogger("awsctl.canary")
-REVISION_ANNOTATION = "awsctl.io/revision"
 INVALID_SPEC_RETRY = 30.0  # seconds between looks at a Canary whose spec cannot be parsed
-
-
-@dataclass(frozen=True)
-class Backend:
-    """One Service on one side of the forward action, with its target group and child binding."""
-
-    role: str
-    service: str
-    port: int | str
-    share: int
-    generated: bool
-    arn: str = ""
-
-    @property
-    def key(self) -> str:
-        return f"{self.service}:{self.port}"
 
 
 class LazyHealth(Mapping):
@@ -120,6 +104,8 @@ class CanaryReconciler:
         self.cluster = cluster
         self.clock = clock
         self.locks = Coalescer()
+        self.generated = GeneratedObjects(kube)
+        self.canary_groups = CanaryGroups(kube, groups, owned, traffic.listeners, cluster)
 
     def tick(self, namespace: str, name: str) -> float:
         """Returns the seconds until the next tick (the Canary's own analysis interval)."""
@@ -148,7 +134,7 @@ class CanaryReconciler:
 
     # -- the story ------------------------------------------------------------------------------
     def _tick(self, body: dict, spec: api.CanarySpec) -> None:
-        meta, status = body["metadata"], body.get("status") or {}
+        meta = body["metadata"]
         ns = meta["namespace"]
         target = self.kube.get_deployment(ns, spec.target_name)
         if target is None:
@@ -166,14 +152,14 @@ class CanaryReconciler:
         backends = self._backends(ns, spec)
         revision = objects.template_hash(target)
 
-        primary = self._ensure_primary(body, target, status)
-        self._ensure_services(body, spec, target, user_apex, headless, target_type)
-        backends = self._ensure_groups(body, spec, backends, target_type)
-        status = self._write(body, status, {
+        primary = self.generated.ensure_primary(body, target, self._writer(body))
+        self.generated.ensure_services(body, spec, target, user_apex, headless, target_type)
+        backends = self.canary_groups.ensure(body, spec, backends, target_type)
+        status = self._write(body, body.get("status") or {}, {
             "targetGroups": {r: [b.arn for b in backends if b.role == r] for r in ("primary", "canary")},
             "backends": {r: [b.key for b in backends if b.role == r] for r in ("primary", "canary")},
         })
-        healthy = LazyHealth(lambda: self._healthy(backends))
+        healthy = LazyHealth(lambda: self.canary_groups.healthy(backends))
         state = state_of(status)
         primary_side = [w.Backend(b.arn, b.share) for b in backends if b.role == "primary"]
         canary_side = [w.Backend(b.arn, b.share) for b in backends if b.role == "canary"]
@@ -195,7 +181,7 @@ class CanaryReconciler:
         state, message = self._apply(body, spec, step, target, primary, primary_side, canary_side, healthy)
         self._sync_ab(body, spec, state, canary_side, observed)
         if state.phase not in ("", "Initializing") and user_apex is not None:
-            self._point_apex_at_primary(body, user_apex, target)
+            self.generated.point_apex_at_primary(body, user_apex, target, self._writer(body))
         self._write_rollout(body, state, step, message, spec)
 
     def _backends(self, ns: str, spec: api.CanarySpec) -> list[Backend]:
@@ -211,116 +197,6 @@ class CanaryReconciler:
                     raise NotReady("BackendNotFound", f"{field}: Service {ns}/{ref.name} does not exist; "
                                                       "no traffic shifts until it does", field)
                 out.append(Backend(role, ref.name, ref.port, ref.weight, False))
-        return out
-
-    # -- generated Kubernetes objects ------------------------------------------------------------
-    def _owned_or_absent(self, existing: Mapping | None, body: dict, kind: str, name: str) -> None:
-        if existing is not None and not objects.owned_by(existing, body["metadata"]["uid"]):
-            raise NotReady("NameConflict", f"{kind} {name} exists and is not owned by this Canary; "
-                                           "awsctl will not take it over", "metadata.name")
-
-    def _ensure_primary(self, body: dict, target: dict, status: Mapping) -> dict:
-        ns = body["metadata"]["namespace"]
-        name = naming.primary_name(target["metadata"]["name"])
-        primary = self.kube.get_deployment(ns, name)
-        self._owned_or_absent(primary, body, "Deployment", name)
-        if primary is not None:
-            return primary
-        replicas = int((target.get("spec") or {}).get("replicas", 1)) or int(status.get("targetReplicas") or 1)
-        if "targetReplicas" not in status:  # write-ahead: revertOnDeletion needs it after the target is at 0
-            self._write(body, status, {"targetReplicas": replicas})
-        return self.kube.apply(self._primary(body, target, replicas))
-
-    def _primary(self, body: dict, target: dict, replicas: int) -> dict:
-        primary = objects.primary_deployment(target, body, replicas)
-        primary["metadata"]["annotations"] = {REVISION_ANNOTATION: objects.template_hash(target)}
-        return primary
-
-    def _ensure_services(self, body: dict, spec: api.CanarySpec, target: dict, user_apex: dict | None,
-                         headless: bool, target_type: str) -> None:
-        ports = objects.service_ports(user_apex, spec.service.port, spec.service.target_port)
-        wanted = objects.generated_services(body, spec.service.name, objects.selector_of(target), ports,
-                                            headless=headless, node_port=target_type == "instance",
-                                            user_service=user_apex)
-        for svc in wanted:
-            name = svc["metadata"]["name"]
-            existing = self.kube.get_service(body["metadata"]["namespace"], name)
-            self._owned_or_absent(existing, body, "Service", name)
-            if existing is None or self._differs(existing, svc):
-                self.kube.apply(svc)
-
-    @staticmethod
-    def _differs(existing: Mapping, wanted: Mapping) -> bool:
-        """Compares only the fields we set, so the API server's defaults never cause a write."""
-        have, want = existing.get("spec") or {}, wanted["spec"]
-        if have.get("selector") != want["selector"]:
-            return True
-        have_ports = {(p.get("name"), p.get("port"), str(p.get("targetPort"))) for p in have.get("ports") or ()}
-        return have_ports != {(p.get("name"), p.get("port"), str(p.get("targetPort"))) for p in want["ports"]}
-
-    def _point_apex_at_primary(self, body: dict, apex: dict, target: dict) -> None:
-        selector = objects.primary_selector(objects.selector_of(target))
-        if (apex.get("spec") or {}).get("selector") == selector:
-            return
-        status = body.get("status") or {}
-        if "apexSelector" not in status:  # write-ahead: revertOnDeletion restores this
-            self._write(body, status, {"apexSelector": (apex.get("spec") or {}).get("selector") or {}})
-        self.kube.set_service_selector(body["metadata"]["namespace"], apex["metadata"]["name"], selector)
-        log.info("apex Service pointed at the primary", extra={"service": apex["metadata"]["name"]})
-
-    # -- AWS target groups and child bindings ---------------------------------------------------------
-    def _ensure_groups(self, body: dict, spec: api.CanarySpec, backends: list[Backend],
-                       target_type: str) -> list[Backend]:
-        meta = body["metadata"]
-        lb = spec.load_balancer
-        vpc = lb.target_group.vpc_id or self.traffic.listeners.vpc_of(lb.listener_arn)
-        known = self._recorded(body)
-        spec_changed = meta.get("generation") != (body.get("status") or {}).get("observedGeneration")
-        out = []
-        for b in backends:
-            arn = known.get((b.role, b.key))
-            if not arn or spec_changed or not self._group_exists(arn):  # create, adopt, or update in place
-                arn, _ = self.owned.ensure(DesiredGroup(
-                    name=naming.target_group_name(self.cluster, meta["namespace"], meta["name"], b.role, b.key),
-                    protocol=lb.target_group.protocol, port=lb.target_group.port, vpc_id=vpc,
-                    target_type=target_type, health_check=lb.target_group.health_check,
-                    deregistration_delay=lb.target_group.deregistration_delay,
-                    tags=naming.owner_tags(self.cluster, api.KIND, meta["namespace"], meta["name"], b.role),
-                ))
-            out.append(replace(b, arn=arn))
-            binding = objects.child_binding(naming.binding_name(meta["name"], b.role, b.service, b.generated), body,
-                                            b.role, b.service, b.port, arn, target_type)
-            existing = self.kube.get_custom(BINDINGS, meta["namespace"], binding["metadata"]["name"])
-            self._owned_or_absent(existing, body, "TargetGroupBinding", binding["metadata"]["name"])
-            if existing is None or existing.get("spec") != binding["spec"]:
-                self.kube.apply(binding)
-        return out
-
-    @staticmethod
-    def _recorded(body: dict) -> dict[tuple[str, str], str]:
-        """(role, service:port) -> target group ARN, as the last tick wrote them to status."""
-        status = body.get("status") or {}
-        keys, arns = status.get("backends") or {}, status.get("targetGroups") or {}
-        return {(role, key): arn for role in ("primary", "canary")
-                for key, arn in zip(keys.get(role) or (), arns.get(role) or ())}
-
-    def _group_exists(self, arn: str) -> bool:
-        try:
-            self.groups.describe(arn)
-            return True
-        except TargetGroupNotFound:
-            return False
-
-    def _healthy(self, backends: list[Backend]) -> dict[str, int]:
-        return self._healthy_arns([b.arn for b in backends])
-
-    def _healthy_arns(self, arns: list[str]) -> dict[str, int]:
-        out = {}
-        for arn in arns:
-            try:
-                out[arn] = sum(1 for h in self.groups.health(arn) if h.state == "healthy")
-            except TargetGroupNotFound:
-                out[arn] = 0
         return out
 
     # -- the route and its weights ---------------------------------------------------------------------
@@ -420,7 +296,7 @@ class CanaryReconciler:
         previous = state_of(body.get("status") or {})
         if step.promote:
             replicas = int((primary.get("spec") or {}).get("replicas", 1))
-            self.kube.apply(self._primary(body, target, replicas))
+            self.kube.apply(self.generated.primary(body, target, replicas))
         if step.weight is not None:
             route = self._route(body, spec, w.target_weights(primary_side, canary_side, step.weight), healthy)
             if route is None:
@@ -456,6 +332,9 @@ class CanaryReconciler:
     @staticmethod
     def _key(body: dict) -> str:
         return f"{body['metadata']['namespace']}/{body['metadata']['name']}"
+
+    def _writer(self, body: dict):
+        return lambda changes: self._write(body, body.get("status") or {}, changes)
 
     def _write(self, body: dict, status: Mapping, changes: Mapping) -> dict:
         """Patches only what changed and keeps `body` current, so later steps of the tick see it."""

@@ -71,10 +71,10 @@ class CanaryRemoval:
         route = self.r.traffic.route(status)
         if route is None:
             return
-        recorded = self.r._recorded(body)
+        recorded = self.r.canary_groups.recorded(body)
         primary = [w.Backend(arn) for (role, _), arn in recorded.items() if role == "primary"]
         canary = [w.Backend(arn) for (role, _), arn in recorded.items() if role == "canary"]
-        healthy = self.r._healthy_arns([b.arn for b in primary + canary])
+        healthy = self.r.canary_groups.healthy_arns([b.arn for b in primary + canary])
         if spec is not None and primary and all(healthy.get(b.arn, 0) > 0 for b in primary):
             try:
                 result = self.r.traffic.set_weight(route, spec, primary, canary, 0, healthy)

@@ -1,0 +1,95 @@
+"""A Canary's target groups (created or adopted by name and tags, updated in place) and the child
+TargetGroupBindings that fill them, one per Service on each side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from awsctl.api import canary as api
+from awsctl.api.binding import PLURAL as BINDINGS
+from awsctl.aws.listeners import Listeners
+from awsctl.aws.target_groups import DesiredGroup, OwnedTargetGroups
+from awsctl.aws.targets import TargetGroupNotFound, TargetGroups
+from awsctl.controllers.generated import owned_or_absent
+from awsctl.kube.client import Kube
+from awsctl.planning import naming, objects
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One Service on one side of the forward action, with its target group and child binding."""
+
+    role: str
+    service: str
+    port: int | str
+    share: int
+    generated: bool
+    arn: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.service}:{self.port}"
+
+
+class CanaryGroups:
+    def __init__(self, kube: Kube, groups: TargetGroups, owned: OwnedTargetGroups, listeners: Listeners,
+                 cluster: str):
+        self.kube = kube
+        self.groups = groups
+        self.owned = owned
+        self.listeners = listeners
+        self.cluster = cluster
+
+    def ensure(self, body: dict, spec: api.CanarySpec, backends: list[Backend],
+                       target_type: str) -> list[Backend]:
+        meta = body["metadata"]
+        lb = spec.load_balancer
+        vpc = lb.target_group.vpc_id or self.listeners.vpc_of(lb.listener_arn)
+        known = self.recorded(body)
+        spec_changed = meta.get("generation") != (body.get("status") or {}).get("observedGeneration")
+        out = []
+        for b in backends:
+            arn = known.get((b.role, b.key))
+            if not arn or spec_changed or not self._group_exists(arn):  # create, adopt, or update in place
+                arn, _ = self.owned.ensure(DesiredGroup(
+                    name=naming.target_group_name(self.cluster, meta["namespace"], meta["name"], b.role, b.key),
+                    protocol=lb.target_group.protocol, port=lb.target_group.port, vpc_id=vpc,
+                    target_type=target_type, health_check=lb.target_group.health_check,
+                    deregistration_delay=lb.target_group.deregistration_delay,
+                    tags=naming.owner_tags(self.cluster, api.KIND, meta["namespace"], meta["name"], b.role),
+                ))
+            out.append(replace(b, arn=arn))
+            binding = objects.child_binding(naming.binding_name(meta["name"], b.role, b.service, b.generated), body,
+                                            b.role, b.service, b.port, arn, target_type)
+            existing = self.kube.get_custom(BINDINGS, meta["namespace"], binding["metadata"]["name"])
+            owned_or_absent(existing, body, "TargetGroupBinding", binding["metadata"]["name"])
+            if existing is None or existing.get("spec") != binding["spec"]:
+                self.kube.apply(binding)
+        return out
+
+    @staticmethod
+    def recorded(body: dict) -> dict[tuple[str, str], str]:
+        """(role, service:port) -> target group ARN, as the last tick wrote them to status."""
+        status = body.get("status") or {}
+        keys, arns = status.get("backends") or {}, status.get("targetGroups") or {}
+        return {(role, key): arn for role in ("primary", "canary")
+                for key, arn in zip(keys.get(role) or (), arns.get(role) or ())}
+
+    def _group_exists(self, arn: str) -> bool:
+        try:
+            self.groups.describe(arn)
+            return True
+        except TargetGroupNotFound:
+            return False
+
+    def healthy(self, backends: list[Backend]) -> dict[str, int]:
+        return self.healthy_arns([b.arn for b in backends])
+
+    def healthy_arns(self, arns: list[str]) -> dict[str, int]:
+        out = {}
+        for arn in arns:
+            try:
+                out[arn] = sum(1 for h in self.groups.health(arn) if h.state == "healthy")
+            except TargetGroupNotFound:
+                out[arn] = 0
+        return out

@@ -1,0 +1,79 @@
+"""The Kubernetes objects a Canary generates, made to exist: the primary Deployment, the Services,
+and the apex Service pointed at the primary. Objects with our names that we do not own are never
+taken over (NameConflict)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Mapping
+
+from awsctl.api import canary as api
+from awsctl.controllers.binding_reconciler import NotReady
+from awsctl.kube.client import Kube
+from awsctl.planning import naming, objects
+
+log = logging.getLogger("awsctl.canary")
+REVISION_ANNOTATION = "awsctl.io/revision"
+Write = Callable[[dict], None]  # patches the Canary's status (write-ahead records)
+
+
+def owned_or_absent(existing: Mapping | None, body: dict, kind: str, name: str) -> None:
+    if existing is not None and not objects.owned_by(existing, body["metadata"]["uid"]):
+        raise NotReady("NameConflict", f"{kind} {name} exists and is not owned by this Canary; "
+                                       "awsctl will not take it over", "metadata.name")
+
+
+def differs(existing: Mapping, wanted: Mapping) -> bool:
+    """Compares only the fields we set, so the API server's defaults never cause a write."""
+    have, want = existing.get("spec") or {}, wanted["spec"]
+    if have.get("selector") != want["selector"]:
+        return True
+    have_ports = {(p.get("name"), p.get("port"), str(p.get("targetPort"))) for p in have.get("ports") or ()}
+    return have_ports != {(p.get("name"), p.get("port"), str(p.get("targetPort"))) for p in want["ports"]}
+
+
+
+class GeneratedObjects:
+    def __init__(self, kube: Kube):
+        self.kube = kube
+
+    def ensure_primary(self, body: dict, target: dict, write: Write) -> dict:
+        ns = body["metadata"]["namespace"]
+        name = naming.primary_name(target["metadata"]["name"])
+        primary = self.kube.get_deployment(ns, name)
+        owned_or_absent(primary, body, "Deployment", name)
+        if primary is not None:
+            return primary
+        status = body.get("status") or {}
+        replicas = int((target.get("spec") or {}).get("replicas", 1)) or int(status.get("targetReplicas") or 1)
+        if "targetReplicas" not in status:  # write-ahead: revertOnDeletion needs it after the target is at 0
+            write({"targetReplicas": replicas})
+        return self.kube.apply(self.primary(body, target, replicas))
+
+    @staticmethod
+    def primary(body: dict, target: dict, replicas: int) -> dict:
+        primary = objects.primary_deployment(target, body, replicas)
+        primary["metadata"]["annotations"] = {REVISION_ANNOTATION: objects.template_hash(target)}
+        return primary
+
+    def ensure_services(self, body: dict, spec: api.CanarySpec, target: dict, user_apex: dict | None,
+                         headless: bool, target_type: str) -> None:
+        ports = objects.service_ports(user_apex, spec.service.port, spec.service.target_port)
+        wanted = objects.generated_services(body, spec.service.name, objects.selector_of(target), ports,
+                                            headless=headless, node_port=target_type == "instance",
+                                            user_service=user_apex)
+        for svc in wanted:
+            name = svc["metadata"]["name"]
+            existing = self.kube.get_service(body["metadata"]["namespace"], name)
+            owned_or_absent(existing, body, "Service", name)
+            if existing is None or differs(existing, svc):
+                self.kube.apply(svc)
+
+    def point_apex_at_primary(self, body: dict, apex: dict, target: dict, write: Write) -> None:
+        selector = objects.primary_selector(objects.selector_of(target))
+        if (apex.get("spec") or {}).get("selector") == selector:
+            return
+        if "apexSelector" not in (body.get("status") or {}):  # write-ahead: revertOnDeletion restores this
+            write({"apexSelector": (apex.get("spec") or {}).get("selector") or {}})
+        self.kube.set_service_selector(body["metadata"]["namespace"], apex["metadata"]["name"], selector)
+        log.info("apex Service pointed at the primary", extra={"service": apex["metadata"]["name"]})
