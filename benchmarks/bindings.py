@@ -15,18 +15,15 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from kubernetes import client, config
+from kubernetes import client
 
 from awsctl.aws.clients import CallCounter, Clients
 from awsctl.aws.targets import TargetGroups
 from awsctl.controllers.binding_reconciler import BindingReconciler
-from awsctl.dev.cluster import Environment
 from awsctl.kube.client import Kube
-from tests.harness import moto_server
+from benchmarks.common import bench_environment, peak_rss_mib, percentile
 
 SCENARIOS = [(1, 300), (50, 50), (200, 10)]
 
@@ -79,89 +76,73 @@ def measure_calls(reconciler: BindingReconciler, counter: CallCounter, namespace
     return (counter.reads() - before_r) / n, (counter.writes() - before_w) / n
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
-
-
 def main() -> int:
     rows_calls, rows_latency = [], []
-    state = Path(tempfile.mkdtemp(prefix="awsctl-bench-"))
-    env = Environment(state / "dev")
-    env.up(with_moto=False)
-    try:
-        env.install_crds()
-        api = config.new_client_from_config(str(env.kubeconfig))
-        with moto_server() as moto:
-            os.environ.update(moto.env())
-            os.environ["KUBECONFIG"] = str(env.kubeconfig)
-            for bindings, endpoints in SCENARIOS:
-                namespace = f"calls-{bindings}x{endpoints}"
-                names = setup(api, moto, namespace, bindings, endpoints)
-                counter = CallCounter()
-                reconciler = BindingReconciler(Kube(api), TargetGroups(Clients(counter)))
-                first = measure_calls(reconciler, counter, namespace, names)
-                steady = measure_calls(reconciler, counter, namespace, names)
-                changed = max(1, endpoints // 10)
-                disc = client.DiscoveryV1Api(api)
-                for i, name in enumerate(names):  # replace 10% of the endpoints of every binding
-                    ips = ips_for(i, endpoints)[changed:] + ips_for(i, changed, offset=endpoints)
-                    disc.replace_namespaced_endpoint_slice(f"{name}-1", namespace, endpoint_slice(name, ips))
-                change = measure_calls(reconciler, counter, namespace, names)
-                bound = math.ceil(2 * changed / 200) + 1
-                rows_calls.append((bindings, endpoints, first, steady, changed, change, bound))
+    with bench_environment("awsctl-bench-") as (state, api, moto):
+        for bindings, endpoints in SCENARIOS:
+            namespace = f"calls-{bindings}x{endpoints}"
+            names = setup(api, moto, namespace, bindings, endpoints)
+            counter = CallCounter()
+            reconciler = BindingReconciler(Kube(api), TargetGroups(Clients(counter)))
+            first = measure_calls(reconciler, counter, namespace, names)
+            steady = measure_calls(reconciler, counter, namespace, names)
+            changed = max(1, endpoints // 10)
+            disc = client.DiscoveryV1Api(api)
+            for i, name in enumerate(names):  # replace 10% of the endpoints of every binding
+                ips = ips_for(i, endpoints)[changed:] + ips_for(i, changed, offset=endpoints)
+                disc.replace_namespaced_endpoint_slice(f"{name}-1", namespace, endpoint_slice(name, ips))
+            change = measure_calls(reconciler, counter, namespace, names)
+            bound = math.ceil(2 * changed / 200) + 1
+            rows_calls.append((bindings, endpoints, first, steady, changed, change, bound))
 
-            # Latency with the operator as a process on the 200-binding namespace.
-            namespace, names = "calls-200x10", [f"b{i}" for i in range(200)]
-            with open(state / "operator.log", "ab") as log:
-                op = subprocess.Popen([sys.executable, "-m", "awsctl", "run", "--liveness", "", "--resync-seconds",
-                                       "60", "--log-format", "text"], env=dict(os.environ), stdout=log,
-                                      stderr=subprocess.STDOUT)
-            try:
-                time.sleep(8)  # resume: every binding is already in sync
-                disc = client.DiscoveryV1Api(api)
-                arn_of = {n: moto.client("elbv2").describe_target_groups(Names=[group_name(namespace, n)])
-                          ["TargetGroups"][0]["TargetGroupArn"] for n in names}
+        # Latency with the operator as a process on the 200-binding namespace.
+        namespace, names = "calls-200x10", [f"b{i}" for i in range(200)]
+        with open(state / "operator.log", "ab") as log:
+            op = subprocess.Popen([sys.executable, "-m", "awsctl", "run", "--liveness", "", "--resync-seconds",
+                                   "60", "--log-format", "text"], env=dict(os.environ), stdout=log,
+                                  stderr=subprocess.STDOUT)
+        try:
+            time.sleep(8)  # resume: every binding is already in sync
+            disc = client.DiscoveryV1Api(api)
+            arn_of = {n: moto.client("elbv2").describe_target_groups(Names=[group_name(namespace, n)])
+                      ["TargetGroups"][0]["TargetGroupArn"] for n in names}
 
-                def change(index: int, name: str, offset: int) -> tuple[str, str, float]:
-                    ips = ips_for(index, 10) + ips_for(index, 1, offset=offset)
-                    started = time.monotonic()
-                    disc.replace_namespaced_endpoint_slice(f"{name}-1", namespace, endpoint_slice(name, ips))
-                    return arn_of[name], f"{ips[-1]}:8080", started
+            def change(index: int, name: str, offset: int) -> tuple[str, str, float]:
+                ips = ips_for(index, 10) + ips_for(index, 1, offset=offset)
+                started = time.monotonic()
+                disc.replace_namespaced_endpoint_slice(f"{name}-1", namespace, endpoint_slice(name, ips))
+                return arn_of[name], f"{ips[-1]}:8080", started
 
-                def latencies(pending, timeout=60.0) -> list[float]:
-                    """The registration time is stamped by the moto hook; this loop only waits for it, lazily."""
-                    deadline = time.monotonic() + timeout
-                    wanted = {(arn, key) for arn, key, _ in pending}
-                    found: dict[tuple[str, str], float] = {}
-                    seen = 0
-                    while len(found) < len(wanted) and time.monotonic() < deadline:
-                        time.sleep(0.25)
-                        writes = list(moto.writes)
-                        for w in writes[seen:]:
-                            if w.call == "register_targets":
-                                for key in w.keys:
-                                    if (w.group, key) in wanted:
-                                        found.setdefault((w.group, key), w.at)
-                        seen = len(writes)
-                    out = [found[(arn, key)] - started for arn, key, started in pending if (arn, key) in found]
-                    if len(out) < len(pending):
-                        raise RuntimeError(f"{len(pending) - len(out)} changes were never registered")
-                    return out
+            def latencies(pending, timeout=60.0) -> list[float]:
+                """The registration time is stamped by the moto hook; this loop only waits for it, lazily."""
+                deadline = time.monotonic() + timeout
+                wanted = {(arn, key) for arn, key, _ in pending}
+                found: dict[tuple[str, str], float] = {}
+                seen = 0
+                while len(found) < len(wanted) and time.monotonic() < deadline:
+                    time.sleep(0.25)
+                    writes = list(moto.writes)
+                    for w in writes[seen:]:
+                        if w.call == "register_targets":
+                            for key in w.keys:
+                                if (w.group, key) in wanted:
+                                    found.setdefault((w.group, key), w.at)
+                    seen = len(writes)
+                out = [found[(arn, key)] - started for arn, key, started in pending if (arn, key) in found]
+                if len(out) < len(pending):
+                    raise RuntimeError(f"{len(pending) - len(out)} changes were never registered")
+                return out
 
-                trickle = []
-                for i, name in enumerate(names[:30]):
-                    trickle += latencies([change(i, name, 20)])
-                burst = latencies([change(i, name, 40) for i, name in enumerate(names)])
-                with open(f"/proc/{op.pid}/status") as status:
-                    rss_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
-            finally:
-                op.terminate()
-                op.wait(15)
-            for label, values in (("trickle, 1 change at a time (30)", trickle), ("burst, 200 at once", burst)):
-                rows_latency.append((label, statistics.median(values), percentile(values, 0.99), max(values)))
-    finally:
-        env.down(quiet=True)
+            trickle = []
+            for i, name in enumerate(names[:30]):
+                trickle += latencies([change(i, name, 20)])
+            burst = latencies([change(i, name, 40) for i, name in enumerate(names)])
+            rss = peak_rss_mib(op.pid)
+        finally:
+            op.terminate()
+            op.wait(15)
+        for label, values in (("trickle, 1 change at a time (30)", trickle), ("burst, 200 at once", burst)):
+            rows_latency.append((label, statistics.median(values), percentile(values, 0.99), max(values)))
 
     print("\nAWS API calls per reconcile (botocore before-call hook)")
     print(f"{'bindings':>8} {'endpoints':>9} | {'first sync r/w':>15} | {'steady r/w':>11} | "
@@ -173,7 +154,7 @@ def main() -> int:
     print(f"{'scenario':<34} {'p50 s':>7} {'p99 s':>7} {'max s':>7}")
     for label, p50, p99, worst in rows_latency:
         print(f"{label:<34} {p50:>7.3f} {p99:>7.3f} {worst:>7.3f}")
-    print(f"\noperator peak RSS (VmHWM) with 200 bindings: {rss_kb / 1024:.0f} MiB")
+    print(f"\noperator peak RSS (VmHWM) with 200 bindings: {rss:.0f} MiB")
     failures = [r for r in rows_calls if r[3][1] != 0 or r[5][1] > r[6]]
     if failures:
         print(f"TARGET MISSED: {failures}")

@@ -14,11 +14,10 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from kubernetes import client, config
+from kubernetes import client
 
 from awsctl.api import canary as canary_api
 from awsctl.aws.clients import CallCounter, Clients
@@ -29,11 +28,10 @@ from awsctl.aws.targets import TargetGroups
 from awsctl.controllers.analysis_runner import AnalysisRunner
 from awsctl.controllers.canary_reconciler import CanaryReconciler
 from awsctl.controllers.traffic import Traffic
-from awsctl.dev.cluster import Environment
 from awsctl.kube.client import Kube
 from awsctl.planning import weights as w
-from benchmarks.bindings import percentile
-from tests.harness import moto_server
+from awsctl.dev.waiting import wait_until
+from benchmarks.common import bench_environment, peak_rss_mib, percentile
 
 CANARIES = 100
 PODS = 10
@@ -41,11 +39,6 @@ STEPS = (5, 50, 250, 500, 0)  # the demo's 0.5% -> 5% -> 25% -> 50%, then back t
 TARGET_STEP_SECONDS = 2.0
 TARGET_CONVERGE_SECONDS = 60.0
 TARGET_RSS_MIB = 250
-
-
-def peak_rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
 
 
 def weight_steps(moto) -> tuple[list[float], float, float]:
@@ -89,21 +82,11 @@ def app_objects(name: str) -> tuple[dict, dict]:
     return deployment, service
 
 
-def wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1.0)
-    raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
-
-
 def hundred_canaries(api, moto, state: Path) -> dict:
     ns = "bench-canaries"
     core, apps, custom = client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api)
     core.create_namespace({"metadata": {"name": ns}})
-    wait(lambda: core.list_namespaced_service_account(ns).items, 30, "namespace")
+    wait_until(lambda: core.list_namespaced_service_account(ns).items, "namespace", timeout=30, interval=1.0)
     listener = moto.listener("bench-100")
     names = [f"app{i:03d}" for i in range(CANARIES)]
     for name in names:
@@ -115,7 +98,7 @@ def hundred_canaries(api, moto, state: Path) -> dict:
         items = apps.list_namespaced_deployment(ns).items
         return len(items) == CANARIES and all((d.status.available_replicas or 0) == PODS for d in items)
     started = time.monotonic()
-    wait(available, 600, f"{CANARIES * PODS} pods")
+    wait_until(available, f"{CANARIES * PODS} pods", timeout=600, interval=1.0)
     pods_seconds = time.monotonic() - started
 
     with open(state / "operator-canaries.log", "ab") as log:
@@ -131,10 +114,16 @@ def hundred_canaries(api, moto, state: Path) -> dict:
                          "loadBalancer": {"listenerARN": listener, "rule": {"priority": i + 1}},
                          "analysis": {"interval": "5s", "stepWeights": [0.5, 5, 25, 50]}}})
 
+        primaries_at: list[float] = []
+
         def initialized() -> bool:
+            if not primaries_at:  # when the cluster had rolled out every primary Deployment
+                primaries = [d for d in apps.list_namespaced_deployment(ns).items if d.metadata.name.endswith("-primary")]
+                if len(primaries) == CANARIES and all((d.status.available_replicas or 0) == PODS for d in primaries):
+                    primaries_at.append(time.monotonic() - started)
             items = custom.list_namespaced_custom_object("awsctl.io", "v1alpha1", ns, "canaries")["items"]
             return sum((c.get("status") or {}).get("phase") == "Initialized" for c in items) == CANARIES
-        wait(initialized, 600, f"{CANARIES} Canaries Initialized")
+        wait_until(initialized, f"{CANARIES} Canaries Initialized", timeout=600, interval=1.0)
         converge = time.monotonic() - started
         rss = peak_rss_mib(op.pid)
     finally:
@@ -152,25 +141,16 @@ def hundred_canaries(api, moto, state: Path) -> dict:
     for name in names:
         reconciler.tick(ns, name)
     return {"pods_seconds": pods_seconds, "converge": converge, "rss": rss,
+            "primaries": primaries_at[0] if primaries_at else converge,
             "tick_reads": (counter.reads() - before_r) / CANARIES,
             "tick_writes": (counter.writes() - before_w) / CANARIES,
             "tick_ops": sorted(set(counter.snapshot()))}
 
 
 def main() -> int:
-    state = Path(tempfile.mkdtemp(prefix="awsctl-bench-rollouts-"))
-    env = Environment(state / "dev")
-    env.up(with_moto=False)
-    try:
-        env.install_crds()
-        api = config.new_client_from_config(str(env.kubeconfig))
-        with moto_server() as moto:
-            os.environ.update(moto.env())
-            os.environ["KUBECONFIG"] = str(env.kubeconfig)
-            seconds, step_reads, step_writes = weight_steps(moto)
-            fleet = hundred_canaries(api, moto, state)
-    finally:
-        env.down(quiet=True)
+    with bench_environment("awsctl-bench-rollouts-") as (state, api, moto):
+        seconds, step_reads, step_writes = weight_steps(moto)
+        fleet = hundred_canaries(api, moto, state)
 
     p50, p99 = statistics.median(seconds), percentile(seconds, 0.99)
     print("\nWeight step: decision -> weight verified in AWS (Traffic.set_weight against moto over HTTP)")
@@ -178,6 +158,7 @@ def main() -> int:
     print(f"{len(seconds):>6} {p50:>7.3f} {p99:>7.3f} {max(seconds):>7.3f} | {step_reads:>9.2f} {step_writes:>6.2f}")
     print(f"\n{CANARIES} Canaries x {PODS} pods on one operator (`awsctl run`, analysis interval 5s)")
     print(f"  user pods ready beforehand (not counted):   {fleet['pods_seconds']:.1f} s")
+    print(f"  created -> all {CANARIES * PODS} primary pods available: {fleet['primaries']:.1f} s")
     print(f"  created -> all Initialized:                 {fleet['converge']:.1f} s")
     print(f"  operator peak RSS (VmHWM):                  {fleet['rss']:.0f} MiB")
     print(f"  steady tick, AWS calls per Canary:          {fleet['tick_reads']:.2f} reads / "

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from awsctl.dev.cluster import Environment
+from awsctl.dev.waiting import wait_until
 
 NS = "demo"
 GOOD, BAD = "demo/web:v2", "demo/web:v3-broken"
@@ -28,16 +29,6 @@ REQUESTS_PER_SECOND = 2000  # what the demo ALB receives; the canary gets its we
 
 def _step(text: str) -> None:
     print(f"\n==> {text}", flush=True)
-
-
-def _wait(predicate, what: str, timeout: float = 120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise RuntimeError(f"demo: timed out waiting for {what}")
 
 
 @dataclass
@@ -137,7 +128,7 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
 
         _step("deploying web (3 pods, containerPort 8080) behind a headless Service (port 80 -> 8080)")
         core.create_namespace({"metadata": {"name": NS}})
-        _wait(lambda: core.list_namespaced_service_account(NS).items, "namespace")
+        wait_until(lambda: core.list_namespaced_service_account(NS).items, "namespace")
         labels = {"app": "web"}
         apps.create_namespaced_deployment(NS, {
             "metadata": {"name": "web"},
@@ -160,7 +151,7 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
         def canary() -> dict:
             return custom.get_namespaced_custom_object("awsctl.io", "v1alpha1", NS, "canaries", "web")
 
-        st = _wait(lambda: (lambda s: s if s.get("phase") == "Initialized" else None)(canary().get("status") or {}),
+        st = wait_until(lambda: (lambda s: s if s.get("phase") == "Initialized" else None)(canary().get("status") or {}),
                    "Canary Initialized")
         svc = core.read_namespaced_service("web-primary", NS)
         print(f"    Initialized: web-primary is headless (clusterIP {svc.spec.cluster_ip}), "
