@@ -1,0 +1,89 @@
+"""The Canary's AWS adapters against a moto server over HTTP: owned target groups, listener rules and
+their read-back, the weight step with its invariants, and CloudWatch queries."""
+
+import pytest
+
+from awsctl.analysis import metrics
+from awsctl.api.canary import CanarySpec
+from awsctl.aws.clients import CallCounter, Clients
+from awsctl.aws.cloudwatch import CloudWatch
+from awsctl.aws.listeners import Listeners, Route, RuleNotFound, rule_conditions
+from awsctl.aws.target_groups import DesiredGroup, OwnedTargetGroups, TargetGroupConflict, TargetGroupInUse
+from awsctl.controllers.traffic import Traffic
+from awsctl.planning import naming
+from awsctl.planning import weights as w
+
+pytestmark = pytest.mark.aws
+TAGS = naming.owner_tags("test", "Canary", "ns", "web", "primary")
+
+
+def desired(moto, **overrides):
+    fields = dict(name="ns-web-0000-p", protocol="HTTP", port=80, vpc_id=moto.default_vpc()["VpcId"],
+                  target_type="ip", health_check={"path": "/healthz"}, deregistration_delay=30, tags=TAGS)
+    return DesiredGroup(**{**fields, **overrides})
+
+
+def test_owned_groups_are_created_adopted_updated_in_place_and_found_by_tags(moto):
+    counter = CallCounter()
+    owned = OwnedTargetGroups(Clients(counter))
+    arn, changed = owned.ensure(desired(moto))
+    assert changed
+    again, changed = owned.ensure(desired(moto))
+    assert again == arn and not changed  # adopted by name and tags, nothing to change: no write
+    before = counter.writes()
+    _, changed = owned.ensure(desired(moto, health_check={"path": "/ready"}, deregistration_delay=5))
+    assert changed and counter.writes() - before == 2  # ModifyTargetGroup + attributes, not a new group
+    group = moto.client("elbv2").describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
+    assert group["HealthCheckPath"] == "/ready" and group["TargetType"] == "ip"
+    assert owned.owned("Canary/ns/web", "test") == [arn]
+    assert owned.owned("Canary/ns/web", "other-cluster") == []
+
+
+def test_a_group_with_our_name_that_is_not_ours_is_never_taken(moto):
+    moto.target_group("ns-web-0000-p")
+    with pytest.raises(TargetGroupConflict, match="owned by someone else"):
+        OwnedTargetGroups(Clients()).ensure(desired(moto))
+
+
+def test_rules_weights_read_back_and_the_void_guard(moto):
+    listener = moto.listener("adapters")
+    primary, canary = moto.target_group("p"), moto.target_group("c")
+    listeners = Listeners(Clients())
+    assert listeners.vpc_of(listener) == moto.default_vpc()["VpcId"]
+    assert listeners.rule_at(listener, 10) is None
+    arn = listeners.create_rule(listener, 10, rule_conditions(("web.example.com",), ()),
+                                [w.forward_action({primary: 999, canary: 0})], TAGS)
+    found = listeners.rule_at(listener, 10)
+    assert found.arn == arn and found.tags[naming.OWNER] == "Canary/ns/web"
+
+    spec = CanarySpec.parse({"targetRef": {"name": "web"}, "service": {"port": 80},
+                             "loadBalancer": {"listenerARN": listener, "stickiness": {"enabled": True}}})
+    traffic = Traffic(listeners, sleep=lambda _: None)
+    route = Route(arn, False)
+    result = traffic.set_weight(route, spec, [w.Backend(primary)], [w.Backend(canary)], 5,
+                                {primary: 2, canary: 1})
+    assert result.verified and moto.forward_weights(arn) == {primary: 995, canary: 5}
+    assert traffic.shown(route) == ({primary: 995, canary: 5}, (True, 300))
+    refused = traffic.set_weight(route, spec, [w.Backend(primary)], [w.Backend(canary)], 200,
+                                 {primary: 2, canary: 0})
+    assert not refused.verified and refused.shown == 5 and "no healthy targets in c" in refused.message
+    assert moto.forward_weights(arn) == {primary: 995, canary: 5}  # nothing was written
+
+    with pytest.raises(TargetGroupInUse):
+        OwnedTargetGroups(Clients()).delete(canary)
+    listeners.delete_rule(arn)
+    listeners.delete_rule(arn)  # already gone is fine
+    with pytest.raises(RuleNotFound):
+        listeners.actions(route)
+
+
+def test_cloudwatch_sums_seeded_alb_metrics(moto):
+    listener = moto.listener("cw")
+    group = moto.target_group("cw-canary")
+    check = metrics.MetricCheck("request-success-rate", 10, min=99)
+    with moto.traffic(listener, group, requests=100, errors=5, every=0.2):
+        import time
+        time.sleep(1.0)
+    data = CloudWatch(Clients()).metric_data(metrics.queries(check, 0, [group], listener), 30)
+    result = metrics.evaluate(check, 0, [group], data)
+    assert result.ok is False and result.value == pytest.approx(95.0)
