@@ -62,9 +62,11 @@ class TerminatingPods:
 
 class BindingReconciler:
     def __init__(self, kube: Kube, groups: TargetGroups, terminating: TerminatingPods | None = None,
-                 clock: Callable[[], str] = now_rfc3339):
+                 clock: Callable[[], str] = now_rfc3339,
+                 on_targets_changed: Callable[[str, dict], None] | None = None):
         self.kube = kube
         self.groups = groups
+        self.on_targets_changed = on_targets_changed  # e.g. wake the owning Canary
         self.terminating = terminating or TerminatingPods()
         self.clock = clock
         self.coalescer = Coalescer()
@@ -216,6 +218,9 @@ class BindingReconciler:
             return
         meta = body["metadata"]
         self.kube.patch_status(api.PLURAL, meta["namespace"], meta["name"], new_status)
+        counts = ("registeredTargets", "healthyTargets")
+        if self.on_targets_changed and any(old.get(k) != new_status.get(k) for k in counts if k in new_status):
+            self.on_targets_changed(meta["namespace"], meta.get("labels") or {})
 
     # -- deletion ---------------------------------------------------------------------
     def _remove(self, body: dict) -> int:

@@ -27,11 +27,29 @@ def api_message(err: ApiException) -> str:
         return str(err.reason)
 
 
+async def pause(stopped: kopf.DaemonStopped, woken: asyncio.Event, seconds: float) -> None:
+    """Sleeps until the interval ends, the daemon is stopped, or a binding wakes a waiting Canary."""
+    woken.clear()
+    waits = {asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(woken.wait())}
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
+
+
 def register(registry: kopf.OperatorRegistry, reconciler: CanaryReconciler) -> None:
     removal = CanaryRemoval(reconciler)
 
     @kopf.daemon(GROUP, VERSION, api.PLURAL, id="canary_loop", cancellation_timeout=30, registry=registry)
     async def canary_loop(namespace, name, stopped: kopf.DaemonStopped, **_):
+        woken = reconciler.wakeups.register((namespace, name))
+        try:
+            await run_loop(namespace, name, stopped, woken)
+        finally:
+            reconciler.wakeups.unregister((namespace, name))
+
+    async def run_loop(namespace, name, stopped: kopf.DaemonStopped, woken: asyncio.Event):
         errors = 0
         while not stopped:
             try:
@@ -46,7 +64,7 @@ def register(registry: kopf.OperatorRegistry, reconciler: CanaryReconciler) -> N
                 log.exception("canary tick failed; retrying", extra={"canary": f"{namespace}/{name}"})
                 interval = ERROR_BACKOFF[min(errors, len(ERROR_BACKOFF) - 1)]
                 errors += 1
-            await stopped.wait(max(MIN_INTERVAL, interval))
+            await pause(stopped, woken, max(MIN_INTERVAL, interval))
 
     @kopf.on.delete(GROUP, VERSION, api.PLURAL, id="canary_deleted", registry=registry)
     def canary_deleted(namespace, name, **_):

@@ -25,6 +25,7 @@ from awsctl.controllers.canary_groups import Backend, CanaryGroups
 from awsctl.controllers.coalesce import Coalescer
 from awsctl.controllers.generated import REVISION_ANNOTATION, GeneratedObjects
 from awsctl.controllers.traffic import Traffic
+from awsctl.controllers.wakeups import Wakeups
 from awsctl.kube.client import Kube
 from awsctl.planning import ab, naming, objects
 from awsctl.planning import weights as w
@@ -104,6 +105,7 @@ class CanaryReconciler:
         self.cluster = cluster
         self.clock = clock
         self.locks = Coalescer()
+        self.wakeups = Wakeups()
         self.generated = GeneratedObjects(kube)
         self.canary_groups = CanaryGroups(kube, groups, owned, traffic.listeners, cluster)
 
@@ -183,6 +185,7 @@ class CanaryReconciler:
         if state.phase not in ("", "Initializing") and user_apex is not None:
             self.generated.point_apex_at_primary(body, user_apex, target, self._writer(body))
         self._write_rollout(body, state, step, message, spec)
+        self.wakeups.phase((ns, meta["name"]), state.phase)
 
     def _backends(self, ns: str, spec: api.CanarySpec) -> list[Backend]:
         out = []

@@ -21,6 +21,7 @@ from awsctl.controllers.binding_reconciler import BindingReconciler
 from awsctl.controllers.canary_reconciler import CanaryReconciler
 from awsctl.controllers.traffic import Traffic
 from awsctl.kube.client import Kube
+from awsctl.planning.objects import CANARY_LABEL
 
 log = logging.getLogger("awsctl")
 FINALIZER = "awsctl.io/finalizer"
@@ -41,9 +42,15 @@ class OperatorOptions:
 def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     groups = TargetGroups(clients)
-    reconciler = BindingReconciler(kube, groups)
     canary_reconciler = CanaryReconciler(kube, groups, OwnedTargetGroups(clients), Traffic(Listeners(clients)),
                                          AnalysisRunner(CloudWatch(clients)), cluster=options.cluster_name)
+
+    def wake_owner(namespace: str, labels: dict) -> None:
+        canary = labels.get(CANARY_LABEL)
+        if canary:
+            canary_reconciler.wakeups.wake((namespace, canary))
+
+    reconciler = BindingReconciler(kube, groups, on_targets_changed=wake_owner)
 
     @kopf.on.login(registry=registry)
     def login(**kwargs):
