@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from awsctl.aws.clients import Clients
+from awsctl.aws.tags import describe_tags
 from awsctl.aws.targets import error_code
 
 
@@ -97,9 +98,11 @@ class Listeners:
         found = next((r for r in rules if r.get("Priority") == str(priority)), None)
         if found is None:
             return None
-        tags = self._elb.describe_tags(ResourceArns=[found["RuleArn"]])["TagDescriptions"]
         return Rule(found["RuleArn"], found["Priority"], found.get("Actions") or [], found.get("Conditions") or [],
-                    {t["Key"]: t["Value"] for d in tags for t in d.get("Tags") or ()})
+                    self.tags([found["RuleArn"]]).get(found["RuleArn"], {}))
+
+    def tags(self, arns: list[str]) -> dict[str, dict[str, str]]:
+        return describe_tags(self._elb, arns)
 
     def create_rule(self, listener_arn: str, priority: int, conditions: list, actions: list,
                     tags: dict[str, str]) -> str:

@@ -14,6 +14,7 @@ from typing import Mapping
 from botocore.exceptions import ClientError
 
 from awsctl.aws.clients import Clients
+from awsctl.aws.tags import describe_tags
 from awsctl.aws.targets import error_code
 from awsctl.planning.naming import CLUSTER, MANAGED_BY, OWNER
 
@@ -22,7 +23,6 @@ _HEALTH_CHECK_FIELDS = {  # spec key -> CreateTargetGroup/ModifyTargetGroup argu
     "timeoutSeconds": "HealthCheckTimeoutSeconds", "healthyThresholdCount": "HealthyThresholdCount",
     "unhealthyThresholdCount": "UnhealthyThresholdCount",
 }
-TAG_BATCH = 20  # DescribeTags takes at most 20 ARNs
 
 
 class TargetGroupConflict(Exception):
@@ -61,11 +61,7 @@ class OwnedTargetGroups:
         return self._clients.elbv2
 
     def tags(self, arns: list[str]) -> dict[str, dict[str, str]]:
-        out: dict[str, dict[str, str]] = {}
-        for i in range(0, len(arns), TAG_BATCH):
-            for desc in self._elb.describe_tags(ResourceArns=arns[i:i + TAG_BATCH])["TagDescriptions"]:
-                out[desc["ResourceArn"]] = {t["Key"]: t["Value"] for t in desc.get("Tags") or ()}
-        return out
+        return describe_tags(self._elb, arns)
 
     def ensure(self, want: DesiredGroup) -> tuple[str, bool]:
         """Returns (arn, changed): created, adopted as is, or updated in place."""

@@ -48,6 +48,8 @@ class Traffic:
         lb = spec.load_balancer
         if lb.rule is None:
             previous = self.listeners.actions(Route(lb.listener_arn, True))
+            self._not_driven_by_another(previous, tags, "the listener's default action",
+                                        "spec.loadBalancer.listenerARN")
             record({"arn": lb.listener_arn, "created": False, "previousActions": json.dumps(previous)})
             return Route(lb.listener_arn, True)
         rule = self.listeners.rule_at(lb.listener_arn, lb.rule.priority)
@@ -65,9 +67,19 @@ class Traffic:
         if owner:
             raise NotReady("RuleConflict", f"spec.loadBalancer.rule.priority: rule {lb.rule.priority} belongs to "
                                            f"{owner}", "spec.loadBalancer.rule.priority")
+        self._not_driven_by_another(rule.actions, tags, f"rule {lb.rule.priority}", "spec.loadBalancer.rule.priority")
         record({"arn": rule.arn, "created": False, "previousActions": json.dumps(rule.actions)})
         log.info("taking over an existing listener rule", extra={"rule": rule.arn})
         return Route(rule.arn, False)
+
+    def _not_driven_by_another(self, actions: list, tags: Mapping[str, str], what: str, field: str) -> None:
+        """Two Canaries on one default action (or one pre-existing rule) would fight over its weights:
+        a route that already forwards to another Canary's groups is refused, not taken over."""
+        groups = list(w.weights_of(actions))
+        owners = {t.get(OWNER) for t in self.listeners.tags(groups).values()} - {None, tags[OWNER]} if groups else set()
+        if owners:
+            raise NotReady("RuleConflict", f"{field}: {what} is already driven by {', '.join(sorted(owners))}",
+                           field)
 
     def sync_conditions(self, spec: CanarySpec, status: Mapping) -> bool:
         """Hosts and paths are applied to rules awsctl created; a taken-over rule keeps its conditions."""

@@ -87,3 +87,20 @@ def test_cloudwatch_sums_seeded_alb_metrics(moto):
     data = CloudWatch(Clients()).metric_data(metrics.queries(check, 0, [group], listener), 30)
     result = metrics.evaluate(check, 0, [group], data)
     assert result.ok is False and result.value == pytest.approx(95.0)
+
+
+def test_a_route_another_canary_drives_is_refused_not_taken(moto):
+    from awsctl.controllers.binding_reconciler import NotReady
+    listener = moto.listener("shared")
+    theirs = moto.target_group("theirs-p")
+    elbv2 = moto.client("elbv2")
+    elbv2.add_tags(ResourceArns=[theirs], Tags=[{"Key": naming.OWNER, "Value": "Canary/other/api"}])
+    elbv2.modify_listener(ListenerArn=listener, DefaultActions=[w.forward_action({theirs: 999})])
+    spec = CanarySpec.parse({"targetRef": {"name": "web"}, "service": {"port": 80},
+                             "loadBalancer": {"listenerARN": listener}})
+    recorded = []
+    with pytest.raises(NotReady) as err:
+        Traffic(Listeners(Clients())).take_route(spec, TAGS, {}, recorded.append)
+    assert err.value.reason == "RuleConflict" and "Canary/other/api" in err.value.message
+    assert recorded == []  # nothing recorded, nothing changed
+    assert moto.forward_weights(listener) == {theirs: 999}
