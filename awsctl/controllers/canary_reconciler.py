@@ -267,8 +267,10 @@ class CanaryReconciler:
             naming.owner_tags(self.cluster, api.KIND, meta["namespace"], meta["name"], "ab"), canary_side, want,
             lambda arns: self._write(body, body.get("status") or {}, {"abRules": arns}))
         if changed:
-            self.kube.event(body, type="Normal", reason="ABRules", message=changed)
-            log.info(changed, extra={"canary": self._key(body)})
+            reason, message = changed
+            kind = "Normal" if reason == "ABRules" else "Warning"
+            self.kube.event(body, type=kind, reason=reason, message=message)
+            (log.info if kind == "Normal" else log.warning)(message, extra={"canary": self._key(body), "reason": reason})
 
     # -- decide, with gates answered by webhooks ---------------------------------------------------
     def _decide(self, body: dict, spec: api.CanarySpec, state: RolloutState, observed: Observed,

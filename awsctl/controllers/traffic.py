@@ -130,8 +130,8 @@ class Traffic:
 
     # -- A/B rules ---------------------------------------------------------------------------------
     def sync_ab(self, spec: CanarySpec, status: Mapping, tags: Mapping[str, str], canary: Sequence[w.Backend],
-                want: bool, record: Callable[[list[str]], None]) -> str | None:
-        """Creates or removes the A/B rules; returns what changed (for an event), or None."""
+                want: bool, record: Callable[[list[str]], None]) -> tuple[str, str] | None:
+        """Creates, repairs or removes the A/B rules; returns (event reason, message) or None."""
         recorded = list(status.get("abRules") or ())
         if not want:
             if not recorded:
@@ -139,11 +139,11 @@ class Traffic:
             for arn in recorded:
                 self.listeners.delete_rule(arn)
             record([])
-            return f"removed {len(recorded)} A/B rule(s)"
-        if recorded:
-            return None
-        lb = spec.load_balancer
+            return "ABRules", f"removed {len(recorded)} A/B rule(s)"
         action = self.action(spec, w.target_weights([], canary, w.FULL))
+        if recorded:
+            return self._repair_ab(recorded, action, record)
+        lb = spec.load_balancer
         arns = []
         for priority, match in zip(ab.priorities(lb.rule.priority, len(spec.analysis.match)), spec.analysis.match):
             existing = self.listeners.rule_at(lb.listener_arn, priority)
@@ -158,7 +158,26 @@ class Traffic:
                                                    ab.conditions(match, lb.rule.hosts, lb.rule.paths), [action],
                                                    dict(tags)))
         record(arns)
-        return f"created {len(arns)} A/B rule(s) at priority {', '.join(str(p) for p in ab.priorities(lb.rule.priority, len(arns)))}: matching requests go 100% to the canary"
+        return "ABRules", f"created {len(arns)} A/B rule(s) at priority {', '.join(str(p) for p in ab.priorities(lb.rule.priority, len(arns)))}: matching requests go 100% to the canary"
+
+    def _repair_ab(self, recorded: list[str], action: dict,
+                   record: Callable[[list[str]], None]) -> tuple[str, str] | None:
+        """A/B rules are read back like the weighted rule: a changed action is put back, a deleted
+        rule makes the next tick create the set again (our own survivors are adopted by tag)."""
+        wanted = w.weights_of([action])
+        repaired = []
+        for arn in recorded:
+            try:
+                if w.weights_of(self.listeners.actions(Route(arn, False))) != wanted:
+                    self.listeners.set_actions(Route(arn, False), [action])
+                    repaired.append(arn.rsplit("/", 1)[-1])
+            except RuleNotFound:
+                record([])
+                return "RouteDrifted", (f"A/B rule {arn.rsplit('/', 1)[-1]} was deleted outside awsctl; "
+                                        "recreating the A/B rules")
+        if not repaired:
+            return None
+        return "RouteDrifted", f"A/B rule(s) {', '.join(repaired)} forwarded elsewhere; restored 100% to the canary"
 
     def restore(self, status: Mapping) -> None:
         """Deletion: remove the A/B rules and the rule awsctl created, or put back the actions it found."""

@@ -60,7 +60,7 @@ def test_ab_rule_routes_matching_requests_to_the_canary_then_goes(kube, namespac
     listener = moto.listener(namespace)
     app(kube, namespace)
     create(kube, namespace, canary("web", listener=listener, rule={"priority": 10, "hosts": ["web.example.com"]},
-                                   analysis={"interval": "2s", "iterations": 3, "match": [
+                                   analysis={"interval": "2s", "iterations": 6, "match": [
                                        {"headers": {"x-canary": {"exact": "insider"}}, "cookies": {"canary": "always"}}
                                    ]}))
     st = wait_phase(kube, namespace, "Initialized")
@@ -78,6 +78,12 @@ def test_ab_rule_routes_matching_requests_to_the_canary_then_goes(kube, namespac
     assert conditions["http-header:Cookie"]["HttpHeaderConfig"]["Values"] == ["*canary=always*"]
     assert moto.forward_weights(rule["RuleArn"]) == {canary_arn: 999}
     assert "ABRules" in reasons(kube, namespace)
+
+    elbv2.delete_rule(RuleArn=rule["RuleArn"])  # by hand, mid-analysis: awsctl puts it back
+    again = wait_for(lambda: (lambda r: r if r and r["RuleArn"] != rule["RuleArn"] else None)(ab_rule()),
+                     timeout=10, what="A/B rule recreated")
+    assert moto.forward_weights(again["RuleArn"]) == {canary_arn: 999}
+    assert "RouteDrifted" in reasons(kube, namespace)
 
     st = wait_phase(kube, namespace, "Succeeded", timeout=90)
     assert ab_rule() is None and st.get("abRules") == []
