@@ -315,8 +315,9 @@ class CanaryReconciler:
         ns = body["metadata"]["namespace"]
         if step.scale_canary == "down" and int((target.get("spec") or {}).get("replicas", 0)) != 0:
             self.kube.scale(ns, spec.target_name, 0)
-        elif step.scale_canary == "up":
+        elif step.scale_canary == "up":  # a revision starts: the last one's metric values no longer apply
             self.kube.scale(ns, spec.target_name, max(1, int((primary.get("spec") or {}).get("replicas", 1))))
+            self._write(body, body.get("status") or {}, {"metrics": []})
         for kind in step.hooks:
             webhooks.run_all(spec.analysis.hooks(kind), self._payload(body, step.state, step.state.last_applied))
         if step.event and step.message != (body.get("status") or {}).get("message"):  # once, not every tick

@@ -8,6 +8,7 @@ again from the top, so a restart in the middle of a deletion finishes it.
 from __future__ import annotations
 
 import logging
+import time
 
 from awsctl.api import canary as api
 from awsctl.api.binding import PLURAL as BINDINGS
@@ -18,6 +19,7 @@ from awsctl.planning import naming, objects
 from awsctl.planning import weights as w
 
 log = logging.getLogger("awsctl.canary")
+DRAIN_WAIT_SECONDS = 20.0
 
 
 class Retry(Exception):
@@ -45,13 +47,7 @@ class CanaryRemoval:
         except api.SpecError:
             spec = None
         self._restore_traffic(body, spec, status)
-        bindings = [b for b in self.r.kube.list_custom(BINDINGS, ns, f"{objects.CANARY_LABEL}={name}")
-                    if objects.owned_by(b, meta["uid"])]
-        for binding in bindings:
-            if not binding["metadata"].get("deletionTimestamp"):
-                self.r.kube.delete_custom(BINDINGS, ns, binding["metadata"]["name"])
-        if bindings:
-            raise Retry(f"waiting for {len(bindings)} bindings to deregister their targets")
+        self._drain_bindings(body)
         deleted = 0
         for arn in self.r.owned.owned(naming.owner(api.KIND, ns, name), self.r.cluster):
             try:
@@ -66,6 +62,25 @@ class CanaryRemoval:
         self.r._write(body, status, {"phase": "Terminated", "message": message})
         self.r.kube.event(body, type="Normal", reason="Terminated", message=message)
         log.info("canary removed", extra={"canary": f"{ns}/{name}", "targetGroupsDeleted": deleted})
+
+    def _bindings(self, body: dict) -> list[dict]:
+        meta = body["metadata"]
+        return [b for b in self.r.kube.list_custom(BINDINGS, meta["namespace"], f"{objects.CANARY_LABEL}={meta['name']}")
+                if objects.owned_by(b, meta["uid"])]
+
+    def _drain_bindings(self, body: dict) -> None:
+        """Deletes the child bindings and waits (briefly, here) for their finalizers to deregister the
+        targets; only a slow drain goes back to kopf as a retry."""
+        bindings = self._bindings(body)
+        for binding in bindings:
+            if not binding["metadata"].get("deletionTimestamp"):
+                self.r.kube.delete_custom(BINDINGS, body["metadata"]["namespace"], binding["metadata"]["name"])
+        deadline = time.monotonic() + DRAIN_WAIT_SECONDS
+        while bindings and time.monotonic() < deadline:
+            time.sleep(0.5)
+            bindings = self._bindings(body)
+        if bindings:
+            raise Retry(f"waiting for {len(bindings)} bindings to deregister their targets")
 
     def _restore_traffic(self, body: dict, spec: api.CanarySpec | None, status: dict) -> None:
         route = self.r.traffic.route(status)
