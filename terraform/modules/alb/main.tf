@@ -5,6 +5,12 @@ locals {
   vpc_cidr   = local.create_vpc ? var.vpc_cidr : data.aws_vpc.given[0].cidr_block
   pod_cidrs  = length(var.pod_cidrs) > 0 ? var.pod_cidrs : [local.vpc_cidr]
   tags       = merge({ "awsctl.io/component" = "alb" }, var.tags)
+  listeners = merge(
+    { http = { port = 80, protocol = "HTTP", ssl_policy = null, certificate_arn = null } },
+    var.certificate_arn == null ? {} : {
+      https = { port = 443, protocol = "HTTPS", ssl_policy = var.ssl_policy, certificate_arn = var.certificate_arn }
+    },
+  )
 }
 
 data "aws_vpc" "given" {
@@ -114,10 +120,13 @@ resource "aws_lb" "this" {
 }
 
 # awsctl drives a rule (Canary spec.loadBalancer.rule) or this default action; until then: 404.
-resource "aws_lb_listener" "http" {
+resource "aws_lb_listener" "this" {
+  for_each          = local.listeners
   load_balancer_arn = aws_lb.this.arn
-  port              = 80
-  protocol          = "HTTP"
+  port              = each.value.port
+  protocol          = each.value.protocol
+  ssl_policy        = each.value.ssl_policy
+  certificate_arn   = each.value.certificate_arn
 
   default_action {
     type = "fixed-response"
@@ -129,30 +138,6 @@ resource "aws_lb_listener" "http" {
   }
 
   # awsctl owns the forward action once a Canary drives the default action.
-  lifecycle {
-    ignore_changes = [default_action]
-  }
-
-  tags = local.tags
-}
-
-resource "aws_lb_listener" "https" {
-  count             = var.certificate_arn == null ? 0 : 1
-  load_balancer_arn = aws_lb.this.arn
-  port              = 443
-  protocol          = "HTTPS"
-  ssl_policy        = var.ssl_policy
-  certificate_arn   = var.certificate_arn
-
-  default_action {
-    type = "fixed-response"
-    fixed_response {
-      content_type = "text/plain"
-      message_body = "no route"
-      status_code  = "404"
-    }
-  }
-
   lifecycle {
     ignore_changes = [default_action]
   }

@@ -1,16 +1,16 @@
 output "listener_arn" {
   description = "The listener a Canary drives (spec.loadBalancer.listenerARN): HTTPS when a certificate is given, else HTTP."
-  value       = var.certificate_arn == null ? aws_lb_listener.http.arn : aws_lb_listener.https[0].arn
+  value       = var.certificate_arn == null ? aws_lb_listener.this["http"].arn : aws_lb_listener.this["https"].arn
 }
 
 output "http_listener_arn" {
   description = "The HTTP listener on port 80."
-  value       = aws_lb_listener.http.arn
+  value       = aws_lb_listener.this["http"].arn
 }
 
 output "https_listener_arn" {
   description = "The HTTPS listener on port 443, or null."
-  value       = var.certificate_arn == null ? null : aws_lb_listener.https[0].arn
+  value       = var.certificate_arn == null ? null : aws_lb_listener.this["https"].arn
 }
 
 output "vpc_id" {
