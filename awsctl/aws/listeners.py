@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from awsctl.aws.clients import Clients
-from awsctl.aws.tags import describe_tags
-from awsctl.aws.targets import error_code
+from awsctl.aws.errors import describe_tags, not_found
 
 
 class ListenerNotFound(LookupError):
@@ -85,7 +84,7 @@ class Listeners:
         try:
             listeners = self._elb.describe_listeners(ListenerArns=[listener_arn])["Listeners"]
         except ClientError as err:
-            if error_code(err) in ("ListenerNotFound", "ListenerNotFoundException"):
+            if not_found(err, "Listener"):
                 raise ListenerNotFound(listener_arn) from err
             raise
         if not listeners:
@@ -118,7 +117,7 @@ class Listeners:
         try:
             rules = self._elb.describe_rules(RuleArns=[rule_arn])["Rules"]
         except ClientError as err:
-            if error_code(err) in ("RuleNotFound", "RuleNotFoundException"):
+            if not_found(err, "Rule"):
                 return {}
             raise
         return rules[0] if rules else {}
@@ -142,10 +141,9 @@ class Listeners:
             else:
                 self._elb.modify_rule(RuleArn=route.arn, Actions=actions)
         except ClientError as err:
-            code = error_code(err)
-            if code in ("RuleNotFound", "RuleNotFoundException"):
+            if not_found(err, "Rule"):
                 raise RuleNotFound(route.arn) from err
-            if code in ("ListenerNotFound", "ListenerNotFoundException"):
+            if not_found(err, "Listener"):
                 raise ListenerNotFound(route.arn) from err
             raise
 
@@ -153,5 +151,5 @@ class Listeners:
         try:
             self._elb.delete_rule(RuleArn=rule_arn)
         except ClientError as err:
-            if error_code(err) not in ("RuleNotFound", "RuleNotFoundException"):
+            if not not_found(err, "Rule"):
                 raise

@@ -14,8 +14,7 @@ from typing import Mapping
 from botocore.exceptions import ClientError
 
 from awsctl.aws.clients import Clients
-from awsctl.aws.tags import describe_tags
-from awsctl.aws.targets import error_code
+from awsctl.aws.errors import describe_tags, error_code, not_found
 from awsctl.planning.naming import CLUSTER, MANAGED_BY, OWNER
 
 _HEALTH_CHECK_FIELDS = {  # spec key -> CreateTargetGroup/ModifyTargetGroup argument
@@ -103,7 +102,7 @@ class OwnedTargetGroups:
         try:
             return self._elb.describe_target_groups(Names=[name])["TargetGroups"][0]
         except ClientError as err:
-            if error_code(err) in ("TargetGroupNotFound", "TargetGroupNotFoundException"):
+            if not_found(err, "TargetGroup"):
                 return None
             raise
 
@@ -128,8 +127,7 @@ class OwnedTargetGroups:
         try:
             self._elb.delete_target_group(TargetGroupArn=arn)
         except ClientError as err:
-            code = error_code(err)
-            if code == "ResourceInUse":
+            if error_code(err) == "ResourceInUse":
                 raise TargetGroupInUse(arn) from err
-            if code not in ("TargetGroupNotFound", "TargetGroupNotFoundException"):
+            if not not_found(err, "TargetGroup"):
                 raise

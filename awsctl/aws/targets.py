@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from awsctl.aws.clients import Clients
+from awsctl.aws.errors import error_code, not_found
 from awsctl.planning.targets import Target
 
 
@@ -30,10 +31,6 @@ class TargetHealth:
     state: str
 
 
-def error_code(err: ClientError) -> str:
-    return err.response.get("Error", {}).get("Code", "")
-
-
 class TargetGroups:
     """Reads are cached where AWS data is immutable (a group's type and VPC, a VPC's CIDRs)."""
 
@@ -53,7 +50,7 @@ class TargetGroups:
         try:
             groups = self._clients.elbv2.describe_target_groups(**kwargs)["TargetGroups"]
         except ClientError as err:
-            if error_code(err) in ("TargetGroupNotFound", "TargetGroupNotFoundException", "ValidationError"):
+            if not_found(err, "TargetGroup") or error_code(err) == "ValidationError":
                 raise TargetGroupNotFound(ref) from err
             raise
         if not groups:
@@ -94,7 +91,7 @@ class TargetGroups:
                 "TargetHealthDescriptions"
             ]
         except ClientError as err:
-            if error_code(err) in ("TargetGroupNotFound", "TargetGroupNotFoundException"):
+            if not_found(err, "TargetGroup"):
                 self.forget(arn)
                 raise TargetGroupNotFound(arn) from err
             raise
