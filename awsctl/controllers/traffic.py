@@ -101,12 +101,11 @@ class Traffic:
     # -- weights ----------------------------------------------------------------------------
     def shown(self, route: Route) -> tuple[dict[str, int], tuple[bool, int | None]]:
         """What AWS routes now: the weights and the stickiness of the forward action."""
-        actions = self.listeners.actions(route)
-        return w.weights_of(actions), w.stickiness_of(actions)
+        return w.forward_of(self.listeners.actions(route))
 
     def matches(self, shown: tuple[dict[str, int], tuple[bool, int | None]], spec: CanarySpec,
                 weights: Mapping[str, int]) -> bool:
-        return shown == (dict(weights), w.stickiness_of([self.action(spec, weights)]))
+        return shown == w.forward_of([self.action(spec, weights)])
 
     def set_weight(self, route: Route, spec: CanarySpec, primary: Sequence[w.Backend],
                    canary: Sequence[w.Backend], permille: int, healthy: Mapping[str, int]) -> WeightResult:

@@ -11,7 +11,7 @@ from functools import cached_property
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from awsctl.api import GROUP, VERSION
+from awsctl.api import GROUP, VERSION, binding
 
 log = logging.getLogger("awsctl.kube")
 FIELD_MANAGER = "awsctl"
@@ -72,12 +72,7 @@ class Kube:
 
     # -- reads ------------------------------------------------------------------------
     def get_custom(self, plural: str, namespace: str, name: str) -> dict | None:
-        try:
-            return self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
-        except ApiException as err:
-            if err.status == 404:
-                return None
-            raise
+        return self._read(self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, plural, name)
 
     def get_service(self, namespace: str, name: str) -> dict | None:
         return self._read(self.core.read_namespaced_service, name, namespace)
@@ -85,9 +80,12 @@ class Kube:
     def get_deployment(self, namespace: str, name: str) -> dict | None:
         return self._read(self.apps.read_namespaced_deployment, name, namespace)
 
-    def list_custom(self, plural: str, namespace: str, label_selector: str) -> list[dict]:
-        return self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural,
-                                                         label_selector=label_selector)["items"]
+    def list_custom(self, plural: str, namespace: str | None, label_selector: str | None = None) -> list[dict]:
+        """In one namespace, or in all of them when `namespace` is None."""
+        if namespace:
+            return self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural,
+                                                             label_selector=label_selector)["items"]
+        return self.custom.list_cluster_custom_object(GROUP, VERSION, plural, label_selector=label_selector)["items"]
 
     def endpoint_slices(self, namespace: str, service: str) -> list[dict]:
         return self._json(self.discovery.list_namespaced_endpoint_slice, namespace,
@@ -114,7 +112,7 @@ class Kube:
             return self._json(self.core.patch_namespaced_service, meta["name"], meta["namespace"], obj, **kwargs)
         if obj["kind"] == "Deployment":
             return self._json(self.apps.patch_namespaced_deployment, meta["name"], meta["namespace"], obj, **kwargs)
-        plural = {"TargetGroupBinding": "targetgroupbindings"}[obj["kind"]]
+        plural = {binding.KIND: binding.PLURAL}[obj["kind"]]
         return self._json(self.custom.patch_namespaced_custom_object, GROUP, VERSION, meta["namespace"], plural,
                           meta["name"], obj, **kwargs)
 

@@ -81,6 +81,11 @@ def stickiness_of(actions: Iterable[Mapping]) -> tuple[bool, int | None]:
     return False, None
 
 
+def forward_of(actions: Iterable[Mapping]) -> tuple[dict[str, int], tuple[bool, int | None]]:
+    """What a route does with traffic: the weights and the stickiness of its forward action."""
+    return weights_of(actions), stickiness_of(actions)
+
+
 def describe(weights: Mapping[str, int]) -> str:
     """`name=weight, ...` with target group names, for events and logs; `no forward action` when empty."""
     if not weights:

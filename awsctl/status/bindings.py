@@ -9,12 +9,8 @@ from awsctl.planning.conditions import find_condition
 
 
 def collect(kube: Kube, groups: TargetGroups, name: str | None, namespace: str | None) -> list[dict]:
-    if namespace:
-        items = kube.custom.list_namespaced_custom_object("awsctl.io", "v1alpha1", namespace, api.PLURAL)["items"]
-    else:
-        items = kube.custom.list_cluster_custom_object("awsctl.io", "v1alpha1", api.PLURAL)["items"]
     rows = []
-    for item in items:
+    for item in kube.list_custom(api.PLURAL, namespace):
         meta, spec, status = item["metadata"], item.get("spec") or {}, item.get("status") or {}
         if name and meta["name"] != name:
             continue

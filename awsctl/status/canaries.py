@@ -16,12 +16,6 @@ WIDTH = 80
 BAR = 20
 
 
-def _list(kube: Kube, namespace: str | None) -> list[dict]:
-    if namespace:
-        return kube.custom.list_namespaced_custom_object("awsctl.io", "v1alpha1", namespace, api.PLURAL)["items"]
-    return kube.custom.list_cluster_custom_object("awsctl.io", "v1alpha1", api.PLURAL)["items"]
-
-
 def _last_event(kube: Kube, namespace: str, name: str) -> dict | None:
     events = kube.core.list_namespaced_event(
         namespace, field_selector=f"involvedObject.kind=Canary,involvedObject.name={name}").items
@@ -52,7 +46,7 @@ def _groups(groups: TargetGroups, status: dict, shown: dict[str, int]) -> list[d
 def collect(kube: Kube, groups: TargetGroups, listeners: Listeners, name: str | None,
             namespace: str | None) -> list[dict]:
     rows = []
-    for item in _list(kube, namespace):
+    for item in kube.list_custom(api.PLURAL, namespace):
         meta, spec, status = item["metadata"], item.get("spec") or {}, item.get("status") or {}
         if name and meta["name"] != name:
             continue
@@ -60,8 +54,7 @@ def collect(kube: Kube, groups: TargetGroups, listeners: Listeners, name: str | 
         shown, sticky, route_error = {}, (False, None), None
         if route_arn:
             try:
-                actions = listeners.actions(Route.parse(route_arn))
-                shown, sticky = w.weights_of(actions), w.stickiness_of(actions)
+                shown, sticky = w.forward_of(listeners.actions(Route.parse(route_arn)))
             except (RuleNotFound, ListenerNotFound, ClientError) as err:
                 route_error = f"route unreadable: {err}"
         rows.append({
