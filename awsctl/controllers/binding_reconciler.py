@@ -12,7 +12,7 @@ from awsctl.aws.targets import TargetGroupInfo, TargetGroupNotFound, TargetGroup
 from awsctl.controllers.coalesce import Coalescer
 from awsctl.kube.client import Kube, now_rfc3339
 from awsctl.planning import targets as plan
-from awsctl.planning.conditions import find_condition, set_condition
+from awsctl.planning.conditions import refused, set_condition
 from awsctl.planning.target_type import decide_target_type
 
 log = logging.getLogger("awsctl.binding")
@@ -201,16 +201,13 @@ class BindingReconciler:
 
     def _refuse(self, body: dict, why: NotReady) -> None:
         meta, status = body["metadata"], body.get("status") or {}
-        previous = find_condition(status.get("conditions"), "Ready") or {}
+        conditions, news = refused(status.get("conditions"), reason=why.reason, message=why.message,
+                                   now=self.clock(), generation=meta.get("generation"))
         log.warning(why.message, extra={"binding": f"{meta['namespace']}/{meta['name']}",
                                         "reason": why.reason, "field": why.field})
-        if previous.get("reason") != why.reason or previous.get("message") != why.message:
+        if news:
             self.kube.event(body, type="Warning", reason=why.reason, message=why.message)
-        self._patch_if_changed(body, {
-            "observedGeneration": meta.get("generation"),
-            "conditions": set_condition(status.get("conditions"), type="Ready", status=False, reason=why.reason,
-                                        message=why.message, now=self.clock(), generation=meta.get("generation")),
-        })
+        self._patch_if_changed(body, {"observedGeneration": meta.get("generation"), "conditions": conditions})
 
     def _patch_if_changed(self, body: dict, new_status: dict) -> None:
         old = body.get("status") or {}

@@ -8,7 +8,6 @@ operator resumes where it stopped; AWS resources are found again by name and tag
 
 from __future__ import annotations
 
-import calendar
 import logging
 import time
 from dataclasses import replace
@@ -26,10 +25,10 @@ from awsctl.controllers.coalesce import Coalescer
 from awsctl.controllers.generated import REVISION_ANNOTATION, GeneratedObjects
 from awsctl.controllers.traffic import Traffic
 from awsctl.controllers.wakeups import Wakeups
-from awsctl.kube.client import Kube
+from awsctl.kube.client import Kube, epoch, rfc3339
 from awsctl.planning import ab, naming, objects
 from awsctl.planning import weights as w
-from awsctl.planning.conditions import find_condition, set_condition
+from awsctl.planning.conditions import refused, set_condition
 from awsctl.planning.rollout import Ask, Observed, Policy, RolloutState, Step, decide, needs_health
 
 log = logging.getLogger("awsctl.canary")
@@ -58,14 +57,6 @@ class LazyHealth(Mapping):
         return len(self._get())
 
 
-def rfc3339(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
-def epoch(text: str | None) -> float:
-    return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))) if text else 0.0
-
-
 def policy_of(spec: api.CanarySpec) -> Policy:
     a = spec.analysis
     return Policy(steps=a.steps, max_weight=a.max_weight, threshold=a.threshold, step_promotion=a.step_promotion,
@@ -76,20 +67,21 @@ def policy_of(spec: api.CanarySpec) -> Policy:
 
 def state_of(status: Mapping) -> RolloutState:
     return RolloutState(
-        phase=status.get("phase") or "", weight=round(float(status.get("canaryWeight") or 0) * 10),
+        phase=status.get("phase") or "", weight=w.from_percent(status.get("canaryWeight")),
         failed_checks=int(status.get("failedChecks") or 0), iterations=int(status.get("iterations") or 0),
         last_applied=status.get("lastAppliedSpec") or "", last_promoted=status.get("lastPromotedSpec") or "",
         transition_at=epoch(status.get("lastTransitionTime")),
     )
 
 
-def deployment_ready(dep: Mapping | None, minimum: int = 1) -> bool:
-    """Rolled out: the controller saw the latest spec and every replica is updated and available."""
+def deployment_ready(dep: Mapping | None) -> bool:
+    """Rolled out: the controller saw the latest spec and every one of its (at least one) replicas is
+    updated and available; a Deployment scaled to 0 is not ready to take traffic."""
     if not dep:
         return False
     spec, st = dep.get("spec") or {}, dep.get("status") or {}
     want = int(spec.get("replicas", 1))
-    return (want >= minimum and (st.get("observedGeneration") or 0) >= (dep["metadata"].get("generation") or 0)
+    return (want >= 1 and (st.get("observedGeneration") or 0) >= (dep["metadata"].get("generation") or 0)
             and (st.get("updatedReplicas") or 0) >= want and (st.get("availableReplicas") or 0) >= want
             and (st.get("replicas") or 0) == want)
 
@@ -230,7 +222,7 @@ class CanaryReconciler:
                     self.traffic.sync_conditions(spec, status)  # hosts/paths only change with the spec
                 shown = self.traffic.shown(route)
             except RuleNotFound:
-                drift = f"listener rule {route.arn.rsplit('/', 1)[-1]} was deleted outside awsctl; recreated it"
+                drift = f"listener rule {naming.rule_id(route.arn)} was deleted outside awsctl; recreated it"
                 self._write(body, status, {"listenerRule": None})
                 route = None
             else:
@@ -240,7 +232,7 @@ class CanaryReconciler:
                     return
                 pending = status.get("pendingWeight")
                 if pending is not None and self.traffic.matches(
-                        shown, spec, w.target_weights(primary_side, canary_side, round(pending * 10))):
+                        shown, spec, w.target_weights(primary_side, canary_side, w.from_percent(pending))):
                     # Our own write, made just before a restart: AWS shows it, so it counts (not drift).
                     self._write(body, status, {"canaryWeight": pending, "pendingWeight": None})
                     log.info("adopted the weight written before a restart",
@@ -255,8 +247,7 @@ class CanaryReconciler:
         result = self.traffic.set_weight(route, spec, primary_side, canary_side, permille, healthy)
         if drift:
             message = drift if result.verified else f"{drift.rsplit(';', 1)[0]}; restoring failed: {result.message}"
-            self.kube.event(body, type="Warning", reason="RouteDrifted", message=message)
-            log.warning(message, extra={"canary": self._key(body), "reason": "RouteDrifted"})
+            self._announce(body, "Warning", "RouteDrifted", message)
 
     def _sync_ab(self, body: dict, spec: api.CanarySpec, state: RolloutState, canary_side,
                  observed: Observed) -> None:
@@ -268,9 +259,7 @@ class CanaryReconciler:
             lambda arns: self._write(body, body.get("status") or {}, {"abRules": arns}))
         if changed:
             reason, message = changed
-            kind = "Normal" if reason == "ABRules" else "Warning"
-            self.kube.event(body, type=kind, reason=reason, message=message)
-            (log.info if kind == "Normal" else log.warning)(message, extra={"canary": self._key(body), "reason": reason})
+            self._announce(body, "Normal" if reason == "ABRules" else "Warning", reason, message)
 
     # -- decide, with gates answered by webhooks ---------------------------------------------------
     def _decide(self, body: dict, spec: api.CanarySpec, state: RolloutState, observed: Observed,
@@ -324,11 +313,15 @@ class CanaryReconciler:
             self._event(body, spec, step)
         return step.state, step.message
 
+    def _announce(self, body: dict, type: str, reason: str, message: str, **extra) -> None:
+        """One Kubernetes event and one log line (at the event's level) for the same news."""
+        self.kube.event(body, type=type, reason=reason, message=message)
+        (log.warning if type == "Warning" else log.info)(
+            message, extra={"canary": self._key(body), "reason": reason, **extra})
+
     def _event(self, body: dict, spec: api.CanarySpec, step: Step) -> None:
-        self.kube.event(body, type=step.event, reason=step.reason, message=step.message)
-        log_fn = log.warning if step.event == "Warning" else log.info
-        log_fn(step.message, extra={"canary": self._key(body), "phase": step.state.phase,
-                                    "weight": w.percent(step.state.weight)})
+        self._announce(body, step.event, step.reason, step.message, phase=step.state.phase,
+                       weight=w.percent(step.state.weight))
         hooks = spec.analysis.hooks("event")
         if hooks:
             webhooks.run_all(hooks, self._payload(body, step.state, step.state.last_applied,
@@ -374,14 +367,11 @@ class CanaryReconciler:
 
     def _refuse(self, body: dict, why: NotReady) -> None:
         meta, status = body["metadata"], body.get("status") or {}
-        previous = find_condition(status.get("conditions"), "Ready") or {}
-        if previous.get("reason") != why.reason or previous.get("message") != why.message:
-            log.warning(why.message, extra={"canary": self._key(body), "reason": why.reason, "field": why.field})
-            self.kube.event(body, type="Warning", reason=why.reason, message=why.message)
+        conditions, news = refused(status.get("conditions"), reason=why.reason, message=why.message,
+                                   now=rfc3339(self.clock()), generation=meta.get("generation"))
+        if news:
+            self._announce(body, "Warning", why.reason, why.message, field=why.field)
         self._write(body, status, {
             "phase": status.get("phase") or "Initializing",
-            "observedGeneration": meta.get("generation"), "message": why.message,
-            "conditions": set_condition(status.get("conditions"), type="Ready", status=False, reason=why.reason,
-                                        message=why.message, now=rfc3339(self.clock()),
-                                        generation=meta.get("generation")),
+            "observedGeneration": meta.get("generation"), "message": why.message, "conditions": conditions,
         })

@@ -18,7 +18,7 @@ from awsctl.aws.listeners import (ListenerNotFound, Listeners, Route, RuleNotFou
 from awsctl.controllers.binding_reconciler import NotReady
 from awsctl.planning import ab
 from awsctl.planning import weights as w
-from awsctl.planning.naming import OWNER
+from awsctl.planning.naming import OWNER, group_of, rule_id
 
 log = logging.getLogger("awsctl.canary")
 READ_BACK_ATTEMPTS = 5
@@ -115,7 +115,7 @@ class Traffic:
         if void:
             shown = w.canary_share(self.shown(route)[0], canary_arns)
             return WeightResult(False, shown, f"refused {w.percent(permille):g}%: no healthy targets in "
-                                              f"{', '.join(a.rsplit('/', 2)[-2] for a in void)}")
+                                              f"{', '.join(map(group_of, void))}")
         self.listeners.set_actions(route, [self.action(spec, wanted)])
         actual: dict[str, int] = {}
         for attempt in range(READ_BACK_ATTEMPTS):
@@ -169,10 +169,10 @@ class Traffic:
             try:
                 if w.weights_of(self.listeners.actions(Route(arn, False))) != wanted:
                     self.listeners.set_actions(Route(arn, False), [action])
-                    repaired.append(arn.rsplit("/", 1)[-1])
+                    repaired.append(rule_id(arn))
             except RuleNotFound:
                 record([])
-                return "RouteDrifted", (f"A/B rule {arn.rsplit('/', 1)[-1]} was deleted outside awsctl; "
+                return "RouteDrifted", (f"A/B rule {rule_id(arn)} was deleted outside awsctl; "
                                         "recreating the A/B rules")
         if not repaired:
             return None

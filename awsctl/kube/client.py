@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import datetime
+import calendar
 import json
 import logging
 import socket
+import time
 from functools import cached_property
 
 from kubernetes import client, config
@@ -30,8 +31,19 @@ def load_api_client() -> client.ApiClient:
     return client.ApiClient(cfg)
 
 
+RFC3339 = "%Y-%m-%dT%H:%M:%SZ"  # the second-resolution UTC form Kubernetes uses in conditions and events
+
+
+def rfc3339(epoch: float) -> str:
+    return time.strftime(RFC3339, time.gmtime(epoch))
+
+
+def epoch(text: str | None) -> float:
+    return float(calendar.timegm(time.strptime(text, RFC3339))) if text else 0.0
+
+
 def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(time.time())
 
 
 class Kube:

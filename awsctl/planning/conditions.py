@@ -40,5 +40,15 @@ def set_condition(
     return merged
 
 
+def refused(conditions: Sequence[Mapping] | None, *, reason: str, message: str, now: str,
+            generation: int | None) -> tuple[list[dict], bool]:
+    """Ready=False for bad or missing input, and whether it is news (a new reason or message), so the
+    shell posts one event per refusal rather than one per resync."""
+    previous = find_condition(conditions, "Ready") or {}
+    news = previous.get("reason") != reason or previous.get("message") != message
+    return set_condition(conditions, type="Ready", status=False, reason=reason, message=message, now=now,
+                         generation=generation), news
+
+
 def find_condition(conditions: Sequence[Mapping] | None, type: str) -> Mapping | None:
     return next((c for c in conditions or () if c.get("type") == type), None)

@@ -12,6 +12,16 @@ OWNER = "awsctl.io/owner"
 ROLE = "awsctl.io/role"
 
 
+def group_of(arn: str) -> str:
+    """arn:...:targetgroup/<name>/<id> -> <name>: what people know a target group by."""
+    return arn.rsplit("/", 2)[-2] if "/" in arn else arn
+
+
+def rule_id(arn: str) -> str:
+    """arn:...:listener-rule/app/<lb>/<lb id>/<listener id>/<rule id> -> <rule id>."""
+    return arn.rsplit("/", 1)[-1]
+
+
 def primary_name(name: str) -> str:
     return f"{name}-primary"
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
+from awsctl.planning.naming import group_of
+
 ALB_MAX_WEIGHT = 999
 FULL = 1000  # permille
 
@@ -90,7 +92,7 @@ def describe(weights: Mapping[str, int]) -> str:
     """`name=weight, ...` with target group names, for events and logs; `no forward action` when empty."""
     if not weights:
         return "no forward action"
-    return ", ".join(f"{arn.rsplit('/', 2)[-2] if '/' in arn else arn}={v}" for arn, v in weights.items())
+    return ", ".join(f"{group_of(arn)}={v}" for arn, v in weights.items())
 
 
 def canary_share(weights: Mapping[str, int], canary_arns: Iterable[str]) -> int | None:
@@ -117,3 +119,8 @@ def promotion_step(current: int, step: int | None) -> int:
 
 def percent(permille: int) -> float:
     return permille / 10
+
+
+def from_percent(value: float | int | None) -> int:
+    """Back from a percent written to status (always 0.1-aligned: it came from `percent`)."""
+    return round(float(value or 0) * 10)

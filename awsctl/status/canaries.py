@@ -10,6 +10,7 @@ from awsctl.api import canary as api
 from awsctl.aws.listeners import ListenerNotFound, Listeners, Route, RuleNotFound
 from awsctl.aws.targets import TargetGroupNotFound, TargetGroups
 from awsctl.kube.client import Kube
+from awsctl.planning import naming
 from awsctl.planning import weights as w
 
 WIDTH = 80
@@ -32,7 +33,7 @@ def _groups(groups: TargetGroups, status: dict, shown: dict[str, int]) -> list[d
     for role in ("primary", "canary"):
         backends = (status.get("backends") or {}).get(role) or []
         for arn, backend in zip((status.get("targetGroups") or {}).get(role) or [], backends):
-            row = {"role": role, "backend": backend, "targetGroup": arn.rsplit("/", 2)[-2], "arn": arn,
+            row = {"role": role, "backend": backend, "targetGroup": naming.group_of(arn), "arn": arn,
                    "weight": shown.get(arn), "share": (100.0 * shown.get(arn, 0) / total) if total else None}
             try:
                 states = [h.state for h in groups.health(arn)]
@@ -121,7 +122,7 @@ def render(rows: list[dict], now: float) -> str:
         if route["error"]:
             out.append(_fit(f"  route   {route['error']}"))
         elif route["arn"]:
-            kind = "listener default action" if route["default"] else f"rule {route['arn'].rsplit('/', 1)[-1]}"
+            kind = "listener default action" if route["default"] else f"rule {naming.rule_id(route['arn'])}"
             sticky = route["stickiness"]
             extra = f", sticky {sticky['durationSeconds']}s" if sticky["enabled"] else ""
             ab = f", {row['abRules']} A/B rule(s)" if row["abRules"] else ""

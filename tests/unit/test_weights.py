@@ -48,3 +48,8 @@ def test_steps_and_promotion_steps():
     assert w.promotion_step(500, None) == 0
     assert w.promotion_step(500, 200) == 300
     assert w.promotion_step(100, 200) == 0
+
+
+def test_percent_round_trips_through_status():
+    assert [w.from_percent(w.percent(p)) for p in (0, 5, 995, 1000)] == [0, 5, 995, 1000]
+    assert w.from_percent(None) == 0
