@@ -8,7 +8,6 @@ Register/DeregisterTargets call is recorded with its time, for ordering checks a
 from __future__ import annotations
 
 import contextlib
-import datetime
 import logging
 import threading
 import time
@@ -19,8 +18,7 @@ import boto3
 from moto.elbv2 import models as elbv2_models
 from moto.server import ThreadedMotoServer
 
-from awsctl.analysis.metrics import load_balancer_dimension, target_group_dimension
-from awsctl.demo.alb import create_alb
+from awsctl.demo.alb import create_alb, record_requests
 from awsctl.dev.cluster import free_port
 from awsctl.planning.weights import weights_of
 
@@ -108,17 +106,11 @@ class MotoServer:
         Yields a dict; change ["errors"] (or ["requests"]) to change what the next datapoints say."""
         load = {"requests": requests, "errors": errors}
         stop = threading.Event()
-        dims = [{"Name": "TargetGroup", "Value": target_group_dimension(target_group_arn)},
-                {"Name": "LoadBalancer", "Value": load_balancer_dimension(listener_arn)}]
         cloudwatch = self.client("cloudwatch")
 
         def feed():
             while not stop.is_set():
-                now = datetime.datetime.now(datetime.timezone.utc)
-                cloudwatch.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=[
-                    {"MetricName": name, "Dimensions": dims, "Value": float(load[key]), "Timestamp": now,
-                     "Unit": "Count", "StorageResolution": 1}
-                    for name, key in (("RequestCount", "requests"), ("HTTPCode_Target_5XX_Count", "errors"))])
+                record_requests(cloudwatch, listener_arn, target_group_arn, load["requests"], load["errors"])
                 stop.wait(every)
 
         thread = threading.Thread(target=feed, daemon=True)

@@ -44,7 +44,8 @@ class AnalysisRunner:
                 groups: Sequence[str]) -> metrics.MetricResult:
         queries = metrics.queries(check, index, groups, listener_arn)
         try:
-            data = self.cloudwatch.metric_data(queries, max(check.interval_seconds, metrics.period(check.interval_seconds)))
+            # The window is one period, which is the interval rounded up to a period CloudWatch allows.
+            data = self.cloudwatch.metric_data(queries, metrics.period(check.interval_seconds))
         except Exception as err:  # noqa: BLE001 - an unreachable CloudWatch is "no data", never a pass
             log.warning("metric query failed", extra={"metric": check.name, "error": str(err)})
             return metrics.MetricResult(check.name, None, None, f"{check.name}: CloudWatch query failed: {err}")

@@ -55,13 +55,12 @@ def register(registry: kopf.OperatorRegistry, reconciler: CanaryReconciler) -> N
             try:
                 interval = await asyncio.to_thread(reconciler.tick, namespace, name)
                 errors = 0
-            except ApiException as err:  # e.g. RBAC: one line that says what was refused, not a traceback
-                log.error("the Kubernetes API refused a call; retrying", extra={
-                    "canary": f"{namespace}/{name}", "status": err.status, "detail": api_message(err)})
-                interval = ERROR_BACKOFF[min(errors, len(ERROR_BACKOFF) - 1)]
-                errors += 1
-            except Exception:  # noqa: BLE001 - an API hiccup must not end the Canary's loop
-                log.exception("canary tick failed; retrying", extra={"canary": f"{namespace}/{name}"})
+            except Exception as err:  # noqa: BLE001 - an API hiccup must not end the Canary's loop
+                if isinstance(err, ApiException):  # e.g. RBAC: one line that says what was refused
+                    log.error("the Kubernetes API refused a call; retrying", extra={
+                        "canary": f"{namespace}/{name}", "status": err.status, "detail": api_message(err)})
+                else:
+                    log.exception("canary tick failed; retrying", extra={"canary": f"{namespace}/{name}"})
                 interval = ERROR_BACKOFF[min(errors, len(ERROR_BACKOFF) - 1)]
                 errors += 1
             await pause(stopped, woken, max(MIN_INTERVAL, interval))

@@ -40,8 +40,7 @@ class CanaryGroups:
         self.listeners = listeners
         self.cluster = cluster
 
-    def ensure(self, body: dict, spec: api.CanarySpec, backends: list[Backend],
-                       target_type: str) -> list[Backend]:
+    def ensure(self, body: dict, spec: api.CanarySpec, backends: list[Backend], target_type: str) -> list[Backend]:
         meta = body["metadata"]
         lb = spec.load_balancer
         vpc = lb.target_group.vpc_id or self.listeners.vpc_of(lb.listener_arn)

@@ -147,7 +147,7 @@ class CanaryReconciler:
         revision = objects.template_hash(target)
 
         primary = self.generated.ensure_primary(body, target, self._writer(body))
-        self.generated.ensure_services(body, spec, target, user_apex, headless, target_type)
+        self.generated.ensure_services(body, spec, target, apex, user_apex, headless, target_type)
         backends = self.canary_groups.ensure(body, spec, backends, target_type)
         status = self._write(body, body.get("status") or {}, {
             "targetGroups": {r: [b.arn for b in backends if b.role == r] for r in ("primary", "canary")},

@@ -32,7 +32,6 @@ def differs(existing: Mapping, wanted: Mapping) -> bool:
     return have_ports != {(p.get("name"), p.get("port"), str(p.get("targetPort"))) for p in want["ports"]}
 
 
-
 class GeneratedObjects:
     def __init__(self, kube: Kube):
         self.kube = kube
@@ -56,15 +55,17 @@ class GeneratedObjects:
         primary["metadata"]["annotations"] = {REVISION_ANNOTATION: objects.template_hash(target)}
         return primary
 
-    def ensure_services(self, body: dict, spec: api.CanarySpec, target: dict, user_apex: dict | None,
-                         headless: bool, target_type: str) -> None:
+    def ensure_services(self, body: dict, spec: api.CanarySpec, target: dict, apex: dict | None,
+                        user_apex: dict | None, headless: bool, target_type: str) -> None:
+        """`apex` is the apex Service as the tick already read it (or None): not fetched twice."""
         ports = objects.service_ports(user_apex, spec.service.port, spec.service.target_port)
         wanted = objects.generated_services(body, spec.service.name, objects.selector_of(target), ports,
                                             headless=headless, node_port=target_type == "instance",
                                             user_service=user_apex)
+        ns = body["metadata"]["namespace"]
         for svc in wanted:
             name = svc["metadata"]["name"]
-            existing = self.kube.get_service(body["metadata"]["namespace"], name)
+            existing = apex if name == spec.service.name else self.kube.get_service(ns, name)
             owned_or_absent(existing, body, "Service", name)
             if existing is None or differs(existing, svc):
                 self.kube.apply(svc)

@@ -143,8 +143,9 @@ class Traffic:
         if recorded:
             return self._repair_ab(recorded, action, record)
         lb = spec.load_balancer
+        priorities = ab.priorities(lb.rule.priority, len(spec.analysis.match))
         arns = []
-        for priority, match in zip(ab.priorities(lb.rule.priority, len(spec.analysis.match)), spec.analysis.match):
+        for priority, match in zip(priorities, spec.analysis.match):
             existing = self.listeners.rule_at(lb.listener_arn, priority)
             if existing is not None:
                 if existing.tags.get(OWNER) != tags[OWNER]:
@@ -157,7 +158,8 @@ class Traffic:
                                                    ab.conditions(match, lb.rule.hosts, lb.rule.paths), [action],
                                                    dict(tags)))
         record(arns)
-        return "ABRules", f"created {len(arns)} A/B rule(s) at priority {', '.join(str(p) for p in ab.priorities(lb.rule.priority, len(arns)))}: matching requests go 100% to the canary"
+        return "ABRules", (f"created {len(arns)} A/B rule(s) at priority {', '.join(map(str, priorities))}: "
+                           "matching requests go 100% to the canary")
 
     def _repair_ab(self, recorded: list[str], action: dict,
                    record: Callable[[list[str]], None]) -> tuple[str, str] | None:

@@ -3,6 +3,10 @@ drive. Against moto it costs nothing; against AWS, use terraform/ instead."""
 
 from __future__ import annotations
 
+import datetime
+
+from awsctl.analysis.metrics import NAMESPACE, load_balancer_dimension, target_group_dimension
+
 
 def create_alb(elbv2, ec2, name: str = "awsctl-demo") -> tuple[str, str]:
     """Returns (load balancer ARN, listener ARN); the listener answers 404 until a rule forwards."""
@@ -17,3 +21,16 @@ def create_alb(elbv2, ec2, name: str = "awsctl-demo") -> tuple[str, str]:
                                                  "MessageBody": "no route"}}],
     )["Listeners"][0]
     return lb["LoadBalancerArn"], listener["ListenerArn"]
+
+
+def record_requests(cloudwatch, listener_arn: str, target_group_arn: str, requests: float, errors: float) -> None:
+    """Writes the datapoints an ALB would publish for one target group now (RequestCount and
+    HTTPCode_Target_5XX_Count, high resolution): moto has no data plane, so the demo and the tests
+    play the ALB's part."""
+    dims = [{"Name": "TargetGroup", "Value": target_group_dimension(target_group_arn)},
+            {"Name": "LoadBalancer", "Value": load_balancer_dimension(listener_arn)}]
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=[
+        {"MetricName": name, "Dimensions": dims, "Value": float(value), "Timestamp": now, "Unit": "Count",
+         "StorageResolution": 1}
+        for name, value in (("RequestCount", requests), ("HTTPCode_Target_5XX_Count", errors))])

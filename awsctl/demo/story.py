@@ -19,8 +19,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from awsctl.demo.alb import create_alb, record_requests
 from awsctl.dev.cluster import Environment
 from awsctl.dev.waiting import wait_until
+from awsctl.planning.weights import weights_of
 
 NS = "demo"
 GOOD, BAD = "demo/web:v2", "demo/web:v3-broken"
@@ -48,8 +50,7 @@ class Traffic:
     and the image it runs decides how many of them fail."""
 
     def __init__(self, cloudwatch, listener_arn: str):
-        from awsctl.analysis.metrics import load_balancer_dimension
-        self.cloudwatch, self.lb = cloudwatch, load_balancer_dimension(listener_arn)
+        self.cloudwatch, self.listener = cloudwatch, listener_arn
         self.group: str | None = None
         self.canary_weight = 0.0
         self.error_rate = 0.0
@@ -65,21 +66,11 @@ class Traffic:
         self._thread.join(5)
 
     def _run(self) -> None:
-        import datetime
-
-        from awsctl.analysis.metrics import target_group_dimension
         while not self._stop.wait(0.5):
             requests = REQUESTS_PER_SECOND * 0.5 * self.canary_weight / 100
-            if not self.group or requests <= 0:
-                continue
-            dims = [{"Name": "TargetGroup", "Value": target_group_dimension(self.group)},
-                    {"Name": "LoadBalancer", "Value": self.lb}]
-            now = datetime.datetime.now(datetime.timezone.utc)
-            self.cloudwatch.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=[
-                {"MetricName": "RequestCount", "Dimensions": dims, "Value": requests, "Timestamp": now,
-                 "StorageResolution": 1},
-                {"MetricName": "HTTPCode_Target_5XX_Count", "Dimensions": dims, "Timestamp": now,
-                 "Value": round(requests * self.error_rate), "StorageResolution": 1}])
+            if self.group and requests > 0:
+                record_requests(self.cloudwatch, self.listener, self.group, requests,
+                                round(requests * self.error_rate))
 
 
 def _alb(env: Environment, state_dir: Path, exports: dict) -> tuple[str, str]:
@@ -93,7 +84,6 @@ def _alb(env: Environment, state_dir: Path, exports: dict) -> tuple[str, str]:
         return out["listener_arn"], "terraform"
     import boto3
 
-    from awsctl.demo.alb import create_alb
     _step("terraform is not installed (or has no provider mirror): creating the ALB with boto3 instead")
     _, listener = create_alb(boto3.client("elbv2"), boto3.client("ec2"))
     print(f"    listener {listener}")
@@ -170,7 +160,6 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
                 status = canary().get("status") or {}
                 rule = (status.get("listenerRule") or {}).get("arn")
                 actions = elbv2.describe_rules(RuleArns=[rule])["Rules"][0]["Actions"] if rule else []
-                from awsctl.planning.weights import weights_of
                 weights = weights_of(actions)
                 total = sum(weights.values()) or 1
                 canary_arn = status["targetGroups"]["canary"][0]

@@ -3,7 +3,7 @@
 from kubernetes import client
 
 from tests.e2e.conftest import wait_for
-from tests.e2e.objects import create, deployment, service
+from tests.e2e.objects import create, deployment, events_for, service
 
 V2 = "registry.local/app:v2"
 
@@ -47,14 +47,7 @@ def canary_shares(moto, route, canary_arn, since=0):
 
 
 def reasons(kube, namespace, name="web"):
-    return [e.reason for e in client.CoreV1Api(kube).list_namespaced_event(namespace).items
-            if e.involved_object.name == name and e.involved_object.kind == "Canary"]
-
-
-def pod_targets(kube, namespace, selector):
-    pods = client.CoreV1Api(kube).list_namespaced_pod(namespace, label_selector=selector).items
-    return {(p.status.pod_ip, p.spec.containers[0].ports[0].container_port) for p in pods
-            if p.status.pod_ip and not p.metadata.deletion_timestamp}
+    return [e.reason for e in events_for(kube, namespace, name) if e.involved_object.kind == "Canary"]
 
 
 def app(kube, namespace, *, headless=False, replicas=2):

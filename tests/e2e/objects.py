@@ -19,6 +19,18 @@ def create(kube, namespace, *objects):
             custom.create_namespaced_custom_object("awsctl.io", "v1alpha1", namespace, PLURALS[kind], obj)
 
 
+def pod_targets(kube, namespace, selector):
+    """(pod IP, container port) of the running pods: what an IP target group should hold."""
+    pods = client.CoreV1Api(kube).list_namespaced_pod(namespace, label_selector=selector).items
+    return {(p.status.pod_ip, p.spec.containers[0].ports[0].container_port) for p in pods
+            if p.status.pod_ip and not p.metadata.deletion_timestamp}
+
+
+def events_for(kube, namespace, name):
+    return [e for e in client.CoreV1Api(kube).list_namespaced_event(namespace).items
+            if e.involved_object.name == name]
+
+
 def deployment(name: str, *, replicas: int, container_port: int, port_name: str | None = None,
                labels: dict | None = None, image: str = "registry.local/app:v1") -> dict:
     labels = labels or {"app": name}

@@ -5,7 +5,7 @@ import time
 from kubernetes import client
 
 from tests.e2e.conftest import wait_for
-from tests.e2e.objects import binding, create, deployment, service
+from tests.e2e.objects import binding, create, deployment, events_for, pod_targets, service
 
 
 def get_binding(kube, namespace, name):
@@ -16,17 +16,6 @@ def get_binding(kube, namespace, name):
 def ready_condition(kube, namespace, name):
     status = get_binding(kube, namespace, name).get("status") or {}
     return next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), None)
-
-
-def pod_targets(kube, namespace, selector):
-    pods = client.CoreV1Api(kube).list_namespaced_pod(namespace, label_selector=selector).items
-    return {(p.status.pod_ip, p.spec.containers[0].ports[0].container_port) for p in pods
-            if p.status.pod_ip and not p.metadata.deletion_timestamp}
-
-
-def events_for(kube, namespace, name):
-    return [e for e in client.CoreV1Api(kube).list_namespaced_event(namespace).items
-            if e.involved_object.name == name]
 
 
 def test_headless_service_registers_pod_ip_at_container_port(kube, namespace, moto, operator):

@@ -10,10 +10,9 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.e2e.canaries import (V2, app, canary_shares, image_of, pod_targets, reasons, replicas_of, set_image,
-                                status, wait_phase)
+from tests.e2e.canaries import V2, app, canary_shares, image_of, reasons, replicas_of, set_image, status, wait_phase
 from tests.e2e.conftest import wait_for
-from tests.e2e.objects import canary, create, deployment, service
+from tests.e2e.objects import canary, create, deployment, pod_targets, service
 
 
 def test_promotion_steps_exactly_and_ends_on_the_new_image(kube, namespace, moto, operator):
