@@ -28,3 +28,20 @@ def moto_session():
 def moto(moto_session):
     moto_session.reset()
     yield moto_session
+
+
+class ManualClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def realism_clock(moto):
+    """The realism layer's clock, moved by hand: health timings and token refills without sleeping."""
+    original = moto.realism.clock
+    moto.realism.clock = clock = ManualClock()
+    yield clock
+    moto.realism.clock = original

@@ -1,8 +1,11 @@
 """The moto harness shared by the test tiers and the benchmarks.
 
-moto reports every target healthy at once; tests of unhealthy states flip targets here, in the
-harness, because the server runs in this process while the operator reaches it over HTTP. Every
-Register/DeregisterTargets call is recorded with its time, for ordering checks and latency figures.
+The server runs in this process behind the ELBv2 realism layer (awsctl/dev/realism.py): targets go
+through unused/initial/healthy/draining with the group's own timings, the API is rate-limited as
+AWS documents, and moto's missing validation is added. Tests inject unhealthy targets and
+throttling here, because the operator reaches the server over HTTP. Every Register/DeregisterTargets
+call is recorded with its time, for ordering checks and latency figures. The harness's own reads
+carry the observer header, so a test looking at AWS never spends the operator's API budget.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from moto.elbv2 import models as elbv2_models
 from moto.server import ThreadedMotoServer
 
 from awsctl.demo.alb import create_alb, record_requests
+from awsctl.dev import realism as realism_layer
 from awsctl.dev.cluster import free_port
 from awsctl.planning.weights import weights_of
 
@@ -41,7 +45,8 @@ class WeightWrite:
 @dataclass
 class MotoServer:
     endpoint: str
-    unhealthy: set[str] = field(default_factory=set)  # target ids moto should report unhealthy
+    realism: realism_layer.Realism | None = None  # None only with AWSCTL_REALISM=off
+    unhealthy: set[str] = field(default_factory=set)  # target ids (or id:port) that fail health checks
     writes: list[Write] = field(default_factory=list)
     weight_writes: list[WeightWrite] = field(default_factory=list)  # every ModifyRule/ModifyListener forward
 
@@ -61,6 +66,8 @@ class MotoServer:
         }
 
     def reset(self) -> None:
+        if self.realism:
+            self.realism.reset()
         self.unhealthy.clear()
         self.writes.clear()
         self.weight_writes.clear()
@@ -68,16 +75,33 @@ class MotoServer:
         urllib.request.urlopen(req, timeout=10).read()
 
     def client(self, service: str):
-        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1",
+        """A client for the test's own set-up and looks at AWS: exempt from the realism layer's budget."""
+        made = boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1",
                             aws_access_key_id="testing", aws_secret_access_key="testing")
+        made.meta.events.register("before-send.*.*", _as_observer)
+        return made
 
     def default_vpc(self) -> dict:
         return self.client("ec2").describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
 
-    def target_group(self, name: str, target_type: str = "ip", port: int = 80) -> str:
-        return self.client("elbv2").create_target_group(
+    def target_group(self, name: str, target_type: str = "ip", port: int = 80, listener: str | None = None,
+                     priority: int = 1) -> str:
+        """A group with the short health check the tests use (5 s x 2 = healthy 10 s after registration).
+
+        With `listener`, a rule forwards to it, so AWS health-checks its targets; a group no rule
+        uses keeps them `unused`, as on a real ALB."""
+        elbv2 = self.client("elbv2")
+        arn = elbv2.create_target_group(
             Name=name, Protocol="HTTP", Port=port, VpcId=self.default_vpc()["VpcId"], TargetType=target_type,
+            HealthCheckIntervalSeconds=5, HealthyThresholdCount=2,
         )["TargetGroups"][0]["TargetGroupArn"]
+        elbv2.modify_target_group_attributes(TargetGroupArn=arn, Attributes=[
+            {"Key": "deregistration_delay.timeout_seconds", "Value": "5"}])
+        if listener:
+            elbv2.create_rule(ListenerArn=listener, Priority=priority, Actions=[
+                {"Type": "forward", "TargetGroupArn": arn}], Conditions=[
+                {"Field": "path-pattern", "PathPatternConfig": {"Values": [f"/{name}/*"]}}])
+        return arn
 
     def listener(self, name: str = "test-alb") -> str:
         return create_alb(self.client("elbv2"), self.client("ec2"), name)[1]
@@ -122,8 +146,21 @@ class MotoServer:
             thread.join(5)
 
     def targets(self, arn: str) -> set[tuple[str, int]]:
+        """Registered targets (draining ones are on their way out, so they are not counted)."""
+        return {t for t, state in self.target_states(arn).items() if state != "draining"}
+
+    def target_states(self, arn: str) -> dict[tuple[str, int], str]:
         health = self.client("elbv2").describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
-        return {(d["Target"]["Id"], d["Target"]["Port"]) for d in health}
+        return {(d["Target"]["Id"], int(d["Target"]["Port"])): d["TargetHealth"]["State"] for d in health}
+
+    def throttle(self, count: int, *actions: str) -> None:
+        """The operator's next `count` calls (of `actions`, or any) are refused with Throttling."""
+        assert self.realism, "throttling needs the realism layer"
+        self.realism.inject_throttling(count, actions)
+
+
+def _as_observer(request, **_) -> None:
+    request.headers[realism_layer.OBSERVER_HEADER] = "1"
 
 
 @contextlib.contextmanager
@@ -131,12 +168,15 @@ def moto_server():
     """A moto server on a free 127.0.0.1 port, patched for health injection and write recording."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per AWS call otherwise
     port = free_port()
+    layer = realism_layer.install_once()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    moto = MotoServer(f"http://127.0.0.1:{port}")
+    moto = MotoServer(f"http://127.0.0.1:{port}", realism=layer)
+    if layer:
+        moto.unhealthy = layer.unhealthy
     original_health = elbv2_models.FakeTargetGroup.health_for
 
-    def health_for(self, target, ec2_backend):
+    def health_for(self, target, ec2_backend):  # only used with the realism layer off
         status = original_health(self, target, ec2_backend)
         if status.status == "healthy" and status.instance_id in moto.unhealthy:
             return elbv2_models.FakeHealthStatus(status.instance_id, status.port, status.health_check_port,

@@ -198,7 +198,7 @@ class Environment:
             ])
             if with_moto:
                 self._spawn(state, "moto", [
-                    sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(ports["moto"]),
+                    sys.executable, "-m", "awsctl.dev.realism", "-H", "127.0.0.1", "-p", str(ports["moto"]),
                 ])
                 self._wait_http(f"http://127.0.0.1:{ports['moto']}/moto-api/", "moto", state)
             self._create_nodes(nodes, state)

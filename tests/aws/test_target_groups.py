@@ -75,11 +75,13 @@ def test_out_of_vpc_ip_is_registered_with_az_all(moto, counted):
     assert moto.targets(arn) == {("10.244.0.5", 8080)}
 
 
-def test_injected_unhealthy_state_is_reported(moto, counted):
+def test_health_states_are_reported_as_aws_shows_them(moto, counted, realism_clock):
     groups, _ = counted
-    arn = moto.target_group("health")
+    arn = moto.target_group("health", listener=moto.listener("health"))
     groups.register(arn, (Target("172.31.0.1", 80), Target("172.31.0.2", 80)))
     moto.unhealthy.add("172.31.0.2")
+    assert {h.target.id: h.state for h in groups.health(arn)} == {"172.31.0.1": "initial", "172.31.0.2": "initial"}
+    realism_clock.now += 10  # the group's 5 s interval x healthy threshold 2
     states = {h.target.id: h.state for h in groups.health(arn)}
     assert states == {"172.31.0.1": "healthy", "172.31.0.2": "unhealthy"}
 

@@ -1,0 +1,439 @@
+"""The ELBv2 realism layer: moto made as strict as a real Application Load Balancer.
+
+moto is kind: every registered target is `healthy` at once, a group is never `unused`,
+`initial` or `draining`, any weight is accepted and nothing is throttled. A controller that
+passes against that proves little. This module patches the moto server *inside its own
+process* (the tests' in-process server and `python -m awsctl.dev.realism`, which `awsctl dev`
+and the demo start) so that it reproduces what AWS documents:
+
+- target health per group as a state machine, with timings from the group's own settings:
+  `unused` (Target.NotInUse) while no rule or default action forwards to the group (weight 0
+  counts as in use); `initial` (Elb.RegistrationInProgress, then Elb.InitialHealthChecking)
+  for HealthyThresholdCount x HealthCheckIntervalSeconds after registration or attachment;
+  then `healthy`, or `unhealthy` where a test injected it; `draining`
+  (Target.DeregistrationInProgress) for the deregistration delay, still listed. Targets are
+  keyed by Id *and* Port.
+- the documented ELBv2 API rate limits per account and region, as token buckets: past a
+  limit the call gets `Throttling` (HTTP 400). Tests can inject throttling too.
+- the validation moto skips: weights 0-999, at most 5 groups per forward action, 100 rules
+  per load balancer, 5 condition values per rule, IP targets of the group's address family.
+
+Why inside the moto process and not a proxy in front of it: health depends on which rules
+forward to a group, and that state lives in moto's models; a proxy would have to re-read it
+over HTTP on every call (spending the very budget it enforces) and parse query-protocol XML.
+
+`AWSCTL_REALISM=off` turns the layer off for debugging; nothing else does.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+SWITCH = "AWSCTL_REALISM"
+OBSERVER_HEADER = "X-Awsctl-Observer"  # a test's own look at AWS: answered, never counted against the budget
+
+# AWS's documented ELBv2 request-token buckets (per account and region): (bucket size, refill per second).
+RATE_LIMITS: dict[str, tuple[float, float]] = {
+    "register": (20, 4),  # RegisterTargets, DeregisterTargets
+    "describe": (40, 10),  # Describe*
+    "mutate": (20, 3),  # every other call: ModifyRule, CreateTargetGroup, AddTags, ...
+}
+MAX_WEIGHT = 999
+MAX_GROUPS_PER_FORWARD = 5
+MAX_RULES_PER_LOAD_BALANCER = 100
+MAX_CONDITION_VALUES = 5
+REGISTRATION_SECONDS = 1.0  # how long a target shows Elb.RegistrationInProgress before its health checks
+
+
+def enabled() -> bool:
+    return os.environ.get(SWITCH, "on").strip().lower() not in ("off", "0", "false", "no")
+
+
+def category_of(action: str) -> str:
+    if action in ("RegisterTargets", "DeregisterTargets"):
+        return "register"
+    return "describe" if action.startswith("Describe") else "mutate"
+
+
+class TokenBucket:
+    def __init__(self, size: float, rate: float, clock: Callable[[], float] = time.monotonic):
+        self.size, self.rate, self.clock = size, rate, clock
+        self.tokens = size
+        self.updated = clock()
+
+    def take(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.size, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+@dataclass
+class Registration:
+    id: str
+    port: int
+    registered_at: float
+    availability_zone: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.id}:{self.port}"
+
+
+@dataclass
+class GroupState:
+    """What moto does not keep for a target group: registrations by id:port, draining ones, and use."""
+
+    targets: dict[str, Registration] = field(default_factory=dict)
+    draining: dict[str, tuple[Registration, float]] = field(default_factory=dict)  # key -> (target, until)
+    in_use_since: float | None = None
+
+
+@dataclass
+class Stats:
+    throttled: int = 0
+    calls: dict[str, int] = field(default_factory=dict)
+
+
+class Realism:
+    """One per process; `install()` patches moto's ELBv2 backend and response classes."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.unhealthy: set[str] = set()  # target ids, or id:port keys, that fail their health checks
+        self.limits = dict(RATE_LIMITS)
+        self.buckets: dict[tuple[str, str, str], TokenBucket] = {}
+        self.injected: list[tuple[int, frozenset[str] | None]] = []  # [remaining, actions or None = any]
+        self.stats = Stats()
+        self._undo: list[Callable[[], None]] = []
+
+    # -- test controls ------------------------------------------------------------------------
+    def reset(self) -> None:
+        with self.lock:
+            self.unhealthy.clear()
+            self.buckets.clear()
+            self.injected.clear()
+            self.stats = Stats()
+
+    def inject_throttling(self, count: int, actions: tuple[str, ...] = ()) -> None:
+        """The next `count` calls (of `actions`, or any) get Throttling, as when another tool spent the budget."""
+        with self.lock:
+            self.injected.append([count, frozenset(actions) or None])
+
+    # -- rate limits --------------------------------------------------------------------------
+    def admit(self, account: str, region: str, action: str) -> bool:
+        with self.lock:
+            self.stats.calls[action] = self.stats.calls.get(action, 0) + 1
+            for entry in self.injected:
+                remaining, actions = entry
+                if remaining > 0 and (actions is None or action in actions):
+                    entry[0] -= 1
+                    self.stats.throttled += 1
+                    return False
+            category = category_of(action)
+            key = (account, region, category)
+            bucket = self.buckets.get(key)
+            if bucket is None:
+                bucket = self.buckets[key] = TokenBucket(*self.limits[category], clock=self.clock)
+            if bucket.take():
+                return True
+            self.stats.throttled += 1
+            return False
+
+    # -- health ---------------------------------------------------------------------------------
+    @staticmethod
+    def state(group: Any) -> GroupState:
+        st = getattr(group, "_awsctl_realism", None)
+        if st is None:
+            st = GroupState()
+            group._awsctl_realism = st
+        return st
+
+    def refresh_use(self, backend: Any) -> None:
+        """After any change to rules or default actions: which groups a listener forwards to now."""
+        now = self.clock()
+        with self.lock:
+            for group in backend.target_groups.values():
+                st = self.state(group)
+                used = backend._any_listener_using(group.arn)
+                if used and st.in_use_since is None:
+                    st.in_use_since = now
+                elif not used and st.in_use_since is not None:
+                    st.in_use_since = None
+                    st.draining.clear()  # an unused group has no connections to drain
+
+    def health(self, group: Any, reg: Registration, now: float) -> tuple[str, str | None, str | None]:
+        st = self.state(group)
+        if st.in_use_since is None:
+            return "unused", "Target.NotInUse", "Target group is not configured to receive traffic from the load balancer"
+        started = max(reg.registered_at, st.in_use_since)
+        elapsed = now - started
+        interval = float(group.health_check_interval_seconds or 30)
+        threshold = int(group.healthy_threshold_count or 5)
+        if elapsed < min(REGISTRATION_SECONDS, interval * threshold):
+            return "initial", "Elb.RegistrationInProgress", "Target registration is in progress"
+        if elapsed < interval * threshold:
+            return "initial", "Elb.InitialHealthChecking", "Initial health checks in progress"
+        if reg.key in self.unhealthy or reg.id in self.unhealthy:
+            return "unhealthy", "Target.FailedHealthChecks", "Health checks failed"
+        return "healthy", None, None
+
+    def describe(self, group: Any, wanted: list[dict], status_type: Any) -> list:
+        now = self.clock()
+        with self.lock:
+            st = self.state(group)
+            for key, (_, until) in list(st.draining.items()):
+                if now >= until:
+                    del st.draining[key]
+            out = []
+            if wanted:
+                for t in wanted:
+                    key = f"{t['Id']}:{t.get('Port') or group.port}"
+                    if key in st.targets:
+                        out.append(self._status(status_type, group, st.targets[key], *self.health(group, st.targets[key], now)))
+                    elif key in st.draining:
+                        out.append(self._status(status_type, group, st.draining[key][0], *_DRAINING))
+                    else:
+                        reg = Registration(t["Id"], int(t.get("Port") or group.port or 0), now)
+                        out.append(self._status(status_type, group, reg, "unused", "Target.NotRegistered",
+                                                "Target is not registered to the target group"))
+                return out
+            for reg in st.targets.values():
+                out.append(self._status(status_type, group, reg, *self.health(group, reg, now)))
+            for reg, _ in st.draining.values():
+                out.append(self._status(status_type, group, reg, *_DRAINING))
+            return out
+
+    @staticmethod
+    def _status(status_type: Any, group: Any, reg: Registration, state: str, reason: str | None,
+                description: str | None):
+        return status_type(reg.id, reg.port, group.health_check_port, state, reason, description)
+
+    def register(self, group: Any, targets: list[dict]) -> None:
+        now = self.clock()
+        with self.lock:
+            st = self.state(group)
+            for t in targets:
+                _check_address_family(group, t["Id"])
+            for t in targets:
+                reg = Registration(t["Id"], int(t.get("Port") or group.port or 0), now, t.get("AvailabilityZone"))
+                if reg.key in st.targets:
+                    continue  # registering a registered target changes nothing
+                st.draining.pop(reg.key, None)  # a draining target registered again starts over
+                st.targets[reg.key] = reg
+                group.targets[reg.key] = {"Id": reg.id, "Port": reg.port}
+
+    def deregister(self, group: Any, targets: list[dict], invalid: Callable[[], Exception]) -> None:
+        now = self.clock()
+        with self.lock:
+            st = self.state(group)
+            keys = [f"{t['Id']}:{t.get('Port') or group.port}" for t in targets]
+            if any(k not in st.targets and k not in st.draining for k in keys):
+                raise invalid()
+            delay = float(group.attributes.get("deregistration_delay.timeout_seconds", 300))
+            for key in keys:
+                reg = st.targets.pop(key, None)
+                group.targets.pop(key, None)
+                if reg is not None and st.in_use_since is not None and delay > 0:
+                    st.draining[key] = (reg, now + delay)
+
+    # -- validation moto skips -----------------------------------------------------------------
+    @staticmethod
+    def check_actions(actions: list[dict] | None) -> None:
+        for action in actions or ():
+            if action.get("Type", action.get("type")) != "forward":
+                continue
+            groups = (action.get("ForwardConfig") or {}).get("TargetGroups") or []
+            if len(groups) > MAX_GROUPS_PER_FORWARD:
+                raise _error("ValidationError", f"A forward action can have at most {MAX_GROUPS_PER_FORWARD} "
+                                                f"target groups, not {len(groups)}")
+            for g in groups:
+                weight = g.get("Weight", 1)
+                try:
+                    ok = 0 <= int(weight) <= MAX_WEIGHT
+                except (TypeError, ValueError):
+                    ok = False
+                if not ok:
+                    raise _error("ValidationError", f"Target group weight {weight!r} is not in the range "
+                                                    f"0-{MAX_WEIGHT}")
+
+    @staticmethod
+    def check_conditions(conditions: list[dict] | None) -> None:
+        values = sum(_condition_value_count(c) for c in conditions or ())
+        if values > MAX_CONDITION_VALUES:
+            raise _error("ValidationError", f"A rule can only have '{MAX_CONDITION_VALUES}' condition values; "
+                                            f"this one has {values}")
+
+    @staticmethod
+    def check_rule_count(backend: Any, listener_arn: str) -> None:
+        listener = backend.describe_listeners(None, [listener_arn])[0]
+        lb = backend.load_balancers.get(listener.load_balancer_arn)
+        listeners = lb.listeners.values() if lb is not None else [listener]
+        rules = sum(len(getattr(lst, "_non_default_rules", {})) for lst in listeners)
+        if rules >= MAX_RULES_PER_LOAD_BALANCER:
+            raise _error("TooManyRules", f"The load balancer already has {rules} rules, the most it can have")
+
+    # -- patching -------------------------------------------------------------------------------
+    def install(self) -> "Realism":
+        from moto.elbv2 import exceptions as moto_errors
+        from moto.elbv2 import models, responses
+
+        backend_cls, response_cls = models.ELBv2Backend, responses.ELBV2Response
+        # Throttling is a common AWS error, not an ELBv2 model shape; moto warns on each one.
+        warnings.filterwarnings("ignore", message=".*code Throttling does not match an error shape.*")
+        layer = self
+
+        def patch(owner: Any, name: str, make: Callable[[Callable], Callable]) -> None:
+            original = getattr(owner, name)
+            setattr(owner, name, make(original))
+            self._undo.append(lambda: setattr(owner, name, original))
+
+        def call_action(original):
+            def call(resp):
+                action = resp._get_action()
+                observer = (resp.headers or {}).get(OBSERVER_HEADER)
+                if action and not observer and not layer.admit(resp.current_account, resp.region, action):
+                    raise_into = _error("Throttling", "Rate exceeded")
+                    status, headers, body = resp.serialized(_action_result(raise_into))
+                    headers["status"] = status
+                    return status, headers, body
+                return original(resp)
+            return call
+
+        def register_targets(_original):
+            def register(backend, target_group_arn, instances):
+                group = backend.target_groups.get(target_group_arn)
+                if group is None:
+                    raise moto_errors.TargetGroupNotFoundError()
+                layer.register(group, instances)
+            return register
+
+        def deregister_targets(_original):
+            def deregister(backend, target_group_arn, instances):
+                group = backend.target_groups.get(target_group_arn)
+                if group is None:
+                    raise moto_errors.TargetGroupNotFoundError()
+                layer.deregister(group, instances, moto_errors.InvalidTargetError)
+            return deregister
+
+        def describe_target_health(_original):
+            def describe(backend, target_group_arn, targets):
+                group = backend.target_groups.get(target_group_arn)
+                if group is None:
+                    raise moto_errors.TargetGroupNotFoundError()
+                return layer.describe(group, targets or [], models.FakeHealthStatus)
+            return describe
+
+        def route_change(original, validate=None):
+            def changed(backend, *args, **kwargs):
+                if validate:
+                    validate(backend, *args, **kwargs)
+                result = original(backend, *args, **kwargs)
+                layer.refresh_use(backend)
+                return result
+            return changed
+
+        def validate_create_rule(backend, listener_arn, conditions, priority, actions, tags=None):
+            layer.check_conditions(conditions)
+            layer.check_actions(actions)
+            layer.check_rule_count(backend, listener_arn)
+
+        def validate_modify_rule(backend, rule_arn, conditions, actions):
+            layer.check_conditions(conditions)
+            layer.check_actions(actions)
+
+        def validate_listener(backend, *args, **kwargs):
+            layer.check_actions(kwargs.get("actions") or next(
+                (a for a in args if isinstance(a, list) and a and isinstance(a[0], dict) and "Type" in a[0]), None))
+
+        patch(response_cls, "call_action", call_action)
+        patch(backend_cls, "register_targets", register_targets)
+        patch(backend_cls, "deregister_targets", deregister_targets)
+        patch(backend_cls, "describe_target_health", describe_target_health)
+        patch(backend_cls, "create_rule", lambda o: route_change(o, validate_create_rule))
+        patch(backend_cls, "modify_rule", lambda o: route_change(o, validate_modify_rule))
+        patch(backend_cls, "modify_listener", lambda o: route_change(o, validate_listener))
+        patch(backend_cls, "create_listener", lambda o: route_change(o, validate_listener))
+        for name in ("delete_rule", "delete_listener", "delete_load_balancer", "set_rule_priorities",
+                     "delete_target_group"):
+            patch(backend_cls, name, route_change)
+        return self
+
+    def uninstall(self) -> None:
+        while self._undo:
+            self._undo.pop()()
+
+
+_DRAINING = ("draining", "Target.DeregistrationInProgress", "Target deregistration is in progress")
+
+
+def _error(code: str, message: str) -> Exception:
+    from moto.elbv2.exceptions import ELBClientError
+
+    return ELBClientError(code, message)
+
+
+def _action_result(err: Exception):
+    from moto.core.responses import ActionResult
+
+    return ActionResult(err)
+
+
+def _check_address_family(group: Any, target_id: str) -> None:
+    if getattr(group, "target_type", "") != "ip":
+        return
+    try:
+        version = ipaddress.ip_address(target_id).version
+    except ValueError:
+        raise _error("ValidationError", f"'{target_id}' is not a valid IP address") from None
+    family = (getattr(group, "ip_address_type", None) or "ipv4").lower()
+    if (version == 6) != (family == "ipv6"):
+        raise _error("ValidationError", f"The IP address '{target_id}' is not a valid "
+                                        f"{'IPv6' if family == 'ipv6' else 'IPv4'} address for this target group")
+
+
+def _condition_value_count(condition: dict) -> int:
+    """How AWS counts a rule's condition values: every host, path, header value, method, IP and
+    query-string pair."""
+    total = 0
+    for key, value in condition.items():
+        if key == "Values" and isinstance(value, list):
+            total = max(total, len(value))
+        elif key.endswith("Config") and isinstance(value, dict):
+            total = max(total, len(value.get("Values") or []))
+    return total
+
+
+_INSTALLED: Realism | None = None
+
+
+def install_once() -> Realism | None:
+    """Installs the layer in this process unless `AWSCTL_REALISM=off`; returns it (or None when off)."""
+    global _INSTALLED
+    if not enabled():
+        return None
+    if _INSTALLED is None:
+        _INSTALLED = Realism().install()
+    return _INSTALLED
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m awsctl.dev.realism [moto server args]`: moto's server with the realism layer."""
+    from moto import server
+
+    install_once()
+    server.main(argv)
+
+
+if __name__ == "__main__":
+    main()
