@@ -27,7 +27,7 @@ from awsctl.aws.target_groups import OwnedTargetGroups
 from awsctl.aws.targets import TargetGroups
 from awsctl.controllers.analysis_runner import AnalysisRunner
 from awsctl.controllers.canary_reconciler import CanaryReconciler
-from awsctl.controllers.traffic import Traffic
+from awsctl.routing.alb import AlbRouter as Traffic
 from awsctl.kube.client import Kube
 from awsctl.planning import weights as w
 from awsctl.dev.waiting import wait_until

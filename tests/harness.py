@@ -153,6 +153,28 @@ class MotoServer:
         health = self.client("elbv2").describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
         return {(d["Target"]["Id"], int(d["Target"]["Port"])): d["TargetHealth"]["State"] for d in health}
 
+    def served(self, route_arn: str) -> dict[str, tuple[int, int]]:
+        """Group ARN -> (weight, healthy targets) as the ALB would route now, read from the server's own
+        state (no API call: sampling must not spend the operator's budget)."""
+        backend = elbv2_models.elbv2_backends["123456789012"]["us-east-1"]
+        for _ in range(5):
+            try:
+                if ":listener/" in route_arn:
+                    listener = backend.describe_listeners(None, [route_arn])[0]
+                    actions = listener.default_actions
+                else:
+                    actions = backend.describe_rules(listener_arn=None, rule_arns=[route_arn])[0].actions
+                weights = weights_of([dict(a.data) for a in actions])
+                out = {}
+                for arn, weight in weights.items():
+                    group = backend.target_groups[arn]
+                    states = self.realism.describe(group, [], elbv2_models.FakeHealthStatus)
+                    out[arn] = (int(weight), sum(1 for st in states if st.status == "healthy"))
+                return out
+            except RuntimeError:  # a server thread changed a dict under us: read again
+                continue
+        raise AssertionError(f"could not sample {route_arn}")
+
     def throttle(self, count: int, *actions: str) -> None:
         """The operator's next `count` calls (of `actions`, or any) are refused with Throttling."""
         assert self.realism, "throttling needs the realism layer"

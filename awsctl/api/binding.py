@@ -90,8 +90,15 @@ def schema() -> dict:
                     "observedGeneration": {"type": "integer", "format": "int64"},
                     "targetType": {"type": "string"},
                     "targetGroupARN": {"type": "string"},
+                    "desiredTargets": {"type": "integer",
+                                       "description": "Endpoints the binding wants registered (ready or gated)."},
                     "registeredTargets": {"type": "integer"},
-                    "healthyTargets": {"type": "integer"},
+                    "healthyTargets": {"type": "integer",
+                                       "description": "Desired targets that AWS shows healthy."},
+                    "targetHealth": {
+                        "type": "object", "additionalProperties": {"type": "integer"},
+                        "description": "Desired targets by the state AWS shows (unused, initial, healthy, ...).",
+                    },
                     "managedTargets": {
                         "type": "array",
                         "items": {"type": "string"},
@@ -111,6 +118,7 @@ def definition() -> dict:
         columns=[
             {"name": "Service", "type": "string", "jsonPath": ".spec.serviceRef.name"},
             {"name": "Type", "type": "string", "jsonPath": ".status.targetType"},
+            {"name": "Desired", "type": "integer", "jsonPath": ".status.desiredTargets"},
             {"name": "Registered", "type": "integer", "jsonPath": ".status.registeredTargets"},
             {"name": "Healthy", "type": "integer", "jsonPath": ".status.healthyTargets"},
             {"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type=='Ready')].status"},

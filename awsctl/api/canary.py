@@ -532,6 +532,12 @@ def schema() -> dict:
         },
     }
     arns = {"type": "array", "items": {"type": "string"}}
+
+    def route_record(description: str) -> dict:
+        return {"type": "object", "description": description, "properties": {
+            "arn": {"type": "string"}, "created": {"type": "boolean"}, "previousActions": {"type": "string"},
+            "listener": {"type": "string"}, "priority": {"type": "integer", "nullable": True}}}
+
     status = {
         "type": "object",
         "properties": {
@@ -548,15 +554,12 @@ def schema() -> dict:
             "targetGroups": {"type": "object", "properties": {"primary": arns, "canary": arns}},
             "backends": {"type": "object", "description": "Service:port per side, in forward-action order.",
                          "properties": {"primary": arns, "canary": arns}},
-            "listenerRule": {
-                "type": "object",
-                "description": "The rule awsctl drives; previousActions (JSON) are restored on deletion.",
-                "properties": {
-                    "arn": {"type": "string"},
-                    "created": {"type": "boolean"},
-                    "previousActions": {"type": "string"},
-                },
-            },
+            "listenerRule": route_record("The rule awsctl drives; previousActions (JSON) are restored on deletion."),
+            "retiringRule": route_record("The route the spec named before; restored once the new one is verified."),
+            "warmup": {"type": "boolean", "description": "A warm-up rule makes AWS health-check groups the live "
+                                                         "route does not forward to yet."},
+            "scaleDownAt": {"type": "string", "nullable": True, "description": "When the canary, at weight 0 "
+                            "and with its A/B rules gone, scales to 0 (after the stickiness duration)."},
             "metrics": {"type": "array", "description": "Last value of each metric check.",
                         "items": {"type": "object", "properties": {
                             "name": {"type": "string"}, "value": {"type": "number"}, "min": {"type": "number"},

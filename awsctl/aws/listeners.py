@@ -30,6 +30,13 @@ class Route:
     def parse(cls, arn: str) -> "Route":
         return cls(arn, ":listener/" in arn)
 
+    @property
+    def listener_arn(self) -> str:
+        """The listener a rule belongs to: its ARN is the listener's with `-rule` and one more segment."""
+        if self.is_default:
+            return self.arn
+        return self.arn.replace(":listener-rule/", ":listener/", 1).rsplit("/", 1)[0]
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -91,9 +98,18 @@ class Listeners:
             raise ListenerNotFound(listener_arn)
         return listeners[0]
 
+    def rules(self, listener_arn: str) -> list[dict]:
+        """Every rule of a listener, the default one included (paginated DescribeRules)."""
+        try:
+            return [r for page in self._elb.get_paginator("describe_rules").paginate(ListenerArn=listener_arn)
+                    for r in page["Rules"]]
+        except ClientError as err:
+            if not_found(err, "Listener"):
+                raise ListenerNotFound(listener_arn) from err
+            raise
+
     def rule_at(self, listener_arn: str, priority: int) -> Rule | None:
-        rules = [r for page in self._elb.get_paginator("describe_rules").paginate(ListenerArn=listener_arn)
-                 for r in page["Rules"]]
+        rules = self.rules(listener_arn)
         found = next((r for r in rules if r.get("Priority") == str(priority)), None)
         if found is None:
             return None

@@ -23,6 +23,8 @@ class TargetGroupInfo:
     target_type: str
     vpc_id: str | None
     port: int | None
+    ip_address_type: str = "ipv4"
+    health_check_interval: int = 30
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,8 @@ class TargetHealth:
 
 
 class TargetGroups:
-    """Reads are cached where AWS data is immutable (a group's type and VPC, a VPC's CIDRs)."""
+    """Reads are cached where AWS data is immutable (a group's type and VPC, a VPC's CIDRs); a
+    NotFound evicts the group under every name it was cached by."""
 
     def __init__(self, clients: Clients):
         self._clients = clients
@@ -58,15 +61,21 @@ class TargetGroups:
         tg = groups[0]
         info = TargetGroupInfo(
             arn=tg["TargetGroupArn"], name=tg["TargetGroupName"], target_type=tg.get("TargetType", "instance"),
-            vpc_id=tg.get("VpcId"), port=tg.get("Port"),
+            vpc_id=tg.get("VpcId"), port=tg.get("Port"), ip_address_type=tg.get("IpAddressType") or "ipv4",
+            health_check_interval=int(tg.get("HealthCheckIntervalSeconds") or 30),
         )
         with self._lock:
             self._groups[ref] = info
         return info
 
     def forget(self, ref: str) -> None:
+        """Drops every cached name or ARN that points at `ref`'s group: a group re-created under the
+        same name (a terraform replace) is then found again by name, with its new ARN."""
         with self._lock:
-            self._groups.pop(ref, None)
+            gone = self._groups.get(ref)
+            for key, info in list(self._groups.items()):
+                if key == ref or info.arn == ref or (gone is not None and info.arn == gone.arn):
+                    del self._groups[key]
 
     def vpc_cidrs(self, vpc_id: str | None) -> tuple[str, ...]:
         if not vpc_id:

@@ -4,28 +4,28 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Callable
+
+from botocore.exceptions import ClientError
 
 from awsctl.api import binding as api
 from awsctl.aws.targets import TargetGroupInfo, TargetGroupNotFound, TargetGroups
 from awsctl.controllers.coalesce import Coalescer
+from awsctl.controllers.errors import NotReady, refusal
 from awsctl.kube.client import Kube, now_rfc3339
 from awsctl.planning import targets as plan
 from awsctl.planning.conditions import refused, set_condition
 from awsctl.planning.target_type import decide_target_type
 
 log = logging.getLogger("awsctl.binding")
+GATE_PREFIX = "target-health.awsctl.io/"  # + binding name: the pod readiness gate a binding answers
+MAX_RECHECK = 10.0  # seconds between health reads while targets are on their way to healthy
 
 
-class NotReady(Exception):
-    """Bad or missing input that a condition explains; the object waits for a change, not a retry loop."""
-
-    def __init__(self, reason: str, message: str, field: str = ""):
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.field = field
+def gate_of(binding_name: str) -> str:
+    return f"{GATE_PREFIX}{binding_name}"
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,10 @@ class Outcome:
     writes: int = 0
     target_group_arn: str = ""
     managed: tuple[str, ...] | None = None  # set when the writes changed what this binding manages
+    desired: int = 0
+    states: dict[str, int] = field(default_factory=dict)  # desired targets by the state AWS shows
+    recheck: float | None = None  # seconds until health should be read again (targets not yet healthy)
+    healthy_ips: frozenset[str] = frozenset()
 
 
 class TerminatingPods:
@@ -102,12 +106,24 @@ class BindingReconciler:
             decision = decide_target_type(service, spec.target_type, group.target_type)
             if not decision.ok:
                 raise NotReady(decision.reason, decision.message, "spec.targetType")
-            desired = self._desired(namespace, spec, decision.target_type, port, group)
-            outcome = self._apply(body, group, desired, frozenset(status.get("managedTargets") or ()))
-            self._write(body, outcome, decision.target_type, message=(
-                f"{outcome.registered} targets registered in {group.name}, {outcome.healthy} healthy"))
+            try:
+                health = self.groups.health(group.arn)
+            except TargetGroupNotFound:  # re-created under the same name? look it up afresh once
+                group = self._target_group(spec)
+                health = self._health(group)
+            gated: dict[str, dict] = {}
+            desired, owners = self._desired(namespace, name, spec, decision.target_type, port, group, gated)
+            outcome = self._apply(body, group, desired, health, frozenset(status.get("managedTargets") or ()))
+            self._open_gates(namespace, name, gated, owners, outcome)
+            self._write(body, outcome, decision.target_type, message=self._summary(group.name, outcome))
             return outcome
         except NotReady as why:
+            self._refuse(body, why)
+            return Outcome(False, why.reason)
+        except ClientError as err:
+            why = refusal(err, "a target change", "spec.targetGroupARN")
+            if why is None:
+                raise
             self._refuse(body, why)
             return Outcome(False, why.reason)
 
@@ -131,27 +147,58 @@ class BindingReconciler:
             raise NotReady("TargetGroupNotFound", f"{field}: target group {spec.target_group_ref} does not exist",
                            field) from err
 
-    def _desired(self, namespace: str, spec: api.BindingSpec, target_type: str,
-                 port: plan.ServicePort, group: TargetGroupInfo) -> set[plan.Target]:
+    @staticmethod
+    def _summary(group: str, outcome: Outcome) -> str:
+        states = ", ".join(f"{n} {state}" for state, n in sorted(outcome.states.items())) or "none"
+        return (f"{outcome.registered}/{outcome.desired} targets registered in {group}, {outcome.healthy} healthy "
+                f"({states})")
+
+    def _health(self, group: TargetGroupInfo):
+        try:
+            return self.groups.health(group.arn)
+        except TargetGroupNotFound as err:
+            raise NotReady("TargetGroupNotFound", f"target group {group.arn} no longer exists",
+                           "spec.targetGroupARN") from err
+
+    def _desired(self, namespace: str, name: str, spec: api.BindingSpec, target_type: str,
+                 port: plan.ServicePort, group: TargetGroupInfo,
+                 gated: dict[str, dict]) -> tuple[set[plan.Target], dict[str, str]]:
+        """The targets to register, and which pod each IP target belongs to (for readiness gates).
+        `gated` is filled with the pods that only this binding's readiness gate holds back."""
         if target_type == "ip":
             slices = self.kube.endpoint_slices(namespace, spec.service_name)
+            gate = gate_of(name)
+            for pod_name in plan.unserved_pods(slices):
+                pod = self.kube.get_pod(namespace, pod_name)
+                if pod is not None and waits_only_on(pod, gate):
+                    gated[pod_name] = pod
+            owners = dict(plan.endpoint_pods(slices))
             return plan.desired_ip_targets(slices, port.name, self.groups.vpc_cidrs(group.vpc_id),
-                                           self.terminating.of(namespace))
+                                           self.terminating.of(namespace), group.ip_address_type,
+                                           frozenset(gated)), owners
         if not port.node_port:
             raise NotReady("NoNodePort",
                            f"spec.targetType is instance, but Service port {port.name or port.port} of "
                            f"{spec.service_name} has no nodePort; use a NodePort or LoadBalancer Service, "
                            "or targetType: ip", "spec.serviceRef.port")
-        return plan.desired_instance_targets(self.kube.nodes(), port.node_port)
+        return plan.desired_instance_targets(self.kube.nodes(), port.node_port), {}
 
-    def _apply(self, body: dict, group: TargetGroupInfo, desired: set[plan.Target],
+    def _open_gates(self, namespace: str, name: str, gated: dict[str, dict], owners: dict[str, str],
+                    outcome: Outcome) -> None:
+        """Sets this binding's readiness gate True on pods whose target AWS shows healthy, so a rolling
+        update cannot outrun the ALB: the next old pod goes only when the new one serves."""
+        if not gated:
+            return
+        healthy_pods = {owners.get(ip) for ip in outcome.healthy_ips}
+        for pod_name in gated:
+            if pod_name in healthy_pods:
+                self.kube.set_pod_condition(namespace, pod_name, gate_of(name), True, "TargetHealthy",
+                                            "the pod's target is healthy in the ALB target group")
+
+    def _apply(self, body: dict, group: TargetGroupInfo, desired: set[plan.Target], health,
                managed: frozenset[str]) -> Outcome:
-        try:
-            health = self.groups.health(group.arn)
-        except TargetGroupNotFound as err:
-            raise NotReady("TargetGroupNotFound", f"target group {group.arn} no longer exists",
-                           "spec.targetGroupARN") from err
-        current = {h.target for h in health}
+        # A draining target is on its way out: a pod that comes back at the same IP:port is registered again.
+        current = {h.target for h in health if h.state != "draining"}
         changes = plan.plan_targets(desired, current, managed)
         meta = body["metadata"]
         current_keys = {t.key for t in current}  # by id:port; AWS may not echo the AvailabilityZone
@@ -172,15 +219,21 @@ class BindingReconciler:
                 "binding": f"{meta['namespace']}/{meta['name']}", "targetGroup": group.name,
                 "registered": sum(map(len, changes.register)),
                 "deregistered": sum(map(len, changes.deregister)), "calls": changes.writes})
-            health = self.groups.health(group.arn)
+            health = self._health(group)
         wanted = {t.key for t in desired}
-        present = [h for h in health if h.target.key in wanted]
+        present = [h for h in health if h.target.key in wanted and h.state != "draining"]
+        states = Counter(h.state for h in present)
+        if len(present) < len(wanted):
+            states["unregistered"] = len(wanted) - len(present)
+        healthy = states.get("healthy", 0)
         managed_after = tuple(sorted(changes.managed_after))
         return Outcome(
-            ready=True, reason="Synced", registered=len(present),
-            healthy=sum(1 for h in present if h.state == "healthy"), writes=changes.writes,
+            ready=True, reason="Synced", registered=len(present), healthy=healthy, writes=changes.writes,
             target_group_arn=group.arn,
             managed=managed_after if changes.writes or managed_after != tuple(sorted(managed)) else None,
+            desired=len(wanted), states=dict(states),
+            recheck=None if healthy == len(wanted) else min(MAX_RECHECK, float(group.health_check_interval)),
+            healthy_ips=frozenset(h.target.id for h in present if h.state == "healthy"),
         )
 
     # -- status -----------------------------------------------------------------------
@@ -190,8 +243,11 @@ class BindingReconciler:
             "observedGeneration": meta.get("generation"),
             "targetType": target_type,
             "targetGroupARN": outcome.target_group_arn,
+            "desiredTargets": outcome.desired,
             "registeredTargets": outcome.registered,
             "healthyTargets": outcome.healthy,
+            # A merge patch merges maps: states no target is in any more are set to null to drop them.
+            "targetHealth": {**{k: None for k in status.get("targetHealth") or {}}, **outcome.states},
             "conditions": set_condition(status.get("conditions"), type="Ready", status=True, reason="Synced",
                                         message=message, now=self.clock(), generation=meta.get("generation")),
         }
@@ -211,11 +267,11 @@ class BindingReconciler:
 
     def _patch_if_changed(self, body: dict, new_status: dict) -> None:
         old = body.get("status") or {}
-        if all(old.get(k) == v for k, v in new_status.items()):
+        if all(old.get(k) == _without_nulls(v) for k, v in new_status.items()):
             return
         meta = body["metadata"]
         self.kube.patch_status(api.PLURAL, meta["namespace"], meta["name"], new_status)
-        counts = ("registeredTargets", "healthyTargets")
+        counts = ("desiredTargets", "registeredTargets", "healthyTargets")
         if self.on_targets_changed and any(old.get(k) != new_status.get(k) for k in counts if k in new_status):
             self.on_targets_changed(meta["namespace"], meta.get("labels") or {})
 
@@ -238,3 +294,17 @@ class BindingReconciler:
         log.info("targets deregistered on deletion", extra={
             "binding": f"{meta['namespace']}/{meta['name']}", "targetGroup": group.name, "deregistered": count})
         return count
+
+
+def _without_nulls(value):
+    return {k: v for k, v in value.items() if v is not None} if isinstance(value, dict) else value
+
+
+def waits_only_on(pod: dict, gate: str) -> bool:
+    """True when `gate` is one of the pod's readiness gates, its containers are ready and the gate is
+    not yet True: the pod serves as soon as AWS shows its target healthy."""
+    gates = {g.get("conditionType") for g in (pod.get("spec") or {}).get("readinessGates") or ()}
+    if gate not in gates or (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    conditions = {c.get("type"): c.get("status") for c in (pod.get("status") or {}).get("conditions") or ()}
+    return conditions.get("ContainersReady") == "True" and conditions.get(gate) != "True"

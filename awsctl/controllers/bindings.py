@@ -28,8 +28,22 @@ def selector_matches(selector: Mapping[str, str] | None, labels: Mapping[str, st
 
 
 def register(registry: kopf.OperatorRegistry, reconciler: BindingReconciler, resync_seconds: float) -> None:
+    rechecks: dict[tuple[str, str], asyncio.TimerHandle] = {}
+
+    async def reconcile_one(namespace: str, name: str) -> None:
+        """Reconciles, then reads health again soon while desired targets are not yet healthy: AWS
+        health changes raise no Kubernetes event, and a Canary waits on exactly this count."""
+        outcome = await asyncio.to_thread(reconciler.reconcile, namespace, name)
+        key = (namespace, name)
+        previous = rechecks.pop(key, None)
+        if previous is not None:
+            previous.cancel()
+        if outcome is not None and outcome.recheck:
+            rechecks[key] = asyncio.get_running_loop().call_later(
+                outcome.recheck, lambda: asyncio.ensure_future(reconcile_one(namespace, name)))
+
     async def reconcile_all(keys) -> None:
-        await asyncio.gather(*(asyncio.to_thread(reconciler.reconcile, ns, name) for ns, name in keys))
+        await asyncio.gather(*(reconcile_one(ns, name) for ns, name in keys))
 
     @kopf.index(GROUP, VERSION, api.PLURAL, id="bindings_by_service", registry=registry)
     def bindings_by_service(namespace, name, spec, **_):
@@ -43,17 +57,20 @@ def register(registry: kopf.OperatorRegistry, reconciler: BindingReconciler, res
     @kopf.on.resume(GROUP, VERSION, api.PLURAL, id="binding_resumed", registry=registry)
     @kopf.on.create(GROUP, VERSION, api.PLURAL, id="binding_created", registry=registry)
     @kopf.on.update(GROUP, VERSION, api.PLURAL, field="spec", id="binding_updated", registry=registry)
-    def binding_changed(namespace, name, **_):
-        reconciler.reconcile(namespace, name)
+    async def binding_changed(namespace, name, **_):
+        await reconcile_one(namespace, name)
 
     @kopf.timer(GROUP, VERSION, api.PLURAL, interval=resync_seconds, initial_delay=resync_seconds,
                 id="binding_resync", registry=registry)
-    def binding_resync(namespace, name, **_):
-        reconciler.reconcile(namespace, name)
+    async def binding_resync(namespace, name, **_):
+        await reconcile_one(namespace, name)
 
     @kopf.on.delete(GROUP, VERSION, api.PLURAL, id="binding_deleted", registry=registry)
-    def binding_deleted(body, **_):
-        reconciler.remove(dict(body))
+    async def binding_deleted(body, namespace, name, **_):
+        handle = rechecks.pop((namespace, name), None)
+        if handle is not None:
+            handle.cancel()
+        await asyncio.to_thread(reconciler.remove, dict(body))
 
     @kopf.on.event("v1", "services", id="service_event", registry=registry)
     async def service_event(namespace, name, bindings_by_service: kopf.Index, **_):

@@ -13,17 +13,20 @@ import time
 from dataclasses import replace
 from typing import Callable, Mapping
 
+from botocore.exceptions import ClientError
+
 from awsctl.analysis import webhooks
 from awsctl.api import canary as api
+from awsctl.api.binding import PLURAL as BINDINGS
 from awsctl.aws.listeners import ListenerNotFound, Route, RuleNotFound
 from awsctl.aws.target_groups import OwnedTargetGroups, TargetGroupConflict
 from awsctl.aws.targets import TargetGroups
 from awsctl.controllers.analysis_runner import AnalysisRunner
-from awsctl.controllers.binding_reconciler import NotReady
+from awsctl.controllers.errors import NotReady, refusal
 from awsctl.controllers.canary_groups import Backend, CanaryGroups
 from awsctl.controllers.coalesce import Coalescer
 from awsctl.controllers.generated import REVISION_ANNOTATION, GeneratedObjects
-from awsctl.controllers.traffic import Traffic
+from awsctl.routing.alb import AlbRouter
 from awsctl.controllers.wakeups import Wakeups
 from awsctl.kube.client import Kube, epoch, rfc3339
 from awsctl.planning import ab, naming, objects
@@ -33,28 +36,47 @@ from awsctl.planning.rollout import Ask, Observed, Policy, RolloutState, Step, d
 
 log = logging.getLogger("awsctl.canary")
 INVALID_SPEC_RETRY = 30.0  # seconds between looks at a Canary whose spec cannot be parsed
+MAX_STICKY_WAIT = 300.0  # a rollback waits at most this long for stickiness cookies to expire
+REFUSAL_FIELDS = {"TooManyRules": "spec.loadBalancer.rule.priority", "PriorityInUse": "spec.loadBalancer.rule.priority",
+                  "TooManyTargetGroups": "spec.loadBalancer.targetGroup"}
 
 
-class LazyHealth(Mapping):
-    """Healthy targets per group ARN, read from AWS on first use and then kept for the tick."""
+class SideHealth:
+    """Per target group, what its binding wants and what AWS shows healthy of that (from the child
+    bindings' status, read once per tick on first use): a side is ready only when every endpoint
+    its bindings want is registered and healthy, never when any one target of the group is."""
 
-    def __init__(self, load: Callable[[], dict[str, int]]):
+    def __init__(self, load: Callable[[], dict[str, dict]]):
         self._load = load
-        self._data: dict[str, int] | None = None
+        self._data: dict[str, dict] | None = None
 
-    def _get(self) -> dict[str, int]:
+    def of(self, arn: str) -> dict:
         if self._data is None:
             self._data = self._load()
-        return self._data
+        return self._data.get(arn) or {}
 
-    def __getitem__(self, arn: str) -> int:
-        return self._get()[arn]
+    def serving(self, arns) -> dict[str, int]:
+        """Healthy desired targets per group: what the void guard needs (a group with 0 gets no weight)."""
+        return {arn: int(self.of(arn).get("healthyTargets") or 0) for arn in arns}
 
-    def __iter__(self):
-        return iter(self._get())
+    def ready(self, arns) -> bool:
+        return bool(arns) and all(_binding_ready(self.of(arn)) for arn in arns)
 
-    def __len__(self) -> int:
-        return len(self._get())
+    def describe(self, arns) -> str:
+        """`group: 1/3 healthy (2 initial)` per group, for messages that say what is awaited."""
+        parts = []
+        for arn in arns:
+            st = self.of(arn)
+            states = ", ".join(f"{n} {k}" for k, n in sorted((st.get("targetHealth") or {}).items()) if k != "healthy")
+            parts.append(f"{naming.group_of(arn)}: {st.get('healthyTargets', 0)}/{st.get('desiredTargets', 0)} "
+                         f"healthy{f' ({states})' if states else ''}")
+        return "; ".join(parts)
+
+
+def _binding_ready(status: dict) -> bool:
+    desired = int(status.get("desiredTargets") or 0)
+    return desired > 0 and int(status.get("healthyTargets") or 0) == desired and any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ())
 
 
 def policy_of(spec: api.CanarySpec) -> Policy:
@@ -87,7 +109,7 @@ def deployment_ready(dep: Mapping | None) -> bool:
 
 
 class CanaryReconciler:
-    def __init__(self, kube: Kube, groups: TargetGroups, owned: OwnedTargetGroups, traffic: Traffic,
+    def __init__(self, kube: Kube, groups: TargetGroups, owned: OwnedTargetGroups, traffic: AlbRouter,
                  analysis: AnalysisRunner, cluster: str, clock: Callable[[], float] = time.time):
         self.kube = kube
         self.analysis = analysis
@@ -124,6 +146,13 @@ class CanaryReconciler:
             self._refuse(body, NotReady("ListenerNotFound", f"spec.loadBalancer.listenerARN: listener "
                                                             f"{spec.load_balancer.listener_arn} does not exist",
                                         "spec.loadBalancer.listenerARN"))
+        except ClientError as err:  # AWS said no to the input: a condition and one event, not a loop
+            code = (err.response.get("Error") or {}).get("Code", "")
+            why = refusal(err, f"a change for this Canary ({err.operation_name})",
+                          REFUSAL_FIELDS.get(code, "spec.loadBalancer"))
+            if why is None:
+                raise
+            self._refuse(body, why)
         return spec.analysis.interval_seconds
 
     # -- the story ------------------------------------------------------------------------------
@@ -153,31 +182,66 @@ class CanaryReconciler:
             "targetGroups": {r: [b.arn for b in backends if b.role == r] for r in ("primary", "canary")},
             "backends": {r: [b.key for b in backends if b.role == r] for r in ("primary", "canary")},
         })
-        healthy = LazyHealth(lambda: self.canary_groups.healthy(backends))
+        health = SideHealth(lambda: self._binding_health(body))
         state = state_of(status)
         primary_side = [w.Backend(b.arn, b.share) for b in backends if b.role == "primary"]
         canary_side = [w.Backend(b.arn, b.share) for b in backends if b.role == "canary"]
+        primary_arns, canary_arns = [b.arn for b in primary_side], [b.arn for b in canary_side]
+        shown = None
         if state.phase not in ("", "Initializing"):
-            self._hold_weight(body, spec, state.weight, primary_side, canary_side, healthy)
+            shown = self._hold_weight(body, spec, state.weight, primary_side, canary_side, health)
             state = state_of(body.get("status") or {})  # may have adopted a weight written before a restart
+        self._warm_up(body, spec, primary_side, canary_side, shown)
 
-        look = needs_health(policy_of(spec), state, revision)  # steady state: decide() does not read health
+        look = needs_health(policy_of(spec), state, revision)  # steady state: decide() reads no health
         observed = Observed(
             revision=revision, now=self.clock(),
             primary_ready=deployment_ready(primary),
             primary_updated=((primary or {}).get("metadata", {}).get("annotations") or {}).get(
                 REVISION_ANNOTATION) == revision,
             canary_ready=deployment_ready(target),
-            primary_healthy=not look or all(healthy.get(b.arn, 0) > 0 for b in primary_side),
-            canary_healthy=not look or all(healthy.get(b.arn, 0) > 0 for b in canary_side),
+            primary_healthy=not look or health.ready(primary_arns),
+            canary_healthy=not look or health.ready(canary_arns),
+            details={"primary-targets": health.describe(primary_arns),
+                     "canary-targets": health.describe(canary_arns)} if look else {},
         )
-        step = self._decide(body, spec, state, observed, [b.arn for b in canary_side])
-        state, message = self._apply(body, spec, step, target, primary, primary_side, canary_side, healthy)
+        step = self._decide(body, spec, state, observed, canary_arns)
+        state, message = self._apply(body, spec, step, target, primary, primary_side, canary_side, health)
         self._sync_ab(body, spec, state, canary_side, observed)
+        self._scale_down_when_drained(body, spec, step, state, target)
         if state.phase not in ("", "Initializing") and user_apex is not None:
             self.generated.point_apex_at_primary(body, user_apex, target, self._writer(body))
         self._write_rollout(body, state, step, message, spec)
         self.wakeups.phase((ns, meta["name"]), state.phase)
+
+    def _binding_health(self, body: dict) -> dict[str, dict]:
+        """Target group ARN -> its child binding's status (desired, healthy, states), current ones only."""
+        meta = body["metadata"]
+        out = {}
+        for b in self.kube.list_custom(BINDINGS, meta["namespace"], f"{objects.CANARY_LABEL}={meta['name']}"):
+            st = b.get("status") or {}
+            arn = (b.get("spec") or {}).get("targetGroupARN")
+            if arn and st.get("targetGroupARN") == arn and st.get("observedGeneration") == b["metadata"].get(
+                    "generation"):
+                out[arn] = st
+        return out
+
+    def _warm_up(self, body: dict, spec: api.CanarySpec, primary_side, canary_side,
+                 shown: Mapping[str, int] | None) -> None:
+        """Until the live route forwards to every group, a warm-up rule does (at weight 0, matching no
+        request), so that AWS health-checks the targets; it goes once the route carries them all."""
+        arns = [b.arn for b in primary_side + canary_side]
+        status = body.get("status") or {}
+        uid = body["metadata"]["uid"]
+        if shown is None or not set(arns) <= set(shown):
+            meta = body["metadata"]
+            self.traffic.attach(spec, uid, w.target_weights(primary_side, canary_side, 0),
+                                naming.owner_tags(self.cluster, api.KIND, meta["namespace"], meta["name"], "warmup"))
+            if not status.get("warmup"):
+                self._write(body, status, {"warmup": True})
+        elif status.get("warmup"):
+            self.traffic.detach(spec, uid)
+            self._write(body, status, {"warmup": False})
 
     def _backends(self, ns: str, spec: api.CanarySpec) -> list[Backend]:
         out = []
@@ -196,12 +260,12 @@ class CanaryReconciler:
 
     # -- the route and its weights ---------------------------------------------------------------------
     def _route(self, body: dict, spec: api.CanarySpec, weights: Mapping[str, int],
-               healthy: Mapping[str, int]) -> Route | None:
+               health: SideHealth) -> Route | None:
         """The recorded route, or a new one taken over once no group would get traffic into the void."""
         route = self.traffic.route(body.get("status") or {})
         if route is not None:
             return route
-        if w.unserved(weights, healthy):
+        if w.unserved(weights, health.serving(weights)):
             return None
         meta = body["metadata"]
         return self.traffic.take_route(
@@ -209,10 +273,14 @@ class CanaryReconciler:
             lambda rule: self._write(body, body.get("status") or {}, {"listenerRule": rule}))
 
     def _hold_weight(self, body: dict, spec: api.CanarySpec, permille: int, primary_side, canary_side,
-                     healthy) -> None:
+                     health: SideHealth) -> dict[str, int] | None:
         """Keeps AWS on the last verified weight: repairs drift (with a Warning event that names it),
-        adopts a weight written just before a restart, and re-takes a rule deleted outside awsctl."""
+        adopts a weight written just before a restart, re-takes a rule deleted outside awsctl, and
+        moves the route when the spec names another one. Returns the weights the live route shows
+        (None when there is no live route)."""
         status = body.get("status") or {}
+        if self.traffic.moved(spec, status):
+            status = self._retire_route(body, spec, status, canary_side)
         wanted = w.target_weights(primary_side, canary_side, permille)
         route = self.traffic.route(status)
         drift = ""
@@ -222,14 +290,16 @@ class CanaryReconciler:
                     self.traffic.sync_conditions(spec, status)  # hosts/paths only change with the spec
                 shown = self.traffic.shown(route)
             except RuleNotFound:
-                drift = f"listener rule {naming.rule_id(route.arn)} was deleted outside awsctl; recreated it"
+                drift = f"listener rule {naming.rule_id(route.arn)} was deleted outside awsctl; recreating it"
                 self._write(body, status, {"listenerRule": None})
-                route = None
+                self._announce(body, "Warning", "RouteDrifted", drift)
+                return None  # the groups are unused now: warm up again before the route is re-taken
             else:
                 if self.traffic.matches(shown, spec, wanted):
                     if status.get("pendingWeight") is not None:
                         self._write(body, status, {"pendingWeight": None})
-                    return
+                    self._finish_move(body)
+                    return shown[0]
                 pending = status.get("pendingWeight")
                 if pending is not None and self.traffic.matches(
                         shown, spec, w.target_weights(primary_side, canary_side, w.from_percent(pending))):
@@ -237,17 +307,77 @@ class CanaryReconciler:
                     self._write(body, status, {"canaryWeight": pending, "pendingWeight": None})
                     log.info("adopted the weight written before a restart",
                              extra={"canary": self._key(body), "weight": pending})
-                    return
-                drift = (f"{'listener default action' if route.is_default else 'listener rule'} showed "
-                         f"{w.describe(shown[0])} (stickiness {shown[1][0]}) instead of the verified "
-                         f"{w.describe(wanted)}; restored")
-        route = route or self._route(body, spec, wanted, healthy)
+                    return shown[0]
+                if set(wanted) == set(shown[0]):  # otherwise the spec changed the groups: no drift to report
+                    drift = (f"{'listener default action' if route.is_default else 'listener rule'} showed "
+                             f"{w.describe(shown[0])} (stickiness {shown[1][0]}) instead of the verified "
+                             f"{w.describe(wanted)}; restored")
+        route = route or self._route(body, spec, wanted, health)
         if route is None:
-            return
-        result = self.traffic.set_weight(route, spec, primary_side, canary_side, permille, healthy)
+            return None
+        result = self._set_weight(body, route, spec, primary_side, canary_side, permille, health)
         if drift:
             message = drift if result.verified else f"{drift.rsplit(';', 1)[0]}; restoring failed: {result.message}"
             self._announce(body, "Warning", "RouteDrifted", message)
+        return wanted if result.verified else None
+
+    def _set_weight(self, body: dict, route: Route, spec: api.CanarySpec, primary_side, canary_side, permille: int,
+                    health: SideHealth):
+        status = body.get("status") or {}
+        owned = bool((status.get("listenerRule") or {}).get("created"))
+        arns = [b.arn for b in primary_side + canary_side]
+        result = self.traffic.set_weight(route, spec, primary_side, canary_side, permille, health.serving(arns),
+                                         owned_route=owned)
+        if result.verified:
+            self._finish_move(body)
+        return result
+
+    def _retire_route(self, body: dict, spec: api.CanarySpec, status: dict, canary_side) -> dict:
+        """The spec names another route: keep the old one recorded as retiring (it still carries the
+        traffic), drop the A/B rules (their priorities follow the route), and let this tick take the
+        new route; the old one is restored or deleted once the new one shows the verified weight."""
+        old = status.get("listenerRule")
+        if status.get("abRules"):
+            self.traffic.sync_ab(spec, status, {}, canary_side, False,
+                                 lambda arns: self._write(body, body.get("status") or {}, {"abRules": arns}))
+        self._announce(body, "Normal", "RouteMoving", f"the spec names another route than "
+                       f"{naming.rule_id(old['arn']) if ':listener-rule/' in old['arn'] else 'the default action'}"
+                       "; taking the new one, then restoring the old one")
+        return self._write(body, body.get("status") or {}, {"retiringRule": old, "listenerRule": None})
+
+    def _finish_move(self, body: dict) -> None:
+        status = body.get("status") or {}
+        retiring = status.get("retiringRule")
+        if not retiring:
+            return
+        try:
+            self.traffic.restore(status, rule=retiring)
+        except (RuleNotFound, ListenerNotFound):
+            pass  # already gone
+        self._write(body, status, {"retiringRule": None})
+        self._announce(body, "Normal", "RouteMoved", "traffic moved to the route the spec names; the old route "
+                                                     f"{'was deleted' if retiring.get('created') else 'was restored'}")
+
+    def _scale_down_when_drained(self, body: dict, spec: api.CanarySpec, step: Step, state: RolloutState,
+                                 target: dict) -> None:
+        """The canary scales to 0 only after its weight is 0 (verified) and its A/B rules are gone, and
+        with stickiness on, after the cookie duration (bounded): clients pinned to the canary group
+        must not be sent to pods that are gone."""
+        status = body.get("status") or {}
+        now = self.clock()
+        if step.scale_canary == "down" and state.weight == 0 and status.get("scaleDownAt") is None:
+            lb = spec.load_balancer
+            wait = min(float(lb.stickiness_seconds), MAX_STICKY_WAIT) if lb.stickiness else 0.0
+            status = self._write(body, status, {"scaleDownAt": rfc3339(now + wait)})
+        due = status.get("scaleDownAt")
+        if due is None or state.weight != 0 or status.get("abRules"):
+            return
+        if now + 0.5 < epoch(due):
+            return
+        ns = body["metadata"]["namespace"]
+        if int((target.get("spec") or {}).get("replicas", 0)) != 0:
+            self.kube.scale(ns, spec.target_name, 0)
+        self._write(body, status, {"scaleDownAt": None})
 
     def _sync_ab(self, body: dict, spec: api.CanarySpec, state: RolloutState, canary_side,
                  observed: Observed) -> None:
@@ -285,28 +415,27 @@ class CanaryReconciler:
 
     # -- apply: promote, weight (verified), scale, hooks -----------------------------------------------
     def _apply(self, body: dict, spec: api.CanarySpec, step: Step, target: dict, primary: dict,
-               primary_side, canary_side, healthy) -> tuple[RolloutState, str]:
+               primary_side, canary_side, health: SideHealth) -> tuple[RolloutState, str]:
         """Returns the state to record: the step's, or the previous one when the weight did not verify."""
         previous = state_of(body.get("status") or {})
         if step.promote:
             replicas = int((primary.get("spec") or {}).get("replicas", 1))
             self.kube.apply(self.generated.primary(body, target, replicas))
         if step.weight is not None:
-            route = self._route(body, spec, w.target_weights(primary_side, canary_side, step.weight), healthy)
+            route = self._route(body, spec, w.target_weights(primary_side, canary_side, step.weight), health)
             if route is None:
-                return previous, "waiting for healthy primary targets before taking over the route"
+                return previous, ("waiting for healthy primary targets before taking over the route: "
+                                  f"{health.describe([b.arn for b in primary_side])}")
             if step.weight != previous.weight:  # write-ahead, so a restart can tell our write from drift
                 self._write(body, body.get("status") or {}, {"pendingWeight": w.percent(step.weight)})
-            result = self.traffic.set_weight(route, spec, primary_side, canary_side, step.weight, healthy)
+            result = self._set_weight(body, route, spec, primary_side, canary_side, step.weight, health)
             if not result.verified:
                 log.warning(result.message, extra={"canary": self._key(body), "asked": w.percent(step.weight)})
                 return previous, result.message
         ns = body["metadata"]["namespace"]
-        if step.scale_canary == "down" and int((target.get("spec") or {}).get("replicas", 0)) != 0:
-            self.kube.scale(ns, spec.target_name, 0)
-        elif step.scale_canary == "up":  # a revision starts: the last one's metric values no longer apply
+        if step.scale_canary == "up":  # a revision starts: the last one's metric values no longer apply
             self.kube.scale(ns, spec.target_name, max(1, int((primary.get("spec") or {}).get("replicas", 1))))
-            self._write(body, body.get("status") or {}, {"metrics": []})
+            self._write(body, body.get("status") or {}, {"metrics": [], "scaleDownAt": None})
         for kind in step.hooks:
             webhooks.run_all(spec.analysis.hooks(kind), self._payload(body, step.state, step.state.last_applied))
         if step.event and step.message != (body.get("status") or {}).get("message"):  # once, not every tick

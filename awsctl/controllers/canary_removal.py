@@ -83,6 +83,16 @@ class CanaryRemoval:
             raise Retry(f"waiting for {len(bindings)} bindings to deregister their targets")
 
     def _restore_traffic(self, body: dict, spec: api.CanarySpec | None, status: dict) -> None:
+        listeners = [r.listener_arn for r in (self.r.traffic.route(status),) if r is not None]
+        if spec is not None:  # the warm-up rule forwards to our groups too: it goes first
+            self.r.traffic.detach(spec, body["metadata"]["uid"], listeners)
+        retiring = status.get("retiringRule")
+        if retiring:
+            try:
+                self.r.traffic.restore(status, rule=retiring)
+            except (RuleNotFound, ListenerNotFound):
+                pass
+            status = self.r._write(body, status, {"retiringRule": None})
         route = self.r.traffic.route(status)
         if route is None:
             return
@@ -92,7 +102,8 @@ class CanaryRemoval:
         healthy = self.r.canary_groups.healthy_arns([b.arn for b in primary + canary])
         if spec is not None and primary and all(healthy.get(b.arn, 0) > 0 for b in primary):
             try:
-                result = self.r.traffic.set_weight(route, spec, primary, canary, 0, healthy)
+                result = self.r.traffic.set_weight(route, spec, primary, canary, 0, healthy,
+                                                   owned_route=bool((status.get("listenerRule") or {}).get("created")))
             except (RuleNotFound, ListenerNotFound):
                 result = None  # the route is gone already: nothing sends traffic to our groups
             if result is not None and not result.verified:

@@ -8,7 +8,7 @@ import logging
 from typing import Callable, Mapping
 
 from awsctl.api import canary as api
-from awsctl.controllers.binding_reconciler import NotReady
+from awsctl.controllers.errors import NotReady
 from awsctl.kube.client import Kube
 from awsctl.planning import naming, objects
 

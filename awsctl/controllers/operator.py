@@ -9,17 +9,15 @@ from dataclasses import dataclass
 
 import kopf
 
-from awsctl import __version__
+from awsctl import __version__, routing
 from awsctl.aws.clients import Clients
 from awsctl.aws.cloudwatch import CloudWatch
-from awsctl.aws.listeners import Listeners
 from awsctl.aws.target_groups import OwnedTargetGroups
 from awsctl.aws.targets import TargetGroups
 from awsctl.controllers import bindings, canaries, logs
 from awsctl.controllers.analysis_runner import AnalysisRunner
 from awsctl.controllers.binding_reconciler import BindingReconciler
 from awsctl.controllers.canary_reconciler import CanaryReconciler
-from awsctl.controllers.traffic import Traffic
 from awsctl.kube.client import Kube
 from awsctl.planning.objects import CANARY_LABEL
 
@@ -42,7 +40,7 @@ class OperatorOptions:
 def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     groups = TargetGroups(clients)
-    canary_reconciler = CanaryReconciler(kube, groups, OwnedTargetGroups(clients), Traffic(Listeners(clients)),
+    canary_reconciler = CanaryReconciler(kube, groups, OwnedTargetGroups(clients), routing.select(clients),
                                          AnalysisRunner(CloudWatch(clients)), cluster=options.cluster_name)
 
     def wake_owner(namespace: str, labels: dict) -> None:

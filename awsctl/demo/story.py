@@ -133,7 +133,11 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
         custom.create_namespaced_custom_object("awsctl.io", "v1alpha1", NS, "canaries", {
             "apiVersion": "awsctl.io/v1alpha1", "kind": "Canary", "metadata": {"name": "web"},
             "spec": {"targetRef": {"name": "web"}, "service": {"port": 80, "targetPort": "http"},
-                     "loadBalancer": {"listenerARN": listener, "rule": {"priority": 10, "hosts": ["web.demo"]}},
+                     # Short health checks keep the demo quick under the realism layer: healthy 10 s
+                     # after registration (5 s x 2), as AWS allows at the least.
+                     "loadBalancer": {"listenerARN": listener, "rule": {"priority": 10, "hosts": ["web.demo"]},
+                                      "targetGroup": {"healthCheck": {"intervalSeconds": 5, "healthyThresholdCount": 2},
+                                                      "deregistrationDelaySeconds": 5}},
                      "analysis": {"interval": "2s", "threshold": 2, "stepWeights": [0.5, 5, 25, 50],
                                   "metrics": [{"name": "request-success-rate", "interval": "5s",
                                                "thresholdRange": {"min": 99}}]}}})

@@ -103,6 +103,9 @@ class Kube:
         return self._json(self.discovery.list_namespaced_endpoint_slice, namespace,
                           label_selector=f"kubernetes.io/service-name={service}")["items"]
 
+    def get_pod(self, namespace: str, name: str) -> dict | None:
+        return self._read(self.core.read_namespaced_pod, name, namespace)
+
     def nodes(self) -> list[dict]:
         return self._json(self.core.list_node)["items"]
 
@@ -127,6 +130,18 @@ class Kube:
         plural = {binding.KIND: binding.PLURAL}[obj["kind"]]
         return self._json(self.custom.patch_namespaced_custom_object, GROUP, VERSION, meta["namespace"], plural,
                           meta["name"], obj, **kwargs)
+
+    def set_pod_condition(self, namespace: str, name: str, type: str, status: bool, reason: str,
+                          message: str) -> None:
+        """One pod condition (a readiness gate's), merged by type: the kubelet's own conditions stay."""
+        condition = {"type": type, "status": "True" if status else "False", "reason": reason, "message": message,
+                     "lastProbeTime": None, "lastTransitionTime": now_rfc3339()}
+        try:
+            self.core.patch_namespaced_pod_status(name, namespace, {"status": {"conditions": [condition]}},
+                                                  _content_type="application/strategic-merge-patch+json")
+        except ApiException as err:
+            if err.status != 404:  # the pod is gone: nothing to gate
+                raise
 
     def scale(self, namespace: str, deployment: str, replicas: int) -> None:
         self.apps.patch_namespaced_deployment_scale(deployment, namespace, {"spec": {"replicas": replicas}})

@@ -71,15 +71,45 @@ def endpoint_port_of(slice_ports: Sequence[Mapping] | None, port_name: str) -> i
     return None
 
 
-def endpoint_is_serving(endpoint: Mapping, terminating_pods: frozenset[str]) -> bool:
+def endpoint_is_serving(endpoint: Mapping, terminating_pods: frozenset[str],
+                        gated_pods: frozenset[str] = frozenset()) -> bool:
+    """Should this endpoint be a target? Not when it is terminating (deregistered at once, so the
+    ALB drains it). Otherwise when it is `serving` (the pod is Ready): `ready` alone is not enough,
+    because a Service with publishNotReadyAddresses reports every endpoint ready. A pod held back
+    only by awsctl's own readiness gate (`gated_pods`) is registered too: its gate turns True when
+    AWS shows the target healthy, which needs the target registered first (as the LBC does)."""
     conditions = endpoint.get("conditions") or {}
-    if conditions.get("terminating"):
-        return False
-    # Per the EndpointSlice API a nil `ready` means ready.
-    if conditions.get("ready") is False:
-        return False
     ref = endpoint.get("targetRef") or {}
-    return not (ref.get("kind") == "Pod" and ref.get("name") in terminating_pods)
+    pod = ref.get("name") if ref.get("kind") == "Pod" else None
+    if conditions.get("terminating") or (pod and pod in terminating_pods):
+        return False
+    serving = conditions.get("serving")
+    if serving is None:  # older API servers: fall back to ready; per the API a nil ready means ready
+        serving = conditions.get("ready") is not False
+    return bool(serving) or bool(pod and pod in gated_pods)
+
+
+def unserved_pods(slices: Iterable[Mapping]) -> set[str]:
+    """Pods behind endpoints that are neither serving nor terminating: the ones a readiness gate may hold."""
+    out = set()
+    for slc in slices:
+        for endpoint in slc.get("endpoints") or ():
+            conditions = endpoint.get("conditions") or {}
+            ref = endpoint.get("targetRef") or {}
+            if ref.get("kind") == "Pod" and not conditions.get("terminating") and conditions.get("serving") is False:
+                out.add(ref.get("name"))
+    return out
+
+
+def endpoint_pods(slices: Iterable[Mapping]) -> list[tuple[str, str]]:
+    """(IP, pod name) for every endpoint backed by a pod."""
+    out = []
+    for slc in slices:
+        for endpoint in slc.get("endpoints") or ():
+            ref = endpoint.get("targetRef") or {}
+            if ref.get("kind") == "Pod":
+                out.extend((ip, ref.get("name")) for ip in endpoint.get("addresses") or ())
+    return out
 
 
 def in_networks(ip: str, networks: Sequence[str]) -> bool:
@@ -87,25 +117,33 @@ def in_networks(ip: str, networks: Sequence[str]) -> bool:
     return any(addr in ipaddress.ip_network(cidr, strict=False) for cidr in networks)
 
 
+SLICE_FAMILY = {"ipv4": "IPv4", "ipv6": "IPv6"}  # a target group's IpAddressType -> EndpointSlice addressType
+
+
 def desired_ip_targets(
     slices: Iterable[Mapping],
     port_name: str,
     vpc_cidrs: Sequence[str],
     terminating_pods: frozenset[str] = frozenset(),
+    ip_address_type: str = "ipv4",
+    gated_pods: frozenset[str] = frozenset(),
 ) -> set[Target]:
-    """Every ready, non-terminating endpoint at its own resolved port (never the Service port).
+    """Every serving, non-terminating endpoint at its own resolved port (never the Service port), of
+    the group's address family only: one IPv6 target would fail a whole RegisterTargets call on an
+    IPv4 group.
 
     IPs outside the target group's VPC must be registered with AvailabilityZone=all.
     """
+    family = SLICE_FAMILY.get((ip_address_type or "ipv4").lower(), "IPv4")
     targets: set[Target] = set()
     for slc in slices:
-        if slc.get("addressType", "IPv4") not in ("IPv4", "IPv6"):
+        if slc.get("addressType", "IPv4") != family:
             continue
         port = endpoint_port_of(slc.get("ports"), port_name)
         if port is None:
             continue
         for endpoint in slc.get("endpoints") or ():
-            if not endpoint_is_serving(endpoint, terminating_pods):
+            if not endpoint_is_serving(endpoint, terminating_pods, gated_pods):
                 continue
             for ip in endpoint.get("addresses") or ():
                 zone = None if not vpc_cidrs or in_networks(ip, vpc_cidrs) else "all"

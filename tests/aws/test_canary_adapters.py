@@ -9,7 +9,7 @@ from awsctl.aws.clients import CallCounter, Clients
 from awsctl.aws.cloudwatch import CloudWatch
 from awsctl.aws.listeners import Listeners, Route, RuleNotFound, rule_conditions
 from awsctl.aws.target_groups import DesiredGroup, OwnedTargetGroups, TargetGroupConflict, TargetGroupInUse
-from awsctl.controllers.traffic import Traffic
+from awsctl.routing.alb import AlbRouter as Traffic
 from awsctl.planning import naming
 from awsctl.planning import weights as w
 

@@ -1,5 +1,8 @@
 """Helpers shared by the Canary e2e stories: reading status, driving images, reading what AWS was told."""
 
+import threading
+import time
+
 from kubernetes import client
 
 from tests.e2e.conftest import wait_for
@@ -55,3 +58,35 @@ def app(kube, namespace, *, headless=False, replicas=2):
            service("web", port=80, target_port=8080, headless=headless))
 
 
+
+
+class VoidWatch:
+    """Samples what the ALB would do every 100 ms (from moto's own state) and records *void windows*:
+    moments when a group with weight above 0 has no healthy target, i.e. requests would get 503s."""
+
+    def __init__(self, moto, route_arn: str, every: float = 0.1):
+        self.moto, self.route, self.every = moto, route_arn, every
+        self.samples = 0
+        self.voids: list[tuple[float, str, int]] = []  # (time, group, weight)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                served = self.moto.served(self.route)
+            except (KeyError, IndexError):  # the route is being replaced: nothing routes through it now
+                served = {}
+            self.samples += 1
+            for arn, (weight, healthy) in served.items():
+                if weight > 0 and healthy == 0:
+                    self.voids.append((time.monotonic(), arn, weight))
+            self._stop.wait(self.every)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)

@@ -84,7 +84,10 @@ def binding(name: str, *, service: str, port: int | str, target_group_name: str 
 def canary(name: str, *, listener: str, port: int = 80, target_port: int | str = 8080, analysis: dict | None = None,
            rule: dict | None = None, service_extra: dict | None = None, **top) -> dict:
     """A Canary on `listener`; `rule=None` drives the listener's default action."""
-    load_balancer: dict = {"listenerARN": listener}
+    # The short health check the realism layer times (5 s x 2: healthy 10 s after registration or
+    # attachment) and a short drain, as a user who wants quick canaries would set them.
+    load_balancer: dict = {"listenerARN": listener, "targetGroup": {
+        "healthCheck": {"intervalSeconds": 5, "healthyThresholdCount": 2}, "deregistrationDelaySeconds": 5}}
     if rule:
         load_balancer["rule"] = rule
     return {

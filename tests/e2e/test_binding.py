@@ -19,7 +19,7 @@ def ready_condition(kube, namespace, name):
 
 
 def test_headless_service_registers_pod_ip_at_container_port(kube, namespace, moto, operator):
-    arn = moto.target_group(f"{namespace}-web")
+    arn = moto.target_group(f"{namespace}-web", listener=moto.listener(namespace))  # in use: health-checked
     create(kube, namespace,
            deployment("web", replicas=3, container_port=8080),
            service("web", port=80, target_port=8080, headless=True),
@@ -29,8 +29,10 @@ def test_headless_service_registers_pod_ip_at_container_port(kube, namespace, mo
     wait_for(lambda: moto.targets(arn) == expected, what="pod IPs registered at 8080")
     assert all(port == 8080 for _, port in moto.targets(arn))  # never the Service port 80
 
-    status = wait_for(lambda: (get_binding(kube, namespace, "web").get("status") or {}).get("registeredTargets") == 3
-                      and get_binding(kube, namespace, "web")["status"])
+    # AWS shows them initial first; the binding reads health again until all 3 are healthy.
+    status = wait_for(lambda: (get_binding(kube, namespace, "web").get("status") or {}).get("healthyTargets") == 3
+                      and get_binding(kube, namespace, "web")["status"], timeout=40)
+    assert status["desiredTargets"] == 3 and status["targetHealth"] == {"healthy": 3}
     assert status["targetType"] == "ip"
     assert status["healthyTargets"] == 3
     assert ready_condition(kube, namespace, "web")["status"] == "True"

@@ -10,7 +10,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.e2e.canaries import V2, app, canary_shares, image_of, reasons, replicas_of, set_image, status, wait_phase
+from tests.e2e.canaries import (V2, VoidWatch, app, canary_shares, image_of, reasons, replicas_of, set_image, status,
+                                wait_phase)
 from tests.e2e.conftest import wait_for
 from tests.e2e.objects import canary, create, deployment, pod_targets, service
 
@@ -26,8 +27,10 @@ def test_promotion_steps_exactly_and_ends_on_the_new_image(kube, namespace, moto
     assert moto.forward_weights(rule) == {primary: 999, canary_arn: 0}
     assert replicas_of(kube, namespace, "web") == 0 and replicas_of(kube, namespace, "web-primary") == 2
 
-    set_image(kube, namespace, V2)
-    st = wait_phase(kube, namespace, "Succeeded", timeout=90)
+    with VoidWatch(moto, rule) as watch:  # AWS sampled every 100 ms through the whole promotion
+        set_image(kube, namespace, V2)
+        st = wait_phase(kube, namespace, "Succeeded", timeout=120)
+    assert watch.samples > 100 and watch.voids == [], f"traffic into the void: {watch.voids[:5]}"
     # Every step AWS was told, in permille: 0.5% is the real ALB weight 5 against 995.
     assert canary_shares(moto, rule, canary_arn) == [0, 5, 50, 200, 500, 0]
     assert {primary: 995, canary_arn: 5} in moto.weights_written(rule)

@@ -1,5 +1,5 @@
 from awsctl.planning.targets import (
-    MAX_TARGETS_PER_CALL, PortNotFound, Target, batches, desired_instance_targets, desired_ip_targets,
+    MAX_TARGETS_PER_CALL, PortNotFound, Target, batches, desired_instance_targets, desired_ip_targets, unserved_pods,
     instance_id_from_provider_id, plan_removal, plan_targets, select_service_port,
 )
 import pytest
@@ -95,3 +95,36 @@ def test_batches_are_deterministic():
     targets = [Target("10.0.0.2", 80), Target("10.0.0.1", 80)]
     assert batches(targets) == ((Target("10.0.0.1", 80), Target("10.0.0.2", 80)),)
     assert Target.parse("10.0.0.1:8080") == Target("10.0.0.1", 8080)
+
+
+def _endpoint(ip, pod, **conditions):
+    return {"addresses": [ip], "conditions": conditions, "targetRef": {"kind": "Pod", "name": pod}}
+
+
+def test_publish_not_ready_addresses_registers_only_serving_endpoints():
+    """With publishNotReadyAddresses every endpoint says ready=true; `serving` tells the truth."""
+    slices = [{"addressType": "IPv4", "ports": [{"name": "", "port": 8080}], "endpoints": [
+        _endpoint("10.0.0.1", "a", ready=True, serving=True, terminating=False),
+        _endpoint("10.0.0.2", "b", ready=True, serving=False, terminating=False),
+        _endpoint("10.0.0.3", "c", ready=True, serving=True, terminating=True),
+    ]}]
+    assert desired_ip_targets(slices, "", ["10.0.0.0/8"]) == {Target("10.0.0.1", 8080)}
+
+
+def test_a_pod_held_only_by_our_readiness_gate_is_registered():
+    slices = [{"addressType": "IPv4", "ports": [{"name": "", "port": 8080}], "endpoints": [
+        _endpoint("10.0.0.1", "gated", ready=False, serving=False, terminating=False),
+        _endpoint("10.0.0.2", "starting", ready=False, serving=False, terminating=False),
+    ]}]
+    assert unserved_pods(slices) == {"gated", "starting"}
+    got = desired_ip_targets(slices, "", ["10.0.0.0/8"], gated_pods=frozenset({"gated"}))
+    assert got == {Target("10.0.0.1", 8080)}
+
+
+def test_targets_follow_the_groups_address_family():
+    slices = [
+        {"addressType": "IPv4", "ports": [{"name": "", "port": 80}], "endpoints": [_endpoint("10.0.0.1", "a")]},
+        {"addressType": "IPv6", "ports": [{"name": "", "port": 80}], "endpoints": [_endpoint("fd00::1", "a")]},
+    ]
+    assert desired_ip_targets(slices, "", []) == {Target("10.0.0.1", 80)}
+    assert desired_ip_targets(slices, "", [], ip_address_type="ipv6") == {Target("fd00::1", 80)}

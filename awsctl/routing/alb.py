@@ -1,7 +1,15 @@
-"""The weighted forward action of one Canary: take over the route, set weights, verify, restore.
+"""ALB provider of the traffic contract (awsctl/routing/__init__.py): a listener rule's, or a
+listener default action's, weighted forward action.
 
-Invariants 5 and 6 live here: a weight above 0 never goes to a group without a healthy
-target, and a weight counts only once AWS shows it when read back.
+Invariants 5, 6 and 11 live here:
+- a group is health-checked before it carries traffic: until the live route forwards to every
+  group of the Canary, a *warm-up rule* does, at weight 0, under a condition no request matches
+  (a header whose value is the Canary's uid). AWS reports the targets of a group no rule uses as
+  `unused` and never checks them, so without this a new route could never become healthy;
+- a weight above 0 never goes to a group with no serving target;
+- a weight counts only once AWS shows it when read back;
+- on a route awsctl took over, only the forward action is awsctl's: authenticate-oidc/cognito
+  and every other action stay as found, in their order.
 """
 
 from __future__ import annotations
@@ -9,30 +17,81 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from awsctl.api.canary import CanarySpec
 from awsctl.aws.listeners import (ListenerNotFound, Listeners, Route, RuleNotFound, condition_values,
                                   rule_conditions)
-from awsctl.controllers.binding_reconciler import NotReady
+from awsctl.controllers.errors import NotReady
 from awsctl.planning import ab
 from awsctl.planning import weights as w
 from awsctl.planning.naming import OWNER, group_of, rule_id
+from awsctl.routing import WeightResult
 
 log = logging.getLogger("awsctl.canary")
 READ_BACK_ATTEMPTS = 5
 READ_BACK_PAUSE = 0.2
+WARMUP_HEADER = "X-Awsctl-Warmup"
+MAX_PRIORITY = 50000  # ALB rule priorities are 1-50000; warm-up rules take the highest free ones
+TERMINAL_ACTIONS = ("forward", "fixed-response", "redirect")
 
 
-@dataclass(frozen=True)
-class WeightResult:
-    verified: bool
-    shown: int | None  # canary permille AWS routes now
-    message: str
+def warmup_conditions(uid: str) -> list[dict]:
+    """A condition no real request meets: the warm-up rule makes AWS health-check, never route."""
+    return [{"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": WARMUP_HEADER, "Values": [uid]}}]
 
 
-class Traffic:
+def is_warmup(rule: Mapping, uid: str) -> bool:
+    for cond in rule.get("Conditions") or ():
+        config = cond.get("HttpHeaderConfig") or {}
+        if config.get("HttpHeaderName", "").lower() == WARMUP_HEADER.lower() and uid in (config.get("Values") or ()):
+            return True
+    return False
+
+
+def with_forward(actions: Sequence[Mapping], forward: Mapping) -> list[dict]:
+    """`actions` with their terminal action (forward, fixed-response or redirect) replaced by ours;
+    authenticate actions and every other field stay as AWS showed them (invariant 11)."""
+    ordered = sorted(actions, key=lambda a: a.get("Order") or 0)
+    out: list[dict] = []
+    placed = False
+    for action in ordered:
+        if action.get("Type") in TERMINAL_ACTIONS:
+            if not placed:
+                out.append(_ordered(forward, action.get("Order")))
+                placed = True
+            continue
+        out.append(_resendable(action))
+    if not placed:
+        out.append(_ordered(forward, max((a.get("Order") or 0 for a in ordered), default=0) + 1 if ordered else None))
+    return out
+
+
+def _ordered(action: Mapping, order: int | None) -> dict:
+    return {**action, "Order": order} if order else dict(action)
+
+
+def _resendable(action: Mapping) -> dict:
+    """AWS never shows an OIDC client secret; sending the action back must say to keep it."""
+    out = dict(action)
+    oidc = out.get("AuthenticateOidcConfig")
+    if oidc and "ClientSecret" not in oidc:
+        out["AuthenticateOidcConfig"] = {**oidc, "UseExistingClientSecret": True}
+    return out
+
+
+def free_priority(rules: Sequence[Mapping]) -> int:
+    taken = {int(r["Priority"]) for r in rules if str(r.get("Priority", "")).isdigit()}
+    return next(p for p in range(MAX_PRIORITY, 0, -1) if p not in taken)
+
+
+def route_identity(spec: CanarySpec) -> dict:
+    """Where the spec says the weights live: the listener, and the rule priority (None: default action)."""
+    lb = spec.load_balancer
+    return {"listener": lb.listener_arn, "priority": lb.rule.priority if lb.rule else None}
+
+
+class AlbRouter:
     def __init__(self, listeners: Listeners, sleep: Callable[[float], None] = time.sleep):
         self.listeners = listeners
         self.sleep = sleep
@@ -42,6 +101,55 @@ class Traffic:
         arn = (status.get("listenerRule") or {}).get("arn")
         return Route.parse(arn) if arn else None
 
+    @staticmethod
+    def moved(spec: CanarySpec, status: Mapping) -> bool:
+        """The spec names another listener or priority (or drops or adds `rule`) than the recorded route."""
+        rule = status.get("listenerRule") or {}
+        if not rule.get("arn"):
+            return False
+        want = route_identity(spec)
+        route = Route.parse(rule["arn"])
+        if rule.get("listener", route.listener_arn) != want["listener"]:
+            return True
+        if route.is_default != (want["priority"] is None):
+            return True
+        return "priority" in rule and rule["priority"] != want["priority"]
+
+    # -- warm-up: every group in use (health-checked) before it carries traffic ----------------------
+    def attach(self, spec: CanarySpec, uid: str, weights: Mapping[str, int], tags: Mapping[str, str]) -> str:
+        """Ensures the warm-up rule forwards to exactly `weights`' groups; returns its ARN."""
+        listener = spec.load_balancer.listener_arn
+        rules = self.listeners.rules(listener)
+        action = w.forward_action({arn: 0 for arn in weights})
+        found = next((r for r in rules if is_warmup(r, uid)), None)
+        if found is not None:
+            if set(w.weights_of(found.get("Actions") or [])) != set(weights):
+                self.listeners.set_actions(Route(found["RuleArn"], False), [action])
+            return found["RuleArn"]
+        arn = self.listeners.create_rule(listener, free_priority(rules), warmup_conditions(uid), [action],
+                                         {**tags, "awsctl.io/role": "warmup"})
+        log.info("warm-up rule created: AWS health-checks the groups before they carry traffic",
+                 extra={"rule": arn, "groups": [group_of(a) for a in weights]})
+        return arn
+
+    def detach(self, spec: CanarySpec, uid: str, listeners: Sequence[str] = ()) -> bool:
+        """Deletes the warm-up rule(s) of this Canary; returns whether one existed."""
+        found = False
+        for listener in dict.fromkeys([spec.load_balancer.listener_arn, *listeners]):
+            try:
+                rules = self.listeners.rules(listener)
+            except ListenerNotFound:
+                continue
+            for rule in rules:
+                if is_warmup(rule, uid):
+                    self.listeners.delete_rule(rule["RuleArn"])
+                    found = True
+        return found
+
+    def carries_all(self, route: Route, groups: Sequence[str]) -> bool:
+        """Does the live route's forward action already list every group (at any weight)?"""
+        return set(groups) <= set(w.weights_of(self.listeners.actions(route)))
+
     def take_route(self, spec: CanarySpec, tags: Mapping[str, str], weights: Mapping[str, int],
                    record: Callable[[dict], None]) -> Route:
         """Finds or creates the rule; `record` writes status.listenerRule before any AWS change (write-ahead)."""
@@ -50,25 +158,27 @@ class Traffic:
             previous = self.listeners.actions(Route(lb.listener_arn, True))
             self._not_driven_by_another(previous, tags, "the listener's default action",
                                         "spec.loadBalancer.listenerARN")
-            record({"arn": lb.listener_arn, "created": False, "previousActions": json.dumps(previous)})
+            record({"arn": lb.listener_arn, "created": False, "previousActions": json.dumps(previous),
+                    **route_identity(spec)})
             return Route(lb.listener_arn, True)
         rule = self.listeners.rule_at(lb.listener_arn, lb.rule.priority)
         if rule is None:
             arn = self.listeners.create_rule(
                 lb.listener_arn, lb.rule.priority, rule_conditions(lb.rule.hosts, lb.rule.paths),
                 [self.action(spec, weights)], dict(tags))
-            record({"arn": arn, "created": True})
+            record({"arn": arn, "created": True, **route_identity(spec)})
             log.info("listener rule created", extra={"rule": arn, "priority": lb.rule.priority})
             return Route(arn, False)
         owner = rule.tags.get(OWNER)
         if owner == tags[OWNER]:
-            record({"arn": rule.arn, "created": True})  # ours from before a restart: adopt it
+            record({"arn": rule.arn, "created": True, **route_identity(spec)})  # ours from before a restart
             return Route(rule.arn, False)
         if owner:
             raise NotReady("RuleConflict", f"spec.loadBalancer.rule.priority: rule {lb.rule.priority} belongs to "
                                            f"{owner}", "spec.loadBalancer.rule.priority")
         self._not_driven_by_another(rule.actions, tags, f"rule {lb.rule.priority}", "spec.loadBalancer.rule.priority")
-        record({"arn": rule.arn, "created": False, "previousActions": json.dumps(rule.actions)})
+        record({"arn": rule.arn, "created": False, "previousActions": json.dumps(rule.actions),
+                **route_identity(spec)})
         log.info("taking over an existing listener rule", extra={"rule": rule.arn})
         return Route(rule.arn, False)
 
@@ -108,15 +218,20 @@ class Traffic:
         return shown == w.forward_of([self.action(spec, weights)])
 
     def set_weight(self, route: Route, spec: CanarySpec, primary: Sequence[w.Backend],
-                   canary: Sequence[w.Backend], permille: int, healthy: Mapping[str, int]) -> WeightResult:
+                   canary: Sequence[w.Backend], permille: int, serving: Mapping[str, int],
+                   owned_route: bool = True) -> WeightResult:
+        """`serving`: healthy targets per group among those its bindings want. `owned_route`: the rule
+        is awsctl's own (its only action is the forward); otherwise the other actions are kept."""
         wanted = w.target_weights(primary, canary, permille)
         canary_arns = [b.arn for b in canary]
-        void = w.unserved(wanted, healthy)
+        void = w.unserved(wanted, serving)
         if void:
             shown = w.canary_share(self.shown(route)[0], canary_arns)
             return WeightResult(False, shown, f"refused {w.percent(permille):g}%: no healthy targets in "
                                               f"{', '.join(map(group_of, void))}")
-        self.listeners.set_actions(route, [self.action(spec, wanted)])
+        forward = self.action(spec, wanted)
+        self.listeners.set_actions(route, [forward] if owned_route else with_forward(
+            self.listeners.actions(route), forward))
         actual: dict[str, int] = {}
         for attempt in range(READ_BACK_ATTEMPTS):
             shown = self.shown(route)
@@ -180,11 +295,13 @@ class Traffic:
             return None
         return "RouteDrifted", f"A/B rule(s) {', '.join(repaired)} forwarded elsewhere; restored 100% to the canary"
 
-    def restore(self, status: Mapping) -> None:
-        """Deletion: remove the A/B rules and the rule awsctl created, or put back the actions it found."""
-        for arn in status.get("abRules") or ():
-            self.listeners.delete_rule(arn)
-        rule = status.get("listenerRule") or {}
+    def restore(self, status: Mapping, rule: Mapping | None = None) -> None:
+        """Deletion (or a route move): remove the A/B rules and the rule awsctl created, or put back
+        the actions it found. `rule`: a recorded route other than status.listenerRule."""
+        if rule is None:
+            for arn in status.get("abRules") or ():
+                self.listeners.delete_rule(arn)
+            rule = status.get("listenerRule") or {}
         if not rule.get("arn"):
             return
         route = Route.parse(rule["arn"])
