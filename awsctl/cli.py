@@ -24,6 +24,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="kopf liveness endpoint URL ('' disables it)")
     run.add_argument("--peering", default="", help="kopf peering name for HA; '' runs standalone")
     run.add_argument("--resync-seconds", type=float, default=60.0, help="periodic resync of every binding")
+    run.add_argument("--readiness-webhook-port", type=int, default=0,
+                     help="serve the pod readiness-gate webhook on this port (0: off)")
+    run.add_argument("--readiness-webhook-host", default="127.0.0.1",
+                     help="host the API server dials for the webhook, out of cluster")
+    run.add_argument("--readiness-webhook-service", default="",
+                     help="NAMESPACE/NAME of the Service in front of the operator, in cluster")
     run.add_argument("--log-format", choices=["json", "text"], default="json")
     run.add_argument("-v", "--verbose", action="store_true")
 
@@ -59,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         _limit_malloc_arenas(argv)
         from awsctl.controllers.operator import OperatorOptions, run
+        from awsctl.controllers.readiness_gates import WebhookOptions
 
         return run(OperatorOptions(
             namespaces=tuple(args.namespace),
@@ -66,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
             liveness=args.liveness or None,
             peering=args.peering or None,
             resync_seconds=args.resync_seconds,
+            readiness_webhook=WebhookOptions(args.readiness_webhook_port, args.readiness_webhook_host,
+                                             args.readiness_webhook_service or None)
+            if args.readiness_webhook_port else None,
             log_format=args.log_format,
             verbose=args.verbose,
         ))

@@ -97,6 +97,7 @@ class LoadBalancerSpec:
     target_group: TargetGroupSpec
     stickiness: bool = False
     stickiness_seconds: int = 300
+    readiness_gate: bool = True
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,7 @@ def _load_balancer(raw: Mapping[str, Any] | None) -> LoadBalancerSpec:
             health_check=dict(tg.get("healthCheck") or {}),
         ),
         stickiness=bool(sticky.get("enabled")), stickiness_seconds=int(sticky.get("durationSeconds") or 300),
+        readiness_gate=bool(raw.get("readinessGate", True)),
     )
 
 
@@ -489,6 +491,12 @@ def schema() -> dict:
                             "enabled": {"type": "boolean", "default": False},
                             "durationSeconds": {"type": "integer", "minimum": 1, "maximum": 604800, "default": 300},
                         },
+                    },
+                    "readinessGate": {
+                        "type": "boolean", "default": True,
+                        "description": "Give the generated primary's pods the readiness gate "
+                                       "target-health.awsctl.io/<name>-primary: a pod is Ready only once its "
+                                       "target is healthy in AWS, so a rolling update cannot outrun the ALB.",
                     },
                 },
             },

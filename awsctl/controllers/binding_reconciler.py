@@ -15,17 +15,13 @@ from awsctl.aws.targets import TargetGroupInfo, TargetGroupNotFound, TargetGroup
 from awsctl.controllers.coalesce import Coalescer
 from awsctl.controllers.errors import NotReady, refusal
 from awsctl.kube.client import Kube, now_rfc3339
+from awsctl.planning import naming
 from awsctl.planning import targets as plan
 from awsctl.planning.conditions import refused, set_condition
 from awsctl.planning.target_type import decide_target_type
 
 log = logging.getLogger("awsctl.binding")
-GATE_PREFIX = "target-health.awsctl.io/"  # + binding name: the pod readiness gate a binding answers
 MAX_RECHECK = 10.0  # seconds between health reads while targets are on their way to healthy
-
-
-def gate_of(binding_name: str) -> str:
-    return f"{GATE_PREFIX}{binding_name}"
 
 
 @dataclass(frozen=True)
@@ -167,7 +163,7 @@ class BindingReconciler:
         `gated` is filled with the pods that only this binding's readiness gate holds back."""
         if target_type == "ip":
             slices = self.kube.endpoint_slices(namespace, spec.service_name)
-            gate = gate_of(name)
+            gate = naming.readiness_gate(name)
             for pod_name in plan.unserved_pods(slices):
                 pod = self.kube.get_pod(namespace, pod_name)
                 if pod is not None and waits_only_on(pod, gate):
@@ -192,7 +188,7 @@ class BindingReconciler:
         healthy_pods = {owners.get(ip) for ip in outcome.healthy_ips}
         for pod_name in gated:
             if pod_name in healthy_pods:
-                self.kube.set_pod_condition(namespace, pod_name, gate_of(name), True, "TargetHealthy",
+                self.kube.set_pod_condition(namespace, pod_name, naming.readiness_gate(name), True, "TargetHealthy",
                                             "the pod's target is healthy in the ALB target group")
 
     def _apply(self, body: dict, group: TargetGroupInfo, desired: set[plan.Target], health,

@@ -8,23 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Mapping
 
 import kopf
 
 from awsctl.api import GROUP, VERSION
 from awsctl.api import binding as api
 from awsctl.controllers.binding_reconciler import BindingReconciler
+from awsctl.planning.gates import selector_matches
 
 log = logging.getLogger("awsctl.binding")
-
-
-def selector_matches(selector: Mapping[str, str] | None, labels: Mapping[str, str] | None) -> bool:
-    """Service selectors are plain equality maps; an empty selector selects no pods."""
-    if not selector:
-        return False
-    labels = labels or {}
-    return all(labels.get(k) == v for k, v in selector.items())
 
 
 def register(registry: kopf.OperatorRegistry, reconciler: BindingReconciler, resync_seconds: float) -> None:

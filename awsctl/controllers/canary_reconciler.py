@@ -59,8 +59,12 @@ class SideHealth:
         """Healthy desired targets per group: what the void guard needs (a group with 0 gets no weight)."""
         return {arn: int(self.of(arn).get("healthyTargets") or 0) for arn in arns}
 
-    def ready(self, arns) -> bool:
-        return bool(arns) and all(_binding_ready(self.of(arn)) for arn in arns)
+    def ready(self, arns, minimum: Mapping[str, int] | None = None) -> bool:
+        """`minimum`: at least this many desired targets per group (a generated Service's binding must
+        want every replica of its Deployment: EndpointSlices lag the Deployment's own status)."""
+        minimum = minimum or {}
+        return bool(arns) and all(_binding_ready(self.of(arn)) and int(self.of(arn).get("desiredTargets") or 0)
+                                  >= minimum.get(arn, 1) for arn in arns)
 
     def describe(self, arns) -> str:
         """`group: 1/3 healthy (2 initial)` per group, for messages that say what is awaited."""
@@ -71,6 +75,12 @@ class SideHealth:
             parts.append(f"{naming.group_of(arn)}: {st.get('healthyTargets', 0)}/{st.get('desiredTargets', 0)} "
                          f"healthy{f' ({states})' if states else ''}")
         return "; ".join(parts)
+
+
+def _replicas_behind(backends: list[Backend], role: str, deployment: Mapping | None) -> dict[str, int]:
+    """The generated Service of a side selects exactly its Deployment's pods."""
+    replicas = int(((deployment or {}).get("spec") or {}).get("replicas", 1))
+    return {b.arn: replicas for b in backends if b.role == role and b.generated}
 
 
 def _binding_ready(status: dict) -> bool:
@@ -175,7 +185,7 @@ class CanaryReconciler:
         backends = self._backends(ns, spec)
         revision = objects.template_hash(target)
 
-        primary = self.generated.ensure_primary(body, target, self._writer(body))
+        primary = self.generated.ensure_primary(body, spec, target, self._writer(body))
         self.generated.ensure_services(body, spec, target, apex, user_apex, headless, target_type)
         backends = self.canary_groups.ensure(body, spec, backends, target_type)
         status = self._write(body, body.get("status") or {}, {
@@ -200,8 +210,8 @@ class CanaryReconciler:
             primary_updated=((primary or {}).get("metadata", {}).get("annotations") or {}).get(
                 REVISION_ANNOTATION) == revision,
             canary_ready=deployment_ready(target),
-            primary_healthy=not look or health.ready(primary_arns),
-            canary_healthy=not look or health.ready(canary_arns),
+            primary_healthy=not look or health.ready(primary_arns, _replicas_behind(backends, "primary", primary)),
+            canary_healthy=not look or health.ready(canary_arns, _replicas_behind(backends, "canary", target)),
             details={"primary-targets": health.describe(primary_arns),
                      "canary-targets": health.describe(canary_arns)} if look else {},
         )
@@ -420,7 +430,7 @@ class CanaryReconciler:
         previous = state_of(body.get("status") or {})
         if step.promote:
             replicas = int((primary.get("spec") or {}).get("replicas", 1))
-            self.kube.apply(self.generated.primary(body, target, replicas))
+            self.kube.apply(self.generated.primary(body, spec, target, replicas))
         if step.weight is not None:
             route = self._route(body, spec, w.target_weights(primary_side, canary_side, step.weight), health)
             if route is None:

@@ -36,7 +36,7 @@ class GeneratedObjects:
     def __init__(self, kube: Kube):
         self.kube = kube
 
-    def ensure_primary(self, body: dict, target: dict, write: Write) -> dict:
+    def ensure_primary(self, body: dict, spec: api.CanarySpec, target: dict, write: Write) -> dict:
         ns = body["metadata"]["namespace"]
         name = naming.primary_name(target["metadata"]["name"])
         primary = self.kube.get_deployment(ns, name)
@@ -47,11 +47,11 @@ class GeneratedObjects:
         replicas = int((target.get("spec") or {}).get("replicas", 1)) or int(status.get("targetReplicas") or 1)
         if "targetReplicas" not in status:  # write-ahead: revertOnDeletion needs it after the target is at 0
             write({"targetReplicas": replicas})
-        return self.kube.apply(self.primary(body, target, replicas))
+        return self.kube.apply(self.primary(body, spec, target, replicas))
 
     @staticmethod
-    def primary(body: dict, target: dict, replicas: int) -> dict:
-        primary = objects.primary_deployment(target, body, replicas)
+    def primary(body: dict, spec: api.CanarySpec, target: dict, replicas: int) -> dict:
+        primary = objects.primary_deployment(target, body, replicas, readiness_gate_of(body, spec))
         primary["metadata"]["annotations"] = {REVISION_ANNOTATION: objects.template_hash(target)}
         return primary
 
@@ -78,3 +78,11 @@ class GeneratedObjects:
             write({"apexSelector": (apex.get("spec") or {}).get("selector") or {}})
         self.kube.set_service_selector(body["metadata"]["namespace"], apex["metadata"]["name"], selector)
         log.info("apex Service pointed at the primary", extra={"service": apex["metadata"]["name"]})
+
+
+def readiness_gate_of(body: dict, spec: api.CanarySpec) -> str | None:
+    """The readiness gate of the generated primary's pods: answered by the primary's own binding,
+    so only when the primary side is the generated Service (backendRefs put a proxy in front)."""
+    if not spec.load_balancer.readiness_gate or spec.service.backend_refs.get("primary"):
+        return None
+    return naming.readiness_gate(naming.binding_name(body["metadata"]["name"], "primary", "", True))

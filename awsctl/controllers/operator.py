@@ -14,10 +14,11 @@ from awsctl.aws.clients import Clients
 from awsctl.aws.cloudwatch import CloudWatch
 from awsctl.aws.target_groups import OwnedTargetGroups
 from awsctl.aws.targets import TargetGroups
-from awsctl.controllers import bindings, canaries, logs
+from awsctl.controllers import bindings, canaries, logs, readiness_gates
 from awsctl.controllers.analysis_runner import AnalysisRunner
 from awsctl.controllers.binding_reconciler import BindingReconciler
 from awsctl.controllers.canary_reconciler import CanaryReconciler
+from awsctl.controllers.readiness_gates import WebhookOptions
 from awsctl.kube.client import Kube
 from awsctl.planning.objects import CANARY_LABEL
 
@@ -35,6 +36,7 @@ class OperatorOptions:
     log_format: str = "json"
     verbose: bool = False
     workers: int = 32
+    readiness_webhook: WebhookOptions | None = None  # None: no webhook (the generated primary's gate still works)
 
 
 def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> kopf.OperatorRegistry:
@@ -84,6 +86,8 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
 
     bindings.register(registry, reconciler, options.resync_seconds)
     canaries.register(registry, canary_reconciler)
+    if options.readiness_webhook is not None:
+        readiness_gates.register(registry, kube, options.readiness_webhook)
     return registry
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import calendar
 import json
 import logging
@@ -102,6 +103,19 @@ class Kube:
     def endpoint_slices(self, namespace: str, service: str) -> list[dict]:
         return self._json(self.discovery.list_namespaced_endpoint_slice, namespace,
                           label_selector=f"kubernetes.io/service-name={service}")["items"]
+
+    def get_secret(self, namespace: str, name: str) -> dict | None:
+        return self._read(self.core.read_namespaced_secret, name, namespace)
+
+    def create_secret(self, namespace: str, name: str, data: dict[str, bytes], kind: str = "Opaque") -> None:
+        self.core.create_namespaced_secret(namespace, {
+            "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "awsctl"}}, "type": kind,
+            "data": {k: base64.b64encode(v).decode("ascii") for k, v in data.items()}})
+
+    def apply_webhook_configuration(self, config: dict) -> None:
+        """Server-side apply of a MutatingWebhookConfiguration (idempotent; ours alone)."""
+        client.AdmissionregistrationV1Api(self.api_client).patch_mutating_webhook_configuration(
+            config["metadata"]["name"], config, field_manager=FIELD_MANAGER, force=True, _content_type=APPLY)
 
     def get_pod(self, namespace: str, name: str) -> dict | None:
         return self._read(self.core.read_namespaced_pod, name, namespace)

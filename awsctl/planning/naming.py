@@ -56,3 +56,11 @@ def binding_name(canary: str, role: str, backend: str, generated: bool) -> str:
     """Child binding names: `<canary>-primary` for the generated Service, `<canary>-primary-<svc>` otherwise."""
     base = f"{canary}-{role}"
     return base if generated else f"{base}-{backend}"[:253]
+
+
+READINESS_GATE_PREFIX = "target-health.awsctl.io/"
+
+
+def readiness_gate(binding: str) -> str:
+    """The pod readiness gate a binding answers: True once the pod's target is healthy in AWS."""
+    return f"{READINESS_GATE_PREFIX}{binding}"

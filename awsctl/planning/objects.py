@@ -53,12 +53,17 @@ def primary_template(target: Mapping[str, Any]) -> dict:
     return template
 
 
-def primary_deployment(target: Mapping[str, Any], canary: Mapping[str, Any], replicas: int) -> dict:
+def primary_deployment(target: Mapping[str, Any], canary: Mapping[str, Any], replicas: int,
+                       readiness_gate: str | None = None) -> dict:
     spec = copy.deepcopy(target.get("spec") or {})
     spec.pop("paused", None)
     spec["replicas"] = replicas
     spec["selector"] = {"matchLabels": primary_selector(selector_of(target))}
     spec["template"] = primary_template(target)
+    if readiness_gate:  # the pod is Ready only once its ALB target is healthy (its binding sets the gate)
+        pod = spec["template"].setdefault("spec", {})
+        gates = [g for g in pod.get("readinessGates") or () if g.get("conditionType") != readiness_gate]
+        pod["readinessGates"] = [*gates, {"conditionType": readiness_gate}]
     meta = target.get("metadata") or {}
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",

@@ -27,7 +27,11 @@ def test_promotion_steps_exactly_and_ends_on_the_new_image(kube, namespace, moto
     assert moto.forward_weights(rule) == {primary: 999, canary_arn: 0}
     assert replicas_of(kube, namespace, "web") == 0 and replicas_of(kube, namespace, "web-primary") == 2
 
-    with VoidWatch(moto, rule) as watch:  # AWS sampled every 100 ms through the whole promotion
+    # The primary's pods carry the readiness gate its binding answers: Ready means healthy in AWS.
+    gates = client.AppsV1Api(kube).read_namespaced_deployment("web-primary", namespace).spec.template.spec
+    assert [g.condition_type for g in gates.readiness_gates] == ["target-health.awsctl.io/web-primary"]
+    pods = {primary: (kube, namespace, "app=web-primary"), canary_arn: (kube, namespace, "app=web")}
+    with VoidWatch(moto, rule, pods) as watch:  # AWS sampled every 100 ms through the whole promotion
         set_image(kube, namespace, V2)
         st = wait_phase(kube, namespace, "Succeeded", timeout=120)
     assert watch.samples > 100 and watch.voids == [], f"traffic into the void: {watch.voids[:5]}"

@@ -2,7 +2,7 @@ import threading
 import time
 
 from awsctl.controllers.coalesce import Coalescer
-from awsctl.controllers.bindings import selector_matches
+from awsctl.planning.gates import selector_matches
 
 
 def test_burst_of_triggers_folds_into_one_rerun():

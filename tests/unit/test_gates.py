@@ -1,0 +1,46 @@
+"""Readiness gates: which pods get which gate, and the webhook configuration awsctl manages."""
+
+import base64
+
+from awsctl.controllers.readiness_gates import WebhookOptions, client_config, configuration
+from awsctl.planning.gates import readiness_gates
+from awsctl.planning.objects import primary_deployment
+
+SERVICES = [("web", {"app": "web"}), ("all", {"tier": "front"}), ("none", {})]
+BINDINGS = {"web": ["web-a", "web-b"], "all": ["front"]}
+
+
+def test_one_gate_per_binding_whose_service_selects_the_pod():
+    gates = readiness_gates({"app": "web", "tier": "front"}, SERVICES, lambda s: BINDINGS.get(s, ()), None)
+    assert [g["conditionType"] for g in gates] == ["target-health.awsctl.io/front", "target-health.awsctl.io/web-a",
+                                                   "target-health.awsctl.io/web-b"]
+
+
+def test_existing_gates_are_kept_and_nothing_missing_means_no_patch():
+    mine = [{"conditionType": "example.com/ready"}]
+    gates = readiness_gates({"app": "web"}, SERVICES, lambda s: ["web-a"] if s == "web" else (), mine)
+    assert gates == [{"conditionType": "example.com/ready"}, {"conditionType": "target-health.awsctl.io/web-a"}]
+    assert readiness_gates({"app": "web"}, SERVICES, lambda s: ["web-a"] if s == "web" else (), gates) is None
+    assert readiness_gates({"app": "other"}, SERVICES, lambda s: BINDINGS.get(s, ()), None) is None
+
+
+def test_webhook_configuration_opts_namespaces_in_and_fails_open():
+    config = configuration(WebhookOptions(port=9443, host="127.0.0.1"), b"CA")
+    hook = config["webhooks"][0]
+    assert hook["clientConfig"] == {"url": "https://127.0.0.1:9443/readiness-gates",
+                                    "caBundle": base64.b64encode(b"CA").decode()}
+    assert hook["namespaceSelector"] == {"matchLabels": {"awsctl.io/readiness-gate-injection": "enabled"}}
+    assert hook["failurePolicy"] == "Ignore" and hook["rules"][0]["operations"] == ["CREATE"]
+    in_cluster = client_config(WebhookOptions(port=9443, service="awsctl-system/awsctl-webhook"), b"CA")
+    assert in_cluster["service"] == {"namespace": "awsctl-system", "name": "awsctl-webhook", "port": 9443,
+                                     "path": "/readiness-gates"}
+
+
+def test_the_generated_primary_carries_its_bindings_gate():
+    target = {"metadata": {"name": "web", "namespace": "ns"}, "spec": {
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "app"}]}}}}
+    canary = {"metadata": {"name": "web", "uid": "u"}, "apiVersion": "awsctl.io/v1alpha1", "kind": "Canary"}
+    dep = primary_deployment(target, canary, 2, "target-health.awsctl.io/web-primary")
+    assert dep["spec"]["template"]["spec"]["readinessGates"] == [{"conditionType": "target-health.awsctl.io/web-primary"}]
+    assert "readinessGates" not in primary_deployment(target, canary, 2)["spec"]["template"]["spec"]
