@@ -201,7 +201,6 @@ class CanaryReconciler:
         if state.phase not in ("", "Initializing"):
             shown = self._hold_weight(body, spec, state.weight, primary_side, canary_side, health)
             state = state_of(body.get("status") or {})  # may have adopted a weight written before a restart
-        self._warm_up(body, spec, primary_side, canary_side, shown)
 
         look = needs_health(policy_of(spec), state, revision)  # steady state: decide() reads no health
         observed = Observed(
@@ -216,7 +215,8 @@ class CanaryReconciler:
                      "canary-targets": health.describe(canary_arns)} if look else {},
         )
         step = self._decide(body, spec, state, observed, canary_arns)
-        state, message = self._apply(body, spec, step, target, primary, primary_side, canary_side, health)
+        state, message, verified = self._apply(body, spec, step, target, primary, primary_side, canary_side, health)
+        self._warm_up(body, spec, primary_side, canary_side, verified or shown)
         self._sync_ab(body, spec, state, canary_side, observed)
         self._scale_down_when_drained(body, spec, step, state, target)
         if state.phase not in ("", "Initializing") and user_apex is not None:
@@ -425,9 +425,11 @@ class CanaryReconciler:
 
     # -- apply: promote, weight (verified), scale, hooks -----------------------------------------------
     def _apply(self, body: dict, spec: api.CanarySpec, step: Step, target: dict, primary: dict,
-               primary_side, canary_side, health: SideHealth) -> tuple[RolloutState, str]:
-        """Returns the state to record: the step's, or the previous one when the weight did not verify."""
+               primary_side, canary_side, health: SideHealth) -> tuple[RolloutState, str, dict[str, int] | None]:
+        """Returns the state to record (the step's, or the previous one when the weight did not verify),
+        its message, and the weights AWS verifiably shows when this step wrote them."""
         previous = state_of(body.get("status") or {})
+        verified = None
         if step.promote:
             replicas = int((primary.get("spec") or {}).get("replicas", 1))
             self.kube.apply(self.generated.primary(body, spec, target, replicas))
@@ -435,13 +437,14 @@ class CanaryReconciler:
             route = self._route(body, spec, w.target_weights(primary_side, canary_side, step.weight), health)
             if route is None:
                 return previous, ("waiting for healthy primary targets before taking over the route: "
-                                  f"{health.describe([b.arn for b in primary_side])}")
+                                  f"{health.describe([b.arn for b in primary_side])}"), None
             if step.weight != previous.weight:  # write-ahead, so a restart can tell our write from drift
                 self._write(body, body.get("status") or {}, {"pendingWeight": w.percent(step.weight)})
             result = self._set_weight(body, route, spec, primary_side, canary_side, step.weight, health)
             if not result.verified:
                 log.warning(result.message, extra={"canary": self._key(body), "asked": w.percent(step.weight)})
-                return previous, result.message
+                return previous, result.message, None
+            verified = w.target_weights(primary_side, canary_side, step.weight)
         ns = body["metadata"]["namespace"]
         if step.scale_canary == "up":  # a revision starts: the last one's metric values no longer apply
             self.kube.scale(ns, spec.target_name, max(1, int((primary.get("spec") or {}).get("replicas", 1))))
@@ -450,7 +453,7 @@ class CanaryReconciler:
             webhooks.run_all(spec.analysis.hooks(kind), self._payload(body, step.state, step.state.last_applied))
         if step.event and step.message != (body.get("status") or {}).get("message"):  # once, not every tick
             self._event(body, spec, step)
-        return step.state, step.message
+        return step.state, step.message, verified
 
     def _announce(self, body: dict, type: str, reason: str, message: str, **extra) -> None:
         """One Kubernetes event and one log line (at the event's level) for the same news."""

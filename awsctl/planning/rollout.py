@@ -108,6 +108,12 @@ def _gate(policy: Policy, ob: Observed, kind: str) -> bool | None | Ask:
     return ob.gates[kind]
 
 
+def _awaiting(ob: Observed, side: str) -> str:
+    """What a side waits for in AWS: every target its bindings want, healthy; names the groups' states."""
+    detail = ob.details.get(f"{side}-targets")
+    return f"waiting for every {side} target to be healthy in AWS" + (f": {detail}" if detail else "")
+
+
 def _why(ob: Observed, kind: str) -> str:
     return ob.details.get(kind) or f"{kind} failed"
 
@@ -116,7 +122,7 @@ def _initialize(st: RolloutState, ob: Observed) -> Step:
     if not ob.primary_ready:
         return Step(st, "Initializing", "waiting for the primary Deployment to become ready")
     if not ob.primary_healthy:
-        return Step(st, "Initializing", "waiting for healthy targets in the primary target groups")
+        return Step(st, "Initializing", _awaiting(ob, "primary"))
     done = replace(st, phase="Initialized", weight=0, failed_checks=0, iterations=0,
                    last_applied=ob.revision, last_promoted=ob.revision, transition_at=ob.now)
     return Step(done, "Initialized", "initialization done: all traffic on the primary", weight=0,
@@ -177,8 +183,9 @@ def _progress(policy: Policy, st: RolloutState, ob: Observed, phase: str) -> Ste
     if not (ob.canary_ready and ob.canary_healthy):
         if ob.now - st.transition_at > policy.progress_deadline:
             return _rollback(st, ob, f"progress deadline of {policy.progress_deadline:g}s exceeded")
-        what = "canary Deployment to become ready" if not ob.canary_ready else "healthy canary targets"
-        return Step(st, phase, f"waiting for the {what}")
+        if not ob.canary_ready:
+            return Step(st, phase, "waiting for the canary Deployment to become ready")
+        return Step(st, phase, _awaiting(ob, "canary"))
     if phase == "WaitingPromotion":
         return _ask_promotion(policy, st, ob)
     if policy.skip_analysis:
@@ -242,7 +249,7 @@ def _promote(policy: Policy, st: RolloutState, ob: Observed) -> Step:
     if not (ob.primary_updated and ob.primary_ready):
         return Step(st, "Promoting", "waiting for the primary Deployment to roll out the new revision", promote=True)
     if not ob.primary_healthy:
-        return Step(st, "Promoting", "waiting for healthy targets in the primary target groups")
+        return Step(st, "Promoting", _awaiting(ob, "primary"))
     target = promotion_step(st.weight, policy.step_promotion)
     finalising = replace(st, phase="Finalising", weight=target, transition_at=ob.now)
     return Step(finalising, "Finalising", f"routing traffic back to the primary: canary at {percent(target):g}%",

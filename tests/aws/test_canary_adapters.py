@@ -9,9 +9,9 @@ from awsctl.aws.clients import CallCounter, Clients
 from awsctl.aws.cloudwatch import CloudWatch
 from awsctl.aws.listeners import Listeners, Route, RuleNotFound, rule_conditions
 from awsctl.aws.target_groups import DesiredGroup, OwnedTargetGroups, TargetGroupConflict, TargetGroupInUse
-from awsctl.routing.alb import AlbRouter as Traffic
 from awsctl.planning import naming
 from awsctl.planning import weights as w
+from awsctl.routing.alb import AlbRouter as Traffic
 
 pytestmark = pytest.mark.aws
 TAGS = naming.owner_tags("test", "Canary", "ns", "web", "primary")
@@ -90,7 +90,7 @@ def test_cloudwatch_sums_seeded_alb_metrics(moto):
 
 
 def test_a_route_another_canary_drives_is_refused_not_taken(moto):
-    from awsctl.controllers.binding_reconciler import NotReady
+    from awsctl.controllers.errors import NotReady
     listener = moto.listener("shared")
     theirs = moto.target_group("theirs-p")
     elbv2 = moto.client("elbv2")
@@ -104,3 +104,62 @@ def test_a_route_another_canary_drives_is_refused_not_taken(moto):
     assert err.value.reason == "RuleConflict" and "Canary/other/api" in err.value.message
     assert recorded == []  # nothing recorded, nothing changed
     assert moto.forward_weights(listener) == {theirs: 999}
+
+
+def test_taking_over_a_rule_changes_only_its_forward_action(moto):
+    """An authenticate-oidc action in front of the forward stays, in its place, while awsctl drives it."""
+    listener = moto.listener("auth")
+    users, primary, canary = moto.target_group("auth-u"), moto.target_group("auth-p"), moto.target_group("auth-c")
+    oidc = {"Type": "authenticate-oidc", "Order": 1, "AuthenticateOidcConfig": {
+        "Issuer": "https://idp.example.com", "AuthorizationEndpoint": "https://idp.example.com/auth",
+        "TokenEndpoint": "https://idp.example.com/token", "UserInfoEndpoint": "https://idp.example.com/user",
+        "ClientId": "web", "ClientSecret": "s3cret"}}
+    elbv2 = moto.client("elbv2")
+    rule = elbv2.create_rule(ListenerArn=listener, Priority=7, Conditions=rule_conditions(("web.example.com",), ()),
+                             Actions=[oidc, {"Type": "forward", "Order": 2, "TargetGroupArn": users}])["Rules"][0]
+    spec = CanarySpec.parse({"targetRef": {"name": "web"}, "service": {"port": 80},
+                             "loadBalancer": {"listenerARN": listener, "rule": {"priority": 7}}})
+    recorded = []
+    traffic = Traffic(Listeners(Clients()), sleep=lambda _: None)
+    route = traffic.take_route(spec, TAGS, {}, recorded.append)
+    assert recorded[0]["created"] is False and recorded[0]["priority"] == 7
+    result = traffic.set_weight(route, spec, [w.Backend(primary)], [w.Backend(canary)], 100, {primary: 1, canary: 1},
+                                owned_route=False)
+    assert result.verified
+    actions = elbv2.describe_rules(RuleArns=[rule["RuleArn"]])["Rules"][0]["Actions"]
+    assert [a["Type"] for a in sorted(actions, key=lambda a: a.get("Order") or 0)] == ["authenticate-oidc", "forward"]
+    assert actions[0]["AuthenticateOidcConfig"]["Issuer"] == "https://idp.example.com"
+    assert moto.forward_weights(rule["RuleArn"]) == {primary: 900, canary: 100}
+    traffic.restore({"listenerRule": recorded[0]})  # deletion gives back exactly what was found
+    restored = elbv2.describe_rules(RuleArns=[rule["RuleArn"]])["Rules"][0]["Actions"]
+    assert moto.forward_weights(rule["RuleArn"]) == {users: 1} and restored[0]["Type"] == "authenticate-oidc"
+
+
+def test_warm_up_rule_puts_groups_in_use_and_goes(moto, realism_clock):
+    listener = moto.listener("warm")
+    primary, canary = moto.target_group("warm-p"), moto.target_group("warm-c")
+    moto.client("elbv2").register_targets(TargetGroupArn=primary, Targets=[{"Id": "10.0.0.1", "Port": 80}])
+    assert set(moto.target_states(primary).values()) == {"unused"}
+    spec = CanarySpec.parse({"targetRef": {"name": "web"}, "service": {"port": 80},
+                             "loadBalancer": {"listenerARN": listener, "rule": {"priority": 3}}})
+    traffic = Traffic(Listeners(Clients()), sleep=lambda _: None)
+    arn = traffic.attach(spec, "uid-1", {primary: 999, canary: 0}, TAGS)
+    assert traffic.attach(spec, "uid-1", {primary: 999, canary: 0}, TAGS) == arn  # found again, not duplicated
+    rule = moto.client("elbv2").describe_rules(RuleArns=[arn])["Rules"][0]
+    assert rule["Priority"] == "50000" and moto.forward_weights(arn) == {primary: 0, canary: 0}
+    assert set(moto.target_states(primary).values()) == {"initial"}
+    realism_clock.now += 10
+    assert set(moto.target_states(primary).values()) == {"healthy"}
+    assert traffic.detach(spec, "uid-1") and not traffic.detach(spec, "uid-1")
+
+
+def test_a_group_recreated_under_its_name_is_looked_up_afresh(moto):
+    from awsctl.aws.targets import TargetGroupNotFound, TargetGroups
+    groups = TargetGroups(Clients())
+    old = moto.target_group("renamed")
+    assert groups.describe("renamed").arn == old
+    moto.client("elbv2").delete_target_group(TargetGroupArn=old)
+    new = moto.target_group("renamed")
+    with pytest.raises(TargetGroupNotFound):
+        groups.health(old)
+    assert groups.describe("renamed").arn == new  # the NotFound evicted the name too

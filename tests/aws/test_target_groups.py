@@ -95,3 +95,36 @@ def test_instance_targets(moto, counted):
     groups.register(arn, (Target(instance, 30080),))
     assert groups.describe(arn).target_type == "instance"
     assert moto.targets(arn) == {(instance, 30080)}
+
+
+class StatusSink:
+    """Just enough of Kube for BindingReconciler._apply: it records the status writes."""
+
+    def __init__(self):
+        self.patches = []
+
+    def patch_status(self, plural, namespace, name, status):
+        self.patches.append(status)
+
+    def event(self, *args, **kwargs):
+        pass
+
+
+def test_a_target_still_draining_is_registered_again(moto, realism_clock):
+    """A new pod can get the IP:port of one that just left; AWS still lists that target as draining,
+    so it must count as absent, not as registered (the LBC splits draining targets out too)."""
+    from awsctl.aws.clients import Clients as C
+    from awsctl.controllers.binding_reconciler import BindingReconciler
+
+    groups = TargetGroups(C())
+    arn = moto.target_group("drain", listener=moto.listener("drain"))
+    reconciler = BindingReconciler(StatusSink(), groups)
+    body = {"metadata": {"namespace": "ns", "name": "b"}}
+    target = Target("10.244.0.9", 8080)
+    info = groups.describe(arn)
+    reconciler._apply(body, info, {target}, groups.health(arn), frozenset())
+    groups.deregister(arn, (target,))
+    assert moto.target_states(arn)[("10.244.0.9", 8080)] == "draining"
+    outcome = reconciler._apply(body, info, {target}, groups.health(arn), frozenset({target.key}))
+    assert outcome.writes == 1 and moto.target_states(arn)[("10.244.0.9", 8080)] == "initial"
+    assert outcome.desired == 1 and outcome.states == {"initial": 1} and outcome.recheck == 5.0

@@ -8,6 +8,7 @@ import yaml
 from kubernetes import client, dynamic
 
 from tests.e2e.canaries import V2, app, set_image, status, wait_phase
+from awsctl.dev.cluster import free_port
 from tests.e2e.conftest import Operator, wait_for
 from tests.e2e.objects import canary, create
 
@@ -53,10 +54,14 @@ def test_operator_runs_a_rollout_with_exactly_the_deployed_role(cluster, kube, n
     env, _ = cluster
     apply(kube, manifests("peering.yaml", "namespace.yaml", "serviceaccount.yaml", "rbac.yaml"))
     kubeconfig = service_account_kubeconfig(env, kube, tmp_path / "sa-kubeconfig")
-    operator = Operator(env, moto, tmp_path / "operator.log", extra_args=("--peering", "awsctl"))
+    # The readiness-gate webhook as deployed, but dialled by URL: no Service routes to a local process.
+    operator = Operator(env, moto, tmp_path / "operator.log", extra_args=(
+        "--peering", "awsctl", "--readiness-webhook-port", str(free_port())))
     operator.env["KUBECONFIG"] = str(kubeconfig)
     operator.start()
     try:
+        wait_for(lambda: client.AdmissionregistrationV1Api(kube).read_mutating_webhook_configuration(
+            "awsctl-readiness-gates"), what="webhook configured under the deployed role")
         listener = moto.listener(namespace)
         app(kube, namespace)
         create(kube, namespace, canary("web", listener=listener, rule={"priority": 10},
@@ -86,5 +91,9 @@ def test_operator_runs_a_rollout_with_exactly_the_deployed_role(cluster, kube, n
         assert moto.awsctl_target_groups() == []
     finally:
         operator.stop()
+        try:
+            client.AdmissionregistrationV1Api(kube).delete_mutating_webhook_configuration("awsctl-readiness-gates")
+        except client.ApiException:
+            pass
         log = operator.log()
         assert "Traceback" not in log, log[-4000:]

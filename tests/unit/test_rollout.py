@@ -127,3 +127,13 @@ def test_no_metric_data_holds_the_step_without_a_failed_check():
                {"analysis": None})
     assert held.state == state and held.weight is None and held.reason == "AnalysisHeld"
     assert "no requests" in held.message
+
+
+def test_a_wait_on_aws_health_names_the_groups_and_their_states():
+    from awsctl.planning.rollout import Observed, Policy, RolloutState, decide
+    ob = Observed(revision="r1", now=10.0, primary_ready=True, primary_updated=True, canary_ready=True,
+                  primary_healthy=False, canary_healthy=False,
+                  details={"primary-targets": "web-primary: 1/3 healthy (2 initial)"})
+    step = decide(Policy(steps=(100,), max_weight=500, threshold=2), RolloutState(), ob)
+    assert step.state.phase == "" and step.weight is None
+    assert step.message == "waiting for every primary target to be healthy in AWS: web-primary: 1/3 healthy (2 initial)"
