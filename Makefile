@@ -42,6 +42,7 @@ test: venv cluster-tools
 bench: venv cluster-tools
 	$(PY) -m benchmarks.bindings
 	$(PY) -m benchmarks.rollouts
+	$(PY) -m benchmarks.realism
 
 demo: venv cluster-tools
 	$(VENV)/bin/awsctl demo

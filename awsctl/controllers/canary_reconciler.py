@@ -271,11 +271,14 @@ class CanaryReconciler:
     # -- the route and its weights ---------------------------------------------------------------------
     def _route(self, body: dict, spec: api.CanarySpec, weights: Mapping[str, int],
                health: SideHealth) -> Route | None:
-        """The recorded route, or a new one taken over once no group would get traffic into the void."""
+        """The recorded route, or a new one taken over once no group would get traffic into the void.
+        Taking a route is rare and decisive, so AWS is asked afresh too: a binding's counts can be a
+        resync old (a route deleted by hand turns its groups `unused` without any Kubernetes event)."""
         route = self.traffic.route(body.get("status") or {})
         if route is not None:
             return route
-        if w.unserved(weights, health.serving(weights)):
+        if w.unserved(weights, health.serving(weights)) or w.unserved(
+                weights, self.canary_groups.healthy_arns(list(weights))):
             return None
         meta = body["metadata"]
         return self.traffic.take_route(

@@ -175,7 +175,9 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
                     arn = status["targetGroups"][role][0]
                     states = [d["TargetHealth"]["State"] for d in
                               elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]]
-                    health.append(f"{role} {states.count('healthy')}/{len(states)}")
+                    # The states AWS shows (unused, initial, healthy, draining), counted per side.
+                    counts = " ".join(f"{states.count(s)} {s}" for s in sorted(set(states))) or "no targets"
+                    health.append(f"{role} [{counts}]")
                 record.times.append(record.now())
                 record.weights.append(share)
                 record.success.append(metric["value"] if metric and share > 0 else None)

@@ -127,10 +127,14 @@ def test_manual_changes_are_reverted_with_an_event_and_status_shows_aws(kube, na
              what="one TargetsDrifted event, on the primary binding")
 
     env = dict(operator.env)
-    out = subprocess.run([sys.executable, "-m", "awsctl", "status", "-n", namespace, "-o", "json"], env=env,
-                         capture_output=True, text=True, timeout=60, check=True).stdout
-    report = json.loads(out)
-    row = report["canaries"][0]
+
+    def report():
+        out = subprocess.run([sys.executable, "-m", "awsctl", "status", "-n", namespace, "-o", "json"], env=env,
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+        return json.loads(out)
+    # The re-registered target is `initial` in AWS for 5 s x 2 before it counts as healthy again.
+    row = wait_for(lambda: (lambda r: r if all(g["healthy"] == 3 for g in r["groups"]) else None)(
+        report()["canaries"][0]), timeout=30, what="every target healthy again in awsctl status")
     assert row["phase"] == "WaitingPromotion" and row["route"]["stickiness"] == {"enabled": True,
                                                                                   "durationSeconds": 60}
     assert {g["role"]: g["weight"] for g in row["groups"]} == {"primary": 800, "canary": 200}
