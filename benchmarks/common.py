@@ -39,3 +39,11 @@ def percentile(values: list[float], q: float) -> float:
 def peak_rss_mib(pid: int) -> float:
     with open(f"/proc/{pid}/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+
+
+def verdict(missed: list[str]) -> int:
+    """The benchmark's exit code: non-zero, with one line that says which targets were missed."""
+    if missed:
+        print("TARGET MISSED: " + "; ".join(missed))
+        return 1
+    return 0

@@ -310,29 +310,22 @@ class Realism:
                 return original(resp)
             return call
 
+        def group(backend, arn):
+            found = backend.target_groups.get(arn)
+            if found is None:
+                raise moto_errors.TargetGroupNotFoundError()
+            return found
+
         def register_targets(_original):
-            def register(backend, target_group_arn, instances):
-                group = backend.target_groups.get(target_group_arn)
-                if group is None:
-                    raise moto_errors.TargetGroupNotFoundError()
-                layer.register(group, instances)
-            return register
+            return lambda backend, arn, instances: layer.register(group(backend, arn), instances)
 
         def deregister_targets(_original):
-            def deregister(backend, target_group_arn, instances):
-                group = backend.target_groups.get(target_group_arn)
-                if group is None:
-                    raise moto_errors.TargetGroupNotFoundError()
-                layer.deregister(group, instances, moto_errors.InvalidTargetError)
-            return deregister
+            return lambda backend, arn, instances: layer.deregister(group(backend, arn), instances,
+                                                                    moto_errors.InvalidTargetError)
 
         def describe_target_health(_original):
-            def describe(backend, target_group_arn, targets):
-                group = backend.target_groups.get(target_group_arn)
-                if group is None:
-                    raise moto_errors.TargetGroupNotFoundError()
-                return layer.describe(group, targets or [], models.FakeHealthStatus)
-            return describe
+            return lambda backend, arn, targets: layer.describe(group(backend, arn), targets or [],
+                                                                models.FakeHealthStatus)
 
         def route_change(original, validate=None):
             def changed(backend, *args, **kwargs):
