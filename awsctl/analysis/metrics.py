@@ -1,14 +1,26 @@
 """CloudWatch metric checks, as pure functions: queries to send, and a verdict from what came back.
 
-Built-in metrics read the canary side's target groups in the AWS/ApplicationELB namespace:
-- request-success-rate: 100 * (1 - HTTPCode_Target_5XX_Count / RequestCount), counts summed
-  over every canary group (the rate of the whole canary side);
-- request-duration: TargetResponseTime p99 in milliseconds, the worst canary group.
-A custom metric is a list of raw MetricDataQueries; `{{ target_group }}` and
-`{{ load_balancer }}` in it are replaced by the dimension values. When it names the target
-group it runs once per canary group and the worst value counts.
+Built-in metrics read a side's target groups in the AWS/ApplicationELB namespace:
+- request-success-rate: 100 * (1 - errors / RequestCount), where errors are everything a client
+  sees fail: HTTPCode_Target_5XX_Count, TargetConnectionErrorCount (resets, refused connections)
+  and the ALB's own HTTPCode_ELB_502_Count and HTTPCode_ELB_504_Count (bad gateway, timeouts),
+  summed over every group of the side;
+- request-duration: TargetResponseTime p99 in milliseconds, the worst group.
+A custom metric is a list of raw MetricDataQueries; `{{ target_group }}` and `{{ load_balancer }}`
+in it are replaced by the dimension values, and the query ids (prefixed so results map back)
+are rewritten inside metric-math expressions too. When it names the target group it runs once per
+group and the worst value counts.
 
-No data is never a pass: the verdict is "hold" (ok=None) and the step waits.
+ALB metrics are published per minute, so built-in periods are at least 60 s. The query looks back
+`lookback` (ten periods by default, as Flagger does) and the latest period with data counts: the
+current minute is mostly unpublished, and an empty window says nothing.
+
+No data is never a pass: the verdict is "hold" (ok=None); the rollout counts consecutive holds
+and turns them into failed checks past a bound (planning/rollout.py).
+
+Relative mode judges the canary against the primary over the same window with the same query:
+`maxDelta` (how much worse, in the metric's unit: percentage points for the success rate) or
+`maxRatio` (canary / primary, for latency).
 """
 
 from __future__ import annotations
@@ -17,12 +29,26 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 NAMESPACE = "AWS/ApplicationELB"
 BUILT_IN = ("request-success-rate", "request-duration")
+ALB_MIN_PERIOD = 60  # ALB publishes its metrics at 60-second resolution
+LOOKBACK_PERIODS = 10  # Flagger looks back ten metric intervals
+ERROR_METRICS = ("HTTPCode_Target_5XX_Count", "TargetConnectionErrorCount", "HTTPCode_ELB_502_Count",
+                 "HTTPCode_ELB_504_Count")
 _TEMPLATE = re.compile(r"\{\{\s*(target_group|load_balancer)\s*\}\}")
-_PERIODS = (1, 5, 10, 30, 60)  # CloudWatch periods below a minute need high-resolution data
+_PERIODS = (1, 5, 10, 30, 60)  # below a minute only for high-resolution custom metrics
+
+Series = Sequence[tuple[str, float]]  # (ISO timestamp, value), newest first
+
+
+@dataclass(frozen=True)
+class Relative:
+    """Judge the canary against the primary: at most `max_delta` worse, or `max_ratio` times worse."""
+
+    max_delta: float | None = None
+    max_ratio: float | None = None
 
 
 @dataclass(frozen=True)
@@ -32,6 +58,16 @@ class MetricCheck:
     min: float | None = None
     max: float | None = None
     query: tuple[Mapping[str, Any], ...] = ()  # custom MetricDataQueries; empty for the built-ins
+    relative: Relative | None = None
+    lookback_seconds: float | None = None  # None: LOOKBACK_PERIODS periods
+
+    @property
+    def built_in(self) -> bool:
+        return self.name in BUILT_IN and not self.query
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.name == "request-success-rate" if self.built_in else (self.min is not None and self.max is None)
 
 
 @dataclass(frozen=True)
@@ -40,16 +76,22 @@ class MetricResult:
     value: float | None
     ok: bool | None  # None: no data yet, hold the step
     message: str
+    primary: float | None = None  # relative mode: the primary's value over the same window
 
     def to_status(self, check: MetricCheck) -> dict:
         verdict = {True: "pass", False: "fail", None: "wait"}[self.ok]  # a null would vanish in a merge patch
         out: dict[str, Any] = {"name": self.name, "verdict": verdict, "message": self.message}
         if self.value is not None:
             out["value"] = round(self.value, 3)
+        if self.primary is not None:
+            out["primary"] = round(self.primary, 3)
         if check.min is not None:
             out["min"] = check.min
         if check.max is not None:
             out["max"] = check.max
+        if check.relative is not None:
+            out["relative"] = {k: v for k, v in (("maxDelta", check.relative.max_delta),
+                                                  ("maxRatio", check.relative.max_ratio)) if v is not None}
         return out
 
 
@@ -64,24 +106,41 @@ def load_balancer_dimension(listener_arn: str) -> str:
     return "/".join(parts[1:4])
 
 
-def period(interval_seconds: float) -> int:
+def period(interval_seconds: float, namespace: str | None = NAMESPACE) -> int:
+    """A period CloudWatch allows for the interval; never below a minute for ALB metrics."""
     seconds = max(1, int(math.ceil(interval_seconds)))
+    if namespace == NAMESPACE:
+        seconds = max(seconds, ALB_MIN_PERIOD)
     if seconds >= 60:
         return int(math.ceil(seconds / 60) * 60)
     return next(p for p in _PERIODS if p >= seconds)
 
 
-def _stat(qid: str, metric: str, stat: str, group: str, lb: str, seconds: int) -> dict:
+def lookback(check: MetricCheck) -> float:
+    """How far back the query reads: the spec's `lookback`, or ten periods of the longest query."""
+    if check.lookback_seconds:
+        return check.lookback_seconds
+    periods = [int(q.get("MetricStat", {}).get("Period") or 0) for q in check.query] or [0]
+    return LOOKBACK_PERIODS * max(period(check.interval_seconds), *periods)
+
+
+def _stat(qid: str, metric: str, stat: str, group: str, lb: str, seconds: int, data: bool = True) -> dict:
     dims = [{"Name": "TargetGroup", "Value": group}, {"Name": "LoadBalancer", "Value": lb}]
-    return {"Id": qid, "ReturnData": True, "MetricStat": {
+    return {"Id": qid, "ReturnData": data, "MetricStat": {
         "Metric": {"Namespace": NAMESPACE, "MetricName": metric, "Dimensions": dims},
         "Period": seconds, "Stat": stat}}
 
 
-def _render(query: Mapping[str, Any], values: Mapping[str, str], prefix: str) -> dict:
-    text = _TEMPLATE.sub(lambda m: values[m.group(1)], json.dumps(query))
-    out = json.loads(text)
+def _render(query: Mapping[str, Any], values: Mapping[str, str], prefix: str, ids: Iterable[str]) -> dict:
+    """One custom query for one group: dimensions filled in, its id and every id an expression
+    refers to prefixed, so several checks and groups can share one GetMetricData call."""
+    out = json.loads(_TEMPLATE.sub(lambda m: values[m.group(1)], json.dumps(query)))
     out["Id"] = f"{prefix}{out['Id']}"
+    if "Expression" in out:
+        names = sorted(set(ids), key=len, reverse=True)
+        if names:
+            pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
+            out["Expression"] = pattern.sub(lambda m: f"{prefix}{m.group(1)}", out["Expression"])
     return out
 
 
@@ -89,24 +148,41 @@ def _per_group(check: MetricCheck) -> bool:
     return any("target_group" in m.group(0) for q in check.query for m in _TEMPLATE.finditer(json.dumps(q)))
 
 
-def queries(check: MetricCheck, index: int, groups: Sequence[str], listener_arn: str) -> list[dict]:
-    """GetMetricData queries for one check; ids are `m<index>g<group>_...` so results map back."""
+def queries(check: MetricCheck, index: int, groups: Sequence[str], listener_arn: str, side: str = "") -> list[dict]:
+    """GetMetricData queries for one check and one side; ids are `m<index><side>g<group>_...`
+    (`side` is "" for the canary, "p" for the primary in relative mode) so results map back."""
     lb = load_balancer_dimension(listener_arn)
     dims = [target_group_dimension(g) for g in groups]
     seconds = period(check.interval_seconds)
+    tag = f"m{index}{side}"
     out = []
-    if check.name == "request-success-rate" and not check.query:
+    if check.name == "request-success-rate" and check.built_in:
         for g, dim in enumerate(dims):
-            out.append(_stat(f"m{index}g{g}_req", "RequestCount", "Sum", dim, lb, seconds))
-            out.append(_stat(f"m{index}g{g}_err", "HTTPCode_Target_5XX_Count", "Sum", dim, lb, seconds))
-    elif check.name == "request-duration" and not check.query:
+            out.append(_stat(f"{tag}g{g}_req", "RequestCount", "Sum", dim, lb, seconds))
+            for e, metric in enumerate(ERROR_METRICS):
+                out.append(_stat(f"{tag}g{g}_err{e}", metric, "Sum", dim, lb, seconds))
+    elif check.name == "request-duration" and check.built_in:
         for g, dim in enumerate(dims):
-            out.append(_stat(f"m{index}g{g}_p99", "TargetResponseTime", "p99", dim, lb, seconds))
+            out.append(_stat(f"{tag}g{g}_p99", "TargetResponseTime", "p99", dim, lb, seconds))
     else:
+        ids = [str(q["Id"]) for q in check.query]
         targets = dims if _per_group(check) else dims[:1]
         for g, dim in enumerate(targets):
             for q in check.query:
-                out.append(_render(q, {"target_group": dim, "load_balancer": lb}, f"m{index}g{g}_"))
+                out.append(_render(q, {"target_group": dim, "load_balancer": lb}, f"{tag}g{g}_", ids))
+    return out
+
+
+def series_of(pages: Iterable[Mapping[str, Any]]) -> dict[str, list[tuple[str, float]]]:
+    """GetMetricData responses (all pages) as {query id: [(timestamp, value), ...]}, newest first."""
+    out: dict[str, list[tuple[str, float]]] = {}
+    for page in pages:
+        for result in page.get("MetricDataResults") or ():
+            stamps = [str(t) for t in result.get("Timestamps") or ()]
+            out.setdefault(result["Id"], []).extend(
+                (t, float(v)) for t, v in zip(stamps, result.get("Values") or ()) if v is not None and not math.isnan(v))
+    for points in out.values():
+        points.sort(key=lambda p: p[0], reverse=True)
     return out
 
 
@@ -123,29 +199,66 @@ def judge(check: MetricCheck, value: float | None, no_data: str) -> MetricResult
     return MetricResult(check.name, value, True, f"{text} ({bounds})")
 
 
-def _series(results: Mapping[str, Sequence[float]], qid: str) -> list[float]:
-    return [v for v in results.get(qid) or () if v is not None and not math.isnan(v)]
+def judge_relative(check: MetricCheck, canary: float | None, primary: float | None) -> MetricResult:
+    """Passes when the canary is no worse than the primary by more than the spec allows."""
+    rel = check.relative or Relative()
+    if canary is None or primary is None:
+        side = "the canary" if canary is None else "the primary"
+        return MetricResult(check.name, canary, None, f"{check.name}: no data for {side} in the window", primary)
+    worse = (primary - canary) if check.higher_is_better else (canary - primary)
+    text = f"{check.name} canary {canary:.2f} vs primary {primary:.2f}"
+    if rel.max_delta is not None and worse > rel.max_delta:
+        return MetricResult(check.name, canary, False, f"{text}: {worse:.2f} worse, more than {rel.max_delta:g}",
+                            primary)
+    if rel.max_ratio is not None:
+        ratio = (primary / canary if canary else math.inf) if check.higher_is_better else (
+            canary / primary if primary else (1.0 if canary == 0 else math.inf))
+        if ratio > rel.max_ratio:
+            return MetricResult(check.name, canary, False, f"{text}: {ratio:.2f}x, more than {rel.max_ratio:g}x",
+                                primary)
+    return MetricResult(check.name, canary, True, f"{text} (within the primary's)", primary)
 
 
-def evaluate(check: MetricCheck, index: int, groups: Sequence[str],
-             results: Mapping[str, Sequence[float]]) -> MetricResult:
-    """`results` maps query id to the values CloudWatch returned (any number of period buckets)."""
-    if check.name == "request-success-rate" and not check.query:
-        requests = sum(sum(_series(results, f"m{index}g{g}_req")) for g in range(len(groups)))
-        errors = sum(sum(_series(results, f"m{index}g{g}_err")) for g in range(len(groups)))
+def _latest(results: Mapping[str, Series], qid: str) -> tuple[str, float] | None:
+    points = results.get(qid) or ()
+    return points[0] if points else None
+
+
+def value_of(check: MetricCheck, index: int, groups: Sequence[str], results: Mapping[str, Series],
+             side: str = "") -> tuple[float | None, str]:
+    """The check's value for one side from the latest period with data, or (None, why not)."""
+    tag = f"m{index}{side}"
+    if check.name == "request-success-rate" and check.built_in:
+        latest = max((p[0] for g in range(len(groups)) if (p := _latest(results, f"{tag}g{g}_req"))), default=None)
+        if latest is None:
+            return None, "no requests reached it in the look-back window"
+        requests = errors = 0.0
+        for g in range(len(groups)):
+            requests += sum(v for t, v in results.get(f"{tag}g{g}_req") or () if t == latest)
+            for e in range(len(ERROR_METRICS)):  # an error metric is published only when it is non-zero
+                errors += sum(v for t, v in results.get(f"{tag}g{g}_err{e}") or () if t == latest)
         if requests <= 0:
-            return judge(check, None, "no requests reached the canary in the last interval")
-        return judge(check, 100.0 * (1.0 - errors / requests), "")
-    if check.name == "request-duration" and not check.query:
-        worst = [max(s) for g in range(len(groups)) if (s := _series(results, f"m{index}g{g}_p99"))]
-        return judge(check, max(worst) * 1000.0 if worst else None, "no response times in the last interval")
+            return None, "no requests reached it in the latest period"
+        return 100.0 * (1.0 - min(errors, requests) / requests), ""
+    if check.name == "request-duration" and check.built_in:
+        worst = [p[1] for g in range(len(groups)) if (p := _latest(results, f"{tag}g{g}_p99"))]
+        return (max(worst) * 1000.0, "") if worst else (None, "no response times in the look-back window")
     returned = [q["Id"] for q in check.query if q.get("ReturnData", True)] or [check.query[-1]["Id"]]
     count = len(groups) if _per_group(check) else 1
-    values = [s[0] for g in range(count) if (s := _series(results, f"m{index}g{g}_{returned[-1]}"))]
+    values = [p[1] for g in range(count) if (p := _latest(results, f"{tag}g{g}_{returned[-1]}"))]
     if not values:
-        return judge(check, None, "the query returned no data")
-    worst = min(values) if check.min is not None and check.max is None else max(values)
-    return judge(check, worst, "")
+        return None, "the query returned no data"
+    return (min(values) if check.higher_is_better else max(values)), ""
+
+
+def evaluate(check: MetricCheck, index: int, groups: Sequence[str], results: Mapping[str, Series],
+             primary_groups: Sequence[str] = ()) -> MetricResult:
+    """`results` maps query id to (timestamp, value) points, newest first (see `series_of`)."""
+    canary, why = value_of(check, index, groups, results)
+    if check.relative is not None:
+        primary, _ = value_of(check, index, primary_groups, results, side="p")
+        return judge_relative(check, canary, primary)
+    return judge(check, canary, why)
 
 
 def verdict(results: Sequence[MetricResult]) -> tuple[bool | None, str]:
@@ -157,3 +270,17 @@ def verdict(results: Sequence[MetricResult]) -> tuple[bool | None, str]:
     if waiting:
         return None, "; ".join(waiting)
     return True, "; ".join(r.message for r in results)
+
+
+ALARM_VERDICTS = {"OK": True, "ALARM": False, "INSUFFICIENT_DATA": None}
+
+
+def alarm_results(states: Mapping[str, str], names: Sequence[str]) -> list[MetricResult]:
+    """CloudWatch alarms as gates: ALARM fails, INSUFFICIENT_DATA (or a missing alarm) is no data."""
+    out = []
+    for name in names:
+        state = states.get(name)
+        ok = ALARM_VERDICTS.get(state or "", None)
+        text = f"alarm {name} is {state}" if state else f"alarm {name} does not exist"
+        out.append(MetricResult(f"alarm/{name}", None, ok, text))
+    return out

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from awsctl.analysis.metrics import BUILT_IN, MetricCheck
+from awsctl.analysis.metrics import BUILT_IN, MetricCheck, Relative
 from awsctl.api import GROUP, VERSION
 from awsctl.api.schema import SpecError, condition_schema, crd
 from awsctl.planning import ab
@@ -19,8 +19,9 @@ KIND = "Canary"
 PLURAL = "canaries"
 SHORT_NAMES = ["cnr"]
 
-PHASES = ("Initializing", "Initialized", "Waiting", "Progressing", "WaitingPromotion", "Promoting",
+PHASES = ("Initializing", "Initialized", "Waiting", "Progressing", "WaitingPromotion", "Baking", "Promoting",
           "Finalising", "Succeeded", "Failed", "Terminating", "Terminated")
+NO_DATA_TOLERANCE = 2  # consecutive checks without data that hold; each further one is a failed check
 WEBHOOK_TYPES = ("confirm-rollout", "pre-rollout", "rollout", "confirm-traffic-increase", "confirm-promotion",
                  "post-rollout", "rollback", "event")
 MAX_GROUPS_PER_ACTION = 5  # ALB: at most 5 target groups in one forward action
@@ -110,6 +111,15 @@ class Webhook:
 
 
 @dataclass(frozen=True)
+class Bake:
+    """After the steps and confirm-promotion: the canary at `weight` for `duration_seconds`, the
+    primary warm at the rest, before the template is promoted."""
+
+    weight: int  # permille
+    duration_seconds: float
+
+
+@dataclass(frozen=True)
 class AnalysisSpec:
     interval_seconds: float
     threshold: int
@@ -120,6 +130,16 @@ class AnalysisSpec:
     webhooks: tuple[Webhook, ...]
     metrics: tuple[MetricCheck, ...] = ()
     match: tuple[ab.Match, ...] = ()
+    alarms: tuple[str, ...] = ()  # CloudWatch alarm names or ARNs
+    no_data_tolerance: int = NO_DATA_TOLERANCE
+    bake: Bake | None = None
+
+    def blind_metrics(self) -> list[int]:
+        """Built-in metrics of a blue/green analysis (iterations, no match): the canary gets no ALB
+        traffic, so they can never judge it."""
+        if self.iterations is None or self.match:
+            return []
+        return [i for i, m in enumerate(self.metrics) if m.built_in]
 
     def hooks(self, kind: str) -> tuple[Webhook, ...]:
         return tuple(h for h in self.webhooks if h.type == kind)
@@ -273,7 +293,30 @@ def _analysis(raw: Mapping[str, Any]) -> AnalysisSpec:
         iterations=iterations, webhooks=tuple(hooks),
         metrics=tuple(_metric(m, f"spec.analysis.metrics[{i}]") for i, m in enumerate(raw.get("metrics") or ())),
         match=tuple(_match(m, f"spec.analysis.match[{i}]") for i, m in enumerate(raw.get("match") or ())),
+        alarms=tuple(_alarm(a, f"spec.analysis.alarms[{i}]") for i, a in enumerate(raw.get("alarms") or ())),
+        no_data_tolerance=_count(raw.get("noDataTolerance", NO_DATA_TOLERANCE), "spec.analysis.noDataTolerance"),
+        bake=_bake(raw.get("bake"), "spec.analysis.bake"),
     )
+
+
+def _count(value: Any, field_name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise SpecError(field_name, f"{value!r} must be a whole number, 0 or more")
+    return value
+
+
+def _alarm(raw: Any, where: str) -> str:
+    name = raw.get("name") if isinstance(raw, Mapping) else None
+    if not name:
+        raise SpecError(f"{where}.name", "is required (an alarm name or ARN)")
+    return str(name)
+
+
+def _bake(raw: Any, where: str) -> Bake | None:
+    if not raw:
+        return None
+    return Bake(permille(raw.get("weight", 100), f"{where}.weight"),
+                parse_duration(raw.get("duration"), f"{where}.duration"))
 
 
 def _number(value: Any, field_name: str) -> float | None:
@@ -291,16 +334,24 @@ def _metric(raw: Mapping[str, Any], where: str) -> MetricCheck:
     bounds = raw.get("thresholdRange") or {}
     low, high = _number(bounds.get("min"), f"{where}.thresholdRange.min"), _number(
         bounds.get("max"), f"{where}.thresholdRange.max")
-    if low is None and high is None:
-        raise SpecError(f"{where}.thresholdRange", "set min, max or both")
+    delta, ratio = _number(bounds.get("maxDelta"), f"{where}.thresholdRange.maxDelta"), _number(
+        bounds.get("maxRatio"), f"{where}.thresholdRange.maxRatio")
+    if low is None and high is None and delta is None and ratio is None:
+        raise SpecError(f"{where}.thresholdRange", "set min and/or max, or maxDelta/maxRatio (relative to the primary)")
     query = tuple(dict(q) for q in raw.get("query") or ())
+    relative = Relative(delta, ratio) if delta is not None or ratio is not None else None
+    if relative is not None and (name not in BUILT_IN or query):
+        raise SpecError(f"{where}.thresholdRange", "maxDelta/maxRatio (relative to the primary) are for the "
+                                                   f"built-in metrics ({', '.join(BUILT_IN)})")
     if name not in BUILT_IN and not query:
         raise SpecError(f"{where}.query", f"{name!r} is not built in ({', '.join(BUILT_IN)}); "
                                           "a custom metric needs query (CloudWatch MetricDataQueries)")
     for i, q in enumerate(query):
         if not re.fullmatch(r"[a-z][a-zA-Z0-9_]*", str(q.get("Id", ""))):
             raise SpecError(f"{where}.query[{i}].Id", "must start with a lowercase letter (CloudWatch query Id)")
-    return MetricCheck(name, parse_duration(raw.get("interval", "1m"), f"{where}.interval"), low, high, query)
+    lookback = parse_duration(raw["lookback"], f"{where}.lookback") if raw.get("lookback") else None
+    return MetricCheck(name, parse_duration(raw.get("interval", "1m"), f"{where}.interval"), low, high, query,
+                       relative, lookback)
 
 
 def _match(raw: Mapping[str, Any], where: str) -> ab.Match:
@@ -385,9 +436,19 @@ def _metric_schema() -> dict:
         "properties": {
             "name": {"type": "string", "minLength": 1,
                      "description": "request-success-rate, request-duration, or any name with a query."},
-            "interval": {"x-kubernetes-int-or-string": True, "default": "1m"},
-            "thresholdRange": {"type": "object", "properties": {"min": {"type": "number"},
-                                                                "max": {"type": "number"}}},
+            "interval": {"x-kubernetes-int-or-string": True, "default": "1m",
+                         "description": "The metric's period (at least 1m for ALB metrics)."},
+            "lookback": {"x-kubernetes-int-or-string": True,
+                         "description": "How far back the query reads; the latest period with data counts. "
+                                        "Default: ten periods, as Flagger."},
+            "thresholdRange": {"type": "object", "properties": {
+                "min": {"type": "number"}, "max": {"type": "number"},
+                "maxDelta": {"type": "number", "minimum": 0,
+                             "description": "Relative: the canary may be at most this much worse than the primary "
+                                            "over the same window (percentage points for request-success-rate)."},
+                "maxRatio": {"type": "number", "minimum": 1,
+                             "description": "Relative: canary/primary may be at most this (e.g. 1.2 for latency)."},
+            }},
             "query": {"type": "array", "description": "CloudWatch MetricDataQueries; {{ target_group }} and "
                                                       "{{ load_balancer }} are replaced by dimension values.",
                       "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
@@ -531,6 +592,19 @@ def schema() -> dict:
                     "match": {"type": "array", "maxItems": 5, "items": _match_schema(),
                               "description": "A/B: each entry is an ALB rule sending matching requests to the "
                                              "canary (entries ORed, fields ANDed); needs iterations."},
+                    "alarms": {"type": "array", "maxItems": 100, "description": "CloudWatch alarms as gates: ALARM "
+                               "is a failed check, INSUFFICIENT_DATA follows the no-data rule.",
+                               "items": {"type": "object", "required": ["name"], "properties": {
+                                   "name": {"type": "string", "minLength": 1, "description": "Name or ARN."}}}},
+                    "noDataTolerance": {"type": "integer", "minimum": 0, "default": NO_DATA_TOLERANCE,
+                                        "description": "Consecutive checks without data that hold the step; each "
+                                                       "further one counts as a failed check."},
+                    "bake": {"type": "object", "required": ["duration"], "description": "After the steps and "
+                             "confirm-promotion, the canary at weight for duration with the primary warm; any "
+                             "failed check moves the weight back in one verified write.", "properties": {
+                                 "weight": {**_percent("Canary percent during the bake."), "default": 100},
+                                 "duration": {"x-kubernetes-int-or-string": True,
+                                              "description": "How long to bake (e.g. 10m)."}}},
                 },
             },
             "progressDeadlineSeconds": {"type": "integer", "minimum": 1, "default": 600},
@@ -572,8 +646,18 @@ def schema() -> dict:
                         "items": {"type": "object", "properties": {
                             "name": {"type": "string"}, "value": {"type": "number"}, "min": {"type": "number"},
                             "max": {"type": "number"},
+                            "primary": {"type": "number", "description": "Relative mode: the primary's value."},
+                            "relative": {"type": "object", "properties": {"maxDelta": {"type": "number"},
+                                                                          "maxRatio": {"type": "number"}}},
                             "verdict": {"type": "string", "enum": ["pass", "fail", "wait"]},
                             "message": {"type": "string"}}}},
+            "alarms": {"type": "array", "description": "State of each analysis alarm at the last check.",
+                       "items": {"type": "object", "properties": {"name": {"type": "string"},
+                                                                  "state": {"type": "string"}}}},
+            "noDataChecks": {"type": "integer", "description": "Consecutive checks that had no data."},
+            "unavailableSince": {"type": "string", "nullable": True,
+                                 "description": "When the canary stopped being ready (the progress deadline "
+                                                "counts from here)."},
             "abRules": {"type": "array", "items": {"type": "string"},
                         "description": "A/B rules awsctl created for this analysis."},
             "pendingWeight": {"type": "number", "nullable": True,

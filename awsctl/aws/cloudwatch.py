@@ -1,30 +1,46 @@
-"""GetMetricData, paginated, as {query id: values}; the computation lives in analysis/metrics.py."""
+"""GetMetricData (through botocore's paginator) and DescribeAlarms; the arithmetic lives in
+analysis/metrics.py."""
 
 from __future__ import annotations
 
 import datetime
 
+from awsctl.analysis.metrics import series_of
 from awsctl.aws.clients import Clients
 
 MAX_QUERIES = 500  # GetMetricData accepts at most 500 queries per call
+MAX_ALARMS = 100  # DescribeAlarms takes at most 100 names per call
+
+
+def alarm_name(ref: str) -> str:
+    """`arn:aws:cloudwatch:region:account:alarm:NAME` or NAME -> NAME."""
+    return ref.split(":alarm:", 1)[1] if ":alarm:" in ref else ref
 
 
 class CloudWatch:
     def __init__(self, clients: Clients):
         self._clients = clients
 
-    def metric_data(self, queries: list[dict], seconds: float) -> dict[str, list[float]]:
+    def metric_data(self, queries: list[dict], lookback_seconds: float) -> dict[str, list[tuple[str, float]]]:
+        """{query id: [(timestamp, value)]}, newest first, over the last `lookback_seconds`."""
         end = datetime.datetime.now(datetime.timezone.utc)
-        start = end - datetime.timedelta(seconds=seconds)
-        out: dict[str, list[float]] = {}
+        start = end - datetime.timedelta(seconds=lookback_seconds)
+        paginator = self._clients.get("cloudwatch").get_paginator("get_metric_data")
+        pages = []
         for i in range(0, len(queries), MAX_QUERIES):
-            kwargs = {"MetricDataQueries": queries[i:i + MAX_QUERIES], "StartTime": start, "EndTime": end,
-                      "ScanBy": "TimestampDescending"}
-            while True:
-                page = self._clients.get("cloudwatch").get_metric_data(**kwargs)
-                for result in page["MetricDataResults"]:
-                    out.setdefault(result["Id"], []).extend(result.get("Values") or [])
-                if not page.get("NextToken"):
-                    break
-                kwargs["NextToken"] = page["NextToken"]
+            pages.extend(paginator.paginate(MetricDataQueries=queries[i:i + MAX_QUERIES], StartTime=start,
+                                            EndTime=end, ScanBy="TimestampDescending"))
+        return series_of(pages)
+
+    def alarm_states(self, refs: list[str]) -> dict[str, str]:
+        """{alarm name: OK | ALARM | INSUFFICIENT_DATA} for the alarms that exist."""
+        names = [alarm_name(r) for r in refs]
+        out: dict[str, str] = {}
+        paginator = self._clients.get("cloudwatch").get_paginator("describe_alarms")
+        for i in range(0, len(names), MAX_ALARMS):
+            for page in paginator.paginate(AlarmNames=names[i:i + MAX_ALARMS], AlarmTypes=["MetricAlarm",
+                                                                                          "CompositeAlarm"]):
+                for kind in ("MetricAlarms", "CompositeAlarms"):
+                    for alarm in page.get(kind) or ():
+                        out[alarm["AlarmName"]] = alarm["StateValue"]
         return out

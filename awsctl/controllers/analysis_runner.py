@@ -1,5 +1,6 @@
 """Answers the rollout planner's gates: webhooks of the asked type, and for the analysis gate the
-rollout webhooks plus every CloudWatch metric check (I/O here, arithmetic in analysis/metrics.py)."""
+rollout webhooks, every CloudWatch metric check and every CloudWatch alarm (I/O here, arithmetic
+in analysis/metrics.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Mapping, Sequence
 
 from awsctl.analysis import metrics, webhooks
 from awsctl.api import canary as api
-from awsctl.aws.cloudwatch import CloudWatch
+from awsctl.aws.cloudwatch import CloudWatch, alarm_name
 from awsctl.planning.rollout import ANALYSIS
 
 log = logging.getLogger("awsctl.analysis")
@@ -17,36 +18,54 @@ log = logging.getLogger("awsctl.analysis")
 
 @dataclass(frozen=True)
 class Answer:
-    ok: bool | None  # None: no data yet (metrics), hold the step
+    ok: bool | None  # None: no data yet (metrics, alarms), hold the step
     detail: str
     metrics: list[dict] = field(default_factory=list)  # last value of each metric, for status
+    alarms: list[dict] = field(default_factory=list)  # each alarm's state, for status
 
 
 class AnalysisRunner:
     def __init__(self, cloudwatch: CloudWatch):
         self.cloudwatch = cloudwatch
 
-    def answer(self, gate: str, spec: api.CanarySpec, payload: Mapping, canary_groups: Sequence[str]) -> Answer:
+    def answer(self, gate: str, spec: api.CanarySpec, payload: Mapping, canary_groups: Sequence[str],
+               primary_groups: Sequence[str] = ()) -> Answer:
         hooks = spec.analysis.hooks("rollout" if gate == ANALYSIS else gate)
         hooks_ok, hooks_detail = webhooks.passed(webhooks.run_all(hooks, payload))
-        if gate != ANALYSIS or not spec.analysis.metrics:
+        if gate != ANALYSIS or not (spec.analysis.metrics or spec.analysis.alarms):
             return Answer(hooks_ok, hooks_detail)
-        results = [self._metric(check, i, spec.load_balancer.listener_arn, canary_groups)
+        results = [self._metric(check, i, spec.load_balancer.listener_arn, canary_groups, primary_groups)
                    for i, check in enumerate(spec.analysis.metrics)]
-        metrics_ok, metrics_detail = metrics.verdict(results)
         status = [r.to_status(c) for r, c in zip(results, spec.analysis.metrics)]
+        alarms, alarm_status = self._alarms(spec.analysis.alarms)
+        checks_ok, checks_detail = metrics.verdict(results + alarms)
         if not hooks_ok:
-            return Answer(False, "; ".join(filter(None, (hooks_detail, metrics_detail if metrics_ok is False else ""))),
-                          status)
-        return Answer(metrics_ok, metrics_detail, status)
+            return Answer(False, "; ".join(filter(None, (hooks_detail, checks_detail if checks_ok is False else ""))),
+                          status, alarm_status)
+        return Answer(checks_ok, checks_detail, status, alarm_status)
 
-    def _metric(self, check: metrics.MetricCheck, index: int, listener_arn: str,
-                groups: Sequence[str]) -> metrics.MetricResult:
-        queries = metrics.queries(check, index, groups, listener_arn)
+    def _alarms(self, refs: Sequence[str]) -> tuple[list[metrics.MetricResult], list[dict]]:
+        """The alarms as checks, and {name, state} of each for status (UNKNOWN when unreadable)."""
+        if not refs:
+            return [], []
+        names = [alarm_name(r) for r in refs]
         try:
-            # The window is one period, which is the interval rounded up to a period CloudWatch allows.
-            data = self.cloudwatch.metric_data(queries, metrics.period(check.interval_seconds))
+            states = self.cloudwatch.alarm_states(list(refs))
+        except Exception as err:  # noqa: BLE001 - an unreachable CloudWatch is "no data", never a pass
+            log.warning("alarm query failed", extra={"alarms": names, "error": str(err)})
+            return ([metrics.MetricResult(f"alarm/{n}", None, None, f"alarm {n}: DescribeAlarms failed: {err}")
+                     for n in names], [{"name": n, "state": "UNKNOWN"} for n in names])
+        return (metrics.alarm_results(states, names),
+                [{"name": n, "state": states.get(n, "MISSING")} for n in names])
+
+    def _metric(self, check: metrics.MetricCheck, index: int, listener_arn: str, groups: Sequence[str],
+                primary_groups: Sequence[str]) -> metrics.MetricResult:
+        queries = metrics.queries(check, index, groups, listener_arn)
+        if check.relative is not None:  # the same query over the same window, for the primary
+            queries += metrics.queries(check, index, primary_groups, listener_arn, side="p")
+        try:
+            data = self.cloudwatch.metric_data(queries, metrics.lookback(check))
         except Exception as err:  # noqa: BLE001 - an unreachable CloudWatch is "no data", never a pass
             log.warning("metric query failed", extra={"metric": check.name, "error": str(err)})
             return metrics.MetricResult(check.name, None, None, f"{check.name}: CloudWatch query failed: {err}")
-        return metrics.evaluate(check, index, groups, data)
+        return metrics.evaluate(check, index, groups, data, primary_groups)

@@ -22,17 +22,17 @@ from awsctl.aws.listeners import ListenerNotFound, Route, RuleNotFound
 from awsctl.aws.target_groups import OwnedTargetGroups, TargetGroupConflict
 from awsctl.aws.targets import TargetGroups
 from awsctl.controllers.analysis_runner import AnalysisRunner
-from awsctl.controllers.errors import NotReady, refusal
 from awsctl.controllers.canary_groups import Backend, CanaryGroups
 from awsctl.controllers.coalesce import Coalescer
+from awsctl.controllers.errors import NotReady, refusal
 from awsctl.controllers.generated import REVISION_ANNOTATION, GeneratedObjects
-from awsctl.routing.alb import AlbRouter
 from awsctl.controllers.wakeups import Wakeups
 from awsctl.kube.client import Kube, epoch, rfc3339
 from awsctl.planning import ab, naming, objects
 from awsctl.planning import weights as w
 from awsctl.planning.conditions import refused, set_condition
 from awsctl.planning.rollout import Ask, Observed, Policy, RolloutState, Step, decide, needs_health
+from awsctl.routing.alb import AlbRouter
 
 log = logging.getLogger("awsctl.canary")
 INVALID_SPEC_RETRY = 30.0  # seconds between looks at a Canary whose spec cannot be parsed
@@ -94,7 +94,8 @@ def policy_of(spec: api.CanarySpec) -> Policy:
     return Policy(steps=a.steps, max_weight=a.max_weight, threshold=a.threshold, step_promotion=a.step_promotion,
                   iterations=a.iterations, progress_deadline=float(spec.progress_deadline_seconds),
                   skip_analysis=spec.skip_analysis, suspend=spec.suspend,
-                  hooks=frozenset(h.type for h in a.webhooks))
+                  hooks=frozenset(h.type for h in a.webhooks), no_data_tolerance=a.no_data_tolerance,
+                  bake_weight=a.bake.weight if a.bake else None, bake_seconds=a.bake.duration_seconds if a.bake else 0.0)
 
 
 def state_of(status: Mapping) -> RolloutState:
@@ -103,6 +104,8 @@ def state_of(status: Mapping) -> RolloutState:
         failed_checks=int(status.get("failedChecks") or 0), iterations=int(status.get("iterations") or 0),
         last_applied=status.get("lastAppliedSpec") or "", last_promoted=status.get("lastPromotedSpec") or "",
         transition_at=epoch(status.get("lastTransitionTime")),
+        no_data=int(status.get("noDataChecks") or 0),
+        unavailable_since=epoch(status.get("unavailableSince")) if status.get("unavailableSince") else 0.0,
     )
 
 
@@ -182,6 +185,12 @@ class CanaryReconciler:
                            f"spec.loadBalancer.targetType: Service {spec.service.name} is headless (no NodePort); "
                            "instance targets cannot reach it, use targetType: ip", "spec.loadBalancer.targetType")
         target_type = "ip" if headless else spec.load_balancer.target_type
+        blind = spec.analysis.blind_metrics()
+        if blind:
+            field = f"spec.analysis.metrics[{blind[0]}]"
+            raise NotReady("MetricsNeedTraffic", f"{field}: {spec.analysis.metrics[blind[0]].name} cannot judge a "
+                           "blue/green canary (iterations without match): it gets no ALB traffic. Use webhooks "
+                           "(type rollout), a custom query, or alarms instead", field)
         backends = self._backends(ns, spec)
         revision = objects.template_hash(target)
 
@@ -214,7 +223,7 @@ class CanaryReconciler:
             details={"primary-targets": health.describe(primary_arns),
                      "canary-targets": health.describe(canary_arns)} if look else {},
         )
-        step = self._decide(body, spec, state, observed, canary_arns)
+        step = self._decide(body, spec, state, observed, canary_arns, primary_arns)
         state, message, verified = self._apply(body, spec, step, target, primary, primary_side, canary_side, health)
         self._warm_up(body, spec, primary_side, canary_side, verified or shown)
         self._sync_ab(body, spec, state, canary_side, observed)
@@ -406,7 +415,7 @@ class CanaryReconciler:
 
     # -- decide, with gates answered by webhooks ---------------------------------------------------
     def _decide(self, body: dict, spec: api.CanarySpec, state: RolloutState, observed: Observed,
-                canary_groups: list[str]) -> Step:
+                canary_groups: list[str], primary_groups: list[str]) -> Step:
         gates: dict[str, bool | None] = {}
         details: dict[str, str] = {}
         policy = policy_of(spec)
@@ -415,10 +424,11 @@ class CanaryReconciler:
             if not isinstance(out, Ask):
                 return out
             for gate in out.gates:
-                answer = self.analysis.answer(gate, spec, self._payload(body, state, observed.revision), canary_groups)
+                answer = self.analysis.answer(gate, spec, self._payload(body, state, observed.revision), canary_groups,
+                                              primary_groups)
                 gates[gate], details[gate] = answer.ok, answer.detail
-                if answer.metrics:
-                    self._write(body, body.get("status") or {}, {"metrics": answer.metrics})
+                if answer.metrics or answer.alarms:
+                    self._write(body, body.get("status") or {}, {"metrics": answer.metrics, "alarms": answer.alarms})
 
     @staticmethod
     def _payload(body: dict, state: RolloutState, checksum: str, metadata: Mapping[str, str] | None = None) -> dict:
@@ -507,6 +517,8 @@ class CanaryReconciler:
             "lastTransitionTime": rfc3339(state.transition_at) if state.transition_at else (
                 status.get("lastTransitionTime") or now),
             "observedGeneration": generation, "message": message, "conditions": conditions,
+            "noDataChecks": state.no_data,
+            "unavailableSince": rfc3339(state.unavailable_since) if state.unavailable_since else None,
             **({"pendingWeight": None} if step.weight is None or state.weight == step.weight else {}),
         })
 

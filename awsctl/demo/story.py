@@ -2,10 +2,13 @@
 
 Local control plane and moto (`awsctl dev up`), the ALB from terraform/examples/local (or boto3 when
 terraform is absent), the CRDs, the operator, then a headless app with a Canary stepping
-0.5% -> 5% -> 25% -> 50%: a good image is promoted, a bad image's 5xx rate rolls it back. moto
-has no real traffic, so the demo plays the ALB's part and writes the RequestCount and 5XX metrics
-CloudWatch would have for the canary group, in proportion to the weight AWS shows. It ends with a
-summary and a PNG of canary weight and success rate, and stops everything it started.
+0.5% -> 5% -> 25% -> 50%, then a bake at 100% with the primary warm: a good image bakes and is
+promoted; a bad image passes the steps but fails under full load, its CloudWatch alarm goes to
+ALARM during the bake, and the weight goes back to the primary (which never stopped) at once.
+moto has no real traffic and evaluates no alarms, so the demo plays the ALB's part (it writes the
+RequestCount and 5XX metrics CloudWatch would have for the canary group, in proportion to the
+weight AWS shows) and the alarm's. It ends with a summary and a PNG of canary weight and success
+rate, with the bakes marked, and stops everything it started.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from awsctl.planning.weights import weights_of
 
 NS = "demo"
 GOOD, BAD = "demo/web:v2", "demo/web:v3-broken"
+ALARM = "demo-web-5xx"
+BAKE_SECONDS = 20
 REQUESTS_PER_SECOND = 2000  # what the demo ALB receives; the canary gets its weight's share
 
 
@@ -129,7 +134,14 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
         core.create_namespaced_service(NS, {"metadata": {"name": "web"}, "spec": {
             "clusterIP": "None", "selector": labels,
             "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}})
-        _step("creating the Canary: steps 0.5% -> 5% -> 25% -> 50%, success rate >= 99% over 5 s")
+        import boto3
+        cloudwatch = boto3.client("cloudwatch")
+        cloudwatch.put_metric_alarm(AlarmName=ALARM, Namespace="AWS/ApplicationELB",
+                                    MetricName="HTTPCode_Target_5XX_Count", Statistic="Sum", Period=60,
+                                    EvaluationPeriods=1, Threshold=50, ComparisonOperator="GreaterThanThreshold")
+        cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="OK", StateReason="no 5xx")
+        _step(f"creating the Canary: steps 0.5% -> 5% -> 25% -> 50%, success rate >= 99% (1 m periods), "
+              f"then a {BAKE_SECONDS} s bake at 100% gated by the alarm {ALARM}")
         custom.create_namespaced_custom_object("awsctl.io", "v1alpha1", NS, "canaries", {
             "apiVersion": "awsctl.io/v1alpha1", "kind": "Canary", "metadata": {"name": "web"},
             "spec": {"targetRef": {"name": "web"}, "service": {"port": 80, "targetPort": "http"},
@@ -139,8 +151,10 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
                                       "targetGroup": {"healthCheck": {"intervalSeconds": 5, "healthyThresholdCount": 2},
                                                       "deregistrationDelaySeconds": 5}},
                      "analysis": {"interval": "2s", "threshold": 2, "stepWeights": [0.5, 5, 25, 50],
-                                  "metrics": [{"name": "request-success-rate", "interval": "5s",
-                                               "thresholdRange": {"min": 99}}]}}})
+                                  "metrics": [{"name": "request-success-rate", "interval": "1m",
+                                               "thresholdRange": {"min": 99}}],
+                                  "alarms": [{"name": ALARM}],
+                                  "bake": {"weight": 100, "duration": f"{BAKE_SECONDS}s"}}}})
 
         def canary() -> dict:
             return custom.get_namespaced_custom_object("awsctl.io", "v1alpha1", NS, "canaries", "web")
@@ -151,17 +165,21 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
         print(f"    Initialized: web-primary is headless (clusterIP {svc.spec.cluster_ip}), "
               f"ip target groups, all traffic on the primary")
 
-        import boto3
-        traffic = Traffic(boto3.client("cloudwatch"), listener).start()
+        traffic = Traffic(cloudwatch, listener).start()
         traffic.group = st["targetGroups"]["canary"][0]
         record = Recording()
         elbv2 = boto3.client("elbv2")
 
-        def follow(until: set[str], label: str) -> dict:
+        def follow(until: set[str], label: str, on_bake=None) -> dict:
             """Live progress, one line a second: AWS's weights and health, phase, the metric awsctl saw."""
-            last_line = ""
+            last_line, baking = "", False
             while True:
                 status = canary().get("status") or {}
+                if status.get("phase") == "Baking" and not baking and status.get("lastAppliedSpec") != label:
+                    baking = True
+                    record.marks.append((record.now(), "BAKE"))
+                    if on_bake:
+                        on_bake()
                 rule = (status.get("listenerRule") or {}).get("arn")
                 actions = elbv2.describe_rules(RuleArns=[rule])["Rules"][0]["Actions"] if rule else []
                 weights = weights_of(actions)
@@ -182,7 +200,8 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
                 record.weights.append(share)
                 record.success.append(metric["value"] if metric and share > 0 else None)
                 rate = f"{metric['value']:.1f}%" if metric else "-"
-                line = (f"    {record.now():5.1f}s  {status.get('phase', ''):<16} canary {share:4.1f}% "
+                alarm = next((a["state"] for a in status.get("alarms") or ()), "-")
+                line = (f"    {record.now():5.1f}s  {status.get('phase', ''):<16} canary {share:5.1f}% alarm {alarm} "
                         f"(ALB {weights.get(canary_arn, 0)}/{total})  {'  '.join(health)}  success {rate}")
                 if line.split("s ", 1)[1] != last_line:
                     print(line, flush=True)
@@ -191,7 +210,8 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
                     return status
                 time.sleep(1.0)
 
-        _step(f"rolling out {GOOD}: healthy metrics, the weights step up, then promotion")
+        _step(f"rolling out {GOOD}: healthy metrics, the weights step up, a {BAKE_SECONDS} s bake at 100%, "
+              "then promotion")
         promoted_from = canary()["status"]["lastAppliedSpec"]
         record.marks.append((record.now(), "V2"))
         traffic.error_rate = 0.0
@@ -201,14 +221,21 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
         primary_image = apps.read_namespaced_deployment("web-primary", NS).spec.template.spec.containers[0].image
         print(f"    {good['phase']}: web-primary now runs {primary_image}")
 
-        _step(f"rolling out {BAD}: 30% of its requests fail, the analysis rolls it back")
+        _step(f"rolling out {BAD}: fine at small weights, failing under full load; its alarm fires during the bake")
         record.marks.append((record.now(), "V3"))
-        traffic.error_rate = 0.30
+        traffic.error_rate = 0.0
+
+        def overload() -> None:
+            """At 100% the new version's connection pool runs out: 30% 5xx, and the alarm fires."""
+            traffic.error_rate = 0.30
+            cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason="5xx above 50 per minute")
+            print(f"    {record.now():5.1f}s  {ALARM} -> ALARM", flush=True)
         apps.patch_namespaced_deployment("web", NS, {"spec": {"template": {"spec": {"containers": [
             {"name": "web", "image": BAD}]}}}})
-        bad = follow({"Succeeded", "Failed"}, good["lastAppliedSpec"])
+        bad = follow({"Succeeded", "Failed"}, good["lastAppliedSpec"], on_bake=overload)
         primary_image = apps.read_namespaced_deployment("web-primary", NS).spec.template.spec.containers[0].image
-        print(f"    {bad['phase']} after {bad['failedChecks']} failed checks: web-primary still runs {primary_image}")
+        print(f"    {bad['phase']}: {bad.get('message', '')}")
+        print(f"    web-primary still runs {primary_image}: it stayed warm through the bake, no capacity gap")
 
         _step("awsctl status")
         subprocess.run([sys.executable, "-m", "awsctl", "status", "-n", NS], check=False)

@@ -31,6 +31,9 @@ class Policy:
     skip_analysis: bool = False
     suspend: bool = False
     hooks: frozenset[str] = frozenset()  # webhook types the spec defines
+    no_data_tolerance: int = 2  # consecutive no-data checks that hold; each further one is a failed check
+    bake_weight: int | None = None  # permille: bake at this weight after confirm-promotion
+    bake_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class RolloutState:
     last_applied: str = ""
     last_promoted: str = ""
     transition_at: float = 0.0
+    no_data: int = 0  # consecutive analysis checks without data
+    unavailable_since: float = 0.0  # when the canary stopped being ready; 0 while it is
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ def decide(policy: Policy, st: RolloutState, ob: Observed) -> Step | Ask:
         return _initialize(st, ob)
     if phase in STEADY or phase == "Waiting":
         return _detect(policy, st, ob, phase)
-    if phase in ("Progressing", "WaitingPromotion"):
+    if phase in ("Progressing", "WaitingPromotion", "Baking"):
         return _progress(policy, st, ob, phase)
     if phase == "Promoting":
         return _promote(policy, st, ob)
@@ -181,30 +186,50 @@ def _progress(policy: Policy, st: RolloutState, ob: Observed, phase: str) -> Ste
     if st.failed_checks >= policy.threshold:
         return _rollback(st, ob, f"{st.failed_checks} failed checks reached the threshold {policy.threshold}")
     if not (ob.canary_ready and ob.canary_healthy):
-        if ob.now - st.transition_at > policy.progress_deadline:
-            return _rollback(st, ob, f"progress deadline of {policy.progress_deadline:g}s exceeded")
+        # The deadline counts from when the canary became unavailable, not from the phase's start.
+        since = st.unavailable_since or ob.now
+        if ob.now - since > policy.progress_deadline:
+            return _rollback(st, ob, f"progress deadline of {policy.progress_deadline:g}s exceeded: the canary "
+                                     f"has not been ready for {ob.now - since:.0f}s")
+        waiting = replace(st, unavailable_since=since)
         if not ob.canary_ready:
-            return Step(st, phase, "waiting for the canary Deployment to become ready")
-        return Step(st, phase, _awaiting(ob, "canary"))
-    if phase == "WaitingPromotion":
-        return _ask_promotion(policy, st, ob)
-    if policy.skip_analysis:
+            return Step(waiting, phase, "waiting for the canary Deployment to become ready")
+        return Step(waiting, phase, _awaiting(ob, "canary"))
+    st = replace(st, unavailable_since=0.0)
+    if policy.skip_analysis and phase != "Baking":
         return _start_promotion(st, ob, "spec.skipAnalysis is true: promoting without analysis")
-    if st.weight == 0 and st.iterations == 0:
+    if st.weight == 0 and st.iterations == 0 and phase == "Progressing":
         pre = _gate(policy, ob, "pre-rollout")
         if isinstance(pre, Ask):
             return pre
         if not pre:
             return _failed_check(st, ob, "pre-rollout")
     if st.weight > 0 or st.iterations > 0 or policy.iterations:
+        # Also while waiting for promotion and while baking: a canary that degrades then is caught.
         analysis = _gate(policy, ob, ANALYSIS)
         if isinstance(analysis, Ask):
             return analysis
-        if analysis is None:  # no data is "not yet", never a pass and never a failed check
-            return Step(st, "AnalysisHeld", f"holding at {percent(st.weight):g}%: {_why(ob, ANALYSIS)}",
-                        event="Normal")
+        if analysis is None:  # no data: held, then counted as failed past the tolerance
+            held = replace(st, no_data=st.no_data + 1)
+            if held.no_data > policy.no_data_tolerance:
+                if phase == "Baking":
+                    return _rollback(held, ob, f"bake without data: {_why(ob, ANALYSIS)}")
+                return _failed_check(held, ob, ANALYSIS, f"no data for {held.no_data} checks in a row")
+            return Step(held, "AnalysisHeld", f"holding at {percent(st.weight):g}%: {_why(ob, ANALYSIS)} "
+                                              f"(no data {held.no_data}/{policy.no_data_tolerance})", event="Normal")
+        st = replace(st, no_data=0)
         if not analysis:
+            if phase == "Baking":  # the primary never stopped: back to it at once, in one verified write
+                return _rollback(st, ob, f"bake failed: {_why(ob, ANALYSIS)}")
             return _failed_check(st, ob, ANALYSIS)
+    if phase == "Baking":
+        left = policy.bake_seconds - (ob.now - st.transition_at)
+        if left > 0:
+            return Step(st, "Baking", f"baking at {percent(st.weight):g}% with the primary warm: {left:.0f}s left")
+        return _start_promotion(st, ob, f"bake passed: copying revision {st.last_applied} to the primary while the "
+                                        f"canary carries {percent(st.weight):g}%")
+    if phase == "WaitingPromotion":
+        return _ask_promotion(policy, st, ob)
     if policy.iterations:
         if st.iterations >= policy.iterations:
             return _ask_promotion(policy, st, ob)
@@ -224,9 +249,10 @@ def _progress(policy: Policy, st: RolloutState, ob: Observed, phase: str) -> Ste
                 event="Normal")
 
 
-def _failed_check(st: RolloutState, ob: Observed, kind: str) -> Step:
+def _failed_check(st: RolloutState, ob: Observed, kind: str, why: str = "") -> Step:
     failed = replace(st, failed_checks=st.failed_checks + 1)
-    return Step(failed, "Progressing", f"check {failed.failed_checks} failed: {_why(ob, kind)}", event="Warning")
+    return Step(failed, "Progressing", f"check {failed.failed_checks} failed: {why or _why(ob, kind)}",
+                event="Warning")
 
 
 def _ask_promotion(policy: Policy, st: RolloutState, ob: Observed) -> Step | Ask:
@@ -237,6 +263,10 @@ def _ask_promotion(policy: Policy, st: RolloutState, ob: Observed) -> Step | Ask
         waiting = replace(st, phase="WaitingPromotion")
         return Step(waiting, "WaitingPromotion", f"waiting for confirm-promotion: {_why(ob, 'confirm-promotion')}",
                     event=None if st.phase == "WaitingPromotion" else "Normal")
+    if policy.bake_weight is not None:
+        baking = replace(st, phase="Baking", weight=policy.bake_weight, transition_at=ob.now)
+        return Step(baking, "Baking", f"baking at {percent(policy.bake_weight):g}% for {policy.bake_seconds:g}s: the "
+                                      "primary stays warm at the rest", weight=policy.bake_weight, event="Normal")
     return _start_promotion(st, ob, f"copying revision {st.last_applied} to the primary")
 
 

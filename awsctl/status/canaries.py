@@ -70,6 +70,7 @@ def collect(kube: Kube, groups: TargetGroups, listeners: Listeners, name: str | 
             "groups": _groups(groups, status, shown),
             "abRules": len(status.get("abRules") or ()),
             "metrics": status.get("metrics") or [],
+            "alarms": status.get("alarms") or [],
             "lastEvent": _last_event(kube, meta["namespace"], meta["name"]),
         })
     return rows
@@ -98,11 +99,23 @@ def _fit(text: str, width: int = WIDTH) -> str:
 
 
 def _metric_line(metric: dict) -> str:
+    """Absolute: value and bounds. Relative: canary beside primary, and how much worse it may be."""
+    rel = metric.get("relative") or {}
     bounds = " ".join(filter(None, (f">={metric['min']:g}" if "min" in metric else "",
-                                    f"<={metric['max']:g}" if "max" in metric else "")))
+                                    f"<={metric['max']:g}" if "max" in metric else "",
+                                    f"d<={rel['maxDelta']:g}" if "maxDelta" in rel else "",
+                                    f"x<={rel['maxRatio']:g}" if "maxRatio" in rel else "")))
     value = f"{metric['value']:.2f}" if "value" in metric else "no data"
+    if rel:
+        primary = f"{metric['primary']:.2f}" if "primary" in metric else "no data"
+        value = f"{value} vs {primary}"
     verdict = {"pass": "ok", "fail": "FAIL"}.get(metric.get("verdict"), "wait")
-    return f"  metric  {metric['name'][:24]:<24} {value:>10}  {bounds:<14} {verdict}"
+    return f"  metric  {metric['name'][:22]:<22} {value:>18}  {bounds:<11} {verdict}"
+
+
+def _alarm_line(alarm: dict) -> str:
+    verdict = {"OK": "ok", "ALARM": "FAIL"}.get(alarm.get("state"), "wait")
+    return f"  alarm   {alarm['name'][:40]:<40} {alarm.get('state', '?'):<17} {verdict}"
 
 
 def render(rows: list[dict], now: float) -> str:
@@ -133,6 +146,7 @@ def render(rows: list[dict], now: float) -> str:
             health = "tg missing" if g["registered"] is None else f"{g['healthy']}/{g['registered']} ok"
             out.append(_fit(f"  {g['role']:<7} {bar(g['share'])} {share} {alb:<5} {g['backend'][:20]:<20} {health}"))
         out.extend(_fit(_metric_line(m)) for m in row["metrics"])
+        out.extend(_fit(_alarm_line(a)) for a in row.get("alarms") or ())
         event = row["lastEvent"]
         if event:
             out.append(_fit(f"  event   {_age(now - event['time'])} ago {event['reason']}: {event['message']}"))

@@ -1,5 +1,6 @@
 """Analysis stories: CloudWatch metrics seeded into moto, A/B rules, drift repair, and `awsctl status`."""
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -18,22 +19,36 @@ def test_no_data_holds_then_healthy_metrics_promote(kube, namespace, moto, opera
     listener = moto.listener(namespace)
     app(kube, namespace)
     create(kube, namespace, canary("web", listener=listener, rule={"priority": 10}, analysis={
-        "stepWeights": [10, 50], "metrics": [SUCCESS_RATE]}))
+        "stepWeights": [10, 50], "metrics": [SUCCESS_RATE], "noDataTolerance": 30}))
     st = wait_phase(kube, namespace, "Initialized")
     canary_arn = st["targetGroups"]["canary"][0]
     set_image(kube, namespace, V2)
     held = wait_for(lambda: (lambda s: s if s.get("message", "").startswith("holding") else None)(
         status(kube, namespace)), what="analysis held for lack of data")
-    time.sleep(4)  # several ticks without data: still held, nothing counted, nothing promoted
+    time.sleep(4)  # several ticks without data: held within the tolerance, nothing counted, nothing promoted
     st = status(kube, namespace)
     assert st["phase"] == "Progressing" and st["canaryWeight"] == held["canaryWeight"] == 10
-    assert st["failedChecks"] == 0 and st["metrics"][0]["verdict"] == "wait"
-    assert "no requests reached the canary" in st["message"] and "AnalysisHeld" in reasons(kube, namespace)
+    assert st["failedChecks"] == 0 and st["metrics"][0]["verdict"] == "wait" and st["noDataChecks"] >= 3
+    assert "no requests reached it" in st["message"] and "/30)" in st["message"]
+    assert "AnalysisHeld" in reasons(kube, namespace)
 
     with moto.traffic(listener, canary_arn, requests=200, errors=0):
         st = wait_phase(kube, namespace, "Succeeded", timeout=90)
-    assert st["metrics"][0]["value"] == 100 and st["metrics"][0]["verdict"] == "pass"
+    assert st["metrics"][0]["value"] == 100 and st["metrics"][0]["verdict"] == "pass" and st["noDataChecks"] == 0
     assert canary_shares(moto, st["listenerRule"]["arn"], canary_arn) == [0, 100, 500, 0]
+
+
+def test_no_data_past_the_tolerance_counts_as_failed_checks(kube, namespace, moto, operator):
+    listener = moto.listener(namespace)
+    app(kube, namespace)
+    create(kube, namespace, canary("web", listener=listener, rule={"priority": 10}, analysis={
+        "stepWeights": [10, 50], "threshold": 2, "metrics": [SUCCESS_RATE], "noDataTolerance": 1}))
+    wait_phase(kube, namespace, "Initialized")
+    set_image(kube, namespace, V2)
+    st = wait_phase(kube, namespace, "Failed", timeout=90)  # silence is never a pass
+    assert st["canaryWeight"] == 0
+    events = client.CoreV1Api(kube).list_namespaced_event(namespace).items
+    assert any("no data for 2 checks in a row" in (e.message or "") for e in events)
 
 
 def test_a_5xx_burst_rolls_back(kube, namespace, moto, operator):
@@ -143,3 +158,109 @@ def test_manual_changes_are_reverted_with_an_event_and_status_shows_aws(kube, na
                           capture_output=True, text=True, timeout=60, check=True).stdout
     assert "WaitingPromotion" in text and "w=200" in text and "sticky 60s" in text
     assert all(len(line) <= 80 for line in text.splitlines())
+
+
+def primary_pods(kube, namespace):
+    return {(p.metadata.name, p.metadata.uid) for p in client.CoreV1Api(kube).list_namespaced_pod(
+        namespace, label_selector="app=web-primary").items if not p.metadata.deletion_timestamp}
+
+
+def primary_image(kube, namespace):
+    return client.AppsV1Api(kube).read_namespaced_deployment("web-primary", namespace).spec.template.spec.containers[
+        0].image
+
+
+def test_a_bake_at_full_weight_keeps_the_primary_warm_then_promotes(kube, namespace, moto, operator):
+    listener = moto.listener(namespace)
+    app(kube, namespace)
+    create(kube, namespace, canary("web", listener=listener, rule={"priority": 10}, analysis={
+        "stepWeights": [20], "bake": {"weight": 100, "duration": "6s"}}))
+    st = wait_phase(kube, namespace, "Initialized")
+    rule, primary_arn, canary_arn = (st["listenerRule"]["arn"], st["targetGroups"]["primary"][0],
+                                     st["targetGroups"]["canary"][0])
+    before = primary_pods(kube, namespace)
+    set_image(kube, namespace, V2)
+    wait_phase(kube, namespace, "Baking", timeout=90)
+    assert moto.forward_weights(rule) == {primary_arn: 0, canary_arn: 999}
+    time.sleep(3)  # mid-bake: the old version still runs, registered and healthy, at weight 0
+    assert primary_pods(kube, namespace) == before and primary_image(kube, namespace) == "registry.local/app:v1"
+    assert set(moto.target_states(primary_arn).values()) == {"healthy"}
+    st = wait_phase(kube, namespace, "Succeeded", timeout=90)
+    assert primary_image(kube, namespace) == V2 and primary_pods(kube, namespace) != before
+    assert canary_shares(moto, rule, canary_arn) == [0, 200, 999, 0]
+    assert {"Baking", "Promoting", "Succeeded"} <= set(reasons(kube, namespace))
+
+
+def test_an_alarm_during_the_bake_moves_the_weight_back_at_once(kube, namespace, moto, operator):
+    listener = moto.listener(namespace)
+    cloudwatch = moto.client("cloudwatch")
+    alarm = f"{namespace}-web-5xx"
+    cloudwatch.put_metric_alarm(AlarmName=alarm, MetricName="HTTPCode_Target_5XX_Count",
+                                Namespace="AWS/ApplicationELB", Statistic="Sum", Period=60, EvaluationPeriods=1,
+                                Threshold=10, ComparisonOperator="GreaterThanThreshold")
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="quiet")
+    app(kube, namespace)
+    create(kube, namespace, canary("web", listener=listener, rule={"priority": 10}, analysis={
+        "interval": "1s", "stepWeights": [20], "alarms": [{"name": alarm}],
+        "bake": {"weight": 100, "duration": "5m"}}))
+    st = wait_phase(kube, namespace, "Initialized")
+    rule, primary_arn, canary_arn = (st["listenerRule"]["arn"], st["targetGroups"]["primary"][0],
+                                     st["targetGroups"]["canary"][0])
+    before = primary_pods(kube, namespace)
+    set_image(kube, namespace, V2)
+    st = wait_phase(kube, namespace, "Baking", timeout=90)
+    assert st["alarms"] == [{"name": alarm, "state": "OK"}]
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="5xx burst")
+    tripped = time.monotonic()
+    wait_for(lambda: moto.forward_weights(rule) == {primary_arn: 999, canary_arn: 0}, timeout=5, interval=0.05,
+             what="weight back on the primary")
+    assert time.monotonic() - tripped < 3.0  # one analysis interval (1 s) and the verified write
+    st = wait_phase(kube, namespace, "Failed", timeout=10)
+    assert "bake failed: alarm" in st["message"] and st["alarms"] == [{"name": alarm, "state": "ALARM"}]
+    # The old version never stopped: same pods, same image, no capacity gap.
+    assert primary_pods(kube, namespace) == before and primary_image(kube, namespace) == "registry.local/app:v1"
+
+
+def test_a_relative_check_passes_where_the_absolute_one_fails(kube, namespace, moto, operator):
+    """Both sides fail 2% of requests (a shared dependency, not the release): judged against the
+    primary the canary is fine; against a fixed 99% minimum it is not."""
+    from tests.e2e.objects import deployment, service
+    listener = moto.listener(namespace)
+    app(kube, namespace)
+    create(kube, namespace, deployment("api", replicas=2, container_port=8080),
+           service("api", port=80, target_port=8080))
+    relative = {"name": "request-success-rate", "interval": "5s", "thresholdRange": {"maxDelta": 0.5}}
+    create(kube, namespace,
+           canary("web", listener=listener, rule={"priority": 10}, analysis={
+               "stepWeights": [10, 20], "threshold": 2, "metrics": [relative]}),
+           canary("api", listener=listener, rule={"priority": 20}, analysis={
+               "stepWeights": [10, 20], "threshold": 2, "metrics": [SUCCESS_RATE]}))
+    web, api = wait_phase(kube, namespace, "Initialized"), wait_phase(kube, namespace, "Initialized", name="api")
+    arns = [web["targetGroups"]["primary"][0], web["targetGroups"]["canary"][0],
+            api["targetGroups"]["primary"][0], api["targetGroups"]["canary"][0]]
+    with contextlib.ExitStack() as stack:
+        for arn in arns:
+            stack.enter_context(moto.traffic(listener, arn, requests=100, errors=2))
+        set_image(kube, namespace, V2)
+        set_image(kube, namespace, V2, name="api")
+        web = wait_phase(kube, namespace, "Succeeded", timeout=120)
+        api = wait_phase(kube, namespace, "Failed", timeout=120, name="api")
+    metric = web["metrics"][0]
+    assert metric["value"] == 98.0 and metric["primary"] == 98.0 and metric["relative"] == {"maxDelta": 0.5}
+    assert api["metrics"][0]["value"] == 98.0 and api["metrics"][0]["verdict"] == "fail"
+
+
+def test_blue_green_built_in_metrics_get_a_condition_not_a_silent_hold(kube, namespace, moto, operator):
+    listener = moto.listener(namespace)
+    app(kube, namespace)
+    create(kube, namespace, canary("web", listener=listener, rule={"priority": 10}, analysis={
+        "iterations": 3, "metrics": [SUCCESS_RATE]}))
+
+    def ready():
+        conds = status(kube, namespace).get("conditions") or []
+        return next((c for c in conds if c["type"] == "Ready" and c["reason"] == "MetricsNeedTraffic"), None)
+    cond = wait_for(ready, timeout=30, what="MetricsNeedTraffic condition")
+    assert cond["status"] == "False" and "spec.analysis.metrics[0]" in cond["message"]
+    assert "webhooks" in cond["message"] and "custom query" in cond["message"]
+    wait_for(lambda: "MetricsNeedTraffic" in reasons(kube, namespace), what="one event")
+    assert moto.awsctl_target_groups() == []  # nothing was created for a rollout that could not be judged

@@ -52,3 +52,29 @@ def test_canary_crd_contract():
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
     assert set(spec["loadBalancer"]["properties"]) >= {"listenerARN", "rule", "targetType", "targetGroup", "stickiness"}
     assert spec["analysis"]["properties"]["maxWeight"]["maximum"] == 100
+
+
+def test_alarms_bake_relative_thresholds_and_the_no_data_tolerance():
+    spec = parse(analysis={"stepWeights": [10], "alarms": [{"name": "web-5xx"}, {
+        "name": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:web-latency"}], "noDataTolerance": 0,
+        "bake": {"duration": "10m"}, "metrics": [
+            {"name": "request-success-rate", "thresholdRange": {"maxDelta": 0.5}, "lookback": "5m"},
+            {"name": "request-duration", "thresholdRange": {"max": 500}}]})
+    a = spec.analysis
+    assert a.alarms == ("web-5xx", "arn:aws:cloudwatch:us-east-1:123456789012:alarm:web-latency")
+    assert a.bake == canary.Bake(1000, 600.0) and a.no_data_tolerance == 0
+    assert a.metrics[0].relative.max_delta == 0.5 and a.metrics[0].lookback_seconds == 300
+    assert a.metrics[1].relative is None  # absolute stays the default
+    assert parse(analysis={}).analysis.no_data_tolerance == 2 and parse(analysis={}).analysis.bake is None
+    with pytest.raises(SpecError, match="built-in metrics"):
+        parse(analysis={"metrics": [{"name": "custom", "thresholdRange": {"maxRatio": 1.2},
+                                     "query": [{"Id": "q", "Expression": "1"}]}]})
+
+
+def test_blue_green_built_in_metrics_are_named_as_blind():
+    blue_green = parse(analysis={"iterations": 3, "metrics": [
+        {"name": "errors", "thresholdRange": {"max": 1}, "query": [{"Id": "q", "Expression": "1"}]},
+        {"name": "request-success-rate", "thresholdRange": {"min": 99}}]})
+    assert blue_green.analysis.blind_metrics() == [1]
+    assert parse(analysis={"stepWeight": 10, "metrics": [
+        {"name": "request-success-rate", "thresholdRange": {"min": 99}}]}).analysis.blind_metrics() == []

@@ -61,12 +61,18 @@ def test_failed_checks_reach_the_threshold_and_roll_back():
     assert run(POLICY, rollback.state, READY).weight is None
 
 
-def test_no_weight_to_an_unhealthy_canary_and_the_deadline_rolls_back():
-    state = replace(STEADY, phase="Progressing", weight=0, last_applied="v2", transition_at=90)
-    held = run(POLICY, state, replace(READY, canary_healthy=False))
-    assert held.weight is None and held.state == state
-    late = run(POLICY, state, replace(READY, canary_healthy=False, now=200.0))
-    assert late.state.phase == "Failed" and "deadline" in late.message
+def test_no_weight_to_an_unhealthy_canary_and_the_deadline_counts_from_unavailability():
+    # Progressing for long (transition_at 0): a readiness blip does not roll back at once.
+    state = replace(STEADY, phase="Progressing", weight=0, last_applied="v2", transition_at=0)
+    held = run(POLICY, state, replace(READY, canary_healthy=False, now=900.0))
+    assert held.weight is None and held.state == replace(state, unavailable_since=900.0)
+    still = run(POLICY, held.state, replace(READY, canary_healthy=False, now=950.0))
+    assert still.state.phase == "Progressing" and still.state.unavailable_since == 900.0
+    late = run(POLICY, held.state, replace(READY, canary_healthy=False, now=961.0))
+    assert late.state.phase == "Failed" and "deadline" in late.message and "61s" in late.message
+    # Ready again: the clock resets.
+    back = run(POLICY, held.state, replace(READY, now=955.0))
+    assert back.state.unavailable_since == 0.0
 
 
 def test_new_revision_mid_analysis_restarts_at_zero():
@@ -121,12 +127,50 @@ def test_steady_state_does_not_read_health():
     assert needs_health(POLICY, replace(STEADY, phase="Progressing"), "v1")
 
 
-def test_no_metric_data_holds_the_step_without_a_failed_check():
+def test_no_metric_data_holds_then_counts_as_failed_past_the_tolerance():
     state = replace(STEADY, phase="Progressing", weight=50, last_applied="v2")
-    held = run(POLICY, state, replace(READY, details={"analysis": "request-success-rate: no requests"}),
-               {"analysis": None})
-    assert held.state == state and held.weight is None and held.reason == "AnalysisHeld"
-    assert "no requests" in held.message
+    silent = replace(READY, details={"analysis": "request-success-rate: no requests"})
+    held = run(POLICY, state, silent, {"analysis": None})
+    assert held.state == replace(state, no_data=1) and held.weight is None and held.reason == "AnalysisHeld"
+    assert "no requests" in held.message and "no data 1/2" in held.message
+    again = run(POLICY, held.state, silent, {"analysis": None})
+    assert again.state.failed_checks == 0 and again.state.no_data == 2
+    failed = run(POLICY, again.state, silent, {"analysis": None})
+    assert failed.state.failed_checks == 1 and "no data for 3 checks in a row" in failed.message
+    data = run(POLICY, failed.state, READY)  # data again: the count starts over
+    assert data.state.no_data == 0 and data.weight == 200
+
+
+def test_waiting_for_promotion_keeps_analysing():
+    policy = replace(POLICY, hooks=frozenset({"confirm-promotion"}))
+    waiting = replace(STEADY, phase="WaitingPromotion", weight=500, last_applied="v2")
+    failed = run(policy, waiting, replace(READY, details={"analysis": "5xx"}),
+                 {"analysis": False, "confirm-promotion": False})
+    assert failed.state.failed_checks == 1 and failed.state.phase == "WaitingPromotion" and not failed.promote
+    second = run(policy, failed.state, READY, {"analysis": False, "confirm-promotion": False})
+    rolled = run(policy, second.state, READY, {"confirm-promotion": False})
+    assert second.state.failed_checks == 2 and rolled.state.phase == "Failed" and rolled.weight == 0
+
+
+def test_bake_at_full_weight_then_promote_and_a_failure_rolls_back_at_once():
+    policy = replace(POLICY, bake_weight=1000, bake_seconds=60.0)
+    at_max = replace(STEADY, phase="Progressing", weight=500, last_applied="v2")
+    baking = run(policy, at_max, READY)
+    assert baking.state.phase == "Baking" and baking.weight == 1000 and not baking.promote
+    assert baking.state.transition_at == 100.0
+    still = run(policy, baking.state, replace(READY, now=130.0))
+    assert still.state.phase == "Baking" and still.weight is None and "30s left" in still.message
+    done = run(policy, baking.state, replace(READY, now=161.0))
+    assert done.state.phase == "Promoting" and done.promote and done.weight is None  # canary keeps the traffic
+    # The primary's new pods must be healthy in AWS before any weight goes back to it.
+    waiting = run(policy, done.state, replace(READY, now=170.0, primary_healthy=False))
+    assert waiting.state.phase == "Promoting" and waiting.weight is None
+    finalising = run(policy, done.state, replace(READY, now=180.0))
+    assert finalising.state.phase == "Finalising" and finalising.weight == 0
+    # One failed check during the bake: the weight goes back to the primary in one write.
+    failed = run(policy, baking.state, replace(READY, now=120.0, details={"analysis": "alarm web-5xx is ALARM"}),
+                 {"analysis": False})
+    assert failed.state.phase == "Failed" and failed.weight == 0 and "bake failed: alarm web-5xx" in failed.message
 
 
 def test_a_wait_on_aws_health_names_the_groups_and_their_states():

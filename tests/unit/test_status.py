@@ -51,6 +51,22 @@ FAILED = {
     "metrics": [{"name": "request-success-rate", "value": 87.5, "min": 99, "verdict": "fail", "message": ""}],
     "lastEvent": None,
 }
+BAKING = {
+    "namespace": "shop", "name": "checkout", "phase": "Baking", "canaryWeight": 100, "failedChecks": 0,
+    "threshold": 3, "revision": "82fa194f2ea3ce70", "promoted": "591a57b75cb8b311",
+    "message": "baking at 100% with the primary warm: 240s left",
+    "route": {"arn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/demo/1/2/0f3c",
+              "default": False, "stickiness": {"enabled": False, "durationSeconds": None}, "error": None},
+    "groups": [group("primary", "checkout-primary:80", "shop-checkout-3f2a-p", 0, 0.0, 3, 3),
+               group("canary", "checkout-canary:80", "shop-checkout-9c1d-c", 999, 100.0, 3, 3)],
+    "abRules": 0,
+    "metrics": [{"name": "request-success-rate", "value": 98.0, "primary": 98.2, "relative": {"maxDelta": 0.5},
+                 "verdict": "pass", "message": ""},
+                {"name": "request-duration", "value": 212.0, "primary": 190.0, "relative": {"maxRatio": 1.2},
+                 "verdict": "pass", "message": ""}],
+    "alarms": [{"name": "checkout-5xx", "state": "OK"}, {"name": "checkout-latency-p99", "state": "INSUFFICIENT_DATA"}],
+    "lastEvent": None,
+}
 BINDINGS = [
     {"namespace": "db", "name": "postgres-read", "service": "postgres-headless", "targetType": "ip", "ready": "True",
      "reason": "Synced", "message": "", "targetGroup": "pg-read",
@@ -73,6 +89,7 @@ def check(name: str, text: str):
 @pytest.mark.parametrize("name,rows", [("canary_progressing", [PROGRESSING]),
                                        ("canary_backend_refs", [BACKEND_REFS]),
                                        ("canary_failed", [FAILED]),
+                                       ("canary_baking", [BAKING]),
                                        ("canary_none", [])])
 def test_canary_status_snapshots(name, rows):
     check(name, canaries.render(rows, NOW))
