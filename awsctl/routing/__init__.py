@@ -1,22 +1,23 @@
 """The traffic contract of a Canary: one interface, one file per provider (ALB listener rules first).
 
-Every method is about one Canary's route. Weights are canary permille (0-1000); `sides` are the
-primary and canary target groups with their relative shares. A provider never reports a weight
-it has not read back.
+Every method is about one Canary's route. Weights are canary permille (0-1000); `primary` and
+`canary` are a side's target groups with their relative shares; `serving` is, per group, the healthy
+targets among those its bindings want. A provider never reports a weight it has not read back.
 
-    attach(spec, owner, sides)                  make the provider health-check every group before
-                                                it carries traffic (ALB: a warm-up rule at weight 0)
-    detach(spec, owner)                         drop that warm-up once the live route holds every group
+    attach(spec, uid, weights, tags)            make the provider health-check every group before it
+                                                carries traffic (ALB: a warm-up rule at weight 0)
+    detach(spec, uid)                           drop that once the live route holds every group
     route(status) -> Route | None               the route recorded in status, if any
     moved(spec, status) -> bool                 the spec now names another route than the recorded one
     take_route(spec, tags, weights, record)     find, adopt or create the route (write-ahead via record)
-    shown(route) -> Forward                     what the provider routes now (read back)
-    matches(shown, spec, weights) -> bool       is that exactly what we want
-    set_weight(route, spec, sides, permille, serving) -> WeightResult
-                                                write the weights, read back, verified or not
+    shown(route) -> (weights, stickiness)       what the provider routes now (read back)
+    matches(shown, spec, weights) -> bool       is that exactly what is wanted
+    set_weight(route, spec, primary, canary, permille, serving, owned_route) -> WeightResult
+                                                refuse traffic into the void, write, read back, verify
+    sync_conditions(spec, status)               hosts/paths of a route awsctl created follow the spec
     sync_ab(spec, status, tags, canary, want, record)
-                                                create, repair or remove header/cookie routes
-    restore(status)                             give the route back as it was found
+                                                create, repair or remove the header/cookie routes
+    restore(status, rule=None)                  give a route back as it was found (or delete ours)
 
 `select()` picks the provider; adding one means a new file here, a branch in `select`, and the
 CRD field that names it.

@@ -146,10 +146,6 @@ class AlbRouter:
                     found = True
         return found
 
-    def carries_all(self, route: Route, groups: Sequence[str]) -> bool:
-        """Does the live route's forward action already list every group (at any weight)?"""
-        return set(groups) <= set(w.weights_of(self.listeners.actions(route)))
-
     def take_route(self, spec: CanarySpec, tags: Mapping[str, str], weights: Mapping[str, int],
                    record: Callable[[dict], None]) -> Route:
         """Finds or creates the rule; `record` writes status.listenerRule before any AWS change (write-ahead)."""
