@@ -186,9 +186,10 @@ class BindingReconciler:
         if not gated:
             return
         healthy_pods = {owners.get(ip) for ip in outcome.healthy_ips}
-        for pod_name in gated:
-            if pod_name in healthy_pods:
-                self.kube.set_pod_condition(namespace, pod_name, naming.readiness_gate(name), True, "TargetHealthy",
+        gate = naming.readiness_gate(name)
+        for pod_name, pod in gated.items():
+            if pod_name in healthy_pods and not gate_open(pod, gate):
+                self.kube.set_pod_condition(namespace, pod_name, gate, True, "TargetHealthy",
                                             "the pod's target is healthy in the ALB target group")
 
     def _apply(self, body: dict, group: TargetGroupInfo, desired: set[plan.Target], health,
@@ -297,10 +298,18 @@ def _without_nulls(value):
 
 
 def waits_only_on(pod: dict, gate: str) -> bool:
-    """True when `gate` is one of the pod's readiness gates, its containers are ready and the gate is
-    not yet True: the pod serves as soon as AWS shows its target healthy."""
+    """True when `gate` is one of the pod's readiness gates and its containers are ready: the pod
+    serves as soon as AWS shows its target healthy. Still True once the gate is set and until the
+    kubelet turns the pod Ready (it lags), so the target is never dropped in between."""
     gates = {g.get("conditionType") for g in (pod.get("spec") or {}).get("readinessGates") or ()}
     if gate not in gates or (pod.get("metadata") or {}).get("deletionTimestamp"):
         return False
-    conditions = {c.get("type"): c.get("status") for c in (pod.get("status") or {}).get("conditions") or ()}
-    return conditions.get("ContainersReady") == "True" and conditions.get(gate) != "True"
+    return _conditions(pod).get("ContainersReady") == "True"
+
+
+def gate_open(pod: dict, gate: str) -> bool:
+    return _conditions(pod).get(gate) == "True"
+
+
+def _conditions(pod: dict) -> dict[str, str]:
+    return {c.get("type"): c.get("status") for c in (pod.get("status") or {}).get("conditions") or ()}

@@ -44,3 +44,21 @@ def test_the_generated_primary_carries_its_bindings_gate():
     dep = primary_deployment(target, canary, 2, "target-health.awsctl.io/web-primary")
     assert dep["spec"]["template"]["spec"]["readinessGates"] == [{"conditionType": "target-health.awsctl.io/web-primary"}]
     assert "readinessGates" not in primary_deployment(target, canary, 2)["spec"]["template"]["spec"]
+
+
+def test_a_gated_pod_stays_desired_until_the_kubelet_turns_it_ready():
+    """Between the gate turning True and the pod turning Ready the pod is neither serving nor waiting
+    on the gate; it must stay registered (a fresh-clone run once deregistered it in that window)."""
+    from awsctl.controllers.binding_reconciler import gate_open, waits_only_on
+    gate = "target-health.awsctl.io/web"
+
+    def pod(**conditions):
+        return {"metadata": {"name": "p"}, "spec": {"readinessGates": [{"conditionType": gate}]},
+                "status": {"conditions": [{"type": t, "status": v} for t, v in conditions.items()]}}
+    starting = pod(ContainersReady="True", Ready="False")
+    opened = pod(ContainersReady="True", Ready="False", **{gate: "True"})
+    assert waits_only_on(starting, gate) and not gate_open(starting, gate)
+    assert waits_only_on(opened, gate) and gate_open(opened, gate)  # still desired: Ready lags the gate
+    assert not waits_only_on(pod(ContainersReady="False", **{gate: "True"}), gate)  # the app broke
+    assert not waits_only_on({**opened, "metadata": {"deletionTimestamp": "now"}}, gate)
+    assert not waits_only_on(pod(ContainersReady="True"), "target-health.awsctl.io/other")
