@@ -81,9 +81,6 @@ class CanaryGroups:
         except TargetGroupNotFound:
             return False
 
-    def healthy(self, backends: list[Backend]) -> dict[str, int]:
-        return self.healthy_arns([b.arn for b in backends])
-
     def healthy_arns(self, arns: list[str]) -> dict[str, int]:
         out = {}
         for arn in arns:

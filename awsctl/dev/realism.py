@@ -101,7 +101,6 @@ class GroupState:
 @dataclass
 class Stats:
     throttled: int = 0
-    calls: dict[str, int] = field(default_factory=dict)
 
 
 class Realism:
@@ -133,7 +132,6 @@ class Realism:
     # -- rate limits --------------------------------------------------------------------------
     def admit(self, account: str, region: str, action: str) -> bool:
         with self.lock:
-            self.stats.calls[action] = self.stats.calls.get(action, 0) + 1
             for entry in self.injected:
                 remaining, actions = entry
                 if remaining > 0 and (actions is None or action in actions):
