@@ -23,7 +23,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz",
                      help="kopf liveness endpoint URL ('' disables it)")
     run.add_argument("--peering", default="", help="kopf peering name for HA; '' runs standalone")
-    run.add_argument("--resync-seconds", type=float, default=60.0, help="periodic resync of every binding")
+    run.add_argument("--peering-priority", type=int, default=None,
+                     help="this replica's kopf peering priority (default: random, so replicas never tie)")
+    run.add_argument("--peering-lifetime", type=int, default=10,
+                     help="seconds before a standby takes over from a silent active replica")
+    run.add_argument("--resync-seconds", type=float, default=60.0,
+                     help="re-read every binding's Kubernetes inputs this often (no AWS call unless changed)")
+    run.add_argument("--drift-seconds", type=float, default=300.0,
+                     help="on average, a settled binding reads its target group this often (spread out)")
+    run.add_argument("--binding-workers", type=int, default=16, help="threads reconciling bindings")
+    run.add_argument("--api-rate", action="append", default=[], metavar="BUCKET=BURST/PER_SECOND",
+                     help="API budget of one bucket (repeatable): elbv2-register (default 20/4), "
+                          "elbv2-describe (40/10), elbv2-modify (20/3), cloudwatch (50/20), ec2 (100/20)")
     run.add_argument("--readiness-webhook-port", type=int, default=0,
                      help="serve the pod readiness-gate webhook on this port (0: off)")
     run.add_argument("--readiness-webhook-host", default="127.0.0.1",
@@ -63,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "dev":
         return _dev(args)
     if args.command == "run":
+        rates = _rates(args.api_rate)
+        if isinstance(rates, str):
+            print(f"error: --api-rate {rates}", file=sys.stderr)
+            return 2
         _limit_malloc_arenas(argv)
         from awsctl.controllers.operator import OperatorOptions, run
         from awsctl.controllers.readiness_gates import WebhookOptions
@@ -72,7 +87,12 @@ def main(argv: list[str] | None = None) -> int:
             cluster_name=args.cluster_name,
             liveness=args.liveness or None,
             peering=args.peering or None,
+            peering_priority=args.peering_priority,
+            peering_lifetime=args.peering_lifetime,
             resync_seconds=args.resync_seconds,
+            drift_seconds=args.drift_seconds,
+            binding_workers=args.binding_workers,
+            rates=rates,
             readiness_webhook=WebhookOptions(args.readiness_webhook_port, args.readiness_webhook_host,
                                              args.readiness_webhook_service or None)
             if args.readiness_webhook_port else None,
@@ -88,6 +108,22 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_demo(state_dir=args.state_dir, keep=args.keep)
     return 2
+
+
+def _rates(values: list[str]):
+    """`BUCKET=BURST/PER_SECOND` flags -> {bucket: Rate}, or the one-line reason they are wrong."""
+    from awsctl.aws.budget import DEFAULT_RATES, parse_rate
+
+    out = {}
+    for value in values:
+        bucket, _, rate = value.partition("=")
+        if bucket not in DEFAULT_RATES:
+            return f"{value}: unknown bucket {bucket!r} (one of {', '.join(DEFAULT_RATES)})"
+        try:
+            out[bucket] = parse_rate(rate)
+        except ValueError as err:
+            return str(err)
+    return out
 
 
 def _limit_malloc_arenas(argv: list[str] | None) -> None:

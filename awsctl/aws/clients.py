@@ -1,4 +1,5 @@
-"""boto3 clients with adaptive retries, a bounded pool, and an optional API-call counter.
+"""boto3 clients behind the process's API budget, with botocore's standard retries (the budget,
+not botocore, adapts to throttling), a bounded pool, and an optional API-call counter.
 
 Endpoint and region come from the standard variables (AWS_ENDPOINT_URL points boto3 at
 moto); nothing here hard-codes them.
@@ -12,8 +13,10 @@ import threading
 import boto3
 from botocore.config import Config
 
+from awsctl.aws.budget import Budget
+
 _CONFIG = Config(
-    retries={"mode": "adaptive", "max_attempts": 10},
+    retries={"mode": "standard", "max_attempts": 10},
     max_pool_connections=32,
     connect_timeout=5,
     read_timeout=30,
@@ -54,11 +57,13 @@ class CallCounter:
 class Clients:
     """One session, one client per service, shared by all handler threads (boto3 clients are thread-safe)."""
 
-    def __init__(self, counter: CallCounter | None = None, session: boto3.session.Session | None = None):
+    def __init__(self, counter: CallCounter | None = None, session: boto3.session.Session | None = None,
+                 budget: Budget | None = None):
         self._session = session or boto3.session.Session()
         self._lock = threading.Lock()
         self._clients: dict[str, object] = {}
         self.counter = counter
+        self.budget = budget if budget is not None else Budget()
 
     def get(self, service: str):
         with self._lock:
@@ -66,6 +71,7 @@ class Clients:
                 client = self._session.client(service, config=_CONFIG)
                 if self.counter:
                     self.counter.attach(client)
+                self.budget.attach(client)
                 self._clients[service] = client
             return self._clients[service]
 

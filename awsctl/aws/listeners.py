@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from typing import Callable
 
 from botocore.exceptions import ClientError
 
@@ -66,11 +68,27 @@ def condition_values(conditions: list) -> dict[str, tuple[str, ...]]:
     return out
 
 
+@dataclass
+class _Snapshot:
+    """One listener's rules as one paginated DescribeRules showed them, the default one included."""
+
+    fetched: float = float("-inf")
+    rules: list = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 class Listeners:
-    def __init__(self, clients: Clients):
+    """Reads and writes of listener rules. Routine reads (is the weight still what we verified?)
+    are served from one shared snapshot per listener, so Canaries that share a listener share one
+    DescribeRules per interval; a read-back after a write always asks AWS."""
+
+    def __init__(self, clients: Clients, clock: Callable[[], float] = time.monotonic):
         self._clients = clients
         self._lock = threading.Lock()
         self._vpcs: dict[str, str] = {}
+        self._snapshots: dict[str, _Snapshot] = {}
+        self._written: dict[str, float] = {}  # listener ARN -> when awsctl last changed one of its rules
+        self.clock = clock
 
     @property
     def _elb(self):
@@ -121,12 +139,15 @@ class Listeners:
 
     def create_rule(self, listener_arn: str, priority: int, conditions: list, actions: list,
                     tags: dict[str, str]) -> str:
-        return self._elb.create_rule(
+        arn = self._elb.create_rule(
             ListenerArn=listener_arn, Priority=priority, Conditions=conditions, Actions=actions,
             Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
         )["Rules"][0]["RuleArn"]
+        self._wrote(arn)
+        return arn
 
     def set_conditions(self, rule_arn: str, conditions: list) -> None:
+        self._wrote(rule_arn)
         self._elb.modify_rule(RuleArn=rule_arn, Conditions=conditions)
 
     def _rule(self, rule_arn: str) -> dict:
@@ -137,6 +158,33 @@ class Listeners:
                 return {}
             raise
         return rules[0] if rules else {}
+
+    def recent_rules(self, listener_arn: str, max_age: float) -> list[dict]:
+        """The listener's rules as AWS showed them at most `max_age` seconds ago, from one snapshot
+        shared by every Canary on the listener; a snapshot older than awsctl's own last change to
+        the listener is never used."""
+        with self._lock:
+            snap = self._snapshots.setdefault(listener_arn, _Snapshot())
+        with snap.lock:  # one fetch per listener, however many Canaries ask at once
+            written = self._written.get(listener_arn, float("-inf"))
+            if self.clock() - snap.fetched > max_age or snap.fetched <= written:
+                started = self.clock()
+                snap.rules = self.rules(listener_arn)
+                snap.fetched = started
+            return snap.rules
+
+    def recent_actions(self, route: Route, max_age: float) -> list:
+        """A route's actions from the listener's shared snapshot (see recent_rules)."""
+        rules = self.recent_rules(route.listener_arn, max_age)
+        found = next((r for r in rules if (r.get("IsDefault") and route.is_default) or r.get("RuleArn") == route.arn),
+                     None)
+        if found is None:
+            raise RuleNotFound(route.arn)
+        return found.get("Actions") or []
+
+    def _wrote(self, arn: str) -> None:
+        with self._lock:
+            self._written[Route.parse(arn).listener_arn] = self.clock()
 
     def actions(self, route: Route) -> list:
         """Read-back: what AWS routes now (not what we asked for)."""
@@ -151,6 +199,7 @@ class Listeners:
         return [] if route.is_default else self._rule(route.arn).get("Conditions") or []
 
     def set_actions(self, route: Route, actions: list) -> None:
+        self._wrote(route.arn)
         try:
             if route.is_default:
                 self._elb.modify_listener(ListenerArn=route.arn, DefaultActions=actions)
@@ -164,6 +213,7 @@ class Listeners:
             raise
 
     def delete_rule(self, rule_arn: str) -> None:
+        self._wrote(rule_arn)
         try:
             self._elb.delete_rule(RuleArn=rule_arn)
         except ClientError as err:

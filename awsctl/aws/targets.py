@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
+from typing import Callable
 
 from botocore.exceptions import ClientError
 
@@ -25,6 +27,7 @@ class TargetGroupInfo:
     port: int | None
     ip_address_type: str = "ipv4"
     health_check_interval: int = 30
+    healthy_threshold: int = 5
 
 
 @dataclass(frozen=True)
@@ -33,20 +36,60 @@ class TargetHealth:
     state: str
 
 
+LISTING_PAGE = 400       # DescribeTargetGroups' largest page
+LISTING_INTERVAL = 30.0  # seconds: at most one listing of every group this often
+
+
+def _info(tg: dict) -> TargetGroupInfo:
+    return TargetGroupInfo(
+        arn=tg["TargetGroupArn"], name=tg["TargetGroupName"], target_type=tg.get("TargetType", "instance"),
+        vpc_id=tg.get("VpcId"), port=tg.get("Port"), ip_address_type=tg.get("IpAddressType") or "ipv4",
+        health_check_interval=int(tg.get("HealthCheckIntervalSeconds") or 30),
+        healthy_threshold=int(tg.get("HealthyThresholdCount") or 5),
+    )
+
+
 class TargetGroups:
     """Reads are cached where AWS data is immutable (a group's type and VPC, a VPC's CIDRs); a
-    NotFound evicts the group under every name it was cached by."""
+    NotFound evicts the group under every name it was cached by. A cache miss lists every group
+    (400 a page, at most every 30 s) rather than describing one: 200 bindings starting together
+    cost one call, not 200."""
 
-    def __init__(self, clients: Clients):
+    def __init__(self, clients: Clients, clock: Callable[[], float] = time.monotonic):
         self._clients = clients
         self._lock = threading.Lock()
+        self._listing = threading.Lock()
+        self._listed_at = float("-inf")
         self._groups: dict[str, TargetGroupInfo] = {}
         self._vpc_cidrs: dict[str, tuple[str, ...]] = {}
+        self.clock = clock
+
+    def _cached(self, ref: str) -> TargetGroupInfo | None:
+        with self._lock:
+            return self._groups.get(ref)
+
+    def _list_all(self) -> None:
+        """Fills the cache with every group, one page per 400; concurrent misses share one listing."""
+        asked = self.clock()
+        with self._listing:
+            if self._listed_at >= asked - LISTING_INTERVAL:
+                return  # listed while we waited, or recently enough: a miss now means absent or new
+            pages = self._clients.elbv2.get_paginator("describe_target_groups").paginate(
+                PaginationConfig={"PageSize": LISTING_PAGE})
+            found = [_info(tg) for page in pages for tg in page["TargetGroups"]]
+            with self._lock:
+                for info in found:
+                    self._groups[info.arn] = info
+                    self._groups[info.name] = info
+            self._listed_at = self.clock()
 
     def describe(self, ref: str) -> TargetGroupInfo:
         """`ref` is an ARN or a name; a deleted group is forgotten so it is looked up again."""
-        with self._lock:
-            cached = self._groups.get(ref)
+        cached = self._cached(ref)
+        if cached:
+            return cached
+        self._list_all()
+        cached = self._cached(ref)
         if cached:
             return cached
         kwargs = {"TargetGroupArns": [ref]} if ref.startswith("arn:") else {"Names": [ref]}
@@ -58,12 +101,7 @@ class TargetGroups:
             raise
         if not groups:
             raise TargetGroupNotFound(ref)
-        tg = groups[0]
-        info = TargetGroupInfo(
-            arn=tg["TargetGroupArn"], name=tg["TargetGroupName"], target_type=tg.get("TargetType", "instance"),
-            vpc_id=tg.get("VpcId"), port=tg.get("Port"), ip_address_type=tg.get("IpAddressType") or "ipv4",
-            health_check_interval=int(tg.get("HealthCheckIntervalSeconds") or 30),
-        )
+        info = _info(groups[0])
         with self._lock:
             self._groups[ref] = info
         return info

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
@@ -11,7 +13,7 @@ from typing import Callable
 from botocore.exceptions import ClientError
 
 from awsctl.api import binding as api
-from awsctl.aws.targets import TargetGroupInfo, TargetGroupNotFound, TargetGroups
+from awsctl.aws.targets import TargetGroupInfo, TargetGroupNotFound, TargetGroups, TargetHealth
 from awsctl.controllers.coalesce import Coalescer
 from awsctl.controllers.errors import NotReady, refusal
 from awsctl.kube.client import Kube, now_rfc3339
@@ -21,7 +23,8 @@ from awsctl.planning.conditions import refused, set_condition
 from awsctl.planning.target_type import decide_target_type
 
 log = logging.getLogger("awsctl.binding")
-MAX_RECHECK = 10.0  # seconds between health reads while targets are on their way to healthy
+DRIFT_SECONDS = 300.0  # how often, on average, a settled binding reads its group again (targets removed by hand)
+DUE_SLACK = 0.5  # a recheck timer that fires this early still reads
 
 
 @dataclass(frozen=True)
@@ -39,37 +42,34 @@ class Outcome:
     healthy_ips: frozenset[str] = frozenset()
 
 
-class TerminatingPods:
-    """Pods with a deletionTimestamp, by namespace: their endpoints are dropped before the slice says so."""
+@dataclass(frozen=True)
+class Known:
+    """What a binding last learnt of its group: the targets AWS showed (kept up to date with our own
+    writes, so a change costs only the write), and when health must be read again."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pods: dict[str, set[str]] = {}
-
-    def mark(self, namespace: str, name: str, terminating: bool) -> bool:
-        """Returns True when the pod's state changed."""
-        with self._lock:
-            pods = self._pods.setdefault(namespace, set())
-            if terminating == (name in pods):
-                return False
-            (pods.add if terminating else pods.discard)(name)
-            return True
-
-    def of(self, namespace: str) -> frozenset[str]:
-        with self._lock:
-            return frozenset(self._pods.get(namespace, ()))
+    arn: str
+    health: tuple[TargetHealth, ...]
+    health_due: float  # monotonic time of the next DescribeTargetHealth
 
 
 class BindingReconciler:
-    def __init__(self, kube: Kube, groups: TargetGroups, terminating: TerminatingPods | None = None,
-                 clock: Callable[[], str] = now_rfc3339,
-                 on_targets_changed: Callable[[str, dict], None] | None = None):
+    """AWS calls per binding are the LBC's at most: a change costs its write (plus one health read
+    when nothing is known yet), health is read again only while targets are on their way to
+    healthy, and a settled binding reads its group once per drift period, spread over the period
+    so that 200 bindings never read together."""
+
+    def __init__(self, kube: Kube, groups: TargetGroups, clock: Callable[[], str] = now_rfc3339,
+                 on_targets_changed: Callable[[str, dict], None] | None = None,
+                 drift_seconds: float = DRIFT_SECONDS, monotonic: Callable[[], float] = time.monotonic):
         self.kube = kube
         self.groups = groups
         self.on_targets_changed = on_targets_changed  # e.g. wake the owning Canary
-        self.terminating = terminating or TerminatingPods()
         self.clock = clock
+        self.monotonic = monotonic
+        self.drift_seconds = drift_seconds
         self.coalescer = Coalescer()
+        self._known: dict[tuple[str, str], Known] = {}
+        self._known_lock = threading.Lock()
 
     # -- entry points -----------------------------------------------------------------
     def reconcile(self, namespace: str, name: str) -> Outcome | None:
@@ -83,11 +83,30 @@ class BindingReconciler:
             return self.coalescer.exclusive(key, lambda: self._remove(body))
         finally:
             self.coalescer.forget(key)
+            self._forget(key)
+
+    def expire_health(self, namespace: str, name: str) -> None:
+        """The next reconcile reads health from AWS: e.g. a rule started forwarding to the group,
+        which turns `unused` targets `initial` without any Kubernetes event."""
+        with self._known_lock:
+            known = self._known.get((namespace, name))
+            if known is not None:
+                self._known[(namespace, name)] = Known(known.arn, known.health, float("-inf"))
+
+    def _forget(self, key: tuple[str, str]) -> None:
+        with self._known_lock:
+            self._known.pop(key, None)
+
+    def _drift_delay(self, key: tuple[str, str]) -> float:
+        """Between 0.5 and 1.5 drift periods, fixed per binding: the reads spread evenly."""
+        spread = zlib.crc32(f"{key[0]}/{key[1]}".encode()) / 0xFFFFFFFF
+        return self.drift_seconds * (0.5 + spread)
 
     # -- the story --------------------------------------------------------------------
     def _reconcile(self, namespace: str, name: str) -> Outcome | None:
         body = self.kube.get_custom(api.PLURAL, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
+            self._forget((namespace, name))
             return None
         status = body.get("status") or {}
         try:
@@ -102,14 +121,14 @@ class BindingReconciler:
             decision = decide_target_type(service, spec.target_type, group.target_type)
             if not decision.ok:
                 raise NotReady(decision.reason, decision.message, "spec.targetType")
-            try:
-                health = self.groups.health(group.arn)
-            except TargetGroupNotFound:  # re-created under the same name? look it up afresh once
-                group = self._target_group(spec)
-                health = self._health(group)
             gated: dict[str, dict] = {}
             desired, owners = self._desired(namespace, name, spec, decision.target_type, port, group, gated)
-            outcome = self._apply(body, group, desired, health, frozenset(status.get("managedTargets") or ()))
+            try:
+                health, due = self._current(namespace, name, group)
+            except TargetGroupNotFound:  # re-created under the same name? look it up afresh once
+                group = self._target_group(spec)
+                health, due = self._health(group), None
+            outcome = self._apply(body, group, desired, health, frozenset(status.get("managedTargets") or ()), due)
             self._open_gates(namespace, name, gated, owners, outcome)
             self._write(body, outcome, decision.target_type, message=self._summary(group.name, outcome))
             return outcome
@@ -149,6 +168,15 @@ class BindingReconciler:
         return (f"{outcome.registered}/{outcome.desired} targets registered in {group}, {outcome.healthy} healthy "
                 f"({states})")
 
+    def _current(self, namespace: str, name: str, group: TargetGroupInfo) -> tuple[list[TargetHealth], float | None]:
+        """The group's targets as last known while that is still good (with when it stops being
+        good), else as AWS shows them now (None)."""
+        with self._known_lock:
+            known = self._known.get((namespace, name))
+        if known is not None and known.arn == group.arn and self.monotonic() < known.health_due - DUE_SLACK:
+            return list(known.health), known.health_due
+        return self.groups.health(group.arn), None
+
     def _health(self, group: TargetGroupInfo):
         try:
             return self.groups.health(group.arn)
@@ -170,7 +198,7 @@ class BindingReconciler:
                     gated[pod_name] = pod
             owners = dict(plan.endpoint_pods(slices))
             return plan.desired_ip_targets(slices, port.name, self.groups.vpc_cidrs(group.vpc_id),
-                                           self.terminating.of(namespace), group.ip_address_type,
+                                           group.ip_address_type,
                                            frozenset(gated)), owners
         if not port.node_port:
             raise NotReady("NoNodePort",
@@ -192,15 +220,18 @@ class BindingReconciler:
                 self.kube.set_pod_condition(namespace, pod_name, gate, True, "TargetHealthy",
                                             "the pod's target is healthy in the ALB target group")
 
-    def _apply(self, body: dict, group: TargetGroupInfo, desired: set[plan.Target], health,
-               managed: frozenset[str]) -> Outcome:
+    def _apply(self, body: dict, group: TargetGroupInfo, desired: set[plan.Target], health: list[TargetHealth],
+               managed: frozenset[str], due: float | None) -> Outcome:
+        """`due`: when the known health (not read now) must be read again; None when just read."""
+        read = due is None
         # A draining target is on its way out: a pod that comes back at the same IP:port is registered again.
         current = {h.target for h in health if h.state != "draining"}
         changes = plan.plan_targets(desired, current, managed)
         meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
         current_keys = {t.key for t in current}  # by id:port; AWS may not echo the AvailabilityZone
         vanished = sorted(t.key for t in desired if t.key in managed and t.key not in current_keys)
-        if vanished:  # registered by us and gone without us: someone deregistered them by hand
+        if vanished and read:  # registered by us and gone without us: someone deregistered them by hand
             message = (f"{len(vanished)} target(s) awsctl registered were missing from {group.name} "
                        f"({', '.join(vanished[:5])}{', ...' if len(vanished) > 5 else ''}); registering them again")
             self.kube.event(body, type="Warning", reason="TargetsDrifted", message=message)
@@ -208,28 +239,40 @@ class BindingReconciler:
         if changes.writes:
             self.kube.patch_status(api.PLURAL, meta["namespace"], meta["name"],
                                    {"managedTargets": sorted(changes.managed_during)})
-            for batch in changes.register:
-                self.groups.register(group.arn, batch)
-            for batch in changes.deregister:
-                self.groups.deregister(group.arn, batch)
+            try:
+                for batch in changes.deregister:  # terminating pods first: they hold connections that must drain
+                    self.groups.deregister(group.arn, batch)
+                for batch in changes.register:
+                    self.groups.register(group.arn, batch)
+            except BaseException:
+                self._forget(key)  # some writes may have landed: read AWS next time
+                raise
             log.info("targets changed", extra={
                 "binding": f"{meta['namespace']}/{meta['name']}", "targetGroup": group.name,
                 "registered": sum(map(len, changes.register)),
                 "deregistered": sum(map(len, changes.deregister)), "calls": changes.writes})
-            health = self._health(group)
+            health = plan_health_after(health, changes.register, changes.deregister)
         wanted = {t.key for t in desired}
         present = [h for h in health if h.target.key in wanted and h.state != "draining"]
         states = Counter(h.state for h in present)
         if len(present) < len(wanted):
             states["unregistered"] = len(wanted) - len(present)
         healthy = states.get("healthy", 0)
+        recheck = plan.next_health_read(states, bool(changes.register), group.health_check_interval,
+                                        group.healthy_threshold)
+        now = self.monotonic()
+        if read or changes.writes or (recheck is not None and due is not None and now + recheck < due):
+            due = now + (recheck if recheck is not None else self._drift_delay(key))
+        elif recheck is not None:  # events in between never push a pending health read further out
+            recheck = max(DUE_SLACK, due - now)
+        with self._known_lock:
+            self._known[key] = Known(group.arn, tuple(health), due)
         managed_after = tuple(sorted(changes.managed_after))
         return Outcome(
             ready=True, reason="Synced", registered=len(present), healthy=healthy, writes=changes.writes,
             target_group_arn=group.arn,
             managed=managed_after if changes.writes or managed_after != tuple(sorted(managed)) else None,
-            desired=len(wanted), states=dict(states),
-            recheck=None if healthy == len(wanted) else min(MAX_RECHECK, float(group.health_check_interval)),
+            desired=len(wanted), states=dict(states), recheck=recheck,
             healthy_ips=frozenset(h.target.id for h in present if h.state == "healthy"),
         )
 
@@ -291,6 +334,20 @@ class BindingReconciler:
         log.info("targets deregistered on deletion", extra={
             "binding": f"{meta['namespace']}/{meta['name']}", "targetGroup": group.name, "deregistered": count})
         return count
+
+
+def plan_health_after(health: list[TargetHealth], registered, deregistered) -> list[TargetHealth]:
+    """What AWS shows right after our writes, without asking: a deregistered target drains, a
+    registered one starts `initial` (or `unused`, when no rule forwards to the group)."""
+    gone = {t.key for batch in deregistered for t in batch}
+    unused = any(h.state == "unused" for h in health)
+    out = [TargetHealth(h.target, "draining") if h.target.key in gone else h for h in health]
+    known = {h.target.key for h in out if h.state != "draining"}
+    out = [h for h in out if not (h.state == "draining" and any(t.key == h.target.key
+                                                                 for batch in registered for t in batch))]
+    out += [TargetHealth(t, "unused" if unused else "initial")
+            for batch in registered for t in batch if t.key not in known]
+    return out
 
 
 def _without_nulls(value):

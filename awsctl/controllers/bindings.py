@@ -1,88 +1,189 @@
 """kopf handlers for TargetGroupBindings and the objects that feed them.
 
-Cross-object triggers go through indexes, so an EndpointSlice or Pod event reconciles
-exactly the bindings of its Service: no polling, no reconcile-everything.
+Cross-object triggers go through indexes, so an EndpointSlice event reconciles exactly the
+bindings of its Service: no polling, no reconcile-everything. Reconciles wait in one queue,
+most urgent first, for a fixed set of worker threads: a slice that lost an endpoint (a pod
+terminating) jumps a burst of 200 registrations, both for a thread and, inside, for the API
+budget.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterable
 
 import kopf
 
 from awsctl.api import GROUP, VERSION
 from awsctl.api import binding as api
+from awsctl.aws.budget import Priority, urgency
 from awsctl.controllers.binding_reconciler import BindingReconciler
-from awsctl.planning.gates import selector_matches
 
 log = logging.getLogger("awsctl.binding")
+Key = tuple[str, str]
 
 
-def register(registry: kopf.OperatorRegistry, reconciler: BindingReconciler, resync_seconds: float) -> None:
-    rechecks: dict[tuple[str, str], asyncio.TimerHandle] = {}
+def slice_priority(endpoints: Iterable[dict]) -> Priority:
+    """A slice with an endpoint that must leave (terminating, or no longer serving) is urgent."""
+    for endpoint in endpoints or ():
+        conditions = endpoint.get("conditions") or {}
+        if conditions.get("terminating") or conditions.get("serving") is False or conditions.get("ready") is False:
+            return Priority.DEREGISTER
+    return Priority.REGISTER
 
-    async def reconcile_one(namespace: str, name: str) -> None:
-        """Reconciles, then reads health again soon while desired targets are not yet healthy: AWS
-        health changes raise no Kubernetes event, and a Canary waits on exactly this count."""
-        outcome = await asyncio.to_thread(reconciler.reconcile, namespace, name)
-        key = (namespace, name)
-        previous = rechecks.pop(key, None)
+
+class BindingQueue:
+    """Binding reconciles by priority, then arrival; a key queued again keeps one entry at the more
+    urgent priority, and a key that is running is run once more afterwards (never twice at once).
+    After each run, health is read again when the reconciler asks (targets on their way to healthy)."""
+
+    def __init__(self, reconciler: BindingReconciler, workers: int):
+        self.reconciler = reconciler
+        self.workers = workers
+        self._heap: list[tuple[int, int, Key]] = []
+        self._queued: dict[Key, int] = {}  # key -> the priority it waits at
+        self._running: dict[Key, int | None] = {}  # key -> priority to run again at, if asked meanwhile
+        self._order = itertools.count()
+        self._ready: asyncio.Condition | None = None
+        self._rechecks: dict[Key, asyncio.TimerHandle] = {}
+        self._tasks: list[asyncio.Task] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._ready = asyncio.Condition()
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="binding")
+        self._tasks = [asyncio.create_task(self._worker()) for _ in range(self.workers)]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for handle in self._rechecks.values():
+            handle.cancel()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def put(self, key: Key, priority: Priority) -> None:
+        """Event-loop side: queue a reconcile (or raise the urgency of the queued one)."""
+        if key in self._running:
+            again = self._running[key]
+            self._running[key] = priority if again is None else min(again, priority)
+            return
+        if self._queued.get(key, Priority.ROUTINE + 1) <= priority:
+            return
+        self._queued[key] = priority
+        heapq.heappush(self._heap, (int(priority), next(self._order), key))
+        if self._ready is not None:
+            asyncio.ensure_future(self._notify())
+
+    def put_threadsafe(self, key: Key, priority: Priority = Priority.ROUTINE) -> None:
+        """From a handler thread (e.g. a Canary that just made a rule forward to the group)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.put, key, priority)
+
+    def forget(self, key: Key) -> None:
+        handle = self._rechecks.pop(key, None)
+        if handle is not None:
+            handle.cancel()
+        self._queued.pop(key, None)
+
+    async def _notify(self) -> None:
+        assert self._ready is not None
+        async with self._ready:
+            self._ready.notify()
+
+    async def _next(self) -> tuple[Key, int]:
+        assert self._ready is not None
+        async with self._ready:
+            while True:
+                while self._heap:
+                    priority, _, key = heapq.heappop(self._heap)
+                    if self._queued.get(key) == priority:  # else superseded by a more urgent entry
+                        del self._queued[key]
+                        self._running[key] = None
+                        return key, priority
+                await self._ready.wait()
+
+    async def _worker(self) -> None:
+        assert self._loop is not None
+        while True:
+            key, priority = await self._next()
+            try:
+                outcome = await self._loop.run_in_executor(self._pool, self._run, key, priority)
+            except Exception:  # noqa: BLE001 - one binding's failure must not stop the worker
+                log.exception("binding reconcile failed; retrying", extra={"binding": "/".join(key)})
+                outcome = None
+                self._schedule(key, 5.0)
+            again = self._running.pop(key, None)
+            if again is not None:
+                self.put(key, Priority(again))
+            elif outcome is not None and outcome.recheck:
+                self._schedule(key, outcome.recheck)
+
+    def _run(self, key: Key, priority: int):
+        with urgency(Priority(priority)):
+            return self.reconciler.reconcile(*key)
+
+    def _schedule(self, key: Key, delay: float) -> None:
+        assert self._loop is not None
+        previous = self._rechecks.pop(key, None)
         if previous is not None:
             previous.cancel()
-        if outcome is not None and outcome.recheck:
-            rechecks[key] = asyncio.get_running_loop().call_later(
-                outcome.recheck, lambda: asyncio.ensure_future(reconcile_one(namespace, name)))
+        self._rechecks[key] = self._loop.call_later(delay, self.put, key, Priority.ROUTINE)
 
-    async def reconcile_all(keys) -> None:
-        await asyncio.gather(*(reconcile_one(ns, name) for ns, name in keys))
+
+def register(registry: kopf.OperatorRegistry, reconciler: BindingReconciler, resync_seconds: float,
+             queue: BindingQueue) -> None:
+
+    @kopf.on.startup(registry=registry)
+    async def start_binding_workers(**_: Any) -> None:
+        await queue.start()
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop_binding_workers(**_: Any) -> None:
+        await queue.stop()
+
+    def queue_all(keys: Iterable[Key], priority: Priority) -> None:
+        for key in keys:
+            queue.put(key, priority)
 
     @kopf.index(GROUP, VERSION, api.PLURAL, id="bindings_by_service", registry=registry)
-    def bindings_by_service(namespace, name, spec, **_):
+    def bindings_by_service(namespace: str, name: str, spec: kopf.Spec, **_: Any):
         service = (spec.get("serviceRef") or {}).get("name")
         return {(namespace, service): name} if service else None
-
-    @kopf.index("v1", "services", id="service_selectors", registry=registry)
-    def service_selectors(namespace, name, spec, **_):
-        return {namespace: (name, dict(spec.get("selector") or {}))}
 
     @kopf.on.resume(GROUP, VERSION, api.PLURAL, id="binding_resumed", registry=registry)
     @kopf.on.create(GROUP, VERSION, api.PLURAL, id="binding_created", registry=registry)
     @kopf.on.update(GROUP, VERSION, api.PLURAL, field="spec", id="binding_updated", registry=registry)
-    async def binding_changed(namespace, name, **_):
-        await reconcile_one(namespace, name)
+    async def binding_changed(namespace: str, name: str, **_: Any) -> None:
+        queue.put((namespace, name), Priority.REGISTER)
 
     @kopf.timer(GROUP, VERSION, api.PLURAL, interval=resync_seconds, initial_delay=resync_seconds,
                 id="binding_resync", registry=registry)
-    async def binding_resync(namespace, name, **_):
-        await reconcile_one(namespace, name)
+    async def binding_resync(namespace: str, name: str, **_: Any) -> None:
+        """Catches a missed event; reads AWS only when the binding's drift check is due."""
+        queue.put((namespace, name), Priority.ROUTINE)
 
     @kopf.on.delete(GROUP, VERSION, api.PLURAL, id="binding_deleted", registry=registry)
-    async def binding_deleted(body, namespace, name, **_):
-        handle = rechecks.pop((namespace, name), None)
-        if handle is not None:
-            handle.cancel()
-        await asyncio.to_thread(reconciler.remove, dict(body))
+    async def binding_deleted(body: kopf.Body, namespace: str, name: str, **_: Any) -> None:
+        queue.forget((namespace, name))
+        with urgency(Priority.DEREGISTER):
+            await asyncio.to_thread(reconciler.remove, dict(body))
 
     @kopf.on.event("v1", "services", id="service_event", registry=registry)
-    async def service_event(namespace, name, bindings_by_service: kopf.Index, **_):
-        await reconcile_all((namespace, b) for b in bindings_by_service.get((namespace, name), ()))
+    async def service_event(namespace: str, name: str, bindings_by_service: kopf.Index, **_: Any) -> None:
+        queue_all(((namespace, b) for b in bindings_by_service.get((namespace, name), ())), Priority.REGISTER)
 
     @kopf.on.event("discovery.k8s.io", "v1", "endpointslices",
                    labels={"kubernetes.io/service-name": kopf.PRESENT}, id="endpoints_event", registry=registry)
-    async def endpoints_event(namespace, labels, bindings_by_service: kopf.Index, **_):
+    async def endpoints_event(type: str, namespace: str, labels: kopf.Labels, body: kopf.Body,
+                              bindings_by_service: kopf.Index, **_: Any) -> None:
         service = labels.get("kubernetes.io/service-name")
-        await reconcile_all((namespace, b) for b in bindings_by_service.get((namespace, service), ()))
-
-    @kopf.on.event("v1", "pods", id="pod_event", registry=registry)
-    async def pod_event(type, namespace, name, meta, labels, service_selectors: kopf.Index,
-                        bindings_by_service: kopf.Index, **_):
-        terminating = type != "DELETED" and bool(meta.get("deletionTimestamp"))
-        if not reconciler.terminating.mark(namespace, name, terminating) or not terminating:
-            return
-        services = [svc for svc, selector in service_selectors.get(namespace, ())
-                    if selector_matches(selector, labels)]
-        keys = {(namespace, b) for svc in services for b in bindings_by_service.get((namespace, svc), ())}
-        if keys:
-            log.info("pod terminating: deregistering at once", extra={"pod": f"{namespace}/{name}"})
-            await reconcile_all(keys)
+        priority = Priority.DEREGISTER if type == "DELETED" else slice_priority(body.get("endpoints") or ())
+        queue_all(((namespace, b) for b in bindings_by_service.get((namespace, service), ())), priority)

@@ -135,6 +135,7 @@ class CanaryReconciler:
         self.wakeups = Wakeups()
         self.generated = GeneratedObjects(kube)
         self.canary_groups = CanaryGroups(kube, groups, owned, traffic.listeners, cluster)
+        self.on_groups_attached: Callable[[str, str], None] | None = None  # (namespace, Canary name)
 
     def tick(self, namespace: str, name: str) -> float:
         """Returns the seconds until the next tick (the Canary's own analysis interval)."""
@@ -254,8 +255,12 @@ class CanaryReconciler:
         uid = body["metadata"]["uid"]
         if shown is None or not set(arns) <= set(shown):
             meta = body["metadata"]
-            self.traffic.attach(spec, uid, w.target_weights(primary_side, canary_side, 0),
-                                naming.owner_tags(self.cluster, api.KIND, meta["namespace"], meta["name"], "warmup"))
+            _, changed = self.traffic.attach(spec, uid, w.target_weights(primary_side, canary_side, 0),
+                                             naming.owner_tags(self.cluster, api.KIND, meta["namespace"],
+                                                               meta["name"], "warmup"))
+            if changed and self.on_groups_attached is not None:
+                # `unused` targets turn `initial` with no Kubernetes event: the bindings must look again.
+                self.on_groups_attached(meta["namespace"], meta["name"])
             if not status.get("warmup"):
                 self._write(body, status, {"warmup": True})
         elif status.get("warmup"):
@@ -310,7 +315,7 @@ class CanaryReconciler:
             try:
                 if status.get("observedGeneration") != body["metadata"].get("generation"):
                     self.traffic.sync_conditions(spec, status)  # hosts/paths only change with the spec
-                shown = self.traffic.shown(route)
+                shown = self.traffic.shown(route, max_age=spec.analysis.interval_seconds)
             except RuleNotFound:
                 drift = f"listener rule {naming.rule_id(route.arn)} was deleted outside awsctl; recreating it"
                 self._write(body, status, {"listenerRule": None})

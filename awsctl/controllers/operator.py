@@ -5,18 +5,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from dataclasses import dataclass
+import random
+from dataclasses import dataclass, field
 
 import kopf
 
 from awsctl import __version__, routing
+from awsctl.api.binding import PLURAL as BINDINGS
+from awsctl.aws.budget import Budget, Rate
 from awsctl.aws.clients import Clients
 from awsctl.aws.cloudwatch import CloudWatch
 from awsctl.aws.target_groups import OwnedTargetGroups
 from awsctl.aws.targets import TargetGroups
 from awsctl.controllers import bindings, canaries, logs, readiness_gates
 from awsctl.controllers.analysis_runner import AnalysisRunner
-from awsctl.controllers.binding_reconciler import BindingReconciler
+from awsctl.controllers.binding_reconciler import DRIFT_SECONDS, BindingReconciler
+from awsctl.controllers.bindings import BindingQueue
 from awsctl.controllers.canary_reconciler import CanaryReconciler
 from awsctl.controllers.readiness_gates import WebhookOptions
 from awsctl.kube.client import Kube
@@ -32,15 +36,21 @@ class OperatorOptions:
     cluster_name: str = "default"
     liveness: str | None = None
     peering: str | None = None
+    peering_priority: int | None = None  # None: random, so that replicas never tie (kopf pauses all on a tie)
+    peering_lifetime: int = 10  # seconds a silent active replica is trusted: the standby's takeover time
     resync_seconds: float = 60.0
+    drift_seconds: float = DRIFT_SECONDS
     log_format: str = "json"
     verbose: bool = False
-    workers: int = 32
+    workers: int = 8          # threads for Canary ticks and kopf's own sync handlers
+    binding_workers: int = 16  # threads for binding reconciles, fed most urgent first
+    rates: dict[str, Rate] = field(default_factory=dict)  # API budget overrides by bucket
     readiness_webhook: WebhookOptions | None = None  # None: no webhook (the generated primary's gate still works)
 
 
 def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
+    peering_priority = options.peering_priority if options.peering_priority is not None else random.randint(1, 2**31)
     groups = TargetGroups(clients)
     canary_reconciler = CanaryReconciler(kube, groups, OwnedTargetGroups(clients), routing.select(clients),
                                          AnalysisRunner(CloudWatch(clients)), cluster=options.cluster_name)
@@ -50,7 +60,16 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
         if canary:
             canary_reconciler.wakeups.wake((namespace, canary))
 
-    reconciler = BindingReconciler(kube, groups, on_targets_changed=wake_owner)
+    reconciler = BindingReconciler(kube, groups, on_targets_changed=wake_owner, drift_seconds=options.drift_seconds)
+    queue = BindingQueue(reconciler, options.binding_workers)
+
+    def recheck_bindings(namespace: str, canary: str) -> None:
+        for binding in kube.list_custom(BINDINGS, namespace, f"{CANARY_LABEL}={canary}"):
+            name = binding["metadata"]["name"]
+            reconciler.expire_health(namespace, name)
+            queue.put_threadsafe((namespace, name))
+
+    canary_reconciler.on_groups_attached = recheck_bindings
 
     @kopf.on.login(registry=registry)
     def login(**kwargs):
@@ -78,13 +97,18 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
         if options.peering:
             settings.peering.name = options.peering
             settings.peering.mandatory = True
+            settings.peering.priority = peering_priority
+            settings.peering.lifetime = options.peering_lifetime
         log.info("awsctl operator starting", extra={
             "version": __version__, "cluster": options.cluster_name,
             "namespaces": list(options.namespaces) or "all", "peering": options.peering or "standalone",
+            "peeringPriority": peering_priority if options.peering else None,
+            "apiBudget": {name: f"{b.configured.burst}/{b.configured.per_second:g}"
+                          for name, b in clients.budget.buckets.items()},
             "awsEndpoint": os.environ.get("AWS_ENDPOINT_URL", "default"),
             "awsRegion": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")})
 
-    bindings.register(registry, reconciler, options.resync_seconds)
+    bindings.register(registry, reconciler, options.resync_seconds, queue)
     canaries.register(registry, canary_reconciler)
     if options.readiness_webhook is not None:
         readiness_gates.register(registry, kube, options.readiness_webhook)
@@ -94,7 +118,7 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
 def run(options: OperatorOptions) -> int:
     logs.configure(options.log_format, options.verbose)
     kube = Kube()
-    clients = Clients()
+    clients = Clients(budget=Budget(options.rates))
     registry = build_registry(options, kube, clients)
     asyncio.run(kopf.operator(
         registry=registry,

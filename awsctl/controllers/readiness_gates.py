@@ -121,6 +121,11 @@ def register(registry: kopf.OperatorRegistry, kube: Kube, options: WebhookOption
         settings.admission.server = ManagedWebhookServer(kube, options)
         settings.admission.managed = None  # our configuration, with its namespace selector, is written above
 
+    @kopf.index("v1", "services", id="service_selectors", registry=registry)
+    def service_selectors(namespace: str, name: str, spec: kopf.Spec, **_: Any):
+        """Which Services select a new pod: the bindings behind them each add a gate."""
+        return {namespace: (name, dict(spec.get("selector") or {}))}
+
     @kopf.on.mutate("v1", "pods", operations=["CREATE"], ignore_failures=True, id=HANDLER_ID, registry=registry)
     def add_readiness_gates(body, patch: kopf.Patch, service_selectors: kopf.Index, bindings_by_service: kopf.Index,
                             **_: Any) -> None:

@@ -71,17 +71,17 @@ def endpoint_port_of(slice_ports: Sequence[Mapping] | None, port_name: str) -> i
     return None
 
 
-def endpoint_is_serving(endpoint: Mapping, terminating_pods: frozenset[str],
-                        gated_pods: frozenset[str] = frozenset()) -> bool:
+def endpoint_is_serving(endpoint: Mapping, gated_pods: frozenset[str] = frozenset()) -> bool:
     """Should this endpoint be a target? Not when it is terminating (deregistered at once, so the
-    ALB drains it). Otherwise when it is `serving` (the pod is Ready): `ready` alone is not enough,
+    ALB drains it: the EndpointSlice says so as soon as the pod has a deletionTimestamp, so no Pod
+    watch is needed). Otherwise when it is `serving` (the pod is Ready): `ready` alone is not enough,
     because a Service with publishNotReadyAddresses reports every endpoint ready. A pod held back
     only by awsctl's own readiness gate (`gated_pods`) is registered too: its gate turns True when
     AWS shows the target healthy, which needs the target registered first (as the LBC does)."""
     conditions = endpoint.get("conditions") or {}
     ref = endpoint.get("targetRef") or {}
     pod = ref.get("name") if ref.get("kind") == "Pod" else None
-    if conditions.get("terminating") or (pod and pod in terminating_pods):
+    if conditions.get("terminating"):
         return False
     serving = conditions.get("serving")
     if serving is None:  # older API servers: fall back to ready; per the API a nil ready means ready
@@ -124,7 +124,6 @@ def desired_ip_targets(
     slices: Iterable[Mapping],
     port_name: str,
     vpc_cidrs: Sequence[str],
-    terminating_pods: frozenset[str] = frozenset(),
     ip_address_type: str = "ipv4",
     gated_pods: frozenset[str] = frozenset(),
 ) -> set[Target]:
@@ -143,7 +142,7 @@ def desired_ip_targets(
         if port is None:
             continue
         for endpoint in slc.get("endpoints") or ():
-            if not endpoint_is_serving(endpoint, terminating_pods, gated_pods):
+            if not endpoint_is_serving(endpoint, gated_pods):
                 continue
             for ip in endpoint.get("addresses") or ():
                 zone = None if not vpc_cidrs or in_networks(ip, vpc_cidrs) else "all"
@@ -227,3 +226,24 @@ def plan_targets(
 def plan_removal(current: set[Target], managed: frozenset[str]) -> tuple[tuple[Target, ...], ...]:
     """On deletion: exactly the targets this binding registered, nothing else."""
     return batches(t for t in current if t.key in managed)
+
+
+MAX_HEALTH_WAIT = 10.0    # seconds between health reads while targets are on their way to healthy
+UNHEALTHY_RECHECK = 60.0  # an unhealthy target changes only when the app does: look less often
+
+
+def next_health_read(states: Mapping[str, int], registered_now: bool, interval: int,
+                     threshold: int) -> float | None:
+    """Seconds until a binding should read target health again, or None when only a change (a
+    write, a rule that starts using the group) can alter it. AWS health changes raise no
+    Kubernetes event, so a binding with targets on their way to healthy must look; but a target
+    just registered cannot pass before `threshold` checks `interval` apart, and an `unused` one
+    is never checked at all until a rule forwards to its group."""
+    waiting = {state for state, n in states.items() if n and state != "healthy"}
+    if not waiting or waiting <= {"unused"}:
+        return None
+    if registered_now:
+        return float(max(1, interval) * max(1, threshold))
+    if waiting <= {"unhealthy", "unused"}:
+        return UNHEALTHY_RECHECK
+    return min(MAX_HEALTH_WAIT, float(max(1, interval)))

@@ -4,13 +4,16 @@ Every method is about one Canary's route. Weights are canary permille (0-1000); 
 `canary` are a side's target groups with their relative shares; `serving` is, per group, the healthy
 targets among those its bindings want. A provider never reports a weight it has not read back.
 
-    attach(spec, uid, weights, tags)            make the provider health-check every group before it
+    attach(spec, uid, weights, tags) -> (id, changed)
+                                                make the provider health-check every group before it
                                                 carries traffic (ALB: a warm-up rule at weight 0)
     detach(spec, uid)                           drop that once the live route holds every group
     route(status) -> Route | None               the route recorded in status, if any
     moved(spec, status) -> bool                 the spec now names another route than the recorded one
     take_route(spec, tags, weights, record)     find, adopt or create the route (write-ahead via record)
-    shown(route) -> (weights, stickiness)       what the provider routes now (read back)
+    shown(route, max_age=None) -> (weights, stickiness)
+                                                what the provider routes now (read back); with
+                                                max_age, a routine look that may be shared that old
     matches(shown, spec, weights) -> bool       is that exactly what is wanted
     set_weight(route, spec, primary, canary, permille, serving, owned_route) -> WeightResult
                                                 refuse traffic into the void, write, read back, verify

@@ -20,6 +20,7 @@ import time
 from typing import Callable, Mapping, Sequence
 
 from awsctl.api.canary import CanarySpec
+from awsctl.aws.budget import Priority, urgency
 from awsctl.aws.listeners import (ListenerNotFound, Listeners, Route, RuleNotFound, condition_values,
                                   rule_conditions)
 from awsctl.controllers.errors import NotReady
@@ -116,21 +117,29 @@ class AlbRouter:
         return "priority" in rule and rule["priority"] != want["priority"]
 
     # -- warm-up: every group in use (health-checked) before it carries traffic ----------------------
-    def attach(self, spec: CanarySpec, uid: str, weights: Mapping[str, int], tags: Mapping[str, str]) -> str:
-        """Ensures the warm-up rule forwards to exactly `weights`' groups; returns its ARN."""
+    def attach(self, spec: CanarySpec, uid: str, weights: Mapping[str, int],
+               tags: Mapping[str, str]) -> tuple[str, bool]:
+        """Ensures the warm-up rule forwards to exactly `weights`' groups; returns its ARN and whether
+        AWS was changed (the groups' targets then start health checks). Looks in the listener's
+        shared snapshot first: a Canary waiting to warm up costs no read of its own."""
         listener = spec.load_balancer.listener_arn
-        rules = self.listeners.rules(listener)
         action = w.forward_action({arn: 0 for arn in weights})
-        found = next((r for r in rules if is_warmup(r, uid)), None)
+        found = next((r for r in self.listeners.recent_rules(listener, spec.analysis.interval_seconds)
+                      if is_warmup(r, uid)), None)
+        rules: list[dict] = []
+        if found is None:  # about to create: ask AWS now, never on a snapshot's word
+            rules = self.listeners.rules(listener)
+            found = next((r for r in rules if is_warmup(r, uid)), None)
         if found is not None:
-            if set(w.weights_of(found.get("Actions") or [])) != set(weights):
-                self.listeners.set_actions(Route(found["RuleArn"], False), [action])
-            return found["RuleArn"]
+            if set(w.weights_of(found.get("Actions") or [])) == set(weights):
+                return found["RuleArn"], False
+            self.listeners.set_actions(Route(found["RuleArn"], False), [action])
+            return found["RuleArn"], True
         arn = self.listeners.create_rule(listener, free_priority(rules), warmup_conditions(uid), [action],
                                          {**tags, "awsctl.io/role": "warmup"})
         log.info("warm-up rule created: AWS health-checks the groups before they carry traffic",
                  extra={"rule": arn, "groups": [group_of(a) for a in weights]})
-        return arn
+        return arn, True
 
     def detach(self, spec: CanarySpec, uid: str, listeners: Sequence[str] = ()) -> bool:
         """Deletes the warm-up rule(s) of this Canary; returns whether one existed."""
@@ -205,9 +214,13 @@ class AlbRouter:
         return w.forward_action(weights, lb.stickiness, lb.stickiness_seconds)
 
     # -- weights ----------------------------------------------------------------------------
-    def shown(self, route: Route) -> tuple[dict[str, int], tuple[bool, int | None]]:
-        """What AWS routes now: the weights and the stickiness of the forward action."""
-        return w.forward_of(self.listeners.actions(route))
+    def shown(self, route: Route, max_age: float | None = None) -> tuple[dict[str, int], tuple[bool, int | None]]:
+        """What AWS routes: the weights and the stickiness of the forward action. With `max_age`, a
+        routine look that may come from the listener's shared snapshot (not older than that, and
+        never older than our own last write); without, a read-back that asks AWS now."""
+        if max_age is None:
+            return w.forward_of(self.listeners.actions(route))
+        return w.forward_of(self.listeners.recent_actions(route, max_age))
 
     def matches(self, shown: tuple[dict[str, int], tuple[bool, int | None]], spec: CanarySpec,
                 weights: Mapping[str, int]) -> bool:
@@ -217,7 +230,15 @@ class AlbRouter:
                    canary: Sequence[w.Backend], permille: int, serving: Mapping[str, int],
                    owned_route: bool = True) -> WeightResult:
         """`serving`: healthy targets per group among those its bindings want. `owned_route`: the rule
-        is awsctl's own (its only action is the forward); otherwise the other actions are kept."""
+        is awsctl's own (its only action is the forward); otherwise the other actions are kept.
+        A weight back to the primary (0) goes first in the API budget; a step after rollbacks and
+        deregistrations, before registrations and routine reads."""
+        with urgency(Priority.ROLLBACK if permille == 0 else Priority.STEP):
+            return self._set_weight(route, spec, primary, canary, permille, serving, owned_route)
+
+    def _set_weight(self, route: Route, spec: CanarySpec, primary: Sequence[w.Backend],
+                    canary: Sequence[w.Backend], permille: int, serving: Mapping[str, int],
+                    owned_route: bool) -> WeightResult:
         wanted = w.target_weights(primary, canary, permille)
         canary_arns = [b.arn for b in canary]
         void = w.unserved(wanted, serving)
@@ -293,7 +314,12 @@ class AlbRouter:
 
     def restore(self, status: Mapping, rule: Mapping | None = None) -> None:
         """Deletion (or a route move): remove the A/B rules and the rule awsctl created, or put back
-        the actions it found. `rule`: a recorded route other than status.listenerRule."""
+        the actions it found. `rule`: a recorded route other than status.listenerRule. It gives the
+        traffic back to where it was: first in the API budget, as a rollback is."""
+        with urgency(Priority.ROLLBACK):
+            self._restore(status, rule)
+
+    def _restore(self, status: Mapping, rule: Mapping | None) -> None:
         if rule is None:
             for arn in status.get("abRules") or ():
                 self.listeners.delete_rule(arn)

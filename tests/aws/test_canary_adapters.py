@@ -143,8 +143,9 @@ def test_warm_up_rule_puts_groups_in_use_and_goes(moto, realism_clock):
     spec = CanarySpec.parse({"targetRef": {"name": "web"}, "service": {"port": 80},
                              "loadBalancer": {"listenerARN": listener, "rule": {"priority": 3}}})
     traffic = Traffic(Listeners(Clients()), sleep=lambda _: None)
-    arn = traffic.attach(spec, "uid-1", {primary: 999, canary: 0}, TAGS)
-    assert traffic.attach(spec, "uid-1", {primary: 999, canary: 0}, TAGS) == arn  # found again, not duplicated
+    arn, wrote = traffic.attach(spec, "uid-1", {primary: 999, canary: 0}, TAGS)
+    assert wrote
+    assert traffic.attach(spec, "uid-1", {primary: 999, canary: 0}, TAGS) == (arn, False)  # found, not duplicated
     rule = moto.client("elbv2").describe_rules(RuleArns=[arn])["Rules"][0]
     assert rule["Priority"] == "50000" and moto.forward_weights(arn) == {primary: 0, canary: 0}
     assert set(moto.target_states(primary).values()) == {"initial"}

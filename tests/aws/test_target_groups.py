@@ -22,7 +22,12 @@ def test_describe_by_name_and_arn_is_cached(moto, counted):
     assert by_name.arn == arn and by_name.target_type == "ip" and by_name.vpc_id
     assert groups.describe(arn).name == "web-tg"
     groups.describe("web-tg")
-    assert counter.snapshot()["DescribeTargetGroups"] == 2  # once per ref, then cached
+    # One listing of every group serves both refs (and every other binding starting with them).
+    assert counter.snapshot()["DescribeTargetGroups"] == 1
+    # A group created after the listing is described on its own, not listed again (at most every 30 s).
+    later = moto.target_group("web-tg-later")
+    assert groups.describe("web-tg-later").arn == later
+    assert counter.snapshot()["DescribeTargetGroups"] == 2
 
 
 def test_missing_group_is_a_typed_error(moto, counted):
@@ -122,9 +127,10 @@ def test_a_target_still_draining_is_registered_again(moto, realism_clock):
     body = {"metadata": {"namespace": "ns", "name": "b"}}
     target = Target("10.244.0.9", 8080)
     info = groups.describe(arn)
-    reconciler._apply(body, info, {target}, groups.health(arn), frozenset())
+    reconciler._apply(body, info, {target}, groups.health(arn), frozenset(), None)
     groups.deregister(arn, (target,))
     assert moto.target_states(arn)[("10.244.0.9", 8080)] == "draining"
-    outcome = reconciler._apply(body, info, {target}, groups.health(arn), frozenset({target.key}))
+    outcome = reconciler._apply(body, info, {target}, groups.health(arn), frozenset({target.key}), None)
     assert outcome.writes == 1 and moto.target_states(arn)[("10.244.0.9", 8080)] == "initial"
-    assert outcome.desired == 1 and outcome.states == {"initial": 1} and outcome.recheck == 5.0
+    # Health is read again when the new registration can first pass: 2 checks 5 s apart.
+    assert outcome.desired == 1 and outcome.states == {"initial": 1} and outcome.recheck == 10.0

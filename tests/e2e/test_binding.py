@@ -76,7 +76,10 @@ def test_steady_state_resync_makes_no_write(kube, namespace, moto, operator):
            service("calm", port=80, target_port=8080),
            binding("calm", service="calm", port=80, target_group_name=f"{namespace}-calm"))
     wait_for(lambda: len(moto.targets(arn)) == 2, what="2 targets")
-    time.sleep(1)
+    # Registered targets start out as `initial`; health is read once more when they could first
+    # pass, and shows them `unused` (no rule forwards to this group). Then nothing changes.
+    wait_for(lambda: (get_binding(kube, namespace, "calm").get("status") or {}).get("targetHealth") == {"unused": 2},
+             timeout=30, what="health read back")
     writes = len(moto.writes_to(arn))
     observed = get_binding(kube, namespace, "calm")["metadata"]["resourceVersion"]
     time.sleep(5)  # more than two resync periods of the operator under test (2 s)

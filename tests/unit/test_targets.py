@@ -31,8 +31,8 @@ def test_named_target_port_resolves_per_pod():
 def test_only_ready_non_terminating_endpoints():
     slices = [slice_("", 80, [ep("10.0.0.1"), ep("10.0.0.2", ready=False), ep("10.0.0.3", terminating=True),
                               {"addresses": ["10.0.0.4"], "conditions": {}},  # nil ready means ready
-                              ep("10.0.0.5", pod="going")])]
-    got = desired_ip_targets(slices, "", ["10.0.0.0/8"], terminating_pods=frozenset({"going"}))
+                              ep("10.0.0.5", pod="going", terminating=True)])]
+    got = desired_ip_targets(slices, "", ["10.0.0.0/8"])
     assert got == {Target("10.0.0.1", 80), Target("10.0.0.4", 80)}
 
 
@@ -128,3 +128,26 @@ def test_targets_follow_the_groups_address_family():
     ]
     assert desired_ip_targets(slices, "", []) == {Target("10.0.0.1", 80)}
     assert desired_ip_targets(slices, "", [], ip_address_type="ipv6") == {Target("fd00::1", 80)}
+
+
+def test_health_is_read_again_only_while_it_can_change():
+    from awsctl.planning.targets import next_health_read
+
+    assert next_health_read({"healthy": 3}, False, 10, 3) is None  # settled: drift checks only
+    assert next_health_read({"unused": 3}, True, 10, 3) is None  # no rule uses the group: nothing moves
+    assert next_health_read({"initial": 1, "healthy": 2}, True, 10, 3) == 30.0  # a new one passes 3 checks first
+    assert next_health_read({"initial": 1}, False, 5, 2) == 5.0
+    assert next_health_read({"initial": 1}, False, 30, 5) == 10.0  # never more than 10 s apart while waiting
+    assert next_health_read({"unhealthy": 1, "healthy": 2}, False, 5, 2) == 60.0  # waits on the app, not AWS
+
+
+def test_health_after_our_writes_is_known_without_asking():
+    from awsctl.aws.targets import TargetHealth
+    from awsctl.controllers.binding_reconciler import plan_health_after
+
+    old, new, back = Target("10.0.0.1", 80), Target("10.0.0.2", 80), Target("10.0.0.3", 80)
+    health = [TargetHealth(old, "healthy"), TargetHealth(back, "draining")]
+    after = {h.target.key: h.state for h in plan_health_after(health, [(new, back)], [(old,)])}
+    assert after == {"10.0.0.1:80": "draining", "10.0.0.2:80": "initial", "10.0.0.3:80": "initial"}
+    unused = plan_health_after([TargetHealth(old, "unused")], [(new,)], [])
+    assert {h.target.key: h.state for h in unused}["10.0.0.2:80"] == "unused"
