@@ -40,7 +40,7 @@ test: venv cluster-tools
 	$(PYTEST) tests/unit tests/aws tests/e2e tests/terraform
 
 bench: venv cluster-tools
-	$(PY) -m benchmarks.bindings
+	$(PY) -m benchmarks.budget
 	$(PY) -m benchmarks.rollouts
 	$(PY) -m benchmarks.realism
 

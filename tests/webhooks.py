@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from awsctl.dev.cluster import free_port
@@ -15,6 +16,7 @@ class Hooks:
         self.url = f"http://127.0.0.1:{port}"
         self.status: dict[str, int] = {}
         self.calls: list[tuple[str, dict]] = []
+        self.answered: list[tuple[str, int, float]] = []  # (path, status, monotonic time of the answer)
         self.lock = threading.Lock()
 
     def respond(self, path: str, status: int) -> None:
@@ -34,9 +36,11 @@ def webhook_server():
         def do_POST(self):  # noqa: N802 - http.server's naming
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
+            status = hooks.status.get(self.path, 200)
             with hooks.lock:
                 hooks.calls.append((self.path, body))
-            self.send_response(hooks.status.get(self.path, 200))
+                hooks.answered.append((self.path, status, time.monotonic()))
+            self.send_response(status)
             self.end_headers()
 
         def log_message(self, *args):

@@ -32,6 +32,7 @@ import os
 import threading
 import time
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -100,7 +101,11 @@ class GroupState:
 
 @dataclass
 class Stats:
+    """What the operator spent (observers excluded): benchmarks set these figures beside their floors."""
+
     throttled: int = 0
+    calls: Counter = field(default_factory=Counter)   # action -> calls admitted
+    log: list = field(default_factory=list)           # (monotonic time, action), when `recording`
 
 
 class Realism:
@@ -114,6 +119,7 @@ class Realism:
         self.buckets: dict[tuple[str, str, str], TokenBucket] = {}
         self.injected: list[tuple[int, frozenset[str] | None]] = []  # [remaining, actions or None = any]
         self.stats = Stats()
+        self.recording = False
         self._undo: list[Callable[[], None]] = []
 
     # -- test controls ------------------------------------------------------------------------
@@ -144,6 +150,9 @@ class Realism:
             if bucket is None:
                 bucket = self.buckets[key] = TokenBucket(*self.limits[category], clock=self.clock)
             if bucket.take():
+                self.stats.calls[action] += 1
+                if self.recording:
+                    self.stats.log.append((self.clock(), action))
                 return True
             self.stats.throttled += 1
             return False

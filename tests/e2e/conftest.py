@@ -83,8 +83,9 @@ class Operator:
     def __init__(self, env: Environment, moto, log_path: Path, extra_args=()):
         self.log_path = log_path
         self.env = dict(os.environ, KUBECONFIG=str(env.kubeconfig), **moto.env())
+        # Short periods, so that a story sees a missed event or a target removed by hand within seconds.
         self.args = [sys.executable, "-m", "awsctl", "run", "--liveness", "", "--resync-seconds", "2",
-                     *extra_args]
+                     "--drift-seconds", "10", *extra_args]
         self.proc = None
 
     def start(self):

@@ -1,0 +1,89 @@
+"""Two replicas with kopf peering: the standby waits while the active one lives, takes over within
+the peering lifetime when the active one is killed (-9) mid-rollout, and finishes the rollout with
+no duplicate AWS resource and no weight it did not verify."""
+
+import re
+import time
+from datetime import datetime
+
+from kubernetes import client
+
+from tests.e2e.canaries import V2, app, canary_shares, image_of, set_image, status, wait_phase
+from tests.e2e.conftest import Operator, wait_for
+from tests.e2e.objects import canary, create
+from tests.e2e.test_deploy import apply, manifests
+
+LIFETIME = 10  # awsctl run's default --peering-lifetime
+RESUMED = "Resuming operations after the pause"
+
+
+def peering_crds_and_object(kube, namespace):
+    apply(kube, (doc for doc in manifests("peering.yaml") if doc["kind"] == "CustomResourceDefinition"))
+    client.CustomObjectsApi(kube).create_namespaced_custom_object("kopf.dev", "v1", namespace, "kopfpeerings", {
+        "apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "awsctl"}})
+
+
+def peers(kube, namespace) -> dict:
+    obj = client.CustomObjectsApi(kube).get_namespaced_custom_object("kopf.dev", "v1", namespace, "kopfpeerings",
+                                                                     "awsctl")
+    return obj.get("status") or {}
+
+
+def logged_at(log: str, needle: str) -> float | None:
+    """The epoch time of the first JSON log line that contains `needle`."""
+    for line in log.splitlines():
+        if needle in line:
+            stamp = re.search(r'"time": "([^"]+)"', line)
+            if stamp:
+                return datetime.fromisoformat(stamp.group(1)).timestamp()
+    return None
+
+
+def test_standby_takes_over_a_rollout_when_the_active_replica_is_killed(kube, namespace, moto, cluster, tmp_path):
+    peering_crds_and_object(kube, namespace)
+    args = ("--namespace", namespace, "--peering", "awsctl")
+    active = Operator(cluster[0], moto, tmp_path / "active.log", extra_args=(*args, "--peering-priority", "200"))
+    standby = Operator(cluster[0], moto, tmp_path / "standby.log", extra_args=(*args, "--peering-priority", "100"))
+    active.start()
+    try:
+        wait_for(lambda: len(peers(kube, namespace)) == 1, what="the active replica in the peering")
+        standby.start()
+        wait_for(lambda: len(peers(kube, namespace)) == 2, what="the standby in the peering")
+
+        listener = moto.listener(namespace)
+        app(kube, namespace)
+        create(kube, namespace, canary("web", listener=listener, rule={"priority": 10},
+                                       analysis={"stepWeights": [10, 20, 30, 40, 50, 60]}))
+        st = wait_phase(kube, namespace, "Initialized", timeout=90)
+        rule, canary_arn = st["listenerRule"]["arn"], st["targetGroups"]["canary"][0]
+        set_image(kube, namespace, V2)
+        wait_for(lambda: status(kube, namespace).get("canaryWeight", 0) >= 20, timeout=60, what="weight 20%")
+        # Mandatory peering starts paused; the standby never resumed, never acted, while the active one lived.
+        assert RESUMED not in standby.log() and '"logger": "awsctl.canary"' not in standby.log()
+        assert RESUMED in active.log()
+
+        active.kill()  # SIGKILL: no goodbye in the peering object, the standby must notice the silence
+        killed_at = time.time()
+        at_kill = len(moto.weights_written(rule))
+        wait_for(lambda: RESUMED in standby.log(), timeout=LIFETIME + 15, what="the standby resumed")
+        takeover = logged_at(standby.log(), RESUMED) - killed_at
+        print(f"takeover after kill -9: {takeover:.1f} s (peering lifetime {LIFETIME} s)")
+        assert takeover < 15
+
+        st = wait_phase(kube, namespace, "Succeeded", timeout=120)
+        shares = canary_shares(moto, rule, canary_arn, since=at_kill)
+        assert 0 not in shares[:-1], f"the standby restarted the rollout instead of resuming it: {shares}"
+        assert 600 in shares and shares[-1] == 0
+        assert shares == sorted(shares[:-1]) + [0]  # steps only forward, then back to the primary
+        # No duplicate AWS resource: two groups, one rule (no warm-up rule left), one promotion.
+        assert len(moto.awsctl_target_groups()) == 2
+        rules = moto.client("elbv2").describe_rules(ListenerArn=listener)["Rules"]
+        assert [r["Priority"] for r in rules] == ["10", "default"]
+        # Every weight in status is what AWS shows.
+        assert moto.forward_weights(rule)[canary_arn] == 0 and st["canaryWeight"] == 0
+        assert st.get("pendingWeight") is None
+        assert image_of(kube, namespace, "web-primary") == V2
+        assert "Traceback" not in standby.log()
+    finally:
+        active.kill()
+        standby.stop()
