@@ -38,6 +38,23 @@ class Priority(IntEnum):
 
 
 _urgency: contextvars.ContextVar[Priority | None] = contextvars.ContextVar("awsctl_urgency", default=None)
+_cancel: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("awsctl_cancel", default=None)
+
+
+class Superseded(Exception):
+    """A call still waiting for its token was given up: newer, more urgent work replaces the work
+    that wanted it (a binding reconciled for a registration, when one of its pods starts terminating)."""
+
+
+@contextlib.contextmanager
+def cancellable(event: threading.Event) -> Iterator[None]:
+    """Calls made inside that are still waiting for a token when `event` is set raise Superseded
+    (after `Budget.interrupt()` wakes them); a call already sent is never affected."""
+    token = _cancel.set(event)
+    try:
+        yield
+    finally:
+        _cancel.reset(token)
 
 
 @contextlib.contextmanager
@@ -116,7 +133,7 @@ class Bucket:
         self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
 
-    def acquire(self, priority: int) -> float:
+    def acquire(self, priority: int, cancel: threading.Event | None = None) -> float:
         """Blocks until this caller's token is due; returns the seconds it waited."""
         started = self.clock()
         ticket = (int(priority), next(self._order))
@@ -124,6 +141,8 @@ class Bucket:
             heapq.heappush(self._queue, ticket)
             try:
                 while True:
+                    if cancel is not None and cancel.is_set():
+                        raise Superseded()
                     self._refill()
                     if self._queue[0] == ticket and self._tokens >= 1.0:
                         self._tokens -= 1.0
@@ -147,6 +166,10 @@ class Bucket:
         if self.rate < self.configured.per_second:
             with self._cond:
                 self.rate = min(self.configured.per_second, self.rate + self.configured.per_second / 20)
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
 
     def waiting(self) -> int:
         with self._cond:
@@ -172,7 +195,7 @@ class Budget:
             return
         own = default_priority(operation)
         priority = own if operation in TARGET_WRITES else (_urgency.get() or own)
-        waited = bucket.acquire(priority)
+        waited = bucket.acquire(priority, _cancel.get())
         if waited:
             with self._lock:
                 self.waited[category(service, operation)] += waited
@@ -184,6 +207,11 @@ class Budget:
             self.calls[(operation, result)] += 1
         if bucket is not None:
             (bucket.throttled if result == "throttled" else bucket.succeeded)()
+
+    def interrupt(self) -> None:
+        """Wakes every waiting call, so that cancelled ones (see `cancellable`) give up."""
+        for bucket in self.buckets.values():
+            bucket.wake()
 
     def throttled(self) -> int:
         with self._lock:

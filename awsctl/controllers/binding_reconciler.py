@@ -123,12 +123,13 @@ class BindingReconciler:
                 raise NotReady(decision.reason, decision.message, "spec.targetType")
             gated: dict[str, dict] = {}
             desired, owners = self._desired(namespace, name, spec, decision.target_type, port, group, gated)
+            managed = frozenset(status.get("managedTargets") or ())
             try:
-                health, due = self._current(namespace, name, group)
+                health, due = self._current(namespace, name, group, managed)
             except TargetGroupNotFound:  # re-created under the same name? look it up afresh once
                 group = self._target_group(spec)
                 health, due = self._health(group), None
-            outcome = self._apply(body, group, desired, health, frozenset(status.get("managedTargets") or ()), due)
+            outcome = self._apply(body, group, desired, health, managed, due)
             self._open_gates(namespace, name, gated, owners, outcome)
             self._write(body, outcome, decision.target_type, message=self._summary(group.name, outcome))
             return outcome
@@ -168,13 +169,18 @@ class BindingReconciler:
         return (f"{outcome.registered}/{outcome.desired} targets registered in {group}, {outcome.healthy} healthy "
                 f"({states})")
 
-    def _current(self, namespace: str, name: str, group: TargetGroupInfo) -> tuple[list[TargetHealth], float | None]:
+    def _current(self, namespace: str, name: str, group: TargetGroupInfo,
+                 managed: frozenset[str]) -> tuple[list[TargetHealth], float | None]:
         """The group's targets as last known while that is still good (with when it stops being
-        good), else as AWS shows them now (None)."""
+        good), else as AWS shows them now (None). A binding that never registered anything (its
+        first sync) has nothing to deregister and registering is idempotent: it writes first and
+        reads health once the new targets can have passed their checks (the LBC's 2 calls)."""
         with self._known_lock:
             known = self._known.get((namespace, name))
         if known is not None and known.arn == group.arn and self.monotonic() < known.health_due - DUE_SLACK:
             return list(known.health), known.health_due
+        if known is None and not managed:
+            return [], float("-inf")
         return self.groups.health(group.arn), None
 
     def _health(self, group: TargetGroupInfo):

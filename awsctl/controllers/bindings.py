@@ -13,14 +13,15 @@ import asyncio
 import heapq
 import itertools
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import kopf
 
 from awsctl.api import GROUP, VERSION
 from awsctl.api import binding as api
-from awsctl.aws.budget import Priority, urgency
+from awsctl.aws.budget import Priority, Superseded, cancellable, urgency
 from awsctl.controllers.binding_reconciler import BindingReconciler
 
 log = logging.getLogger("awsctl.binding")
@@ -41,12 +42,14 @@ class BindingQueue:
     urgent priority, and a key that is running is run once more afterwards (never twice at once).
     After each run, health is read again when the reconciler asks (targets on their way to healthy)."""
 
-    def __init__(self, reconciler: BindingReconciler, workers: int):
+    def __init__(self, reconciler: BindingReconciler, workers: int, interrupt: Callable[[], None] = lambda: None):
         self.reconciler = reconciler
         self.workers = workers
+        self.interrupt = interrupt  # wakes calls waiting in the API budget (Budget.interrupt)
         self._heap: list[tuple[int, int, Key]] = []
         self._queued: dict[Key, int] = {}  # key -> the priority it waits at
         self._running: dict[Key, int | None] = {}  # key -> priority to run again at, if asked meanwhile
+        self._running_at: dict[Key, tuple[int, threading.Event]] = {}  # key -> its priority, its cancel flag
         self._order = itertools.count()
         self._ready: asyncio.Condition | None = None
         self._rechecks: dict[Key, asyncio.TimerHandle] = {}
@@ -74,6 +77,12 @@ class BindingQueue:
         if key in self._running:
             again = self._running[key]
             self._running[key] = priority if again is None else min(again, priority)
+            running_at, cancel = self._running_at[key]
+            if priority < running_at and not cancel.is_set():
+                # e.g. a pod of this binding started terminating while its reconcile waits to register:
+                # give up that wait, and run again at once, deregistration first.
+                cancel.set()
+                self.interrupt()
             return
         if self._queued.get(key, Priority.ROUTINE + 1) <= priority:
             return
@@ -107,6 +116,7 @@ class BindingQueue:
                     if self._queued.get(key) == priority:  # else superseded by a more urgent entry
                         del self._queued[key]
                         self._running[key] = None
+                        self._running_at[key] = (priority, threading.Event())
                         return key, priority
                 await self._ready.wait()
 
@@ -114,20 +124,24 @@ class BindingQueue:
         assert self._loop is not None
         while True:
             key, priority = await self._next()
+            _, cancel = self._running_at[key]
             try:
-                outcome = await self._loop.run_in_executor(self._pool, self._run, key, priority)
+                outcome = await self._loop.run_in_executor(self._pool, self._run, key, priority, cancel)
+            except Superseded:
+                outcome = None  # run again below, at the urgent priority
             except Exception:  # noqa: BLE001 - one binding's failure must not stop the worker
                 log.exception("binding reconcile failed; retrying", extra={"binding": "/".join(key)})
                 outcome = None
                 self._schedule(key, 5.0)
+            self._running_at.pop(key, None)
             again = self._running.pop(key, None)
             if again is not None:
                 self.put(key, Priority(again))
             elif outcome is not None and outcome.recheck:
                 self._schedule(key, outcome.recheck)
 
-    def _run(self, key: Key, priority: int):
-        with urgency(Priority(priority)):
+    def _run(self, key: Key, priority: int, cancel: threading.Event):
+        with urgency(Priority(priority)), cancellable(cancel):
             return self.reconciler.reconcile(*key)
 
     def _schedule(self, key: Key, delay: float) -> None:

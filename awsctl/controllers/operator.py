@@ -61,7 +61,7 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
             canary_reconciler.wakeups.wake((namespace, canary))
 
     reconciler = BindingReconciler(kube, groups, on_targets_changed=wake_owner, drift_seconds=options.drift_seconds)
-    queue = BindingQueue(reconciler, options.binding_workers)
+    queue = BindingQueue(reconciler, options.binding_workers, interrupt=clients.budget.interrupt)
 
     def recheck_bindings(namespace: str, canary: str) -> None:
         for binding in kube.list_custom(BINDINGS, namespace, f"{CANARY_LABEL}={canary}"):

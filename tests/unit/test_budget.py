@@ -67,8 +67,8 @@ def test_throttling_halves_the_rate_and_successes_bring_it_back():
 def test_urgency_keeps_the_more_urgent_outer_priority_and_target_writes_their_own():
     budget = Budget({"elbv2-register": Rate(1, 1000.0)})
     seen: list[int] = []
-    budget.buckets["elbv2-register"].acquire = lambda priority: seen.append(priority) or 0.0
-    budget.buckets["elbv2-describe"].acquire = lambda priority: seen.append(priority) or 0.0
+    budget.buckets["elbv2-register"].acquire = lambda priority, cancel=None: seen.append(priority) or 0.0
+    budget.buckets["elbv2-describe"].acquire = lambda priority, cancel=None: seen.append(priority) or 0.0
     with urgency(Priority.ROLLBACK):
         with urgency(Priority.ROUTINE):
             budget.before_send("elbv2", "DescribeRules")
@@ -82,3 +82,31 @@ def test_bad_rates_are_refused_with_the_form_to_use(text):
     with pytest.raises(ValueError):
         parse_rate(text)
     assert parse_rate("20/4") == Rate(20, 4.0)
+
+
+def test_a_cancelled_wait_gives_up_its_place_and_a_sent_call_is_untouched():
+    from awsctl.aws.budget import Superseded, cancellable
+
+    budget = Budget({"elbv2-register": Rate(1, 0.5)})  # one token, then one every 2 s
+    budget.before_send("elbv2", "RegisterTargets")
+    cancel = threading.Event()
+    outcome: list[str] = []
+
+    def waiting_register() -> None:
+        with cancellable(cancel):
+            try:
+                budget.before_send("elbv2", "RegisterTargets")
+                outcome.append("sent")
+            except Superseded:
+                outcome.append("superseded")
+
+    thread = threading.Thread(target=waiting_register)
+    thread.start()
+    while budget.buckets["elbv2-register"].waiting() < 1:
+        time.sleep(0.001)
+    started = time.monotonic()
+    cancel.set()
+    budget.interrupt()
+    thread.join(2)
+    assert outcome == ["superseded"] and time.monotonic() - started < 0.5
+    assert budget.buckets["elbv2-register"].waiting() == 0
