@@ -39,10 +39,13 @@ test-terraform: venv
 test: venv cluster-tools
 	$(PYTEST) tests/unit tests/aws tests/e2e tests/terraform
 
+# Every benchmark runs; the target fails afterwards if any of them missed a goal.
 bench: venv cluster-tools
-	$(PY) -m benchmarks.budget
-	$(PY) -m benchmarks.rollouts
-	$(PY) -m benchmarks.realism
+	@status=0; \
+	$(PY) -m benchmarks.budget || status=1; \
+	$(PY) -m benchmarks.rollouts || status=1; \
+	$(PY) -m benchmarks.realism || status=1; \
+	exit $$status
 
 demo: venv cluster-tools
 	$(VENV)/bin/awsctl demo

@@ -61,7 +61,8 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
             canary_reconciler.wakeups.wake((namespace, canary))
 
     reconciler = BindingReconciler(kube, groups, on_targets_changed=wake_owner, drift_seconds=options.drift_seconds)
-    queue = BindingQueue(reconciler, options.binding_workers, interrupt=clients.budget.interrupt)
+    queue = BindingQueue(reconciler, options.binding_workers, interrupt=clients.budget.interrupt,
+                         resync_seconds=options.resync_seconds)
 
     def recheck_bindings(namespace: str, canary: str) -> None:
         for binding in kube.list_custom(BINDINGS, namespace, f"{CANARY_LABEL}={canary}"):
@@ -108,7 +109,7 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
             "awsEndpoint": os.environ.get("AWS_ENDPOINT_URL", "default"),
             "awsRegion": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")})
 
-    bindings.register(registry, reconciler, options.resync_seconds, queue)
+    bindings.register(registry, reconciler, queue)
     canaries.register(registry, canary_reconciler)
     if options.readiness_webhook is not None:
         readiness_gates.register(registry, kube, options.readiness_webhook)
