@@ -100,11 +100,13 @@ def populate(api, moto, namespace: str, count: int) -> list[str]:
     """`count` bindings, each with a headless Service, one EndpointSlice of 2 endpoints and a group."""
     core, disc, custom = client.CoreV1Api(api), client.DiscoveryV1Api(api), client.CustomObjectsApi(api)
     core.create_namespace({"metadata": {"name": namespace}})
+    moto_lock = threading.Lock()  # moto's backends are not thread-safe for concurrent creates
 
     def one(i: int) -> str:
         name = f"b{i}"
         tg = f"{namespace}-{name}"[:32]
-        moto.target_group(tg)
+        with moto_lock:
+            moto.target_group(tg)
         core.create_namespaced_service(namespace, {"metadata": {"name": name}, "spec": {
             "clusterIP": "None", "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
         disc.create_namespaced_endpoint_slice(namespace, endpoint_slice(name, ips_for(i, ENDPOINTS)))

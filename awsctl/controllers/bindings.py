@@ -109,7 +109,7 @@ class BindingQueue:
     async def _sweep(self) -> None:
         """Queues every binding once per resync period, spread evenly over it: this catches a missed
         event and runs due drift checks. One task for all bindings, where a kopf timer per binding
-        would hold a task, a logger and a body each (RSS grew ~0.3 MiB a binding)."""
+        would hold a task, a logger and a body each, and fire in step."""
         while True:
             keys = sorted(self._tracked)
             if not keys:

@@ -1,9 +1,10 @@
 """Gives freed heap memory back to the operating system after a burst of work.
 
 A sync of hundreds of bindings parses and drops many megabytes of JSON (watch events, lists,
-AWS responses) across many threads; glibc keeps the freed pages mapped, so RSS stays at the
-burst's peak long after the live objects are gone (measured: ~0.35 MiB a binding that was never
-in use). `malloc_trim(0)` returns them; it runs once the work queue is idle, at most every 30 s.
+AWS responses) across many threads; glibc keeps freed pages mapped, so RSS stays near the burst's
+peak. `malloc_trim(0)` returns them; it runs once the work queue is idle, at most every 30 s.
+Measured at 300 bindings: 6 MiB of 228 (most of the operator's memory is live, see
+benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
