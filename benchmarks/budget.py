@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import statistics
 import subprocess
 import sys
 import threading
