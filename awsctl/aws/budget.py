@@ -141,12 +141,12 @@ class Bucket:
             heapq.heappush(self._queue, ticket)
             try:
                 while True:
-                    if cancel is not None and cancel.is_set():
-                        raise Superseded()
                     self._refill()
                     if self._queue[0] == ticket and self._tokens >= 1.0:
                         self._tokens -= 1.0
                         return self.clock() - started
+                    if cancel is not None and cancel.is_set():  # only a call that would wait gives way
+                        raise Superseded()
                     # Only the head of the queue sleeps on a deadline; the rest wait to be told.
                     timeout = (1.0 - self._tokens) / self.rate if self._queue[0] == ticket else None
                     self._cond.wait(timeout)

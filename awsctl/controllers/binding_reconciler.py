@@ -70,6 +70,9 @@ class BindingReconciler:
         self.coalescer = Coalescer()
         self._known: dict[tuple[str, str], Known] = {}
         self._known_lock = threading.Lock()
+        # Targets written ahead into status.managedTargets whose RegisterTargets never went out (the
+        # reconcile gave way, or failed): missing from AWS is then no drift.
+        self._unconfirmed: dict[tuple[str, str], set[str]] = {}
 
     # -- entry points -----------------------------------------------------------------
     def reconcile(self, namespace: str, name: str) -> Outcome | None:
@@ -83,7 +86,7 @@ class BindingReconciler:
             return self.coalescer.exclusive(key, lambda: self._remove(body))
         finally:
             self.coalescer.forget(key)
-            self._forget(key)
+            self._drop(key)
 
     def expire_health(self, namespace: str, name: str) -> None:
         """The next reconcile reads health from AWS: e.g. a rule started forwarding to the group,
@@ -97,6 +100,12 @@ class BindingReconciler:
         with self._known_lock:
             self._known.pop(key, None)
 
+    def _drop(self, key: tuple[str, str]) -> None:
+        """The binding is gone: nothing of it is kept."""
+        with self._known_lock:
+            self._known.pop(key, None)
+            self._unconfirmed.pop(key, None)
+
     def _drift_delay(self, key: tuple[str, str]) -> float:
         """Between 0.5 and 1.5 drift periods, fixed per binding: the reads spread evenly."""
         spread = zlib.crc32(f"{key[0]}/{key[1]}".encode()) / 0xFFFFFFFF
@@ -106,7 +115,7 @@ class BindingReconciler:
     def _reconcile(self, namespace: str, name: str) -> Outcome | None:
         body = self.kube.get_custom(api.PLURAL, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
-            self._forget((namespace, name))
+            self._drop((namespace, name))
             return None
         status = body.get("status") or {}
         try:
@@ -236,7 +245,10 @@ class BindingReconciler:
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
         current_keys = {t.key for t in current}  # by id:port; AWS may not echo the AvailabilityZone
-        vanished = sorted(t.key for t in desired if t.key in managed and t.key not in current_keys)
+        with self._known_lock:
+            unconfirmed = self._unconfirmed.pop(key, set()) if read else set()
+        vanished = sorted(t.key for t in desired
+                          if t.key in managed and t.key not in current_keys and t.key not in unconfirmed)
         if vanished and read:  # registered by us and gone without us: someone deregistered them by hand
             message = (f"{len(vanished)} target(s) awsctl registered were missing from {group.name} "
                        f"({', '.join(vanished[:5])}{', ...' if len(vanished) > 5 else ''}); registering them again")
@@ -252,6 +264,8 @@ class BindingReconciler:
                     self.groups.register(group.arn, batch)
             except BaseException:
                 self._forget(key)  # some writes may have landed: read AWS next time
+                with self._known_lock:
+                    self._unconfirmed.setdefault(key, set()).update(t.key for batch in changes.register for t in batch)
                 raise
             log.info("targets changed", extra={
                 "binding": f"{meta['namespace']}/{meta['name']}", "targetGroup": group.name,

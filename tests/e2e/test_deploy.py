@@ -25,12 +25,16 @@ def apply(kube, docs):
     dyn = dynamic.DynamicClient(kube)
     for doc in docs:
         api = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
+        namespace = doc["metadata"].get("namespace")
         try:
-            api.create(body=doc, namespace=doc["metadata"].get("namespace"))
+            api.create(body=doc, namespace=namespace)
         except client.ApiException as err:
             if err.status != 409:
                 raise
-            api.replace(body=doc, namespace=doc["metadata"].get("namespace"))
+            # Already there (an earlier test applied it): replace it at its current version.
+            current = api.get(name=doc["metadata"]["name"], namespace=namespace)
+            doc = {**doc, "metadata": {**doc["metadata"], "resourceVersion": current.metadata.resourceVersion}}
+            api.replace(body=doc, namespace=namespace)
         if doc["kind"] == "CustomResourceDefinition":
             wait_for(lambda: any(c.type == "Established" and c.status == "True" for c in
                                  client.ApiextensionsV1Api(kube).read_custom_resource_definition(
