@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --api-rate {rates}", file=sys.stderr)
             return 2
         _limit_malloc_arenas(argv)
+        _without_kubernetes_client()
         from awsctl.controllers.operator import OperatorOptions, run
         from awsctl.controllers.readiness_gates import WebhookOptions
 
@@ -135,6 +136,15 @@ def _limit_malloc_arenas(argv: list[str] | None) -> None:
     os.environ["MALLOC_ARENA_MAX"] = "2"
     args = sys.argv[1:] if argv is None else argv
     os.execv(sys.executable, [sys.executable, "-m", "awsctl", *args])
+
+
+def _without_kubernetes_client() -> None:
+    """kopf imports the official Kubernetes client when it is installed (awsctl's dev tools use it),
+    only to recognise its model objects; the operator passes dicts, and the import is a pydantic model
+    for every Kubernetes kind (~20 MiB). Marking it absent makes kopf skip it, as where it is not
+    installed."""
+    if "kubernetes" not in sys.modules:
+        sys.modules["kubernetes"] = None  # type: ignore[assignment]
 
 
 def _dev(args) -> int:

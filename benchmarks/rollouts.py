@@ -161,7 +161,7 @@ def hundred_canaries(api, moto, state: Path) -> dict:
     counter = CallCounter()
     clients = Clients(counter)
     groups = TargetGroups(clients)
-    reconciler = CanaryReconciler(Kube(api), groups, OwnedTargetGroups(clients), Traffic(Listeners(clients)),
+    reconciler = CanaryReconciler(Kube.from_kubeconfig(os.environ["KUBECONFIG"]), groups, OwnedTargetGroups(clients), Traffic(Listeners(clients)),
                                   AnalysisRunner(CloudWatch(clients)), cluster="default")
     for name in names:  # warm the immutable caches (group type/VPC, listener VPC) as a running operator has
         reconciler.tick(ns, name)

@@ -8,19 +8,19 @@ import json
 import logging
 
 import kopf
-from kubernetes.client.rest import ApiException
 
 from awsctl.api import GROUP, VERSION
 from awsctl.api import canary as api
 from awsctl.controllers.canary_reconciler import CanaryReconciler
 from awsctl.controllers.canary_removal import CanaryRemoval, Retry
+from awsctl.kube.client import ApiError
 
 log = logging.getLogger("awsctl.canary")
 MIN_INTERVAL = 0.5
 ERROR_BACKOFF = (1, 2, 5, 10, 30)
 
 
-def api_message(err: ApiException) -> str:
+def api_message(err: ApiError) -> str:
     try:
         return json.loads(err.body).get("message") or str(err.reason)
     except (TypeError, ValueError):
@@ -56,7 +56,7 @@ def register(registry: kopf.OperatorRegistry, reconciler: CanaryReconciler) -> N
                 interval = await asyncio.to_thread(reconciler.tick, namespace, name)
                 errors = 0
             except Exception as err:  # noqa: BLE001 - an API hiccup must not end the Canary's loop
-                if isinstance(err, ApiException):  # e.g. RBAC: one line that says what was refused
+                if isinstance(err, ApiError):  # e.g. RBAC: one line that says what was refused
                     log.error("the Kubernetes API refused a call; retrying", extra={
                         "canary": f"{namespace}/{name}", "status": err.status, "detail": api_message(err)})
                 else:

@@ -20,14 +20,15 @@ import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator
 
 import kopf
-from kubernetes.client.rest import ApiException
 
-from awsctl.kube import tls
-from awsctl.kube.client import Kube
+from awsctl.kube.client import ApiError, Kube
 from awsctl.planning.gates import NAMESPACE_LABEL, readiness_gates
+
+if TYPE_CHECKING:
+    from awsctl.kube import tls
 
 log = logging.getLogger("awsctl.webhook")
 HANDLER_ID = "readiness-gates"
@@ -69,7 +70,10 @@ def configuration(options: WebhookOptions, ca: bytes) -> dict:
 
 def certificate(kube: Kube, options: WebhookOptions) -> tls.ServingBundle:
     """In a cluster, one bundle in a Secret for every replica (the first one creates it); out of
-    one, a fresh bundle for this process."""
+    one, a fresh bundle for this process. `cryptography` is imported here, only when the webhook is
+    on: it is 14 MiB of an operator that serves no webhook."""
+    from awsctl.kube import tls
+
     if not options.service:
         return tls.serving_bundle("awsctl-webhook", (options.host, "localhost"))
     namespace, name = options.service.split("/", 1)
@@ -85,7 +89,7 @@ def certificate(kube: Kube, options: WebhookOptions) -> tls.ServingBundle:
             kube.create_secret(namespace, secret, {"ca.crt": bundle.ca, "tls.crt": bundle.cert, "tls.key": bundle.key},
                                kind="kubernetes.io/tls")
             return bundle
-        except ApiException as err:
+        except ApiError as err:
             if err.status != 409:  # another replica created it first: read theirs
                 raise
     raise RuntimeError(f"could not read or create Secret {namespace}/{secret}")

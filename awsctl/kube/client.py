@@ -1,4 +1,10 @@
-"""Kubernetes API access through the official client, in-cluster or from KUBECONFIG."""
+"""Kubernetes API access: a small REST client on urllib3, in-cluster or from KUBECONFIG.
+
+Not the official client: importing it loads a pydantic model for every kind in Kubernetes (~30 MiB
+of an operator that reads a handful of kinds as plain JSON). Credentials: the pod's service account
+(kopf's loader), else the kubeconfig's current context, with its `exec` plugin if it has one
+(e.g. `aws eks get-token`); a 401 loads them again once, so rotated tokens are picked up.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,16 @@ import base64
 import calendar
 import json
 import logging
+import os
 import socket
+import subprocess
+import threading
 import time
-from functools import cached_property
+from urllib.parse import quote, urlencode
 
-from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+import kopf
+import urllib3
+import yaml
 
 from awsctl.api import GROUP, VERSION, binding
 
@@ -19,17 +29,116 @@ log = logging.getLogger("awsctl.kube")
 FIELD_MANAGER = "awsctl"
 APPLY = "application/apply-patch+yaml"
 JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+POOL_SIZE = 32  # above the binding and handler threads together, so connections are reused
+TIMEOUT = urllib3.Timeout(connect=10.0, read=60.0)
+RETRIES = urllib3.Retry(total=3, connect=3, read=0, redirect=0, status=0, other=0, backoff_factor=0.2)
 
 
-def load_api_client() -> client.ApiClient:
-    try:
-        config.load_incluster_config()
-        cfg = client.Configuration.get_default_copy()
-    except config.ConfigException:
-        cfg = client.Configuration()
-        config.load_kube_config(client_configuration=cfg)
-    cfg.connection_pool_maxsize = 64  # above the handler thread pool, so connections are reused
-    return client.ApiClient(cfg)
+class ApiError(Exception):
+    """The API server refused a call: its HTTP status, reason and JSON body (a Status)."""
+
+    def __init__(self, status: int, reason: str, body: str):
+        super().__init__(f"({status}) {reason}: {body[:300]}")
+        self.status, self.reason, self.body = status, reason, body
+
+
+def _exec_token(plugin: dict) -> str | None:
+    """Runs a kubeconfig `exec` credential plugin (e.g. `aws eks get-token`) for its token."""
+    env = dict(os.environ, **{e["name"]: e["value"] for e in plugin.get("env") or ()})
+    out = subprocess.run([plugin["command"], *(plugin.get("args") or ())], env=env, capture_output=True,
+                         text=True, timeout=60, check=True).stdout
+    return (json.loads(out).get("status") or {}).get("token")
+
+
+def kubeconfig_connection(paths: str) -> kopf.ConnectionInfo:
+    """The current context of kubeconfig files (`KUBECONFIG` syntax: the first value of a name wins)."""
+    current, contexts, clusters, users = None, {}, {}, {}
+    for path in (os.path.expanduser(p) for p in paths.split(os.pathsep) if p):
+        with open(path, encoding="utf-8") as f:
+            config = yaml.safe_load(f) or {}
+        current = current or config.get("current-context")
+        for kind, into in (("contexts", contexts), ("clusters", clusters), ("users", users)):
+            for item in config.get(kind) or ():
+                into.setdefault(item["name"], item.get(kind[:-1]) or {})
+    if current not in contexts:
+        raise kopf.LoginError(f"kubeconfig {paths}: no current context")
+    context = contexts[current]
+    cluster, user = clusters.get(context.get("cluster"), {}), users.get(context.get("user"), {})
+    token = user.get("token") or (user.get("auth-provider") or {}).get("config", {}).get("access-token")
+    if not token and user.get("exec"):
+        token = _exec_token(user["exec"])
+    return kopf.ConnectionInfo(
+        server=cluster["server"], ca_path=cluster.get("certificate-authority"),
+        ca_data=cluster.get("certificate-authority-data"), insecure=cluster.get("insecure-skip-tls-verify"),
+        certificate_path=user.get("client-certificate"), certificate_data=user.get("client-certificate-data"),
+        private_key_path=user.get("client-key"), private_key_data=user.get("client-key-data"),
+        username=user.get("username"), password=user.get("password"), token=token,
+        default_namespace=context.get("namespace"), proxy_url=cluster.get("proxy-url"))
+
+
+def load_connection(kubeconfig: str | None = None) -> kopf.ConnectionInfo:
+    """`kubeconfig` if given; else the pod's service account in a cluster; else KUBECONFIG or ~/.kube/config."""
+    if kubeconfig:
+        return kubeconfig_connection(kubeconfig)
+    info = kopf.login_with_service_account(settings=kopf.OperatorSettings(), logger=log)
+    if info is not None:
+        return info
+    paths = os.environ.get("KUBECONFIG") or "~/.kube/config"
+    if not any(os.path.exists(os.path.expanduser(p)) for p in paths.split(os.pathsep) if p):
+        raise kopf.LoginError("no Kubernetes credentials: not in a cluster, and no KUBECONFIG or ~/.kube/config")
+    return kubeconfig_connection(paths)
+
+
+class Rest:
+    """JSON over one pooled HTTPS connection set to the API server."""
+
+    def __init__(self, kubeconfig: str | None = None):
+        self._connect = lambda: load_connection(kubeconfig)
+        self._lock = threading.Lock()
+        self._login()
+
+    def _login(self) -> None:
+        info = self._connect()
+        with self._lock:
+            self.server = info.server.rstrip("/")
+            self._headers = {"Accept": "application/json", "User-Agent": "awsctl", **info.as_http_headers()}
+            self._pool = urllib3.PoolManager(num_pools=2, maxsize=POOL_SIZE, ssl_context=info.as_ssl_context(),
+                                             assert_hostname=False if info.insecure else None)
+
+    def call(self, method: str, path: str, body=None, *, content_type: str = "application/json",
+             **query) -> dict:
+        params = {k: v for k, v in query.items() if v is not None}
+        url = self.server + path + ("?" + urlencode(params) if params else "")
+        for attempt in (1, 2):
+            headers = dict(self._headers)
+            data = None
+            if body is not None:
+                data, headers["Content-Type"] = json.dumps(body).encode(), content_type
+            response = self._pool.request(method, url, body=data, headers=headers, timeout=TIMEOUT,
+                                          retries=RETRIES, preload_content=True)
+            if response.status == 401 and attempt == 1:
+                self._login()  # a rotated service-account token or an expired exec token
+                continue
+            if response.status >= 400:
+                raise ApiError(response.status, response.reason or "", response.data.decode("utf-8", "replace"))
+            return json.loads(response.data) if response.data else {}
+        raise AssertionError("unreachable")
+
+
+def _custom(namespace: str | None, plural: str, name: str = "", sub: str = "") -> str:
+    base = f"/apis/{GROUP}/{VERSION}" + (f"/namespaces/{quote(namespace)}" if namespace else "") + f"/{plural}"
+    return base + (f"/{quote(name)}" if name else "") + (f"/{sub}" if sub else "")
+
+
+def _core(namespace: str, kind: str, name: str = "", sub: str = "") -> str:
+    return f"/api/v1/namespaces/{quote(namespace)}/{kind}" + (f"/{quote(name)}" if name else "") + (
+        f"/{sub}" if sub else "")
+
+
+def _apps(namespace: str, name: str, sub: str = "") -> str:
+    return f"/apis/apps/v1/namespaces/{quote(namespace)}/deployments/{quote(name)}" + (f"/{sub}" if sub else "")
 
 
 RFC3339 = "%Y-%m-%dT%H:%M:%SZ"  # the second-resolution UTC form Kubernetes uses in conditions and events
@@ -48,102 +157,85 @@ def now_rfc3339() -> str:
 
 
 class Kube:
-    """Thin wrappers returning plain dicts, so planning code never sees client model classes."""
+    """The calls awsctl makes, returning plain dicts."""
 
-    def __init__(self, api_client: client.ApiClient | None = None):
-        self.api_client = api_client or load_api_client()
+    def __init__(self, rest: Rest | None = None):
+        self.rest = rest or Rest()
+
+    @classmethod
+    def from_kubeconfig(cls, path: str) -> Kube:
+        return cls(Rest(str(path)))
         self._instance = socket.gethostname()
 
-    @cached_property
-    def core(self) -> client.CoreV1Api:
-        return client.CoreV1Api(self.api_client)
-
-    @cached_property
-    def discovery(self) -> client.DiscoveryV1Api:
-        return client.DiscoveryV1Api(self.api_client)
-
-    @cached_property
-    def apps(self) -> client.AppsV1Api:
-        return client.AppsV1Api(self.api_client)
-
-    @cached_property
-    def custom(self) -> client.CustomObjectsApi:
-        return client.CustomObjectsApi(self.api_client)
-
-    @staticmethod
-    def _json(call, *args, **kwargs) -> dict:
-        """Raw JSON instead of client model objects: the models cost CPU and memory on every read."""
-        return json.loads(call(*args, _preload_content=False, **kwargs).data)
-
-    def _read(self, call, *args) -> dict | None:
+    def _read(self, path: str) -> dict | None:
         try:
-            return self._json(call, *args)
-        except ApiException as err:
+            return self.rest.call("GET", path)
+        except ApiError as err:
             if err.status == 404:
                 return None
             raise
 
     # -- reads ------------------------------------------------------------------------
     def get_custom(self, plural: str, namespace: str, name: str) -> dict | None:
-        return self._read(self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, plural, name)
+        return self._read(_custom(namespace, plural, name))
 
     def get_service(self, namespace: str, name: str) -> dict | None:
-        return self._read(self.core.read_namespaced_service, name, namespace)
+        return self._read(_core(namespace, "services", name))
 
     def get_deployment(self, namespace: str, name: str) -> dict | None:
-        return self._read(self.apps.read_namespaced_deployment, name, namespace)
+        return self._read(_apps(namespace, name))
 
     def list_custom(self, plural: str, namespace: str | None, label_selector: str | None = None) -> list[dict]:
         """In one namespace, or in all of them when `namespace` is None."""
-        if namespace:
-            return self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural,
-                                                             label_selector=label_selector)["items"]
-        return self.custom.list_cluster_custom_object(GROUP, VERSION, plural, label_selector=label_selector)["items"]
+        return self.rest.call("GET", _custom(namespace or None, plural), labelSelector=label_selector)["items"]
 
     def endpoint_slices(self, namespace: str, service: str) -> list[dict]:
-        return self._json(self.discovery.list_namespaced_endpoint_slice, namespace,
-                          label_selector=f"kubernetes.io/service-name={service}")["items"]
+        return self.rest.call("GET", f"/apis/discovery.k8s.io/v1/namespaces/{quote(namespace)}/endpointslices",
+                              labelSelector=f"kubernetes.io/service-name={service}")["items"]
+
+    def events(self, namespace: str, field_selector: str) -> list[dict]:
+        return self.rest.call("GET", _core(namespace, "events"), fieldSelector=field_selector)["items"]
 
     def get_secret(self, namespace: str, name: str) -> dict | None:
-        return self._read(self.core.read_namespaced_secret, name, namespace)
+        return self._read(_core(namespace, "secrets", name))
 
     def create_secret(self, namespace: str, name: str, data: dict[str, bytes], kind: str = "Opaque") -> None:
-        self.core.create_namespaced_secret(namespace, {
+        self.rest.call("POST", _core(namespace, "secrets"), {
+            "apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "awsctl"}}, "type": kind,
             "data": {k: base64.b64encode(v).decode("ascii") for k, v in data.items()}})
 
     def apply_webhook_configuration(self, config: dict) -> None:
         """Server-side apply of a MutatingWebhookConfiguration (idempotent; ours alone)."""
-        client.AdmissionregistrationV1Api(self.api_client).patch_mutating_webhook_configuration(
-            config["metadata"]["name"], config, field_manager=FIELD_MANAGER, force=True, _content_type=APPLY)
+        self.rest.call("PATCH", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/"
+                       + quote(config["metadata"]["name"]), config, content_type=APPLY,
+                       fieldManager=FIELD_MANAGER, force="true")
 
     def get_pod(self, namespace: str, name: str) -> dict | None:
-        return self._read(self.core.read_namespaced_pod, name, namespace)
+        return self._read(_core(namespace, "pods", name))
 
     def nodes(self) -> list[dict]:
-        return self._json(self.core.list_node)["items"]
+        return self.rest.call("GET", "/api/v1/nodes")["items"]
 
     # -- writes -----------------------------------------------------------------------
     def patch_status(self, plural: str, namespace: str, name: str, status: dict) -> None:
         try:
-            self.custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, plural, name, {"status": status}
-            )
-        except ApiException as err:
+            self.rest.call("PATCH", _custom(namespace, plural, name, "status"), {"status": status},
+                           content_type=MERGE_PATCH)
+        except ApiError as err:
             if err.status != 404:  # deleted meanwhile: nothing to report on
                 raise
 
     def apply(self, obj: dict) -> dict:
         """Server-side apply as `awsctl`: idempotent (no write when nothing differs), owns only our fields."""
         meta = obj["metadata"]
-        kwargs = {"field_manager": FIELD_MANAGER, "force": True, "_content_type": APPLY}
         if obj["kind"] == "Service":
-            return self._json(self.core.patch_namespaced_service, meta["name"], meta["namespace"], obj, **kwargs)
-        if obj["kind"] == "Deployment":
-            return self._json(self.apps.patch_namespaced_deployment, meta["name"], meta["namespace"], obj, **kwargs)
-        plural = {binding.KIND: binding.PLURAL}[obj["kind"]]
-        return self._json(self.custom.patch_namespaced_custom_object, GROUP, VERSION, meta["namespace"], plural,
-                          meta["name"], obj, **kwargs)
+            path = _core(meta["namespace"], "services", meta["name"])
+        elif obj["kind"] == "Deployment":
+            path = _apps(meta["namespace"], meta["name"])
+        else:
+            path = _custom(meta["namespace"], {binding.KIND: binding.PLURAL}[obj["kind"]], meta["name"])
+        return self.rest.call("PATCH", path, obj, content_type=APPLY, fieldManager=FIELD_MANAGER, force="true")
 
     def set_pod_condition(self, namespace: str, name: str, type: str, status: bool, reason: str,
                           message: str) -> None:
@@ -151,24 +243,25 @@ class Kube:
         condition = {"type": type, "status": "True" if status else "False", "reason": reason, "message": message,
                      "lastProbeTime": None, "lastTransitionTime": now_rfc3339()}
         try:
-            self.core.patch_namespaced_pod_status(name, namespace, {"status": {"conditions": [condition]}},
-                                                  _content_type="application/strategic-merge-patch+json")
-        except ApiException as err:
+            self.rest.call("PATCH", _core(namespace, "pods", name, "status"), {"status": {"conditions": [condition]}},
+                           content_type=STRATEGIC_MERGE_PATCH)
+        except ApiError as err:
             if err.status != 404:  # the pod is gone: nothing to gate
                 raise
 
     def scale(self, namespace: str, deployment: str, replicas: int) -> None:
-        self.apps.patch_namespaced_deployment_scale(deployment, namespace, {"spec": {"replicas": replicas}})
+        self.rest.call("PATCH", _apps(namespace, deployment, "scale"), {"spec": {"replicas": replicas}},
+                       content_type=MERGE_PATCH)
 
     def set_service_selector(self, namespace: str, name: str, selector: dict) -> None:
         """Replaces the whole selector (a merge patch would keep keys we want gone)."""
-        self.core.patch_namespaced_service(name, namespace, [{"op": "replace", "path": "/spec/selector",
-                                                              "value": selector}], _content_type=JSON_PATCH)
+        self.rest.call("PATCH", _core(namespace, "services", name),
+                       [{"op": "replace", "path": "/spec/selector", "value": selector}], content_type=JSON_PATCH)
 
     def delete_custom(self, plural: str, namespace: str, name: str) -> None:
         try:
-            self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
-        except ApiException as err:
+            self.rest.call("DELETE", _custom(namespace, plural, name))
+        except ApiError as err:
             if err.status != 404:
                 raise
 
@@ -177,6 +270,7 @@ class Kube:
         meta = obj.get("metadata") or {}
         now = now_rfc3339()
         body = {
+            "apiVersion": "v1", "kind": "Event",
             "metadata": {"generateName": f"{meta.get('name', 'awsctl')}.", "namespace": meta.get("namespace")},
             "involvedObject": {
                 "apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "name": meta.get("name"),
@@ -189,6 +283,6 @@ class Kube:
             "reportingComponent": "awsctl.io/controller", "reportingInstance": self._instance,
         }
         try:
-            self.core.create_namespaced_event(meta.get("namespace") or "default", body)
+            self.rest.call("POST", _core(meta.get("namespace") or "default", "events"), body)
         except Exception as err:  # noqa: BLE001 - an event must never break a reconcile
             log.warning("could not post event", extra={"reason": reason, "error": str(err)})

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 from awsctl.api import canary as api
 from awsctl.aws.listeners import ListenerNotFound, Listeners, Route, RuleNotFound
 from awsctl.aws.targets import TargetGroupNotFound, TargetGroups
-from awsctl.kube.client import Kube
+from awsctl.kube.client import Kube, epoch
 from awsctl.planning import naming
 from awsctl.planning import weights as w
 
@@ -18,13 +18,17 @@ BAR = 20
 
 
 def _last_event(kube: Kube, namespace: str, name: str) -> dict | None:
-    events = kube.core.list_namespaced_event(
-        namespace, field_selector=f"involvedObject.kind=Canary,involvedObject.name={name}").items
+    events = kube.events(namespace, f"involvedObject.kind=Canary,involvedObject.name={name}")
     if not events:
         return None
-    latest = max(events, key=lambda e: (e.last_timestamp or e.event_time or e.metadata.creation_timestamp).timestamp())
-    stamp = latest.last_timestamp or latest.event_time or latest.metadata.creation_timestamp
-    return {"type": latest.type, "reason": latest.reason, "message": latest.message, "time": stamp.timestamp()}
+
+    def stamp(event: dict) -> float:
+        text = event.get("lastTimestamp") or event.get("eventTime") or event["metadata"].get("creationTimestamp")
+        return epoch(text[:19] + "Z") if text else 0.0
+
+    latest = max(events, key=stamp)
+    return {"type": latest.get("type"), "reason": latest.get("reason"), "message": latest.get("message"),
+            "time": stamp(latest)}
 
 
 def _groups(groups: TargetGroups, status: dict, shown: dict[str, int]) -> list[dict]:

@@ -65,9 +65,10 @@ def test_webhook_gates_pods_of_bound_services_until_their_targets_are_healthy(ku
         admission.delete_mutating_webhook_configuration(CONFIGURATION)
 
 
-def test_in_cluster_certificate_is_created_once_and_shared(kube, namespace):
+def test_in_cluster_certificate_is_created_once_and_shared(cluster, kube, namespace):
     options = WebhookOptions(service=f"{namespace}/awsctl-webhook")
-    first, second = certificate(Kube(kube), options), certificate(Kube(kube), options)
+    first, second = certificate(Kube.from_kubeconfig(cluster[0].kubeconfig), options), certificate(
+        Kube.from_kubeconfig(cluster[0].kubeconfig), options)
     assert first == second  # a second replica reads the Secret the first one wrote
     secret = client.CoreV1Api(kube).read_namespaced_secret("awsctl-webhook-tls", namespace)
     assert secret.type == "kubernetes.io/tls" and base64.b64decode(secret.data["ca.crt"]) == first.ca
