@@ -77,6 +77,9 @@ class _Snapshot:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+SNAPSHOT_KEPT = 600.0  # seconds an unread listener snapshot is kept
+
+
 class Listeners:
     """Reads and writes of listener rules. Routine reads (is the weight still what we verified?)
     are served from one shared snapshot per listener, so Canaries that share a listener share one
@@ -164,7 +167,12 @@ class Listeners:
         shared by every Canary on the listener; a snapshot older than awsctl's own last change to
         the listener is never used."""
         with self._lock:
-            snap = self._snapshots.setdefault(listener_arn, _Snapshot())
+            snap = self._snapshots.get(listener_arn)
+            if snap is None:  # a listener no Canary reads any more keeps no snapshot
+                now = self.clock()
+                self._snapshots = {arn: s for arn, s in self._snapshots.items()
+                                   if now - s.fetched < SNAPSHOT_KEPT or s.lock.locked()}
+                snap = self._snapshots[listener_arn] = _Snapshot()
         with snap.lock:  # one fetch per listener, however many Canaries ask at once
             written = self._written.get(listener_arn, float("-inf"))
             if self.clock() - snap.fetched > max_age or snap.fetched <= written:

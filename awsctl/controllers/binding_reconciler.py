@@ -360,13 +360,12 @@ def plan_health_after(health: list[TargetHealth], registered, deregistered) -> l
     """What AWS shows right after our writes, without asking: a deregistered target drains, a
     registered one starts `initial` (or `unused`, when no rule forwards to the group)."""
     gone = {t.key for batch in deregistered for t in batch}
+    added = {t.key: t for batch in registered for t in batch}
     unused = any(h.state == "unused" for h in health)
     out = [TargetHealth(h.target, "draining") if h.target.key in gone else h for h in health]
     known = {h.target.key for h in out if h.state != "draining"}
-    out = [h for h in out if not (h.state == "draining" and any(t.key == h.target.key
-                                                                 for batch in registered for t in batch))]
-    out += [TargetHealth(t, "unused" if unused else "initial")
-            for batch in registered for t in batch if t.key not in known]
+    out = [h for h in out if not (h.state == "draining" and h.target.key in added)]
+    out += [TargetHealth(t, "unused" if unused else "initial") for key, t in added.items() if key not in known]
     return out
 
 

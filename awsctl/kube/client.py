@@ -161,11 +161,11 @@ class Kube:
 
     def __init__(self, rest: Rest | None = None):
         self.rest = rest or Rest()
+        self._instance = socket.gethostname()
 
     @classmethod
     def from_kubeconfig(cls, path: str) -> Kube:
         return cls(Rest(str(path)))
-        self._instance = socket.gethostname()
 
     def _read(self, path: str) -> dict | None:
         try:
