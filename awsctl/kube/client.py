@@ -1,6 +1,6 @@
 """Kubernetes API access: a small REST client on urllib3, in-cluster or from KUBECONFIG.
 
-Not the official client: importing it loads a pydantic model for every kind in Kubernetes (~30 MiB
+Not the official client: importing it loads a pydantic model for every kind in Kubernetes (~20 MiB
 of an operator that reads a handful of kinds as plain JSON). Credentials: the pod's service account
 (kopf's loader), else the kubeconfig's current context, with its `exec` plugin if it has one
 (e.g. `aws eks get-token`); a 401 loads them again once, so rotated tokens are picked up.
