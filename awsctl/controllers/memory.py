@@ -3,8 +3,8 @@
 A sync of hundreds of bindings parses and drops many megabytes of JSON (watch events, lists,
 AWS responses) across many threads; glibc keeps freed pages mapped, so RSS stays near the burst's
 peak. `malloc_trim(0)` returns them; it runs once the work queue is idle, at most every 30 s.
-Measured at 300 bindings: 6 MiB of 228 (most of the operator's memory is live, see
-benchmarks/RESULTS.md).
+Measured at 300 bindings: 6 MiB. The large costs were elsewhere: kopf's unbounded connection pool
+and the official Kubernetes client's import (see benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations

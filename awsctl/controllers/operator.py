@@ -24,7 +24,7 @@ from awsctl.controllers.binding_reconciler import DRIFT_SECONDS, BindingReconcil
 from awsctl.controllers.bindings import BindingQueue
 from awsctl.controllers.canary_reconciler import CanaryReconciler
 from awsctl.controllers.readiness_gates import WebhookOptions
-from awsctl.kube.client import Kube
+from awsctl.kube.client import Kube, load_connection
 from awsctl.planning.objects import CANARY_LABEL
 
 log = logging.getLogger("awsctl")
@@ -87,9 +87,8 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
     canary_reconciler.on_groups_attached = recheck_bindings
 
     @kopf.on.login(registry=registry)
-    async def login(**kwargs):
-        info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
-        return bounded_session(info) if info is not None else None
+    async def login(**_):
+        return bounded_session(load_connection())
 
     @kopf.on.startup(registry=registry)
     async def share_executor(settings: kopf.OperatorSettings, **_):

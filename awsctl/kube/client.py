@@ -3,7 +3,8 @@
 Not the official client: importing it loads a pydantic model for every kind in Kubernetes (~20 MiB
 of an operator that reads a handful of kinds as plain JSON). Credentials: the pod's service account
 (kopf's loader), else the kubeconfig's current context, with its `exec` plugin if it has one
-(e.g. `aws eks get-token`); a 401 loads them again once, so rotated tokens are picked up.
+(e.g. `aws eks get-token`); a 401 loads them again once, so rotated tokens are picked up. The
+operator's kopf session logs in with the same loader.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import logging
 import os
 import socket
 import subprocess
-import threading
 import time
 from urllib.parse import quote, urlencode
 
@@ -95,17 +95,15 @@ class Rest:
     """JSON over one pooled HTTPS connection set to the API server."""
 
     def __init__(self, kubeconfig: str | None = None):
-        self._connect = lambda: load_connection(kubeconfig)
-        self._lock = threading.Lock()
+        self._kubeconfig = kubeconfig
         self._login()
 
     def _login(self) -> None:
-        info = self._connect()
-        with self._lock:
-            self.server = info.server.rstrip("/")
-            self._headers = {"Accept": "application/json", "User-Agent": "awsctl", **info.as_http_headers()}
-            self._pool = urllib3.PoolManager(num_pools=2, maxsize=POOL_SIZE, ssl_context=info.as_ssl_context(),
-                                             assert_hostname=False if info.insecure else None)
+        info = load_connection(self._kubeconfig)
+        self.server = info.server.rstrip("/")
+        self._headers = {"Accept": "application/json", "User-Agent": "awsctl", **info.as_http_headers()}
+        self._pool = urllib3.PoolManager(num_pools=2, maxsize=POOL_SIZE, ssl_context=info.as_ssl_context(),
+                                         assert_hostname=False if info.insecure else None)
 
     def call(self, method: str, path: str, body=None, *, content_type: str = "application/json",
              **query) -> dict:
