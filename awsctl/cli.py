@@ -1,4 +1,5 @@
-"""The `awsctl` command: run | demo | status | version | dev {up,down,env}."""
+"""The `awsctl` command (also `kubectl awsctl` as a kubectl plugin): run | demo | status | promote | abort |
+pause | resume | retry | version | dev {up,down,env}."""
 
 from __future__ import annotations
 
@@ -10,8 +11,13 @@ from pathlib import Path
 from awsctl import __version__
 
 
+def _prog() -> str:
+    """`kubectl awsctl` when kubectl runs us as its plugin (kubectl-awsctl on PATH)."""
+    return "kubectl awsctl" if os.path.basename(sys.argv[0]).startswith("kubectl-") else "awsctl"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="awsctl", description="Canary releases on AWS ALBs from Kubernetes.")
+    parser = argparse.ArgumentParser(prog=_prog(), description="Canary releases on AWS ALBs from Kubernetes.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the operator")
@@ -41,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="host the API server dials for the webhook, out of cluster")
     run.add_argument("--readiness-webhook-service", default="",
                      help="NAMESPACE/NAME of the Service in front of the operator, in cluster")
+    run.add_argument("--metrics-port", type=int, default=0,
+                     help="serve Prometheus metrics on this port at /metrics (0: off)")
     run.add_argument("--log-format", choices=["json", "text"], default="json")
     run.add_argument("-v", "--verbose", action="store_true")
 
@@ -53,6 +61,20 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("-n", "--namespace", default=None)
     status.add_argument("-o", "--output", choices=["table", "json"], default="table")
     status.add_argument("-w", "--watch", action="store_true", help="refresh every 2 seconds until Ctrl-C")
+
+    for verb, text in (("promote", "skip the remaining steps of the rollout in progress (--full: and the analysis)"),
+                       ("abort", "roll the rollout in progress back now"),
+                       ("pause", "freeze the rollout at its verified weight (spec.suspend)"),
+                       ("resume", "let a paused rollout go on"),
+                       ("retry", "restart the analysis of a failed revision")):
+        cmd = sub.add_parser(verb, help=text, description=text)
+        cmd.add_argument("name", help="the Canary")
+        cmd.add_argument("-n", "--namespace", default=None, help="default: the kubeconfig context's namespace")
+        if verb == "promote":
+            cmd.add_argument("--full", action="store_true", help="skip the analysis too")
+        if verb in ("promote", "abort", "retry"):
+            cmd.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                             help="follow the Canary until the operator carried the command out")
 
     sub.add_parser("version", help="print the version")
 
@@ -67,6 +89,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Every failure a user can cause is one line on stderr and exit 1, never a traceback."""
+    from awsctl.explain import explain
+
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # noqa: BLE001 - explained, or re-raised as the bug it is
+        line = explain(err)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "version":
         print(f"awsctl {__version__}")
@@ -80,9 +118,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         _limit_malloc_arenas(argv)
         _without_kubernetes_client()
-        from awsctl.controllers.operator import OperatorOptions, run
+        from awsctl.controllers.operator import OperatorOptions, preflight, run
         from awsctl.controllers.readiness_gates import WebhookOptions
 
+        preflight(tuple(args.namespace))
         return run(OperatorOptions(
             namespaces=tuple(args.namespace),
             cluster_name=args.cluster_name,
@@ -97,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             readiness_webhook=WebhookOptions(args.readiness_webhook_port, args.readiness_webhook_host,
                                              args.readiness_webhook_service or None)
             if args.readiness_webhook_port else None,
+            metrics_port=args.metrics_port,
             log_format=args.log_format,
             verbose=args.verbose,
         ))
@@ -104,11 +144,27 @@ def main(argv: list[str] | None = None) -> int:
         from awsctl.status import show
 
         return show(name=args.name, namespace=args.namespace, output=args.output, watch=args.watch)
+    if args.command in ("promote", "abort", "pause", "resume", "retry"):
+        return _control(args)
     if args.command == "demo":
         from awsctl.demo.story import run_demo
 
         return run_demo(state_dir=args.state_dir, keep=args.keep)
     return 2
+
+
+def _control(args) -> int:
+    from awsctl import control
+    from awsctl.kube.client import Kube
+    from awsctl.planning import commands
+
+    kube = Kube()
+    namespace = args.namespace or kube.rest.default_namespace
+    if args.command in ("pause", "resume"):
+        return control.suspend(kube, namespace, args.name, paused=args.command == "pause")
+    verb = {"promote": commands.PROMOTE_FULL if getattr(args, "full", False) else commands.PROMOTE,
+            "abort": commands.ABORT, "retry": commands.RETRY}[args.command]
+    return control.ask(kube, namespace, args.name, verb, wait=args.wait)
 
 
 def _rates(values: list[str]):

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from awsctl.analysis.metrics import BUILT_IN, MetricCheck, Relative
 from awsctl.api import GROUP, VERSION
 from awsctl.api.schema import SpecError, condition_schema, crd
-from awsctl.planning import ab
+from awsctl.planning import ab, alerts
 
 KIND = "Canary"
 PLURAL = "canaries"
@@ -146,6 +146,14 @@ class AnalysisSpec:
 
 
 @dataclass(frozen=True)
+class Alert:
+    name: str
+    severity: str  # info | warn | error: the least severe news this alert hears
+    provider: str
+    provider_namespace: str  # "" = the Canary's own
+
+
+@dataclass(frozen=True)
 class CanarySpec:
     target_name: str
     service: ServiceSpec
@@ -155,6 +163,7 @@ class CanarySpec:
     skip_analysis: bool
     suspend: bool
     revert_on_deletion: bool
+    alerts: tuple[Alert, ...] = ()
 
     @classmethod
     def parse(cls, spec: Mapping[str, Any]) -> "CanarySpec":
@@ -176,7 +185,18 @@ class CanarySpec:
             skip_analysis=bool(spec.get("skipAnalysis")),
             suspend=bool(spec.get("suspend")),
             revert_on_deletion=bool(spec.get("revertOnDeletion")),
+            alerts=tuple(_alert(a, f"spec.alerts[{i}]") for i, a in enumerate(spec.get("alerts") or ())),
         )
+
+
+def _alert(raw: Mapping[str, Any], where: str) -> Alert:
+    ref = raw.get("providerRef") or {}
+    if not ref.get("name"):
+        raise SpecError(f"{where}.providerRef.name", "is required")
+    severity = raw.get("severity") or "info"
+    if severity not in alerts.SEVERITIES:
+        raise SpecError(f"{where}.severity", f"{severity!r} is not one of {', '.join(alerts.SEVERITIES)}")
+    return Alert(str(raw.get("name") or ref["name"]), severity, str(ref["name"]), str(ref.get("namespace") or ""))
 
 
 def _port(value: Any, field_name: str) -> int | str:
@@ -611,6 +631,15 @@ def schema() -> dict:
             "skipAnalysis": {"type": "boolean", "default": False},
             "suspend": {"type": "boolean", "default": False},
             "revertOnDeletion": {"type": "boolean", "default": False},
+            "alerts": {"type": "array", "description": "Where phase changes are announced (AlertProviders).",
+                       "items": {"type": "object", "required": ["providerRef"], "properties": {
+                           "name": {"type": "string"},
+                           "severity": {"type": "string", "enum": list(alerts.SEVERITIES), "default": "info",
+                                        "description": "info: every phase change; warn: warnings and failures; "
+                                                       "error: failures only."},
+                           "providerRef": {"type": "object", "required": ["name"], "properties": {
+                               "name": {"type": "string"},
+                               "namespace": {"type": "string", "description": "Defaults to the Canary's."}}}}}},
         },
     }
     arns = {"type": "array", "items": {"type": "string"}}
@@ -663,6 +692,9 @@ def schema() -> dict:
             "pendingWeight": {"type": "number", "nullable": True,
                               "description": "Written before a weight change; adopted if AWS shows it after a crash."},
             "targetReplicas": {"type": "integer", "description": "Replicas of your Deployment before awsctl scaled it."},
+            "commands": {"type": "object", "additionalProperties": {"type": "string"},
+                         "description": "The awsctl.io/<verb> annotation values (awsctl promote, abort, retry) "
+                                        "already carried out."},
             "apexSelector": {"type": "object", "additionalProperties": {"type": "string"},
                              "description": "Selector of your apex Service before awsctl pointed it at the primary."},
         },

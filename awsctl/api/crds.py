@@ -1,4 +1,5 @@
-"""Writes crds/*.yaml from the api models; a unit test fails when the files drift from the models."""
+"""Writes the CRDs from the api models into crds/ and into the Helm chart's crds/ (with kopf's peering
+CRDs from deploy/peering.yaml); a unit test fails when any file drifts from its source."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from pathlib import Path
 
 import yaml
 
-from awsctl.api import binding, canary
+from awsctl.api import alert_provider, binding, canary
 
 HEADER = "# Generated from awsctl/api by `make crds`; edit the models, not this file.\n"
-DEFINITIONS = {"targetgroupbinding.yaml": binding.definition, "canary.yaml": canary.definition}
+PEERING_HEADER = "# kopf's peering CRDs, generated from deploy/peering.yaml by `make crds`.\n"
+DEFINITIONS = {"targetgroupbinding.yaml": binding.definition, "canary.yaml": canary.definition,
+               "alertprovider.yaml": alert_provider.definition}
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def render(make) -> str:
@@ -18,15 +22,33 @@ def render(make) -> str:
 
 
 def crds_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "crds"
+    return ROOT / "crds"
+
+
+def chart_crds_dir() -> Path:
+    return ROOT / "charts" / "awsctl" / "crds"
+
+
+def peering_crds() -> str:
+    docs = [d for d in yaml.safe_load_all((ROOT / "deploy" / "peering.yaml").read_text())
+            if d and d.get("kind") == "CustomResourceDefinition"]
+    return PEERING_HEADER + yaml.safe_dump_all(docs, sort_keys=False, width=100)
+
+
+def expected() -> dict[Path, str]:
+    """Every generated file and its text."""
+    out = {}
+    for name, make in DEFINITIONS.items():
+        out[crds_dir() / name] = out[chart_crds_dir() / name] = render(make)
+    out[chart_crds_dir() / "kopf-peering.yaml"] = peering_crds()
+    return out
 
 
 def main() -> int:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else crds_dir()
-    out.mkdir(parents=True, exist_ok=True)
-    for name, make in DEFINITIONS.items():
-        (out / name).write_text(render(make))
-        print(out / name)
+    for path, text in expected().items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(path.relative_to(ROOT))
     return 0
 
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Callable, Iterator
 
+from awsctl import metrics
+
 
 class Priority(IntEnum):
     """Lower is more urgent."""
@@ -205,6 +207,7 @@ class Budget:
         result = "ok" if not code else "throttled" if code in THROTTLING_CODES else "error"
         with self._lock:
             self.calls[(operation, result)] += 1
+        metrics.aws_calls.labels(service, operation, result).inc()
         if bucket is not None:
             (bucket.throttled if result == "throttled" else bucket.succeeded)()
 
@@ -226,8 +229,9 @@ class Budget:
             self.before_send(service, event_name.rsplit(".", 1)[-1])
 
         def on_response(event_name: str, response=None, **_) -> None:
-            if response is None:
-                return None  # a connection error: botocore retries it, nothing was spent at AWS
+            if response is None:  # a connection error: botocore retries it, nothing was spent at AWS
+                metrics.aws_calls.labels(service, event_name.rsplit(".", 1)[-1], "error").inc()
+                return None
             parsed = response[1] if isinstance(response, tuple) else {}
             code = ((parsed or {}).get("Error") or {}).get("Code")
             self.outcome(service, event_name.rsplit(".", 1)[-1], code)

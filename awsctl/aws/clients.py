@@ -13,6 +13,7 @@ import threading
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import NoRegionError
 
 from awsctl.aws import service_models
 from awsctl.aws.budget import Budget
@@ -79,6 +80,16 @@ class Clients:
                 self.budget.attach(client)
                 self._clients[service] = client
             return self._clients[service]
+
+    def whoami(self) -> dict:
+        """STS GetCallerIdentity, tried twice at most: the operator's start-up check of credentials, region
+        and endpoint (it needs no IAM permission), which must fail in seconds, not after ten back-offs.
+        STS alone would work without a region (it has a global endpoint); ELBv2 would not."""
+        if not self._session.region_name:
+            raise NoRegionError()
+        sts = self._session.client("sts", config=Config(retries={"mode": "standard", "total_max_attempts": 2},
+                                                        connect_timeout=5, read_timeout=10))
+        return sts.get_caller_identity()
 
     @property
     def elbv2(self):

@@ -12,6 +12,7 @@ from typing import Callable
 
 from botocore.exceptions import ClientError
 
+from awsctl import metrics
 from awsctl.api import binding as api
 from awsctl.aws.targets import TargetGroupInfo, TargetGroupNotFound, TargetGroups, TargetHealth
 from awsctl.controllers.coalesce import Coalescer
@@ -313,6 +314,7 @@ class BindingReconciler:
         }
         if outcome.managed is not None:
             new_status["managedTargets"] = list(outcome.managed)
+        metrics.health_observed(naming.group_of(outcome.target_group_arn), outcome.states)
         self._patch_if_changed(body, new_status)
 
     def _refuse(self, body: dict, why: NotReady) -> None:
@@ -346,6 +348,7 @@ class BindingReconciler:
             current = {h.target for h in self.groups.health(group.arn)}
         except (api.SpecError, TargetGroupNotFound):
             return 0  # nothing we could have registered is left to remove
+        metrics.health_removed(group.name)
         removal = plan.plan_removal(current, managed)
         for batch in removal:
             self.groups.deregister(group.arn, batch)

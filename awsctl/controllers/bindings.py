@@ -14,11 +14,13 @@ import heapq
 import itertools
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable
 
 import kopf
 
+from awsctl import metrics
 from awsctl.api import GROUP, VERSION
 from awsctl.api import binding as api
 from awsctl.aws.budget import Priority, Superseded, cancellable, urgency
@@ -59,6 +61,7 @@ class BindingQueue:
         self._order = itertools.count()
         self._ready: asyncio.Condition | None = None
         self._rechecks: dict[Key, asyncio.TimerHandle] = {}
+        self._changed_at: dict[Key, float] = {}  # key -> when an event first asked for it since its last run
         self._tasks: list[asyncio.Task] = []
         self._pool: ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -81,6 +84,8 @@ class BindingQueue:
 
     def put(self, key: Key, priority: Priority) -> None:
         """Event-loop side: queue a reconcile (or raise the urgency of the queued one)."""
+        if priority < Priority.ROUTINE:  # an event, not a sweep or a health re-read
+            self._changed_at.setdefault(key, time.monotonic())
         if key in self._running:
             again = self._running[key]
             self._running[key] = priority if again is None else min(again, priority)
@@ -127,6 +132,7 @@ class BindingQueue:
         if handle is not None:
             handle.cancel()
         self._queued.pop(key, None)
+        self._changed_at.pop(key, None)
 
     async def _notify(self) -> None:
         assert self._ready is not None
@@ -151,14 +157,20 @@ class BindingQueue:
         while True:
             key, priority = await self._next()
             _, cancel = self._running_at[key]
+            changed_at = self._changed_at.pop(key, None)
             try:
                 outcome = await self._loop.run_in_executor(self._pool, self._run, key, priority, cancel)
             except Superseded:
                 outcome = None  # run again below, at the urgent priority
             except Exception:  # noqa: BLE001 - one binding's failure must not stop the worker
                 log.exception("binding reconcile failed; retrying", extra={"binding": "/".join(key)})
+                metrics.reconcile_errors.labels("TargetGroupBinding").inc()
                 outcome = None
                 self._schedule(key, 5.0)
+            if outcome is not None and outcome.writes and changed_at is not None:
+                metrics.target_registration.observe(time.monotonic() - changed_at)
+            elif outcome is None and changed_at is not None:  # not done: the change still waits
+                self._changed_at[key] = min(changed_at, self._changed_at.get(key, changed_at))
             self._running_at.pop(key, None)
             again = self._running.pop(key, None)
             if again is not None:

@@ -9,11 +9,13 @@ import logging
 
 import kopf
 
+from awsctl import metrics
 from awsctl.api import GROUP, VERSION
 from awsctl.api import canary as api
 from awsctl.controllers.canary_reconciler import CanaryReconciler
 from awsctl.controllers.canary_removal import CanaryRemoval, Retry
 from awsctl.kube.client import ApiError
+from awsctl.planning import commands
 
 log = logging.getLogger("awsctl.canary")
 MIN_INTERVAL = 0.5
@@ -61,9 +63,27 @@ def register(registry: kopf.OperatorRegistry, reconciler: CanaryReconciler) -> N
                         "canary": f"{namespace}/{name}", "status": err.status, "detail": api_message(err)})
                 else:
                     log.exception("canary tick failed; retrying", extra={"canary": f"{namespace}/{name}"})
+                metrics.reconcile_errors.labels(api.KIND).inc()
                 interval = ERROR_BACKOFF[min(errors, len(ERROR_BACKOFF) - 1)]
                 errors += 1
             await pause(stopped, woken, max(MIN_INTERVAL, interval))
+
+    woken_for: dict[tuple[str, str], frozenset[str]] = {}
+
+    @kopf.on.event(GROUP, VERSION, api.PLURAL, registry=registry)
+    def command_asked(namespace, name, body, type, **_):
+        """`awsctl promote|abort|retry` is answered now, not at the end of the analysis interval; once
+        per command, so a command that must wait (for a ready canary) never hurries the analysis."""
+        if type == "DELETED":
+            woken_for.pop((namespace, name), None)
+            return
+        status = body.get("status") or {}
+        annotations = body.get("metadata", {}).get("annotations") or {}
+        asked = frozenset(annotations[commands.annotation(v)] for v in commands.pending(
+            annotations, status.get("commands"), status.get("lastAppliedSpec") or ""))
+        if asked - woken_for.get((namespace, name), frozenset()):
+            reconciler.wakeups.wake((namespace, name), any_phase=True)
+        woken_for[(namespace, name)] = asked
 
     @kopf.on.delete(GROUP, VERSION, api.PLURAL, id="canary_deleted", registry=registry)
     def canary_deleted(namespace, name, **_):
@@ -72,6 +92,7 @@ def register(registry: kopf.OperatorRegistry, reconciler: CanaryReconciler) -> N
             return
         try:
             removal.remove(body)
+            metrics.canary_removed(namespace, name)
         except Retry as wait:
             log.info(str(wait), extra={"canary": f"{namespace}/{name}"})
             raise kopf.TemporaryError(str(wait), delay=wait.delay) from None

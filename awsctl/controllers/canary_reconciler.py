@@ -15,12 +15,14 @@ from typing import Callable, Mapping
 
 from botocore.exceptions import ClientError
 
+from awsctl import metrics
 from awsctl.analysis import webhooks
 from awsctl.api import canary as api
 from awsctl.api.binding import PLURAL as BINDINGS
 from awsctl.aws.listeners import ListenerNotFound, Route, RuleNotFound
 from awsctl.aws.target_groups import OwnedTargetGroups, TargetGroupConflict
 from awsctl.aws.targets import TargetGroups
+from awsctl.controllers.alerts import Alerter
 from awsctl.controllers.analysis_runner import AnalysisRunner
 from awsctl.controllers.canary_groups import Backend, CanaryGroups
 from awsctl.controllers.coalesce import Coalescer
@@ -28,7 +30,7 @@ from awsctl.controllers.errors import NotReady, refusal
 from awsctl.controllers.generated import REVISION_ANNOTATION, GeneratedObjects
 from awsctl.controllers.wakeups import Wakeups
 from awsctl.kube.client import Kube, epoch, rfc3339
-from awsctl.planning import ab, naming, objects
+from awsctl.planning import ab, alerts, commands, naming, objects
 from awsctl.planning import weights as w
 from awsctl.planning.conditions import refused, set_condition
 from awsctl.planning.rollout import Ask, Observed, Policy, RolloutState, Step, decide, needs_health
@@ -134,17 +136,25 @@ class CanaryReconciler:
         self.locks = Coalescer()
         self.wakeups = Wakeups()
         self.generated = GeneratedObjects(kube)
+        self.alerter = Alerter(kube)
         self.canary_groups = CanaryGroups(kube, groups, owned, traffic.listeners, cluster)
         self.on_groups_attached: Callable[[str, str], None] | None = None  # (namespace, Canary name)
 
     def tick(self, namespace: str, name: str) -> float:
         """Returns the seconds until the next tick (the Canary's own analysis interval)."""
-        return self.locks.exclusive((namespace, name), lambda: self._tick_safely(namespace, name))
+        return self.locks.exclusive((namespace, name), lambda: self._tick_measured(namespace, name))
 
-    def _tick_safely(self, namespace: str, name: str) -> float:
+    def _tick_measured(self, namespace: str, name: str) -> float:
+        started = time.monotonic()
         body = self.kube.get_custom(api.PLURAL, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
+            metrics.canary_removed(namespace, name)
             return 1.0
+        interval = self._tick_safely(body)
+        metrics.canary_observed(namespace, name, body.get("status"), time.monotonic() - started)
+        return interval
+
+    def _tick_safely(self, body: dict) -> float:
         try:
             spec = api.CanarySpec.parse(body.get("spec") or {})
         except api.SpecError as err:
@@ -223,9 +233,11 @@ class CanaryReconciler:
             canary_healthy=not look or health.ready(canary_arns, _replicas_behind(backends, "canary", target)),
             details={"primary-targets": health.describe(primary_arns),
                      "canary-targets": health.describe(canary_arns)} if look else {},
+            commands=commands.pending(meta.get("annotations"), status.get("commands"), state.last_applied),
         )
         step = self._decide(body, spec, state, observed, canary_arns, primary_arns)
         state, message, verified = self._apply(body, spec, step, target, primary, primary_side, canary_side, health)
+        self._record_commands(body, observed.commands, step, state)
         self._warm_up(body, spec, primary_side, canary_side, verified or shown)
         self._sync_ab(body, spec, state, canary_side, observed)
         self._scale_down_when_drained(body, spec, step, state, target)
@@ -233,6 +245,17 @@ class CanaryReconciler:
             self.generated.point_apex_at_primary(body, user_apex, target, self._writer(body))
         self._write_rollout(body, state, step, message, spec)
         self.wakeups.phase((ns, meta["name"]), state.phase)
+
+    def _record_commands(self, body: dict, asked: frozenset[str], step: Step, state: RolloutState) -> None:
+        """A command counts as handled once its step took effect; reaching Failed or Succeeded makes
+        the rest moot (a promote asked before a rollback must not promote the retried revision)."""
+        if not asked or state is not step.state:
+            return
+        done = step.commands | (asked if state.phase in ("Failed", "Succeeded") else frozenset())
+        if done:
+            status = body.get("status") or {}
+            self._write(body, status, {"commands": commands.handled_after(
+                body["metadata"].get("annotations"), status.get("commands"), done)})
 
     def _binding_health(self, body: dict) -> dict[str, dict]:
         """Target group ARN -> its child binding's status (desired, healthy, states), current ones only."""
@@ -471,7 +494,18 @@ class CanaryReconciler:
             webhooks.run_all(spec.analysis.hooks(kind), self._payload(body, step.state, step.state.last_applied))
         if step.event and step.message != (body.get("status") or {}).get("message"):  # once, not every tick
             self._event(body, spec, step)
+        if spec.alerts and (step.state.phase or "Initializing") != (previous.phase or "Initializing"):
+            self._alert(body, spec, step)
         return step.state, step.message, verified
+
+    def _alert(self, body: dict, spec: api.CanarySpec, step: Step) -> None:
+        meta = body["metadata"]
+        news = alerts.News(name=meta["name"], namespace=meta["namespace"], phase=step.state.phase,
+                           weight=w.percent(step.state.weight), reason=step.reason, message=step.message,
+                           revision=step.state.last_applied, time=rfc3339(self.clock()),
+                           severity=alerts.severity_of(step.state.phase, step.event))
+        about = {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"), "metadata": dict(meta)}
+        self.alerter.send(about, spec.alerts, news)
 
     def _announce(self, body: dict, type: str, reason: str, message: str, **extra) -> None:
         """One Kubernetes event and one log line (at the event's level) for the same news."""

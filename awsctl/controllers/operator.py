@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 import aiohttp
 import kopf
 
-from awsctl import __version__, routing
+from awsctl import __version__, metrics, routing
 from awsctl.api.binding import PLURAL as BINDINGS
+from awsctl.api.canary import PLURAL as CANARIES
 from awsctl.aws.budget import Budget, Rate
 from awsctl.aws.clients import Clients
 from awsctl.aws.cloudwatch import CloudWatch
@@ -60,6 +61,7 @@ class OperatorOptions:
     binding_workers: int = 16  # threads for binding reconciles, fed most urgent first
     rates: dict[str, Rate] = field(default_factory=dict)  # API budget overrides by bucket
     readiness_webhook: WebhookOptions | None = None  # None: no webhook (the generated primary's gate still works)
+    metrics_port: int = 0  # 0: no /metrics
 
 
 def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> kopf.OperatorRegistry:
@@ -130,11 +132,24 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
     return registry
 
 
+def preflight(namespaces: tuple[str, ...] = ()) -> None:
+    """Fails at once, with the cause, where the operator would otherwise retry forever: no Kubernetes
+    credentials, an API server it cannot reach or that lacks the CRDs, no AWS credentials or region,
+    an AWS endpoint it cannot reach. The AWS probe is STS GetCallerIdentity, which needs no IAM rights."""
+    kube = Kube()
+    for namespace in namespaces or (None,):  # where it will watch, so a namespaced role suffices
+        kube.list_custom(CANARIES, namespace, label_selector="awsctl.io/preflight")
+    Clients().whoami()
+
+
 def run(options: OperatorOptions) -> int:
     logs.configure(options.log_format, options.verbose)
     kube = Kube()
     clients = Clients(budget=Budget(options.rates))
     registry = build_registry(options, kube, clients)
+    if options.metrics_port:
+        metrics.serve(options.metrics_port)
+        log.info("serving Prometheus metrics", extra={"port": options.metrics_port, "path": "/metrics"})
     asyncio.run(kopf.operator(
         registry=registry,
         clusterwide=not options.namespaces,

@@ -38,10 +38,11 @@ class Wakeups:
         with self._lock:
             (self._waiting.add if phase in WAITING_PHASES else self._waiting.discard)(key)
 
-    def wake(self, key: Hashable) -> bool:
-        """From any thread; returns whether a waiting loop was woken."""
+    def wake(self, key: Hashable, any_phase: bool = False) -> bool:
+        """From any thread; returns whether a loop was woken. `any_phase`: a person asked (awsctl promote,
+        abort, retry), so the loop wakes whatever it waits for."""
         with self._lock:
-            entry = self._loops.get(key) if key in self._waiting else None
+            entry = self._loops.get(key) if any_phase or key in self._waiting else None
         if entry is None:
             return False
         loop, event = entry

@@ -293,7 +293,7 @@ class Environment:
 
         ext = client.ApiextensionsV1Api(config.new_client_from_config(str(self.kubeconfig)))
         names = []
-        for name in crd_files.DEFINITIONS:  # crds/ also holds a kustomization.yaml
+        for name in crd_files.DEFINITIONS:
             body = yaml.safe_load((crd_files.crds_dir() / name).read_text())
             ext.create_custom_resource_definition(body)
             names.append(body["metadata"]["name"])

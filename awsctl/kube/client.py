@@ -33,7 +33,11 @@ MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 POOL_SIZE = 32  # above the binding and handler threads together, so connections are reused
 TIMEOUT = urllib3.Timeout(connect=10.0, read=60.0)
-RETRIES = urllib3.Retry(total=3, connect=3, read=0, redirect=0, status=0, other=0, backoff_factor=0.2)
+# Connection failures are retried, and a 429 (the API server's "storage is (re)initializing" or its
+# priority-and-fairness limit) after its Retry-After: the request was not processed, so any verb may
+# be sent again. Past the retries the 429 is returned as the ApiError it is.
+RETRIES = urllib3.Retry(total=6, connect=3, read=0, redirect=0, status=3, other=0, backoff_factor=0.2,
+                        status_forcelist=(429,), allowed_methods=None, raise_on_status=False)
 
 
 class ApiError(Exception):
@@ -42,6 +46,15 @@ class ApiError(Exception):
     def __init__(self, status: int, reason: str, body: str):
         super().__init__(f"({status}) {reason}: {body[:300]}")
         self.status, self.reason, self.body = status, reason, body
+
+
+class Unreachable(Exception):
+    """No connection to the API server (after urllib3's connect retries)."""
+
+    def __init__(self, server: str, reason: object):
+        super().__init__(f"{server}: {reason}")
+        self.server = server
+        self.reason = reason
 
 
 def _exec_token(plugin: dict) -> str | None:
@@ -101,6 +114,7 @@ class Rest:
     def _login(self) -> None:
         info = load_connection(self._kubeconfig)
         self.server = info.server.rstrip("/")
+        self.default_namespace = info.default_namespace or "default"
         self._headers = {"Accept": "application/json", "User-Agent": "awsctl", **info.as_http_headers()}
         self._pool = urllib3.PoolManager(num_pools=2, maxsize=POOL_SIZE, ssl_context=info.as_ssl_context(),
                                          assert_hostname=False if info.insecure else None)
@@ -114,8 +128,11 @@ class Rest:
             data = None
             if body is not None:
                 data, headers["Content-Type"] = json.dumps(body).encode(), content_type
-            response = self._pool.request(method, url, body=data, headers=headers, timeout=TIMEOUT,
-                                          retries=RETRIES, preload_content=True)
+            try:
+                response = self._pool.request(method, url, body=data, headers=headers, timeout=TIMEOUT,
+                                              retries=RETRIES, preload_content=True)
+            except urllib3.exceptions.MaxRetryError as err:
+                raise Unreachable(self.server, err.reason or err) from err
             if response.status == 401 and attempt == 1:
                 self._login()  # a rotated service-account token or an expired exec token
                 continue
@@ -255,6 +272,10 @@ class Kube:
         """Replaces the whole selector (a merge patch would keep keys we want gone)."""
         self.rest.call("PATCH", _core(namespace, "services", name),
                        [{"op": "replace", "path": "/spec/selector", "value": selector}], content_type=JSON_PATCH)
+
+    def patch_custom(self, plural: str, namespace: str, name: str, patch: dict) -> dict:
+        """A merge patch of spec or metadata (what `awsctl pause` and `awsctl promote` change)."""
+        return self.rest.call("PATCH", _custom(namespace, plural, name), patch, content_type=MERGE_PATCH)
 
     def delete_custom(self, plural: str, namespace: str, name: str) -> None:
         try:

@@ -12,6 +12,19 @@ OWNER = "awsctl.io/owner"
 ROLE = "awsctl.io/role"
 
 
+# Tags the AWS Load Balancer Controller puts on what it manages (Ingress, Service and Gateway stacks).
+LBC_TAG_PREFIXES = ("elbv2.k8s.aws/", "ingress.k8s.aws/", "service.k8s.aws/", "gateway.k8s.aws/")
+
+
+def lbc_tag(tags: dict[str, str]) -> str | None:
+    """`key=value` of the first tag that marks a resource the LBC manages, or None: the LBC reconciles
+    such a listener's rules and would undo or delete what awsctl writes there."""
+    for key in sorted(tags):
+        if key.startswith(LBC_TAG_PREFIXES):
+            return f"{key}={tags[key]}"
+    return None
+
+
 def group_of(arn: str) -> str:
     """arn:...:targetgroup/<name>/<id> -> <name>: what people know a target group by."""
     return arn.rsplit("/", 2)[-2] if "/" in arn else arn

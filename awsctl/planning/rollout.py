@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
+from awsctl.planning.commands import ABORT, PROMOTE, PROMOTE_FULL, RETRY
 from awsctl.planning.weights import next_step, percent, promotion_step
 
 STEADY = ("Initialized", "Succeeded", "Failed")
@@ -62,6 +63,7 @@ class Observed:
     canary_healthy: bool  # every canary-side group has a healthy target
     gates: Mapping[str, bool | None] = field(default_factory=dict)  # answers to Asks; None = no data yet
     details: Mapping[str, str] = field(default_factory=dict)  # why a gate failed, for messages
+    commands: frozenset[str] = frozenset()  # pending `awsctl promote|abort|retry` for this revision
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class Step:
     scale_canary: str | None = None  # "up" or "down"
     hooks: tuple[str, ...] = ()  # fire-and-forget webhooks (post-rollout)
     event: str | None = None  # "Normal" or "Warning": post `message` as an event
+    commands: frozenset[str] = frozenset()  # the pending commands this step carries out
 
 
 def needs_health(policy: Policy, st: RolloutState, revision: str) -> bool:
@@ -140,6 +143,12 @@ def _detect(policy: Policy, st: RolloutState, ob: Observed, phase: str) -> Step 
             back = replace(st, phase="Initialized" if phase == "Waiting" else phase, last_applied=ob.revision)
             return Step(back, back.phase, "the target is back on the promoted revision: nothing to roll out")
         return Step(st, phase, _steady_message(st))
+    if ob.revision == st.last_applied and phase == "Failed" and RETRY in ob.commands:
+        again = replace(st, phase="Progressing", weight=0, failed_checks=0, iterations=0, no_data=0,
+                        unavailable_since=0.0, transition_at=ob.now)
+        return Step(again, "Progressing", f"awsctl retry: restarting the analysis of revision {ob.revision} "
+                                          "at weight 0", weight=0, scale_canary="up", event="Normal",
+                    commands=frozenset({RETRY}))
     if ob.revision == st.last_applied and phase != "Waiting":
         return Step(st, phase, _steady_message(st))
     gate = _gate(policy, ob, "confirm-rollout")
@@ -161,10 +170,10 @@ def _steady_message(st: RolloutState) -> str:
     return f"the primary serves revision {st.last_promoted}"
 
 
-def _rollback(st: RolloutState, ob: Observed, why: str) -> Step:
+def _rollback(st: RolloutState, ob: Observed, why: str, commands: frozenset[str] = frozenset()) -> Step:
     failed = replace(st, phase="Failed", weight=0, transition_at=ob.now)
     return Step(failed, "Failed", f"rolling back revision {st.last_applied}: {why}", weight=0,
-                scale_canary="down", hooks=("post-rollout",), event="Warning")
+                scale_canary="down", hooks=("post-rollout",), event="Warning", commands=commands)
 
 
 def _progress(policy: Policy, st: RolloutState, ob: Observed, phase: str) -> Step | Ask:
@@ -178,6 +187,8 @@ def _progress(policy: Policy, st: RolloutState, ob: Observed, phase: str) -> Ste
                             last_applied=ob.revision, transition_at=ob.now)
         return Step(restarted, "Progressing", f"new revision {ob.revision} during the analysis: "
                                               "restarting at weight 0", weight=0, scale_canary="up", event="Normal")
+    if ABORT in ob.commands:
+        return _rollback(st, ob, "awsctl abort asked for it", frozenset({ABORT}))
     rollback = _gate(policy, ob, "rollback") if "rollback" in policy.hooks else False
     if isinstance(rollback, Ask):
         return rollback
@@ -196,6 +207,9 @@ def _progress(policy: Policy, st: RolloutState, ob: Observed, phase: str) -> Ste
             return Step(waiting, phase, "waiting for the canary Deployment to become ready")
         return Step(waiting, phase, _awaiting(ob, "canary"))
     st = replace(st, unavailable_since=0.0)
+    if PROMOTE_FULL in ob.commands:
+        return _start_promotion(st, ob, "awsctl promote --full: promoting without further analysis",
+                                frozenset({PROMOTE_FULL}))
     if policy.skip_analysis and phase != "Baking":
         return _start_promotion(st, ob, "spec.skipAnalysis is true: promoting without analysis")
     if st.weight == 0 and st.iterations == 0 and phase == "Progressing":
@@ -222,6 +236,9 @@ def _progress(policy: Policy, st: RolloutState, ob: Observed, phase: str) -> Ste
             if phase == "Baking":  # the primary never stopped: back to it at once, in one verified write
                 return _rollback(st, ob, f"bake failed: {_why(ob, ANALYSIS)}")
             return _failed_check(st, ob, ANALYSIS)
+    if PROMOTE in ob.commands:  # the analysis of this tick passed (or there is no traffic to judge yet)
+        return _start_promotion(st, ob, f"awsctl promote: skipping the remaining steps at "
+                                        f"{percent(st.weight):g}%", frozenset({PROMOTE}))
     if phase == "Baking":
         left = policy.bake_seconds - (ob.now - st.transition_at)
         if left > 0:
@@ -270,9 +287,9 @@ def _ask_promotion(policy: Policy, st: RolloutState, ob: Observed) -> Step | Ask
     return _start_promotion(st, ob, f"copying revision {st.last_applied} to the primary")
 
 
-def _start_promotion(st: RolloutState, ob: Observed, message: str) -> Step:
+def _start_promotion(st: RolloutState, ob: Observed, message: str, commands: frozenset[str] = frozenset()) -> Step:
     promoting = replace(st, phase="Promoting", transition_at=ob.now)
-    return Step(promoting, "Promoting", message, promote=True, event="Normal")
+    return Step(promoting, "Promoting", message, promote=True, event="Normal", commands=commands)
 
 
 def _promote(policy: Policy, st: RolloutState, ob: Observed) -> Step:

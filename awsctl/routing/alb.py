@@ -19,6 +19,7 @@ import logging
 import time
 from typing import Callable, Mapping, Sequence
 
+from awsctl import metrics
 from awsctl.api.canary import CanarySpec
 from awsctl.aws.budget import Priority, urgency
 from awsctl.aws.listeners import (ListenerNotFound, Listeners, Route, RuleNotFound, condition_values,
@@ -26,7 +27,7 @@ from awsctl.aws.listeners import (ListenerNotFound, Listeners, Route, RuleNotFou
 from awsctl.controllers.errors import NotReady
 from awsctl.planning import ab
 from awsctl.planning import weights as w
-from awsctl.planning.naming import OWNER, group_of, rule_id
+from awsctl.planning.naming import OWNER, group_of, lbc_tag, rule_id
 from awsctl.routing import WeightResult
 
 log = logging.getLogger("awsctl.canary")
@@ -128,6 +129,8 @@ class AlbRouter:
                       if is_warmup(r, uid)), None)
         rules: list[dict] = []
         if found is None:  # about to create: ask AWS now, never on a snapshot's word
+            self._not_managed_by_lbc(listener, self.listeners.tags([listener]).get(listener, {}), "listener",
+                                     "spec.loadBalancer.listenerARN")
             rules = self.listeners.rules(listener)
             found = next((r for r in rules if is_warmup(r, uid)), None)
         if found is not None:
@@ -159,6 +162,8 @@ class AlbRouter:
                    record: Callable[[dict], None]) -> Route:
         """Finds or creates the rule; `record` writes status.listenerRule before any AWS change (write-ahead)."""
         lb = spec.load_balancer
+        self._not_managed_by_lbc(lb.listener_arn, self.listeners.tags([lb.listener_arn]).get(lb.listener_arn, {}),
+                                 "listener", "spec.loadBalancer.listenerARN")
         if lb.rule is None:
             previous = self.listeners.actions(Route(lb.listener_arn, True))
             self._not_driven_by_another(previous, tags, "the listener's default action",
@@ -181,11 +186,23 @@ class AlbRouter:
         if owner:
             raise NotReady("RuleConflict", f"spec.loadBalancer.rule.priority: rule {lb.rule.priority} belongs to "
                                            f"{owner}", "spec.loadBalancer.rule.priority")
+        self._not_managed_by_lbc(rule.arn, rule.tags, f"rule {lb.rule.priority}", "spec.loadBalancer.rule.priority")
         self._not_driven_by_another(rule.actions, tags, f"rule {lb.rule.priority}", "spec.loadBalancer.rule.priority")
         record({"arn": rule.arn, "created": False, "previousActions": json.dumps(rule.actions),
                 **route_identity(spec)})
         log.info("taking over an existing listener rule", extra={"rule": rule.arn})
         return Route(rule.arn, False)
+
+    @staticmethod
+    def _not_managed_by_lbc(arn: str, tags: Mapping[str, str], what: str, field: str) -> None:
+        """The LBC reconciles the listeners of its Ingresses and Gateways: it would revert awsctl's weights
+        or delete awsctl's rule. Refused, with what to do instead."""
+        tag = lbc_tag(dict(tags))
+        if tag:
+            raise NotReady("ManagedByLoadBalancerController", f"{field}: the {what} {rule_id(arn)} is managed by "
+                           f"the AWS Load Balancer Controller (tag {tag}), which would undo or delete what awsctl "
+                           "writes there. Give awsctl a listener the LBC does not manage (e.g. from terraform/), "
+                           "or let the LBC shift this traffic (Ingress or Gateway weights)", field)
 
     def _not_driven_by_another(self, actions: list, tags: Mapping[str, str], what: str, field: str) -> None:
         """Two Canaries on one default action (or one pre-existing rule) would fight over its weights:
@@ -247,12 +264,14 @@ class AlbRouter:
             return WeightResult(False, shown, f"refused {w.percent(permille):g}%: no healthy targets in "
                                               f"{', '.join(map(group_of, void))}")
         forward = self.action(spec, wanted)
+        started = time.monotonic()
         self.listeners.set_actions(route, [forward] if owned_route else with_forward(
             self.listeners.actions(route), forward))
         actual: dict[str, int] = {}
         for attempt in range(READ_BACK_ATTEMPTS):
             shown = self.shown(route)
             if self.matches(shown, spec, wanted):
+                metrics.weight_verification.observe(time.monotonic() - started)
                 return WeightResult(True, permille, f"canary weight {w.percent(permille):g}% verified")
             actual = shown[0]
             self.sleep(READ_BACK_PAUSE * (attempt + 1))

@@ -12,6 +12,7 @@ import time
 from awsctl.aws.clients import Clients
 from awsctl.aws.listeners import Listeners
 from awsctl.aws.targets import TargetGroups
+from awsctl.explain import CliError
 from awsctl.kube.client import Kube
 from awsctl.status import bindings, canaries
 
@@ -24,6 +25,9 @@ def show(name: str | None, namespace: str | None, output: str, watch: bool = Fal
             "canaries": canaries.collect(kube, groups, listeners, name, namespace),
             "bindings": bindings.collect(kube, groups, name, namespace),
         }
+        if name and not report["canaries"] and not report["bindings"]:
+            where = f'namespace "{namespace}"' if namespace else "any namespace"
+            raise CliError(f'no canary or target group binding named "{name}" in {where}')
         if output == "json":
             text = json.dumps(report, indent=2)
         else:

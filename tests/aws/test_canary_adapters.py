@@ -164,3 +164,29 @@ def test_a_group_recreated_under_its_name_is_looked_up_afresh(moto):
     with pytest.raises(TargetGroupNotFound):
         groups.health(old)
     assert groups.describe("renamed").arn == new  # the NotFound evicted the name too
+
+
+@pytest.mark.parametrize("where", ["listener", "rule"])
+def test_a_listener_or_rule_the_load_balancer_controller_manages_is_refused(moto, where):
+    """The LBC reconciles its Ingress listeners: it would undo awsctl's weights or delete its rule."""
+    from awsctl.controllers.errors import NotReady
+    listener = moto.listener(f"lbc-{where}")
+    users = moto.target_group(f"lbc-{where}-u")
+    elbv2 = moto.client("elbv2")
+    rule = elbv2.create_rule(ListenerArn=listener, Priority=3, Conditions=rule_conditions(("web.example.com",), ()),
+                             Actions=[w.forward_action({users: 1})])["Rules"][0]["RuleArn"]
+    lbc = [{"Key": "elbv2.k8s.aws/cluster", "Value": "prod"}, {"Key": "ingress.k8s.aws/stack", "Value": "shop/web"}]
+    elbv2.add_tags(ResourceArns=[listener if where == "listener" else rule], Tags=lbc)
+    spec = CanarySpec.parse({"targetRef": {"name": "web"}, "service": {"port": 80},
+                             "loadBalancer": {"listenerARN": listener, "rule": {"priority": 3}}})
+    traffic, recorded = Traffic(Listeners(Clients()), sleep=lambda _: None), []
+    with pytest.raises(NotReady) as err:
+        traffic.take_route(spec, TAGS, {}, recorded.append)
+    field = "spec.loadBalancer.listenerARN" if where == "listener" else "spec.loadBalancer.rule.priority"
+    assert err.value.reason == "ManagedByLoadBalancerController" and err.value.field == field
+    assert "elbv2.k8s.aws/cluster=prod" in err.value.message and "AWS Load Balancer Controller" in err.value.message
+    assert recorded == [] and moto.forward_weights(rule) == {users: 1}
+    if where == "listener":  # nor does a warm-up rule go onto such a listener
+        with pytest.raises(NotReady):
+            traffic.attach(spec, "uid-1", {users: 0}, TAGS)
+        assert len(elbv2.describe_rules(ListenerArn=listener)["Rules"]) == 2  # the default and the LBC's

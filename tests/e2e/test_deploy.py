@@ -42,9 +42,10 @@ def apply(kube, docs):
             dyn.resources.invalidate_cache() if hasattr(dyn.resources, "invalidate_cache") else None
 
 
-def service_account_kubeconfig(env, kube, path: Path) -> Path:
+def service_account_kubeconfig(env, kube, path: Path, namespace: str = SA_NAMESPACE, name: str = SA_NAME) -> Path:
+    """A kubeconfig that authenticates as the ServiceAccount: the operator gets exactly its role."""
     token = client.CoreV1Api(kube).create_namespaced_service_account_token(
-        SA_NAME, SA_NAMESPACE, {"spec": {"expirationSeconds": 3600}}).status.token
+        name, namespace, {"spec": {"expirationSeconds": 3600}}).status.token
     admin = yaml.safe_load(env.kubeconfig.read_text())
     config = copy.deepcopy(admin)
     config["users"] = [{"name": "awsctl-sa", "user": {"token": token}}]
