@@ -39,8 +39,9 @@ def exec_plugin(tmp_path) -> dict:
 class FakeApiServer:
     """Answers 401 to every token but the accepted one; records what it was asked."""
 
-    def __init__(self, accepted: str):
+    def __init__(self, accepted: str, busy: int = 0):
         self.accepted = accepted
+        self.busy = busy  # answer this many requests first with 429 (storage re-initialising)
         self.seen: list[tuple[str, str, str | None, bytes]] = []
         outer = self
 
@@ -48,6 +49,10 @@ class FakeApiServer:
             def _answer(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.seen.append((self.command, self.path, self.headers.get("Authorization"), body))
+                if outer.busy:
+                    outer.busy -= 1
+                    return self._send(429, {"kind": "Status", "message": "storage is (re)initializing"},
+                                      {"Retry-After": "0"})
                 if self.headers.get("Authorization") != f"Bearer {outer.accepted}":
                     return self._send(401, {"kind": "Status", "message": "Unauthorized"})
                 if self.path.endswith("/missing"):
@@ -56,9 +61,11 @@ class FakeApiServer:
                     return self._send(409, {"kind": "Status", "message": "already exists"})
                 return self._send(200, {"kind": "Thing", "path": self.path})
 
-            def _send(self, code, payload):
+            def _send(self, code, payload, headers=None):
                 data = json.dumps(payload).encode()
                 self.send_response(code)
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -126,3 +133,14 @@ def test_events_name_the_object_and_this_instance(tmp_path):
         event = json.loads(body)
         assert event["involvedObject"]["uid"] == "u1" and event["reason"] == "Progressing"
         assert event["reportingInstance"]
+
+
+def test_a_429_is_sent_again_after_retry_after_any_verb_and_a_lasting_one_is_an_api_error(tmp_path):
+    with FakeApiServer(accepted="abc", busy=2) as server:
+        kube = Kube(Rest(str(write_kubeconfig(tmp_path, server.url, {"token": "abc"}))))
+        kube.patch_status("canaries", "team", "web", {"phase": "Progressing"})  # a PATCH, retried too
+        assert [m for m, *_ in server.seen] == ["PATCH"] * 3
+        server.busy = 10
+        with pytest.raises(ApiError) as busy:
+            kube.get_service("team", "web")
+        assert busy.value.status == 429 and len(server.seen) == 3 + 4  # the first try and three more
