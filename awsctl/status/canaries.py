@@ -65,6 +65,7 @@ def collect(kube: Kube, groups: TargetGroups, listeners: Listeners, name: str | 
         rows.append({
             "namespace": meta["namespace"], "name": meta["name"],
             "phase": status.get("phase") or "Pending", "canaryWeight": status.get("canaryWeight"),
+            "paused": bool(spec.get("suspend")),
             "failedChecks": status.get("failedChecks", 0),
             "threshold": (spec.get("analysis") or {}).get("threshold", 5),
             "revision": status.get("lastAppliedSpec"), "promoted": status.get("lastPromotedSpec"),
@@ -128,7 +129,7 @@ def render(rows: list[dict], now: float) -> str:
         return "No Canaries found."
     out = []
     for row in rows:
-        head = f"{row['namespace']}/{row['name']}  {row['phase']}"
+        head = f"{row['namespace']}/{row['name']}  {row['phase']}" + ("  PAUSED" if row.get("paused") else "")
         if row["canaryWeight"] is not None:
             head += f"  canary {row['canaryWeight']:g}%"
         head += f"  checks {row['failedChecks']}/{row['threshold']}"

@@ -90,6 +90,8 @@ def check(name: str, text: str):
                                        ("canary_backend_refs", [BACKEND_REFS]),
                                        ("canary_failed", [FAILED]),
                                        ("canary_baking", [BAKING]),
+                                       ("canary_paused", [{**PROGRESSING, "paused": True,
+                                                           "message": "spec.suspend is true: the rollout is frozen"}]),
                                        ("canary_none", [])])
 def test_canary_status_snapshots(name, rows):
     check(name, canaries.render(rows, NOW))
