@@ -3,7 +3,7 @@
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
-PYTEST  := $(PY) -m pytest -p no:cacheprovider
+PYTEST  := $(PY) -m pytest -p no:cacheprovider --durations=12
 
 .PHONY: all venv cluster-tools crds test test-unit test-aws test-e2e test-terraform bench demo dev-up dev-down clean
 
