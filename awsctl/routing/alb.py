@@ -93,10 +93,16 @@ def route_identity(spec: CanarySpec) -> dict:
     return {"listener": lb.listener_arn, "priority": lb.rule.priority if lb.rule else None}
 
 
+LISTENER_TAGS_MAX_AGE = 300.0  # seconds a listener's LBC verdict is trusted: tags change rarely, Canaries share listeners
+
+
 class AlbRouter:
-    def __init__(self, listeners: Listeners, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, listeners: Listeners, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic):
         self.listeners = listeners
         self.sleep = sleep
+        self.clock = clock
+        self._listener_tags: dict[str, tuple[float, dict[str, str]]] = {}  # listener -> (read at, tags)
 
     # -- the route --------------------------------------------------------------------------
     def route(self, status: Mapping) -> Route | None:
@@ -129,7 +135,7 @@ class AlbRouter:
                       if is_warmup(r, uid)), None)
         rules: list[dict] = []
         if found is None:  # about to create: ask AWS now, never on a snapshot's word
-            self._not_managed_by_lbc(listener, self.listeners.tags([listener]).get(listener, {}), "listener",
+            self._not_managed_by_lbc(listener, self._tags_of_listener(listener), "listener",
                                      "spec.loadBalancer.listenerARN")
             rules = self.listeners.rules(listener)
             found = next((r for r in rules if is_warmup(r, uid)), None)
@@ -162,8 +168,8 @@ class AlbRouter:
                    record: Callable[[dict], None]) -> Route:
         """Finds or creates the rule; `record` writes status.listenerRule before any AWS change (write-ahead)."""
         lb = spec.load_balancer
-        self._not_managed_by_lbc(lb.listener_arn, self.listeners.tags([lb.listener_arn]).get(lb.listener_arn, {}),
-                                 "listener", "spec.loadBalancer.listenerARN")
+        self._not_managed_by_lbc(lb.listener_arn, self._tags_of_listener(lb.listener_arn), "listener",
+                                 "spec.loadBalancer.listenerARN")
         if lb.rule is None:
             previous = self.listeners.actions(Route(lb.listener_arn, True))
             self._not_driven_by_another(previous, tags, "the listener's default action",
@@ -192,6 +198,15 @@ class AlbRouter:
                 **route_identity(spec)})
         log.info("taking over an existing listener rule", extra={"rule": rule.arn})
         return Route(rule.arn, False)
+
+    def _tags_of_listener(self, listener: str) -> dict[str, str]:
+        """One DescribeTags per listener every few minutes, however many Canaries take routes on it."""
+        now = self.clock()
+        read_at, tags = self._listener_tags.get(listener, (float("-inf"), {}))
+        if now - read_at > LISTENER_TAGS_MAX_AGE:
+            tags = self.listeners.tags([listener]).get(listener, {})
+            self._listener_tags[listener] = (now, tags)
+        return tags
 
     @staticmethod
     def _not_managed_by_lbc(arn: str, tags: Mapping[str, str], what: str, field: str) -> None:
