@@ -118,10 +118,9 @@ def _main(argv: list[str] | None) -> int:
             return 2
         _limit_malloc_arenas(argv)
         _without_kubernetes_client()
-        from awsctl.controllers.operator import OperatorOptions, preflight, run
+        from awsctl.controllers.operator import OperatorOptions, run
         from awsctl.controllers.readiness_gates import WebhookOptions
 
-        preflight(tuple(args.namespace))
         return run(OperatorOptions(
             namespaces=tuple(args.namespace),
             cluster_name=args.cluster_name,

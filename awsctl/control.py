@@ -49,12 +49,11 @@ def ask(kube: Kube, namespace: str, name: str, verb: str, wait: float = 0.0) -> 
 def suspend(kube: Kube, namespace: str, name: str, paused: bool) -> int:
     """pause / resume: spec.suspend, which freezes the rollout at its verified weight."""
     body = _canary(kube, namespace, name)
-    word = "paused" if paused else "resumed"
     if bool((body.get("spec") or {}).get("suspend")) == paused:
         print(f"canary.{GROUP}/{name} already {'paused' if paused else 'running'}")
         return 0
     kube.patch_custom(api.PLURAL, namespace, name, {"spec": {"suspend": paused}})
-    print(f"canary.{GROUP}/{name} {word}")
+    print(f"canary.{GROUP}/{name} {'paused' if paused else 'resumed'}")
     return 0
 
 

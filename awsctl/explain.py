@@ -6,31 +6,27 @@ is a bug, and still gets a traceback.
 
 from __future__ import annotations
 
-import json
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from awsctl.kube.client import ApiError
 
 
 class CliError(Exception):
     """A failure already put into words (a missing Canary, a command the phase refuses)."""
 
 
-def _kube_line(err) -> str:
-    from awsctl.kube.client import ApiError
-
-    if isinstance(err, ApiError):
-        try:
-            message = json.loads(err.body).get("message") or err.reason
-        except (TypeError, ValueError):
-            message = err.reason
-        if err.status == 401:
-            return f"the Kubernetes API server did not accept the credentials ({message}): log in again " \
-                   "(e.g. aws eks update-kubeconfig) or check KUBECONFIG"
-        if err.status == 403:
-            return f"the Kubernetes API server refused: {message}; ask for the RBAC rights (kubectl auth can-i)"
-        if err.status == 404 and "the server could not find the requested resource" in str(message):
-            return "the awsctl CRDs are not installed in this cluster: kubectl apply -f crds/ (or helm install)"
-        return f"the Kubernetes API server answered {err.status}: {message}"
-    return ""
+def _kube_line(err: "ApiError") -> str:
+    message = err.message
+    if err.status == 401:
+        return f"the Kubernetes API server did not accept the credentials ({message}): log in again " \
+               "(e.g. aws eks update-kubeconfig) or check KUBECONFIG"
+    if err.status == 403:
+        return f"the Kubernetes API server refused: {message}; ask for the RBAC rights (kubectl auth can-i)"
+    if err.status == 404 and "the server could not find the requested resource" in message:
+        return "the awsctl CRDs are not installed in this cluster: kubectl apply -f crds/ (or helm install)"
+    return f"the Kubernetes API server answered {err.status}: {message}"
 
 
 def explain(err: BaseException) -> str | None:

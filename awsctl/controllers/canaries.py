@@ -4,7 +4,6 @@ gives each canary its own ticker); a finalizer restores traffic and cleans up on
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 import kopf
@@ -20,13 +19,6 @@ from awsctl.planning import commands
 log = logging.getLogger("awsctl.canary")
 MIN_INTERVAL = 0.5
 ERROR_BACKOFF = (1, 2, 5, 10, 30)
-
-
-def api_message(err: ApiError) -> str:
-    try:
-        return json.loads(err.body).get("message") or str(err.reason)
-    except (TypeError, ValueError):
-        return str(err.reason)
 
 
 async def pause(stopped: kopf.DaemonStopped, woken: asyncio.Event, seconds: float) -> None:
@@ -60,7 +52,7 @@ def register(registry: kopf.OperatorRegistry, reconciler: CanaryReconciler) -> N
             except Exception as err:  # noqa: BLE001 - an API hiccup must not end the Canary's loop
                 if isinstance(err, ApiError):  # e.g. RBAC: one line that says what was refused
                     log.error("the Kubernetes API refused a call; retrying", extra={
-                        "canary": f"{namespace}/{name}", "status": err.status, "detail": api_message(err)})
+                        "canary": f"{namespace}/{name}", "status": err.status, "detail": err.message})
                 else:
                     log.exception("canary tick failed; retrying", extra={"canary": f"{namespace}/{name}"})
                 metrics.reconcile_errors.labels(api.KIND).inc()

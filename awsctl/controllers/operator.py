@@ -132,20 +132,21 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
     return registry
 
 
-def preflight(namespaces: tuple[str, ...] = ()) -> None:
+def preflight(kube: Kube, clients: Clients, namespaces: tuple[str, ...] = ()) -> None:
     """Fails at once, with the cause, where the operator would otherwise retry forever: no Kubernetes
     credentials, an API server it cannot reach or that lacks the CRDs, no AWS credentials or region,
     an AWS endpoint it cannot reach. The AWS probe is STS GetCallerIdentity, which needs no IAM rights."""
-    kube = Kube()
     for namespace in namespaces or (None,):  # where it will watch, so a namespaced role suffices
         kube.list_custom(CANARIES, namespace, label_selector="awsctl.io/preflight")
-    Clients().whoami()
+    clients.whoami()
 
 
 def run(options: OperatorOptions) -> int:
-    logs.configure(options.log_format, options.verbose)
+    """Raises (before logging and kopf start) what preflight finds; the CLI puts it in one line."""
     kube = Kube()
     clients = Clients(budget=Budget(options.rates))
+    preflight(kube, clients, options.namespaces)
+    logs.configure(options.log_format, options.verbose)
     registry = build_registry(options, kube, clients)
     if options.metrics_port:
         metrics.serve(options.metrics_port)

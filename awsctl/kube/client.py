@@ -47,6 +47,14 @@ class ApiError(Exception):
         super().__init__(f"({status}) {reason}: {body[:300]}")
         self.status, self.reason, self.body = status, reason, body
 
+    @property
+    def message(self) -> str:
+        """The Status's own words (e.g. which field the schema refused), else the HTTP reason."""
+        try:
+            return json.loads(self.body).get("message") or str(self.reason)
+        except (TypeError, ValueError, AttributeError):
+            return str(self.reason)
+
 
 class Unreachable(Exception):
     """No connection to the API server (after urllib3's connect retries)."""
