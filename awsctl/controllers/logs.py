@@ -1,46 +1,28 @@
-"""Structured logs: one JSON object per line, with the `extra` fields a handler attached."""
+"""Structured logs: kopf's own formats (JSON: one object per line, with the `extra` fields a handler
+attached and kopf's `object` reference), plus the name of the logger that spoke."""
 
 from __future__ import annotations
 
-import json
 import logging
 
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
-_KOPF_NOISE = {"settings", "k8s_skip", "k8s_ref"}
+import kopf
+
+FORMATS = {"json": kopf.LogFormat.JSON, "text": kopf.LogFormat.FULL}
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        out = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        ref = getattr(record, "k8s_ref", None)
-        if isinstance(ref, dict):
-            out["object"] = "/".join(filter(None, (ref.get("kind"), ref.get("namespace"), ref.get("name"))))
-        for key, value in vars(record).items():
-            if key in _KOPF_NOISE:
-                continue
-            if key not in _STANDARD and not key.startswith("_") and key not in out:
-                try:
-                    json.dumps(value)
-                except TypeError:
-                    value = str(value)
-                out[key] = value
-        if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out)
+class _LoggerName(logging.Filter):
+    """kopf's JSON lines carry no logger name; `"logger": "awsctl.canary"` tells whose words they are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.logger = record.name
+        return True
 
 
 def configure(fmt: str, verbose: bool) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(
-        "%(asctime)s %(levelname)-7s %(name)s %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    kopf.configure(verbose=verbose, log_format=FORMATS[fmt])
+    if fmt == "json":
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_LoggerName())
     for noisy in ("botocore", "urllib3", "kubernetes", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # kopf logs every handler success at INFO; ours say what changed, so keep kopf's for -v.

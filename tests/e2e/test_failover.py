@@ -33,7 +33,7 @@ def logged_at(log: str, needle: str) -> float | None:
     """The epoch time of the first JSON log line that contains `needle`."""
     for line in log.splitlines():
         if needle in line:
-            stamp = re.search(r'"time": "([^"]+)"', line)
+            stamp = re.search(r'"timestamp": "([^"]+)"', line)
             if stamp:
                 return datetime.fromisoformat(stamp.group(1)).timestamp()
     return None
