@@ -109,6 +109,13 @@ def _main(argv: list[str] | None) -> int:
     if args.command == "version":
         print(f"awsctl {__version__}")
         return 0
+    if args.command in ("dev", "demo"):
+        from awsctl.dev import missing_message, missing_packages
+
+        missing = missing_packages()
+        if missing:
+            print(f"error: {missing_message(args.command, missing)}", file=sys.stderr)
+            return 1
     if args.command == "dev":
         return _dev(args)
     if args.command == "run":
