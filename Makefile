@@ -5,7 +5,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 PYTEST  := $(PY) -m pytest -p no:cacheprovider --durations=12
 
-.PHONY: all venv cluster-tools crds test test-unit test-aws test-e2e test-terraform bench demo dev-up dev-down clean
+.PHONY: all venv cluster-tools crds lint format test test-unit test-aws test-e2e test-terraform bench demo dev-up dev-down clean
 
 all: test
 
@@ -23,6 +23,18 @@ cluster-tools: venv
 crds: venv
 	$(PY) -m awsctl.api.crds
 
+# ruff (lint and format) over the code, tests and benchmarks; mypy, strict, over planning/, api/, routing/.
+LINTED := awsctl tests benchmarks
+
+lint: venv
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/mypy
+
+format: venv
+	$(VENV)/bin/ruff check --fix $(LINTED)
+	$(VENV)/bin/ruff format $(LINTED)
+
 test-unit: venv
 	$(PYTEST) tests/unit
 
@@ -35,8 +47,8 @@ test-e2e: venv cluster-tools
 test-terraform: venv
 	$(PYTEST) tests/terraform
 
-# Every tier, in one pytest run so the closing line counts them all.
-test: venv cluster-tools
+# Lint first, then every tier, in one pytest run so the closing line counts them all.
+test: lint cluster-tools
 	$(PYTEST) tests/unit tests/aws tests/e2e tests/terraform
 
 # Every benchmark runs; the target fails afterwards if any of them missed a goal.
@@ -57,4 +69,4 @@ dev-down: venv
 	$(VENV)/bin/awsctl dev down
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -24,31 +24,67 @@ def _parser() -> argparse.ArgumentParser:
     scope = run.add_mutually_exclusive_group()
     scope.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)")
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (default)")
-    run.add_argument("--cluster-name", default=os.environ.get("AWSCTL_CLUSTER_NAME", "default"),
-                     help="written into the awsctl.io/cluster tag of AWS resources")
-    run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz",
-                     help="kopf liveness endpoint URL ('' disables it)")
+    run.add_argument(
+        "--cluster-name",
+        default=os.environ.get("AWSCTL_CLUSTER_NAME", "default"),
+        help="written into the awsctl.io/cluster tag of AWS resources",
+    )
+    run.add_argument(
+        "--liveness", default="http://0.0.0.0:8080/healthz", help="kopf liveness endpoint URL ('' disables it)"
+    )
     run.add_argument("--peering", default="", help="kopf peering name for HA; '' runs standalone")
-    run.add_argument("--peering-priority", type=int, default=None,
-                     help="this replica's kopf peering priority (default: random, so replicas never tie)")
-    run.add_argument("--peering-lifetime", type=int, default=10,
-                     help="seconds before a standby takes over from a silent active replica")
-    run.add_argument("--resync-seconds", type=float, default=60.0,
-                     help="re-read every binding's Kubernetes inputs this often (no AWS call unless changed)")
-    run.add_argument("--drift-seconds", type=float, default=300.0,
-                     help="on average, a settled binding reads its target group this often (spread out)")
+    run.add_argument(
+        "--peering-priority",
+        type=int,
+        default=None,
+        help="this replica's kopf peering priority (default: random, so replicas never tie)",
+    )
+    run.add_argument(
+        "--peering-lifetime",
+        type=int,
+        default=10,
+        help="seconds before a standby takes over from a silent active replica",
+    )
+    run.add_argument(
+        "--resync-seconds",
+        type=float,
+        default=60.0,
+        help="re-read every binding's Kubernetes inputs this often (no AWS call unless changed)",
+    )
+    run.add_argument(
+        "--drift-seconds",
+        type=float,
+        default=300.0,
+        help="on average, a settled binding reads its target group this often (spread out)",
+    )
     run.add_argument("--binding-workers", type=int, default=16, help="threads reconciling bindings")
-    run.add_argument("--api-rate", action="append", default=[], metavar="BUCKET=BURST/PER_SECOND",
-                     help="API budget of one bucket (repeatable): elbv2-register (default 20/4), "
-                          "elbv2-describe (40/10), elbv2-modify (20/3), cloudwatch (50/20), ec2 (100/20)")
-    run.add_argument("--readiness-webhook-port", type=int, default=0,
-                     help="serve the pod readiness-gate webhook on this port (0: off)")
-    run.add_argument("--readiness-webhook-host", default="127.0.0.1",
-                     help="host the API server dials for the webhook, out of cluster")
-    run.add_argument("--readiness-webhook-service", default="",
-                     help="NAMESPACE/NAME of the Service in front of the operator, in cluster")
-    run.add_argument("--metrics-port", type=int, default=0,
-                     help="serve Prometheus metrics on this port at /metrics (0: off)")
+    run.add_argument(
+        "--api-rate",
+        action="append",
+        default=[],
+        metavar="BUCKET=BURST/PER_SECOND",
+        help="API budget of one bucket (repeatable): elbv2-register (default 20/4), "
+        "elbv2-describe (40/10), elbv2-modify (20/3), cloudwatch (50/20), ec2 (100/20)",
+    )
+    run.add_argument(
+        "--readiness-webhook-port",
+        type=int,
+        default=0,
+        help="serve the pod readiness-gate webhook on this port (0: off)",
+    )
+    run.add_argument(
+        "--readiness-webhook-host",
+        default="127.0.0.1",
+        help="host the API server dials for the webhook, out of cluster",
+    )
+    run.add_argument(
+        "--readiness-webhook-service",
+        default="",
+        help="NAMESPACE/NAME of the Service in front of the operator, in cluster",
+    )
+    run.add_argument(
+        "--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port at /metrics (0: off)"
+    )
     run.add_argument("--log-format", choices=["json", "text"], default="json")
     run.add_argument("-v", "--verbose", action="store_true")
 
@@ -62,27 +98,36 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("-o", "--output", choices=["table", "json"], default="table")
     status.add_argument("-w", "--watch", action="store_true", help="refresh every 2 seconds until Ctrl-C")
 
-    for verb, text in (("promote", "skip the remaining steps of the rollout in progress (--full: and the analysis)"),
-                       ("abort", "roll the rollout in progress back now"),
-                       ("pause", "freeze the rollout at its verified weight (spec.suspend)"),
-                       ("resume", "let a paused rollout go on"),
-                       ("retry", "restart the analysis of a failed revision")):
+    for verb, text in (
+        ("promote", "skip the remaining steps of the rollout in progress (--full: and the analysis)"),
+        ("abort", "roll the rollout in progress back now"),
+        ("pause", "freeze the rollout at its verified weight (spec.suspend)"),
+        ("resume", "let a paused rollout go on"),
+        ("retry", "restart the analysis of a failed revision"),
+    ):
         cmd = sub.add_parser(verb, help=text, description=text)
         cmd.add_argument("name", help="the Canary")
         cmd.add_argument("-n", "--namespace", default=None, help="default: the kubeconfig context's namespace")
         if verb == "promote":
             cmd.add_argument("--full", action="store_true", help="skip the analysis too")
         if verb in ("promote", "abort", "retry"):
-            cmd.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
-                             help="follow the Canary until the operator carried the command out")
+            cmd.add_argument(
+                "--wait",
+                type=float,
+                default=0.0,
+                metavar="SECONDS",
+                help="follow the Canary until the operator carried the command out",
+            )
 
     sub.add_parser("version", help="print the version")
 
     dev = sub.add_parser("dev", help="local control plane for tests and demos")
     dev_sub = dev.add_subparsers(dest="dev_command", required=True)
-    for name, text in (("up", "start etcd, apiserver, controllers, kwok and moto"),
-                       ("down", "stop everything `up` started"),
-                       ("env", "print the shell exports again")):
+    for name, text in (
+        ("up", "start etcd, apiserver, controllers, kwok and moto"),
+        ("down", "stop everything `up` started"),
+        ("env", "print the shell exports again"),
+    ):
         cmd = dev_sub.add_parser(name, help=text)
         cmd.add_argument("--state-dir", type=Path, default=None)
     return parser
@@ -128,24 +173,28 @@ def _main(argv: list[str] | None) -> int:
         from awsctl.controllers.operator import OperatorOptions, run
         from awsctl.controllers.readiness_gates import WebhookOptions
 
-        return run(OperatorOptions(
-            namespaces=tuple(args.namespace),
-            cluster_name=args.cluster_name,
-            liveness=args.liveness or None,
-            peering=args.peering or None,
-            peering_priority=args.peering_priority,
-            peering_lifetime=args.peering_lifetime,
-            resync_seconds=args.resync_seconds,
-            drift_seconds=args.drift_seconds,
-            binding_workers=args.binding_workers,
-            rates=rates,
-            readiness_webhook=WebhookOptions(args.readiness_webhook_port, args.readiness_webhook_host,
-                                             args.readiness_webhook_service or None)
-            if args.readiness_webhook_port else None,
-            metrics_port=args.metrics_port,
-            log_format=args.log_format,
-            verbose=args.verbose,
-        ))
+        return run(
+            OperatorOptions(
+                namespaces=tuple(args.namespace),
+                cluster_name=args.cluster_name,
+                liveness=args.liveness or None,
+                peering=args.peering or None,
+                peering_priority=args.peering_priority,
+                peering_lifetime=args.peering_lifetime,
+                resync_seconds=args.resync_seconds,
+                drift_seconds=args.drift_seconds,
+                binding_workers=args.binding_workers,
+                rates=rates,
+                readiness_webhook=WebhookOptions(
+                    args.readiness_webhook_port, args.readiness_webhook_host, args.readiness_webhook_service or None
+                )
+                if args.readiness_webhook_port
+                else None,
+                metrics_port=args.metrics_port,
+                log_format=args.log_format,
+                verbose=args.verbose,
+            )
+        )
     if args.command == "status":
         from awsctl.status import show
 
@@ -168,8 +217,11 @@ def _control(args) -> int:
     namespace = args.namespace or kube.rest.default_namespace
     if args.command in ("pause", "resume"):
         return control.suspend(kube, namespace, args.name, paused=args.command == "pause")
-    verb = {"promote": commands.PROMOTE_FULL if getattr(args, "full", False) else commands.PROMOTE,
-            "abort": commands.ABORT, "retry": commands.RETRY}[args.command]
+    verb = {
+        "promote": commands.PROMOTE_FULL if getattr(args, "full", False) else commands.PROMOTE,
+        "abort": commands.ABORT,
+        "retry": commands.RETRY,
+    }[args.command]
     return control.ask(kube, namespace, args.name, verb, wait=args.wait)
 
 

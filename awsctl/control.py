@@ -18,15 +18,20 @@ from awsctl.explain import CliError
 from awsctl.kube.client import Kube, now_rfc3339
 from awsctl.planning import commands
 
-SAID = {commands.PROMOTE: "promoted", commands.PROMOTE_FULL: "promoted (full)", commands.ABORT: "aborted",
-        commands.RETRY: "retried"}
+SAID = {
+    commands.PROMOTE: "promoted",
+    commands.PROMOTE_FULL: "promoted (full)",
+    commands.ABORT: "aborted",
+    commands.RETRY: "retried",
+}
 
 
 def _canary(kube: Kube, namespace: str, name: str) -> dict:
     body = kube.get_custom(api.PLURAL, namespace, name)
     if body is None:
-        raise CliError(f'canary "{name}" not found in namespace "{namespace}" (awsctl status -n {namespace} '
-                       "lists them)")
+        raise CliError(
+            f'canary "{name}" not found in namespace "{namespace}" (awsctl status -n {namespace} lists them)'
+        )
     return body
 
 
@@ -70,6 +75,9 @@ def _follow(kube: Kube, namespace: str, name: str, done, timeout: float) -> int:
         if done(status):
             return 0
         time.sleep(1.0)
-    print(f"error: the operator did not carry the command out within {timeout:g}s (is awsctl running? "
-          f"kubectl -n awsctl-system logs deploy/awsctl)", file=sys.stderr)
+    print(
+        f"error: the operator did not carry the command out within {timeout:g}s (is awsctl running? "
+        f"kubectl -n awsctl-system logs deploy/awsctl)",
+        file=sys.stderr,
+    )
     return 1

@@ -17,11 +17,13 @@ class CliError(Exception):
     """A failure already put into words (a missing Canary, a command the phase refuses)."""
 
 
-def _kube_line(err: "ApiError") -> str:
+def _kube_line(err: ApiError) -> str:
     message = err.message
     if err.status == 401:
-        return f"the Kubernetes API server did not accept the credentials ({message}): log in again " \
-               "(e.g. aws eks update-kubeconfig) or check KUBECONFIG"
+        return (
+            f"the Kubernetes API server did not accept the credentials ({message}): log in again "
+            "(e.g. aws eks update-kubeconfig) or check KUBECONFIG"
+        )
     if err.status == 403:
         return f"the Kubernetes API server refused: {message}; ask for the RBAC rights (kubectl auth can-i)"
     if err.status == 404 and "the server could not find the requested resource" in message:
@@ -40,17 +42,23 @@ def explain(err: BaseException) -> str | None:
     if isinstance(err, CliError):
         return str(err)
     if isinstance(err, kopf.LoginError):
-        return f"{err}. Set KUBECONFIG (or create ~/.kube/config, e.g. with aws eks update-kubeconfig), " \
-               "or run in a pod with a service account"
+        return (
+            f"{err}. Set KUBECONFIG (or create ~/.kube/config, e.g. with aws eks update-kubeconfig), "
+            "or run in a pod with a service account"
+        )
     if isinstance(err, ApiError):
         return _kube_line(err)
     if isinstance(err, Unreachable | urllib3.exceptions.HTTPError):
         where = f" at {err.server}" if isinstance(err, Unreachable) else ""
-        return f"cannot reach the Kubernetes API server{where}: {_short(getattr(err, 'reason', err))}. Check " \
-               "the server in your kubeconfig (kubectl cluster-info) and that the cluster is up"
+        return (
+            f"cannot reach the Kubernetes API server{where}: {_short(getattr(err, 'reason', err))}. Check "
+            "the server in your kubeconfig (kubectl cluster-info) and that the cluster is up"
+        )
     if isinstance(err, aws.NoCredentialsError | aws.PartialCredentialsError):
-        return "no AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give " \
-               "the pod an IAM role (IRSA or EKS Pod Identity)"
+        return (
+            "no AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give "
+            "the pod an IAM role (IRSA or EKS Pod Identity)"
+        )
     if isinstance(err, aws.NoRegionError):
         return "no AWS region: set AWS_REGION (e.g. export AWS_REGION=us-east-1)"
     if isinstance(err, aws.EndpointConnectionError | aws.ConnectTimeoutError | aws.ReadTimeoutError):
@@ -60,8 +68,14 @@ def explain(err: BaseException) -> str | None:
     if isinstance(err, aws.ClientError):
         code = (err.response.get("Error") or {}).get("Code", "")
         message = (err.response.get("Error") or {}).get("Message", "")
-        if code in ("InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch",
-                    "ExpiredToken", "ExpiredTokenException", "AuthFailure"):
+        if code in (
+            "InvalidClientTokenId",
+            "UnrecognizedClientException",
+            "SignatureDoesNotMatch",
+            "ExpiredToken",
+            "ExpiredTokenException",
+            "AuthFailure",
+        ):
             return f"AWS did not accept the credentials ({code}: {message}): refresh them or check AWS_PROFILE"
         if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
             return f"AWS refused {err.operation_name} ({message}): the IAM policy needs it (terraform/ has one)"

@@ -9,36 +9,51 @@ target health as AWS reports it. The process's own series (RSS, CPU, open fds) c
 from __future__ import annotations
 
 import threading
-from typing import Mapping
+from collections.abc import Mapping
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 
+from awsctl.planning.phases import Phase
+
 # Flagger: 0 running, 1 successful, 2 failed (a waiting or paused rollout is still running).
-STATUS_OF_PHASE = {"Initialized": 1, "Succeeded": 1, "Failed": 2}
+STATUS_OF_PHASE = {Phase.INITIALIZED: 1, Phase.SUCCEEDED: 1, Phase.FAILED: 2}
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
 
-canary_weight = Gauge("awsctl_canary_weight", "Canary weight in percent, as read back from AWS.",
-                      ["name", "namespace"])
-canary_status = Gauge("awsctl_canary_status", "Rollout status: 0 running, 1 successful, 2 failed.",
-                      ["name", "namespace"])
+canary_weight = Gauge("awsctl_canary_weight", "Canary weight in percent, as read back from AWS.", ["name", "namespace"])
+canary_status = Gauge(
+    "awsctl_canary_status", "Rollout status: 0 running, 1 successful, 2 failed.", ["name", "namespace"]
+)
 canary_phase = Gauge("awsctl_canary_phase", "1 for the Canary's current phase.", ["name", "namespace", "phase"])
-canary_duration = Histogram("awsctl_canary_duration_seconds", "Seconds one Canary tick took (observe, analyse, "
-                            "apply, verify).", ["name", "namespace"], buckets=LATENCY_BUCKETS)
+canary_duration = Histogram(
+    "awsctl_canary_duration_seconds",
+    "Seconds one Canary tick took (observe, analyse, apply, verify).",
+    ["name", "namespace"],
+    buckets=LATENCY_BUCKETS,
+)
 canary_total = Gauge("awsctl_canary_total", "Canaries this operator runs.", ["namespace"])
-canary_metric_analysis = Gauge("awsctl_canary_metric_analysis", "Last value of each analysis metric.",
-                               ["name", "namespace", "metric"])
-canary_failed_checks = Gauge("awsctl_canary_failed_checks", "Failed checks of the current analysis.",
-                             ["name", "namespace"])
-aws_calls = Counter("awsctl_aws_api_calls_total", "AWS API calls (each HTTP attempt) by outcome.",
-                    ["service", "action", "outcome"])
-target_registration = Histogram("awsctl_target_registration_seconds", "Endpoint change seen -> target "
-                                "registered or deregistered (the write accepted by AWS).", buckets=LATENCY_BUCKETS)
-weight_verification = Histogram("awsctl_weight_verification_seconds", "Weight decided -> AWS shows it on the "
-                                "listener (written and read back).", buckets=LATENCY_BUCKETS)
-target_health = Gauge("awsctl_target_health", "Targets a binding wants, by target group and AWS health state.",
-                      ["target_group", "state"])
-reconcile_errors = Counter("awsctl_reconcile_errors_total", "Reconciles that failed and will be retried.",
-                           ["kind"])
+canary_metric_analysis = Gauge(
+    "awsctl_canary_metric_analysis", "Last value of each analysis metric.", ["name", "namespace", "metric"]
+)
+canary_failed_checks = Gauge(
+    "awsctl_canary_failed_checks", "Failed checks of the current analysis.", ["name", "namespace"]
+)
+aws_calls = Counter(
+    "awsctl_aws_api_calls_total", "AWS API calls (each HTTP attempt) by outcome.", ["service", "action", "outcome"]
+)
+target_registration = Histogram(
+    "awsctl_target_registration_seconds",
+    "Endpoint change seen -> target registered or deregistered (the write accepted by AWS).",
+    buckets=LATENCY_BUCKETS,
+)
+weight_verification = Histogram(
+    "awsctl_weight_verification_seconds",
+    "Weight decided -> AWS shows it on the listener (written and read back).",
+    buckets=LATENCY_BUCKETS,
+)
+target_health = Gauge(
+    "awsctl_target_health", "Targets a binding wants, by target group and AWS health state.", ["target_group", "state"]
+)
+reconcile_errors = Counter("awsctl_reconcile_errors_total", "Reconciles that failed and will be retried.", ["kind"])
 
 _lock = threading.Lock()
 _canaries: dict[str, set[str]] = {}  # namespace -> names
@@ -55,7 +70,7 @@ def serve(port: int, host: str = "0.0.0.0") -> None:
 def canary_observed(namespace: str, name: str, status: Mapping | None, seconds: float) -> None:
     """After each tick: the Canary's series from the status that tick wrote."""
     status = status or {}
-    phase = status.get("phase") or "Initializing"
+    phase = status.get("phase") or Phase.INITIALIZING
     canary_duration.labels(name, namespace).observe(seconds)
     canary_weight.labels(name, namespace).set(float(status.get("canaryWeight") or 0))
     canary_status.labels(name, namespace).set(STATUS_OF_PHASE.get(phase, 0))

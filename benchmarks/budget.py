@@ -56,8 +56,10 @@ def endpoint_slice(service: str, ips: list[str], terminating: frozenset[str] = f
     def conditions(ip):
         going = ip in terminating
         return {"ready": not going, "serving": True, "terminating": going}
+
     return {
-        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
         "metadata": {"name": f"{service}-1", "labels": {"kubernetes.io/service-name": service}},
         "addressType": "IPv4",
         "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
@@ -75,9 +77,12 @@ class Operator:
 
     def __init__(self, state: Path, namespace: str, *args: str):
         self.log = open(state / f"operator-{namespace}.log", "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "awsctl", "run", "--liveness", "", "--namespace",
-                                      namespace, *args], env=dict(os.environ), stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "awsctl", "run", "--liveness", "", "--namespace", namespace, *args],
+            env=dict(os.environ),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
 
     def memory(self) -> tuple[float, float]:
         """(VmRSS, VmHWM) in MiB."""
@@ -106,12 +111,26 @@ def populate(api, moto, namespace: str, count: int) -> list[str]:
         tg = f"{namespace}-{name}"[:32]
         with moto_lock:
             moto.target_group(tg)
-        core.create_namespaced_service(namespace, {"metadata": {"name": name}, "spec": {
-            "clusterIP": "None", "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
+        core.create_namespaced_service(
+            namespace,
+            {
+                "metadata": {"name": name},
+                "spec": {"clusterIP": "None", "ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+            },
+        )
         disc.create_namespaced_endpoint_slice(namespace, endpoint_slice(name, ips_for(i, ENDPOINTS)))
-        custom.create_namespaced_custom_object("awsctl.io", "v1alpha1", namespace, "targetgroupbindings", {
-            "apiVersion": "awsctl.io/v1alpha1", "kind": "TargetGroupBinding", "metadata": {"name": name},
-            "spec": {"serviceRef": {"name": name, "port": 80}, "targetGroupName": tg}})
+        custom.create_namespaced_custom_object(
+            "awsctl.io",
+            "v1alpha1",
+            namespace,
+            "targetgroupbindings",
+            {
+                "apiVersion": "awsctl.io/v1alpha1",
+                "kind": "TargetGroupBinding",
+                "metadata": {"name": name},
+                "spec": {"serviceRef": {"name": name, "port": 80}, "targetGroupName": tg},
+            },
+        )
         return name
 
     with ThreadPoolExecutor(8) as pool:
@@ -120,7 +139,8 @@ def populate(api, moto, namespace: str, count: int) -> list[str]:
 
 def synced(api, namespace: str, count: int, endpoints: int) -> bool:
     items = client.CustomObjectsApi(api).list_namespaced_custom_object(
-        "awsctl.io", "v1alpha1", namespace, "targetgroupbindings")["items"]
+        "awsctl.io", "v1alpha1", namespace, "targetgroupbindings"
+    )["items"]
     done = [b for b in items if (b.get("status") or {}).get("registeredTargets") == endpoints]
     return len(done) >= count
 
@@ -136,8 +156,9 @@ def memory_slope(api, moto, state: Path) -> list[tuple[int, float, float]]:
         populate(api, moto, namespace, count)
         op = Operator(state, namespace, *flags)
         try:
-            wait_until(lambda: synced(api, namespace, count, ENDPOINTS), f"{count} bindings synced", timeout=600,
-                       interval=2.0)
+            wait_until(
+                lambda: synced(api, namespace, count, ENDPOINTS), f"{count} bindings synced", timeout=600, interval=2.0
+            )
             time.sleep(10)  # settled: health read back, nothing left to do
             rss, peak = op.memory()
         finally:
@@ -174,8 +195,10 @@ def budget_story(api, moto, state: Path, hooks) -> dict:
     namespace = "burst"
     names = populate(api, moto, namespace, BINDINGS)
     elbv2 = moto.client("elbv2")
-    arns = {n: elbv2.describe_target_groups(Names=[f"{namespace}-{n}"[:32]])["TargetGroups"][0]["TargetGroupArn"]
-            for n in names}
+    arns = {
+        n: elbv2.describe_target_groups(Names=[f"{namespace}-{n}"[:32]])["TargetGroups"][0]["TargetGroupArn"]
+        for n in names
+    }
     moto.realism.stats.log.clear()
     moto.realism.recording = True
     before, throttled_before = moto.realism.stats.calls.copy(), moto.realism.stats.throttled
@@ -197,17 +220,37 @@ def budget_story(api, moto, state: Path, hooks) -> dict:
         listener = moto.listener("bench-burst")
         apps.create_namespaced_deployment(namespace, deployment("roll", replicas=2, container_port=8080))
         core.create_namespaced_service(namespace, service("roll", port=80, target_port=8080))
-        custom.create_namespaced_custom_object("awsctl.io", "v1alpha1", namespace, "canaries", canary(
-            "roll", listener=listener, rule={"priority": 1},
-            analysis={"interval": "2s", "stepWeights": list(range(1, 50)),
-                      "webhooks": [{"name": "abort", "type": "rollback", "url": f"{hooks.url}/rollback"}]}))
+        custom.create_namespaced_custom_object(
+            "awsctl.io",
+            "v1alpha1",
+            namespace,
+            "canaries",
+            canary(
+                "roll",
+                listener=listener,
+                rule={"priority": 1},
+                analysis={
+                    "interval": "2s",
+                    "stepWeights": list(range(1, 50)),
+                    "webhooks": [{"name": "abort", "type": "rollback", "url": f"{hooks.url}/rollback"}],
+                },
+            ),
+        )
 
         def phase() -> dict:
-            return custom.get_namespaced_custom_object("awsctl.io", "v1alpha1", namespace, "canaries",
-                                                       "roll").get("status") or {}
+            return (
+                custom.get_namespaced_custom_object("awsctl.io", "v1alpha1", namespace, "canaries", "roll").get(
+                    "status"
+                )
+                or {}
+            )
+
         wait_until(lambda: phase().get("phase") == "Initialized", "Canary Initialized", timeout=120, interval=1.0)
-        apps.patch_namespaced_deployment("roll", namespace, {"spec": {"template": {"spec": {"containers": [
-            {"name": "app", "image": "registry.local/app:v2"}]}}}})
+        apps.patch_namespaced_deployment(
+            "roll",
+            namespace,
+            {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "registry.local/app:v2"}]}}}},
+        )
         wait_until(lambda: (phase().get("canaryWeight") or 0) >= 2, "Canary progressing", timeout=120, interval=1.0)
         rule = phase()["listenerRule"]["arn"]
         canary_arn = phase()["targetGroups"]["canary"][0]
@@ -233,8 +276,9 @@ def budget_story(api, moto, state: Path, hooks) -> dict:
                 ips = ips_for(i, ENDPOINTS) + ips_for(i, 1, offset=ENDPOINTS)
                 going = ips[0]
                 at = time.monotonic()
-                disc.replace_namespaced_endpoint_slice(f"{name}-1", namespace,
-                                                       endpoint_slice(name, ips, frozenset({going})))
+                disc.replace_namespaced_endpoint_slice(
+                    f"{name}-1", namespace, endpoint_slice(name, ips, frozenset({going}))
+                )
                 terminated[name] = (f"{going}:8080", at)
 
         def fail_analysis() -> None:
@@ -248,29 +292,46 @@ def budget_story(api, moto, state: Path, hooks) -> dict:
                     thread.start()
             if name in terminated:
                 continue  # its slice already carries the new endpoint (and the terminating one)
-            disc.replace_namespaced_endpoint_slice(f"{name}-1", namespace, endpoint_slice(
-                name, ips_for(i, ENDPOINTS) + ips_for(i, 1, offset=ENDPOINTS)))
+            disc.replace_namespaced_endpoint_slice(
+                f"{name}-1", namespace, endpoint_slice(name, ips_for(i, ENDPOINTS) + ips_for(i, 1, offset=ENDPOINTS))
+            )
         for thread in side:
             thread.join()
         new = {n: {f"{ips_for(i, 1, offset=ENDPOINTS)[0]}:8080"} for i, n in enumerate(names)}
-        done = wait_until(lambda: registered(moto, arns, new, burst_at), "burst registered", timeout=300,
-                          interval=0.5)
+        done = wait_until(lambda: registered(moto, arns, new, burst_at), "burst registered", timeout=300, interval=0.5)
         burst_seconds = done - burst_at
 
         deregistered = []
         for name, (key, at) in terminated.items():
-            when = next((w.at for w in list(moto.writes) if w.call == "deregister_targets"
-                         and w.group == arns[name] and key in w.keys and w.at >= at), None)
+            when = next(
+                (
+                    w.at
+                    for w in list(moto.writes)
+                    if w.call == "deregister_targets" and w.group == arns[name] and key in w.keys and w.at >= at
+                ),
+                None,
+            )
             if when is None:
                 raise RuntimeError(f"{key} of {name} was never deregistered")
             deregistered.append(when - at)
 
         decided = next(at for path, status, at in hooks.answered if path == "/rollback" and status == 200)
-        written = wait_until(lambda: next((w.at for w in moto.weight_writes if w.route == rule and w.at >= decided
-                                           and w.weights.get(canary_arn, -1) == 0), None),
-                             "weight 0 written", timeout=60, interval=0.2)
-        read_back = next(at for at, action in list(moto.realism.stats.log)
-                         if action == "DescribeRules" and at >= written)
+        written = wait_until(
+            lambda: next(
+                (
+                    w.at
+                    for w in moto.weight_writes
+                    if w.route == rule and w.at >= decided and w.weights.get(canary_arn, -1) == 0
+                ),
+                None,
+            ),
+            "weight 0 written",
+            timeout=60,
+            interval=0.2,
+        )
+        read_back = next(
+            at for at, action in list(moto.realism.stats.log) if action == "DescribeRules" and at >= written
+        )
         time.sleep(12)  # the new targets' health read back
         burst_calls = calls_since(moto, burst_before)
         rss, peak = op.memory()
@@ -278,10 +339,18 @@ def budget_story(api, moto, state: Path, hooks) -> dict:
         op.stop()
         moto.realism.recording = False
     return {
-        "initial": initial, "steady": steady, "steady_window": window, "steady_throttled": steady_throttled,
-        "burst_seconds": burst_seconds, "burst_calls": burst_calls, "deregistered": deregistered,
-        "rollback_written": written - decided, "rollback_verified": read_back - decided,
-        "throttled": moto.realism.stats.throttled - throttled_before, "rss": rss, "peak": peak,
+        "initial": initial,
+        "steady": steady,
+        "steady_window": window,
+        "steady_throttled": steady_throttled,
+        "burst_seconds": burst_seconds,
+        "burst_calls": burst_calls,
+        "deregistered": deregistered,
+        "rollback_written": written - decided,
+        "rollback_verified": read_back - decided,
+        "throttled": moto.realism.stats.throttled - throttled_before,
+        "rss": rss,
+        "peak": peak,
     }
 
 
@@ -300,8 +369,13 @@ def main() -> int:
         story = budget_story(api, moto, state, hooks)
 
     initial, burst = story["initial"], story["burst_calls"]
-    target_calls = ("RegisterTargets", "DeregisterTargets", "DescribeTargetHealth", "DescribeTargetGroups",
-                    "DescribeVpcs")
+    target_calls = (
+        "RegisterTargets",
+        "DeregisterTargets",
+        "DescribeTargetHealth",
+        "DescribeTargetGroups",
+        "DescribeVpcs",
+    )
     initial_floor = floor_seconds(BINDINGS, REGISTER_BURST, REGISTER_RATE)
     burst_floor = floor_seconds(BINDINGS + TERMINATIONS, REGISTER_BURST, REGISTER_RATE)
     steady = story["steady"]
@@ -313,10 +387,14 @@ def main() -> int:
 
     print(f"\n{BINDINGS} bindings x {ENDPOINTS} endpoints, one `awsctl run`, realism layer rate limits on")
     print(f"{'measure':<52} {'awsctl':>10} {'floor':>10} {'ratio':>6}")
-    print(f"{'initial sync: all targets registered (s)':<52} {initial['seconds']:>10.1f} {initial_floor:>10.1f} "
-          f"{initial['seconds'] / initial_floor:>6.2f}")
-    print(f"{'burst of 200 changes: all registered (s)':<52} {story['burst_seconds']:>10.1f} {burst_floor:>10.1f} "
-          f"{story['burst_seconds'] / burst_floor:>6.2f}")
+    print(
+        f"{'initial sync: all targets registered (s)':<52} {initial['seconds']:>10.1f} {initial_floor:>10.1f} "
+        f"{initial['seconds'] / initial_floor:>6.2f}"
+    )
+    print(
+        f"{'burst of 200 changes: all registered (s)':<52} {story['burst_seconds']:>10.1f} {burst_floor:>10.1f} "
+        f"{story['burst_seconds'] / burst_floor:>6.2f}"
+    )
     print(f"{'terminating -> deregistered, during the burst, p99 (s)':<52} {dereg_p99:>10.2f} {'0':>10}")
     print(f"{'rollback decision -> weight 0 written (s)':<52} {story['rollback_written']:>10.2f} {'0':>10}")
     print(f"{'rollback decision -> weight 0 read back (s)':<52} {story['rollback_verified']:>10.2f} {'0':>10}")
@@ -326,8 +404,10 @@ def main() -> int:
     print(f"{'whole story: throttled by AWS':<52} {story['throttled']:>10}")
     print("\nAWS calls per binding (target calls; the LBC v3.5.0: 2.03 initial, 2.0 scale)")
     print(f"  initial sync, until registered:   {init_binding_calls:.2f}  ({describe(initial['calls'])})")
-    print(f"  initial sync, until health read:  "
-          f"{per_binding({a: n for a, n in initial['to_health'].items() if a in target_calls}):.2f}")
+    print(
+        f"  initial sync, until health read:  "
+        f"{per_binding({a: n for a, n in initial['to_health'].items() if a in target_calls}):.2f}"
+    )
     print(f"  +1 endpoint each, until health read: {burst_binding_calls:.2f}  ({describe(burst)})")
     print("\nOperator memory")
     print(f"{'bindings':>8} {'RSS MiB':>8} {'peak MiB':>9}")

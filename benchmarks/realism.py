@@ -36,7 +36,7 @@ TARGET_STEP_SECONDS = 2.0
 
 
 def phase(custom, name="web"):
-    return (custom.get_namespaced_custom_object("awsctl.io", "v1alpha1", NS, "canaries", name).get("status") or {})
+    return custom.get_namespaced_custom_object("awsctl.io", "v1alpha1", NS, "canaries", name).get("status") or {}
 
 
 def main() -> int:
@@ -46,32 +46,72 @@ def main() -> int:
         wait_until(lambda: core.list_namespaced_service_account(NS).items, "namespace", timeout=30, interval=0.5)
         listener = moto.listener("bench-realism")
         labels = {"app": "web"}
-        apps.create_namespaced_deployment(NS, {"metadata": {"name": "web"}, "spec": {
-            "replicas": PODS, "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels}, "spec": {"containers": [
-                {"name": "app", "image": "bench/app:v1", "ports": [{"containerPort": 8080}]}]}}}})
-        core.create_namespaced_service(NS, {"metadata": {"name": "web"}, "spec": {
-            "clusterIP": "None", "selector": labels, "ports": [{"port": 80, "targetPort": 8080}]}})
-        wait_until(lambda: (apps.read_namespaced_deployment("web", NS).status.available_replicas or 0) == PODS,
-                   "user pods", timeout=120, interval=0.5)
+        apps.create_namespaced_deployment(
+            NS,
+            {
+                "metadata": {"name": "web"},
+                "spec": {
+                    "replicas": PODS,
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {
+                            "containers": [{"name": "app", "image": "bench/app:v1", "ports": [{"containerPort": 8080}]}]
+                        },
+                    },
+                },
+            },
+        )
+        core.create_namespaced_service(
+            NS,
+            {
+                "metadata": {"name": "web"},
+                "spec": {"clusterIP": "None", "selector": labels, "ports": [{"port": 80, "targetPort": 8080}]},
+            },
+        )
+        wait_until(
+            lambda: (apps.read_namespaced_deployment("web", NS).status.available_replicas or 0) == PODS,
+            "user pods",
+            timeout=120,
+            interval=0.5,
+        )
 
         with open(state / "operator-realism.log", "ab") as log:
-            op = subprocess.Popen([sys.executable, "-m", "awsctl", "run", "--liveness", "", "--namespace", NS,
-                                   "--log-format", "text"], env=dict(os.environ), stdout=log,
-                                  stderr=subprocess.STDOUT)
+            op = subprocess.Popen(
+                [sys.executable, "-m", "awsctl", "run", "--liveness", "", "--namespace", NS, "--log-format", "text"],
+                env=dict(os.environ),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         try:
             time.sleep(3)
             throttled_before = moto.realism.stats.throttled
             started = time.monotonic()
-            custom.create_namespaced_custom_object("awsctl.io", "v1alpha1", NS, "canaries", {
-                "apiVersion": "awsctl.io/v1alpha1", "kind": "Canary", "metadata": {"name": "web"},
-                "spec": {"targetRef": {"name": "web"}, "service": {"port": 80, "targetPort": 8080},
-                         "loadBalancer": {"listenerARN": listener, "rule": {"priority": 10}, "targetGroup": {
-                             "healthCheck": {"intervalSeconds": INTERVAL, "healthyThresholdCount": THRESHOLD},
-                             "deregistrationDelaySeconds": 5}},
-                         "analysis": {"interval": "2s", "stepWeights": [0.5, 5, 25, 50]}}})
-            wait_until(lambda: phase(custom).get("phase") == "Initialized", "Initialized", timeout=180,
-                       interval=0.1)
+            custom.create_namespaced_custom_object(
+                "awsctl.io",
+                "v1alpha1",
+                NS,
+                "canaries",
+                {
+                    "apiVersion": "awsctl.io/v1alpha1",
+                    "kind": "Canary",
+                    "metadata": {"name": "web"},
+                    "spec": {
+                        "targetRef": {"name": "web"},
+                        "service": {"port": 80, "targetPort": 8080},
+                        "loadBalancer": {
+                            "listenerARN": listener,
+                            "rule": {"priority": 10},
+                            "targetGroup": {
+                                "healthCheck": {"intervalSeconds": INTERVAL, "healthyThresholdCount": THRESHOLD},
+                                "deregistrationDelaySeconds": 5,
+                            },
+                        },
+                        "analysis": {"interval": "2s", "stepWeights": [0.5, 5, 25, 50]},
+                    },
+                },
+            )
+            wait_until(lambda: phase(custom).get("phase") == "Initialized", "Initialized", timeout=180, interval=0.1)
             initialized = time.monotonic() - started
             st = phase(custom)
             rule = st["listenerRule"]["arn"]
@@ -88,16 +128,19 @@ def main() -> int:
                         shown.append((time.monotonic(), weight))
                         last = weight
                     stop.wait(0.05)
+
             follower = threading.Thread(target=follow, daemon=True)
             follower.start()
             writes_before = len(moto.weight_writes)
             pods = {primary: (api, NS, "app=web-primary"), canary: (api, NS, "app=web")}
             with VoidWatch(moto, rule, pods, interval=INTERVAL) as watch:
-                apps.patch_namespaced_deployment("web", NS, {"spec": {"template": {"spec": {"containers": [
-                    {"name": "app", "image": "bench/app:v2"}]}}}})
+                apps.patch_namespaced_deployment(
+                    "web",
+                    NS,
+                    {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "bench/app:v2"}]}}}},
+                )
                 rollout_started = time.monotonic()
-                wait_until(lambda: phase(custom).get("phase") == "Succeeded", "Succeeded", timeout=300,
-                           interval=0.2)
+                wait_until(lambda: phase(custom).get("phase") == "Succeeded", "Succeeded", timeout=300, interval=0.2)
                 rollout = time.monotonic() - rollout_started
             stop.set()
             follower.join(2)
@@ -115,16 +158,16 @@ def main() -> int:
         before = [w for t, w in shown if t < write.at]
         if before and before[-1] is not None and abs(before[-1] - percent) < 0.05:
             continue  # the weight status already showed (a revision starting at 0): not a step
-        verified = next((t for t, w in shown if t >= write.at - 0.05 and w is not None and abs(w - percent) < 0.05),
-                        None)
+        verified = next(
+            (t for t, w in shown if t >= write.at - 0.05 and w is not None and abs(w - percent) < 0.05), None
+        )
         if verified is not None:
             steps.append((percent, max(0.0, verified - write.at)))
     seconds = [s for _, s in steps]
     print("\nOne Canary under the ELBv2 realism layer (3 pods, health check 5 s x 2, `awsctl run`)")
     print(f"{'figure':<46} {'measured':>10} {'floor':>10}")
     print(f"{'created -> Initialized':<46} {initialized:>9.1f}s {HEALTH_FLOOR:>9.1f}s")
-    print(f"{'weight step, write -> verified in status, p50':<46} {statistics.median(seconds):>9.2f}s "
-          f"{'~0':>9}s")
+    print(f"{'weight step, write -> verified in status, p50':<46} {statistics.median(seconds):>9.2f}s {'~0':>9}s")
     print(f"{'weight step, write -> verified in status, max':<46} {max(seconds):>9.2f}s {'~0':>9}s")
     print(f"{'rollout (new revision -> Succeeded)':<46} {rollout:>9.1f}s {'':>10}")
     print(f"{'void windows during the rollout':<46} {len(watch.voids):>10} {0:>10}")

@@ -37,11 +37,11 @@ from awsctl.aws.target_groups import OwnedTargetGroups
 from awsctl.aws.targets import TargetGroups
 from awsctl.controllers.analysis_runner import AnalysisRunner
 from awsctl.controllers.canary_reconciler import CanaryReconciler
-from awsctl.routing.alb import AlbRouter as Traffic
-from awsctl.kube.client import Kube
-from awsctl.planning import weights as w
 from awsctl.dev.realism import RATE_LIMITS
 from awsctl.dev.waiting import wait_until
+from awsctl.kube.client import Kube
+from awsctl.planning import weights as w
+from awsctl.routing.alb import AlbRouter as Traffic
 from benchmarks.common import bench_environment, peak_rss_mib, percentile, verdict
 
 CANARIES = 100
@@ -67,11 +67,15 @@ def weight_steps(moto) -> tuple[list[float], float, float]:
     arns = [moto.target_group(f"bench-{side}") for side in ("primary", "canary")]
     for i, arn in enumerate(arns):
         elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": f"10.0.9.{i + 1}", "Port": 8080}])
-    rule = elbv2.create_rule(ListenerArn=listener, Priority=1,
-                             Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/*"]}}],
-                             Actions=[w.forward_action({arns[0]: 999, arns[1]: 0})])["Rules"][0]["RuleArn"]
-    spec = canary_api.CanarySpec.parse({"targetRef": {"name": "bench"}, "service": {"port": 80},
-                                        "loadBalancer": {"listenerARN": listener}})
+    rule = elbv2.create_rule(
+        ListenerArn=listener,
+        Priority=1,
+        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/*"]}}],
+        Actions=[w.forward_action({arns[0]: 999, arns[1]: 0})],
+    )["Rules"][0]["RuleArn"]
+    spec = canary_api.CanarySpec.parse(
+        {"targetRef": {"name": "bench"}, "service": {"port": 80}, "loadBalancer": {"listenerARN": listener}}
+    )
     counter = CallCounter()
     traffic = Traffic(Listeners(Clients(counter)))
     route = Route(rule, False)
@@ -92,12 +96,21 @@ def weight_steps(moto) -> tuple[list[float], float, float]:
 
 def app_objects(name: str) -> tuple[dict, dict]:
     labels = {"app": name}
-    deployment = {"metadata": {"name": name}, "spec": {
-        "replicas": PODS, "selector": {"matchLabels": labels},
-        "template": {"metadata": {"labels": labels}, "spec": {"containers": [
-            {"name": "app", "image": "bench/app:v1", "ports": [{"containerPort": 8080}]}]}}}}
-    service = {"metadata": {"name": name}, "spec": {"clusterIP": "None", "selector": labels,
-                                                    "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}
+    deployment = {
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": PODS,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "app", "image": "bench/app:v1", "ports": [{"containerPort": 8080}]}]},
+            },
+        },
+    }
+    service = {
+        "metadata": {"name": name},
+        "spec": {"clusterIP": "None", "selector": labels, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+    }
     return deployment, service
 
 
@@ -118,34 +131,56 @@ def hundred_canaries(api, moto, state: Path) -> dict:
     def available() -> bool:
         items = apps.list_namespaced_deployment(ns).items
         return len(items) == CANARIES and all((d.status.available_replicas or 0) == PODS for d in items)
+
     started = time.monotonic()
     wait_until(available, f"{CANARIES * PODS} pods", timeout=600, interval=1.0)
     pods_seconds = time.monotonic() - started
 
     with open(state / "operator-canaries.log", "ab") as log:
-        op = subprocess.Popen([sys.executable, "-m", "awsctl", "run", "--liveness", "", "--namespace", ns,
-                               "--log-format", "text"], env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
+        op = subprocess.Popen(
+            [sys.executable, "-m", "awsctl", "run", "--liveness", "", "--namespace", ns, "--log-format", "text"],
+            env=dict(os.environ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         time.sleep(3)  # operator started and watching, nothing to do yet
         started = time.monotonic()
         for i, name in enumerate(names):
-            custom.create_namespaced_custom_object("awsctl.io", "v1alpha1", ns, "canaries", {
-                "apiVersion": "awsctl.io/v1alpha1", "kind": "Canary", "metadata": {"name": name},
-                "spec": {"targetRef": {"name": name}, "service": {"port": 80, "targetPort": 8080},
-                         "loadBalancer": {"listenerARN": listeners[i % len(listeners)],
-                                          "rule": {"priority": i + 1}, "targetGroup": {"healthCheck": {
-                                              "intervalSeconds": 5, "healthyThresholdCount": 2}}},
-                         "analysis": {"interval": "5s", "stepWeights": [0.5, 5, 25, 50]}}})
+            custom.create_namespaced_custom_object(
+                "awsctl.io",
+                "v1alpha1",
+                ns,
+                "canaries",
+                {
+                    "apiVersion": "awsctl.io/v1alpha1",
+                    "kind": "Canary",
+                    "metadata": {"name": name},
+                    "spec": {
+                        "targetRef": {"name": name},
+                        "service": {"port": 80, "targetPort": 8080},
+                        "loadBalancer": {
+                            "listenerARN": listeners[i % len(listeners)],
+                            "rule": {"priority": i + 1},
+                            "targetGroup": {"healthCheck": {"intervalSeconds": 5, "healthyThresholdCount": 2}},
+                        },
+                        "analysis": {"interval": "5s", "stepWeights": [0.5, 5, 25, 50]},
+                    },
+                },
+            )
 
         primaries_at: list[float] = []
 
         def initialized() -> bool:
             if not primaries_at:  # when the cluster had rolled out every primary Deployment
-                primaries = [d for d in apps.list_namespaced_deployment(ns).items if d.metadata.name.endswith("-primary")]
+                primaries = [
+                    d for d in apps.list_namespaced_deployment(ns).items if d.metadata.name.endswith("-primary")
+                ]
                 if len(primaries) == CANARIES and all((d.status.available_replicas or 0) == PODS for d in primaries):
                     primaries_at.append(time.monotonic() - started)
             items = custom.list_namespaced_custom_object("awsctl.io", "v1alpha1", ns, "canaries")["items"]
             return sum((c.get("status") or {}).get("phase") == "Initialized" for c in items) == CANARIES
+
         wait_until(initialized, f"{CANARIES} Canaries Initialized", timeout=900, interval=1.0)
         converge = time.monotonic() - started
         before, throttled = moto.realism.stats.calls.copy(), moto.realism.stats.throttled
@@ -161,22 +196,32 @@ def hundred_canaries(api, moto, state: Path) -> dict:
     counter = CallCounter()
     clients = Clients(counter)
     groups = TargetGroups(clients)
-    reconciler = CanaryReconciler(Kube.from_kubeconfig(os.environ["KUBECONFIG"]), groups, OwnedTargetGroups(clients), Traffic(Listeners(clients)),
-                                  AnalysisRunner(CloudWatch(clients)), cluster="default")
+    reconciler = CanaryReconciler(
+        Kube.from_kubeconfig(os.environ["KUBECONFIG"]),
+        groups,
+        OwnedTargetGroups(clients),
+        Traffic(Listeners(clients)),
+        AnalysisRunner(CloudWatch(clients)),
+        cluster="default",
+    )
     for name in names:  # warm the immutable caches (group type/VPC, listener VPC) as a running operator has
         reconciler.tick(ns, name)
     before_r, before_w, before = counter.reads(), counter.writes(), counter.snapshot()
     for name in names:
         reconciler.tick(ns, name)
     steady_ops = counter.snapshot() - before
-    return {"pods_seconds": pods_seconds, "converge": converge, "rss": rss,
-            "steady_calls": sum(steady.values()) / STEADY_WINDOW,
-            "steady_describes": sum(n for a, n in steady.items() if a.startswith("Describe")) / STEADY_WINDOW,
-            "steady_throttled": steady_throttled,
-            "primaries": primaries_at[0] if primaries_at else converge,
-            "tick_reads": (counter.reads() - before_r) / CANARIES,
-            "tick_writes": (counter.writes() - before_w) / CANARIES,
-            "tick_ops": [f"{op} x{n / CANARIES:g}" for op, n in sorted(steady_ops.items())]}
+    return {
+        "pods_seconds": pods_seconds,
+        "converge": converge,
+        "rss": rss,
+        "steady_calls": sum(steady.values()) / STEADY_WINDOW,
+        "steady_describes": sum(n for a, n in steady.items() if a.startswith("Describe")) / STEADY_WINDOW,
+        "steady_throttled": steady_throttled,
+        "primaries": primaries_at[0] if primaries_at else converge,
+        "tick_reads": (counter.reads() - before_r) / CANARIES,
+        "tick_writes": (counter.writes() - before_w) / CANARIES,
+        "tick_ops": [f"{op} x{n / CANARIES:g}" for op, n in sorted(steady_ops.items())],
+    }
 
 
 def main() -> int:
@@ -186,25 +231,34 @@ def main() -> int:
 
     p50, p99 = statistics.median(seconds), percentile(seconds, 0.99)
     after_health = 2  # the last Canary's route rule and warm-up deletion
-    bucket_floor = max(floor_seconds(MUTATIONS_PER_CANARY * CANARIES - after_health, "mutate"),
-                       floor_seconds(2 * CANARIES, "register"))
+    bucket_floor = max(
+        floor_seconds(MUTATIONS_PER_CANARY * CANARIES - after_health, "mutate"), floor_seconds(2 * CANARIES, "register")
+    )
     floor = bucket_floor + HEALTH_SECONDS + after_health / RATE_LIMITS["mutate"][1]
     print("\nWeight step: decision -> weight verified in AWS (Traffic.set_weight against moto over HTTP)")
     print(f"{'steps':>6} {'p50 s':>7} {'p99 s':>7} {'max s':>7} | {'AWS reads':>9} {'writes':>6} per step")
     print(f"{len(seconds):>6} {p50:>7.3f} {p99:>7.3f} {max(seconds):>7.3f} | {step_reads:>9.2f} {step_writes:>6.2f}")
-    print(f"  floor: {1 / RATE_LIMITS['mutate'][1]:.3f} s a step once the burst of {RATE_LIMITS['mutate'][0]:.0f} "
-          "ModifyRule is spent (AWS refills 3/s); back-to-back steps are bucket-bound")
+    print(
+        f"  floor: {1 / RATE_LIMITS['mutate'][1]:.3f} s a step once the burst of {RATE_LIMITS['mutate'][0]:.0f} "
+        "ModifyRule is spent (AWS refills 3/s); back-to-back steps are bucket-bound"
+    )
     print(f"\n{CANARIES} Canaries x {PODS} pods on one operator (`awsctl run`, analysis interval 5s)")
     print(f"  user pods ready beforehand (not counted):   {fleet['pods_seconds']:.1f} s")
     print(f"  created -> all {CANARIES * PODS} primary pods available: {fleet['primaries']:.1f} s")
-    print(f"  created -> all Initialized:                 {fleet['converge']:.1f} s  (floor {floor:.1f} s: "
-          f"{MUTATIONS_PER_CANARY * CANARIES} mutations at 3/s, the last one's health {HEALTH_SECONDS} s; "
-          f"ratio {fleet['converge'] / floor:.2f})")
-    print(f"  steady state, AWS calls per second:         {fleet['steady_calls']:.2f} "
-          f"({fleet['steady_describes']:.2f} Describe*/s of a 10/s budget), throttled: {fleet['steady_throttled']}")
+    print(
+        f"  created -> all Initialized:                 {fleet['converge']:.1f} s  (floor {floor:.1f} s: "
+        f"{MUTATIONS_PER_CANARY * CANARIES} mutations at 3/s, the last one's health {HEALTH_SECONDS} s; "
+        f"ratio {fleet['converge'] / floor:.2f})"
+    )
+    print(
+        f"  steady state, AWS calls per second:         {fleet['steady_calls']:.2f} "
+        f"({fleet['steady_describes']:.2f} Describe*/s of a 10/s budget), throttled: {fleet['steady_throttled']}"
+    )
     print(f"  operator peak RSS (VmHWM):                  {fleet['rss']:.0f} MiB")
-    print(f"  steady tick, AWS calls per Canary:          {fleet['tick_reads']:.2f} reads / "
-          f"{fleet['tick_writes']:.2f} writes ({', '.join(fleet['tick_ops'])})")
+    print(
+        f"  steady tick, AWS calls per Canary:          {fleet['tick_reads']:.2f} reads / "
+        f"{fleet['tick_writes']:.2f} writes ({', '.join(fleet['tick_ops'])})"
+    )
     missed = []
     if p99 > TARGET_STEP_SECONDS:
         missed.append(f"step p99 {p99:.2f}s > {TARGET_STEP_SECONDS}s")

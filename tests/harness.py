@@ -77,31 +77,46 @@ class MotoServer:
 
     def client(self, service: str):
         """A client for the test's own set-up and looks at AWS: exempt from the realism layer's budget."""
-        made = boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        made = boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         made.meta.events.register("before-send.*.*", _as_observer)
         return made
 
     def default_vpc(self) -> dict:
         return self.client("ec2").describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
 
-    def target_group(self, name: str, target_type: str = "ip", port: int = 80, listener: str | None = None,
-                     priority: int = 1) -> str:
+    def target_group(
+        self, name: str, target_type: str = "ip", port: int = 80, listener: str | None = None, priority: int = 1
+    ) -> str:
         """A group with the short health check the tests use (5 s x 2 = healthy 10 s after registration).
 
         With `listener`, a rule forwards to it, so AWS health-checks its targets; a group no rule
         uses keeps them `unused`, as on a real ALB."""
         elbv2 = self.client("elbv2")
         arn = elbv2.create_target_group(
-            Name=name, Protocol="HTTP", Port=port, VpcId=self.default_vpc()["VpcId"], TargetType=target_type,
-            HealthCheckIntervalSeconds=5, HealthyThresholdCount=2,
+            Name=name,
+            Protocol="HTTP",
+            Port=port,
+            VpcId=self.default_vpc()["VpcId"],
+            TargetType=target_type,
+            HealthCheckIntervalSeconds=5,
+            HealthyThresholdCount=2,
         )["TargetGroups"][0]["TargetGroupArn"]
-        elbv2.modify_target_group_attributes(TargetGroupArn=arn, Attributes=[
-            {"Key": "deregistration_delay.timeout_seconds", "Value": "5"}])
+        elbv2.modify_target_group_attributes(
+            TargetGroupArn=arn, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "5"}]
+        )
         if listener:
-            elbv2.create_rule(ListenerArn=listener, Priority=priority, Actions=[
-                {"Type": "forward", "TargetGroupArn": arn}], Conditions=[
-                {"Field": "path-pattern", "PathPatternConfig": {"Values": [f"/{name}/*"]}}])
+            elbv2.create_rule(
+                ListenerArn=listener,
+                Priority=priority,
+                Actions=[{"Type": "forward", "TargetGroupArn": arn}],
+                Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": [f"/{name}/*"]}}],
+            )
         return arn
 
     def listener(self, name: str = "test-alb") -> str:
@@ -120,12 +135,14 @@ class MotoServer:
         elbv2 = self.client("elbv2")
         arns = [tg["TargetGroupArn"] for tg in elbv2.describe_target_groups()["TargetGroups"]]
         tagged = elbv2.describe_tags(ResourceArns=arns)["TagDescriptions"] if arns else []
-        return [d["ResourceArn"] for d in tagged
-                if any(t["Key"] == "awsctl.io/managed-by" for t in d.get("Tags") or ())]
+        return [
+            d["ResourceArn"] for d in tagged if any(t["Key"] == "awsctl.io/managed-by" for t in d.get("Tags") or ())
+        ]
 
     @contextlib.contextmanager
-    def traffic(self, listener_arn: str, target_group_arn: str, requests: int = 100, errors: int = 0,
-                every: float = 0.5):
+    def traffic(
+        self, listener_arn: str, target_group_arn: str, requests: int = 100, errors: int = 0, every: float = 0.5
+    ):
         """Seeds the ALB metrics CloudWatch would have for a group (RequestCount, 5XX) until the block ends.
 
         Yields a dict; change ["errors"] (or ["requests"]) to change what the next datapoints say."""
@@ -202,8 +219,14 @@ def moto_server():
     def health_for(self, target, ec2_backend):  # only used with the realism layer off
         status = original_health(self, target, ec2_backend)
         if status.status == "healthy" and status.instance_id in moto.unhealthy:
-            return elbv2_models.FakeHealthStatus(status.instance_id, status.port, status.health_check_port,
-                                                 "unhealthy", "Target.FailedHealthChecks", "injected by the test")
+            return elbv2_models.FakeHealthStatus(
+                status.instance_id,
+                status.port,
+                status.health_check_port,
+                "unhealthy",
+                "Target.FailedHealthChecks",
+                "injected by the test",
+            )
         return status
 
     originals = {call: getattr(elbv2_models.ELBv2Backend, call) for call in ("register_targets", "deregister_targets")}
@@ -214,6 +237,7 @@ def moto_server():
             result = originals[call](self, target_group_arn, instances, *args, **kwargs)
             moto.writes.append(Write(call, target_group_arn, keys, time.monotonic()))
             return result
+
         return recorded
 
     route_calls = {call: getattr(elbv2_models.ELBv2Backend, call) for call in ("modify_rule", "modify_listener")}
@@ -227,6 +251,7 @@ def moto_server():
             if weights:
                 moto.weight_writes.append(WeightWrite(arn, {k: int(v) for k, v in weights.items()}, time.monotonic()))
             return result
+
         return recorded
 
     elbv2_models.FakeTargetGroup.health_for = health_for
@@ -249,8 +274,9 @@ class VoidWatch:
     longer than one health-check interval in which it has fewer healthy targets than its side has
     Ready pods (Kubernetes believes in capacity the ALB does not send to)."""
 
-    def __init__(self, moto, route_arn: str, pods: dict[str, tuple] | None = None, interval: float = 5.0,
-                 every: float = 0.1):
+    def __init__(
+        self, moto, route_arn: str, pods: dict[str, tuple] | None = None, interval: float = 5.0, every: float = 0.1
+    ):
         self.moto, self.route, self.every, self.interval = moto, route_arn, every, interval
         self.pods = pods or {}  # group ARN -> (kube, namespace, label selector) of the pods behind it
         self.samples = 0
@@ -264,8 +290,12 @@ class VoidWatch:
             return None
         kube, namespace, selector = self.pods[arn]
         pods = client.CoreV1Api(kube).list_namespaced_pod(namespace, label_selector=selector).items
-        return sum(1 for p in pods if not p.metadata.deletion_timestamp and any(
-            c.type == "Ready" and c.status == "True" for c in p.status.conditions or ()))
+        return sum(
+            1
+            for p in pods
+            if not p.metadata.deletion_timestamp
+            and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or ())
+        )
 
     def _run(self):
         while not self._stop.is_set():
@@ -285,8 +315,9 @@ class VoidWatch:
                 if ready is not None and healthy < ready:
                     since = self._short_since.setdefault(arn, now)
                     if now - since > self.interval:
-                        self.voids.append((now, arn, f"{healthy} healthy targets for {ready} Ready pods "
-                                                     f"for {now - since:.1f}s"))
+                        self.voids.append(
+                            (now, arn, f"{healthy} healthy targets for {ready} Ready pods for {now - since:.1f}s")
+                        )
                 else:
                     self._short_since.pop(arn, None)
             self._stop.wait(self.every)

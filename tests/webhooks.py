@@ -33,7 +33,7 @@ def webhook_server():
     hooks = Hooks(port)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's naming
+        def do_POST(self):
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
             status = hooks.status.get(self.path, 200)

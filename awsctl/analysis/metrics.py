@@ -28,15 +28,20 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 NAMESPACE = "AWS/ApplicationELB"
 BUILT_IN = ("request-success-rate", "request-duration")
 ALB_MIN_PERIOD = 60  # ALB publishes its metrics at 60-second resolution
 LOOKBACK_PERIODS = 10  # Flagger looks back ten metric intervals
-ERROR_METRICS = ("HTTPCode_Target_5XX_Count", "TargetConnectionErrorCount", "HTTPCode_ELB_502_Count",
-                 "HTTPCode_ELB_504_Count")
+ERROR_METRICS = (
+    "HTTPCode_Target_5XX_Count",
+    "TargetConnectionErrorCount",
+    "HTTPCode_ELB_502_Count",
+    "HTTPCode_ELB_504_Count",
+)
 _TEMPLATE = re.compile(r"\{\{\s*(target_group|load_balancer)\s*\}\}")
 _PERIODS = (1, 5, 10, 30, 60)  # below a minute only for high-resolution custom metrics
 
@@ -90,8 +95,11 @@ class MetricResult:
         if check.max is not None:
             out["max"] = check.max
         if check.relative is not None:
-            out["relative"] = {k: v for k, v in (("maxDelta", check.relative.max_delta),
-                                                  ("maxRatio", check.relative.max_ratio)) if v is not None}
+            out["relative"] = {
+                k: v
+                for k, v in (("maxDelta", check.relative.max_delta), ("maxRatio", check.relative.max_ratio))
+                if v is not None
+            }
         return out
 
 
@@ -126,9 +134,15 @@ def lookback(check: MetricCheck) -> float:
 
 def _stat(qid: str, metric: str, stat: str, group: str, lb: str, seconds: int, data: bool = True) -> dict:
     dims = [{"Name": "TargetGroup", "Value": group}, {"Name": "LoadBalancer", "Value": lb}]
-    return {"Id": qid, "ReturnData": data, "MetricStat": {
-        "Metric": {"Namespace": NAMESPACE, "MetricName": metric, "Dimensions": dims},
-        "Period": seconds, "Stat": stat}}
+    return {
+        "Id": qid,
+        "ReturnData": data,
+        "MetricStat": {
+            "Metric": {"Namespace": NAMESPACE, "MetricName": metric, "Dimensions": dims},
+            "Period": seconds,
+            "Stat": stat,
+        },
+    }
 
 
 def _render(query: Mapping[str, Any], values: Mapping[str, str], prefix: str, ids: Iterable[str]) -> dict:
@@ -180,7 +194,8 @@ def series_of(pages: Iterable[Mapping[str, Any]]) -> dict[str, list[tuple[str, f
         for result in page.get("MetricDataResults") or ():
             stamps = [str(t) for t in result.get("Timestamps") or ()]
             out.setdefault(result["Id"], []).extend(
-                (t, float(v)) for t, v in zip(stamps, result.get("Values") or ()) if v is not None and not math.isnan(v))
+                (t, float(v)) for t, v in zip(stamps, result.get("Values") or ()) if v is not None and not math.isnan(v)
+            )
     for points in out.values():
         points.sort(key=lambda p: p[0], reverse=True)
     return out
@@ -194,8 +209,15 @@ def judge(check: MetricCheck, value: float | None, no_data: str) -> MetricResult
         return MetricResult(check.name, value, False, f"{text} is below the minimum {check.min:g}")
     if check.max is not None and value > check.max:
         return MetricResult(check.name, value, False, f"{text} is above the maximum {check.max:g}")
-    bounds = " ".join(filter(None, (f">= {check.min:g}" if check.min is not None else "",
-                                    f"<= {check.max:g}" if check.max is not None else "")))
+    bounds = " ".join(
+        filter(
+            None,
+            (
+                f">= {check.min:g}" if check.min is not None else "",
+                f"<= {check.max:g}" if check.max is not None else "",
+            ),
+        )
+    )
     return MetricResult(check.name, value, True, f"{text} ({bounds})")
 
 
@@ -208,14 +230,19 @@ def judge_relative(check: MetricCheck, canary: float | None, primary: float | No
     worse = (primary - canary) if check.higher_is_better else (canary - primary)
     text = f"{check.name} canary {canary:.2f} vs primary {primary:.2f}"
     if rel.max_delta is not None and worse > rel.max_delta:
-        return MetricResult(check.name, canary, False, f"{text}: {worse:.2f} worse, more than {rel.max_delta:g}",
-                            primary)
+        return MetricResult(
+            check.name, canary, False, f"{text}: {worse:.2f} worse, more than {rel.max_delta:g}", primary
+        )
     if rel.max_ratio is not None:
-        ratio = (primary / canary if canary else math.inf) if check.higher_is_better else (
-            canary / primary if primary else (1.0 if canary == 0 else math.inf))
+        ratio = (
+            (primary / canary if canary else math.inf)
+            if check.higher_is_better
+            else (canary / primary if primary else (1.0 if canary == 0 else math.inf))
+        )
         if ratio > rel.max_ratio:
-            return MetricResult(check.name, canary, False, f"{text}: {ratio:.2f}x, more than {rel.max_ratio:g}x",
-                                primary)
+            return MetricResult(
+                check.name, canary, False, f"{text}: {ratio:.2f}x, more than {rel.max_ratio:g}x", primary
+            )
     return MetricResult(check.name, canary, True, f"{text} (within the primary's)", primary)
 
 
@@ -224,8 +251,9 @@ def _latest(results: Mapping[str, Series], qid: str) -> tuple[str, float] | None
     return points[0] if points else None
 
 
-def value_of(check: MetricCheck, index: int, groups: Sequence[str], results: Mapping[str, Series],
-             side: str = "") -> tuple[float | None, str]:
+def value_of(
+    check: MetricCheck, index: int, groups: Sequence[str], results: Mapping[str, Series], side: str = ""
+) -> tuple[float | None, str]:
     """The check's value for one side from the latest period with data, or (None, why not)."""
     tag = f"m{index}{side}"
     if check.name == "request-success-rate" and check.built_in:
@@ -251,8 +279,13 @@ def value_of(check: MetricCheck, index: int, groups: Sequence[str], results: Map
     return (min(values) if check.higher_is_better else max(values)), ""
 
 
-def evaluate(check: MetricCheck, index: int, groups: Sequence[str], results: Mapping[str, Series],
-             primary_groups: Sequence[str] = ()) -> MetricResult:
+def evaluate(
+    check: MetricCheck,
+    index: int,
+    groups: Sequence[str],
+    results: Mapping[str, Series],
+    primary_groups: Sequence[str] = (),
+) -> MetricResult:
     """`results` maps query id to (timestamp, value) points, newest first (see `series_of`)."""
     canary, why = value_of(check, index, groups, results)
     if check.relative is not None:

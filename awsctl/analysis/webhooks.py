@@ -10,9 +10,9 @@ import json
 import logging
 import urllib.error
 import urllib.request
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from awsctl.api.canary import Webhook
 
@@ -28,13 +28,13 @@ class HookResult:
 
 
 def payload(name: str, namespace: str, phase: str, checksum: str, metadata: Mapping[str, str]) -> dict:
-    return {"name": name, "namespace": namespace, "phase": phase, "checksum": checksum,
-            "metadata": dict(metadata)}
+    return {"name": name, "namespace": namespace, "phase": phase, "checksum": checksum, "metadata": dict(metadata)}
 
 
 def call(hook: Webhook, body: Mapping) -> HookResult:
-    request = urllib.request.Request(hook.url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        hook.url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=hook.timeout_seconds) as response:
             status = response.status
@@ -53,8 +53,9 @@ def run_all(hooks: Sequence[Webhook], body: Mapping) -> list[HookResult]:
     if not hooks:
         return []
     with ThreadPoolExecutor(max_workers=min(8, len(hooks))) as pool:
-        results = list(pool.map(lambda h: call(h, {**body, "metadata": {**body.get("metadata", {}),
-                                                                      **h.metadata}}), hooks))
+        results = list(
+            pool.map(lambda h: call(h, {**body, "metadata": {**body.get("metadata", {}), **h.metadata}}), hooks)
+        )
     for result in results:
         if not result.ok:
             log.warning(result.detail, extra={"webhook": result.hook})

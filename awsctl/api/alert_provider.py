@@ -4,8 +4,9 @@ credential), so it comes from a Secret's `address` key; an inline address is for
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from awsctl.api import GROUP, VERSION
 from awsctl.api.schema import SpecError, crd
@@ -26,7 +27,7 @@ class AlertProviderSpec:
     username: str
 
     @classmethod
-    def parse(cls, spec: Mapping[str, Any]) -> "AlertProviderSpec":
+    def parse(cls, spec: Mapping[str, Any]) -> AlertProviderSpec:
         kind = spec.get("type")
         if kind not in TYPES:
             raise SpecError("spec.type", f"{kind!r} is not one of {', '.join(TYPES)}")
@@ -39,16 +40,22 @@ class AlertProviderSpec:
         return cls(kind, address, secret, str(spec.get("channel") or ""), str(spec.get("username") or ""))
 
 
-def schema() -> dict:
+def schema() -> dict[str, Any]:
     spec = {
-        "type": "object", "required": ["type"],
+        "type": "object",
+        "required": ["type"],
         "properties": {
             "type": {"type": "string", "enum": list(TYPES)},
-            "secretRef": {"type": "object", "required": ["name"], "description": f"A Secret in this namespace; its "
-                          f"'{SECRET_KEY}' key holds the incoming-webhook URL.",
-                          "properties": {"name": {"type": "string"}}},
-            "address": {"type": "string", "description": "The URL inline (prefer secretRef: the URL is the "
-                                                         "credential)."},
+            "secretRef": {
+                "type": "object",
+                "required": ["name"],
+                "description": f"A Secret in this namespace; its '{SECRET_KEY}' key holds the incoming-webhook URL.",
+                "properties": {"name": {"type": "string"}},
+            },
+            "address": {
+                "type": "string",
+                "description": "The URL inline (prefer secretRef: the URL is the credential).",
+            },
             "channel": {"type": "string", "description": "Slack channel, overriding the webhook's own."},
             "username": {"type": "string", "description": "Sender name shown with each message (default awsctl)."},
         },
@@ -56,9 +63,18 @@ def schema() -> dict:
     return {"type": "object", "required": ["spec"], "properties": {"spec": spec}}
 
 
-def definition() -> dict:
-    out = crd(group=GROUP, version=VERSION, kind=KIND, plural=PLURAL, short_names=SHORT_NAMES, schema=schema(),
-              columns=[{"name": "Type", "type": "string", "jsonPath": ".spec.type"},
-                       {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}])
+def definition() -> dict[str, Any]:
+    out = crd(
+        group=GROUP,
+        version=VERSION,
+        kind=KIND,
+        plural=PLURAL,
+        short_names=SHORT_NAMES,
+        schema=schema(),
+        columns=[
+            {"name": "Type", "type": "string", "jsonPath": ".spec.type"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    )
     del out["spec"]["versions"][0]["subresources"]  # configuration only: nothing writes a status
     return out

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from awsctl.api import GROUP, VERSION
 from awsctl.api.schema import SpecError, condition_schema, crd
@@ -28,7 +29,7 @@ class BindingSpec:
         return self.target_group_arn or self.target_group_name or ""
 
     @classmethod
-    def parse(cls, spec: Mapping[str, Any]) -> "BindingSpec":
+    def parse(cls, spec: Mapping[str, Any]) -> BindingSpec:
         """Re-checks what the schema checks, so a binding written before a schema change still fails clearly."""
         ref = spec.get("serviceRef") or {}
         name = ref.get("name")
@@ -48,7 +49,7 @@ class BindingSpec:
         return cls(name, port, arn, tg_name, target_type)
 
 
-def schema() -> dict:
+def schema() -> dict[str, Any]:
     return {
         "type": "object",
         "required": ["spec"],
@@ -56,10 +57,12 @@ def schema() -> dict:
             "spec": {
                 "type": "object",
                 "required": ["serviceRef"],
-                "x-kubernetes-validations": [{
-                    "rule": "has(self.targetGroupARN) != has(self.targetGroupName)",
-                    "message": "set exactly one of targetGroupARN and targetGroupName",
-                }],
+                "x-kubernetes-validations": [
+                    {
+                        "rule": "has(self.targetGroupARN) != has(self.targetGroupName)",
+                        "message": "set exactly one of targetGroupARN and targetGroupName",
+                    }
+                ],
                 "properties": {
                     "serviceRef": {
                         "type": "object",
@@ -90,13 +93,15 @@ def schema() -> dict:
                     "observedGeneration": {"type": "integer", "format": "int64"},
                     "targetType": {"type": "string"},
                     "targetGroupARN": {"type": "string"},
-                    "desiredTargets": {"type": "integer",
-                                       "description": "Endpoints the binding wants registered (ready or gated)."},
+                    "desiredTargets": {
+                        "type": "integer",
+                        "description": "Endpoints the binding wants registered (ready or gated).",
+                    },
                     "registeredTargets": {"type": "integer"},
-                    "healthyTargets": {"type": "integer",
-                                       "description": "Desired targets that AWS shows healthy."},
+                    "healthyTargets": {"type": "integer", "description": "Desired targets that AWS shows healthy."},
                     "targetHealth": {
-                        "type": "object", "additionalProperties": {"type": "integer"},
+                        "type": "object",
+                        "additionalProperties": {"type": "integer"},
                         "description": "Desired targets by the state AWS shows (unused, initial, healthy, ...).",
                     },
                     "managedTargets": {
@@ -111,9 +116,13 @@ def schema() -> dict:
     }
 
 
-def definition() -> dict:
+def definition() -> dict[str, Any]:
     return crd(
-        group=GROUP, version=VERSION, kind=KIND, plural=PLURAL, short_names=SHORT_NAMES,
+        group=GROUP,
+        version=VERSION,
+        kind=KIND,
+        plural=PLURAL,
+        short_names=SHORT_NAMES,
         schema=schema(),
         columns=[
             {"name": "Service", "type": "string", "jsonPath": ".spec.serviceRef.name"},
@@ -122,8 +131,12 @@ def definition() -> dict:
             {"name": "Registered", "type": "integer", "jsonPath": ".status.registeredTargets"},
             {"name": "Healthy", "type": "integer", "jsonPath": ".status.healthyTargets"},
             {"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type=='Ready')].status"},
-            {"name": "Reason", "type": "string", "priority": 1,
-             "jsonPath": ".status.conditions[?(@.type=='Ready')].reason"},
+            {
+                "name": "Reason",
+                "type": "string",
+                "priority": 1,
+                "jsonPath": ".status.conditions[?(@.type=='Ready')].reason",
+            },
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         ],
     )

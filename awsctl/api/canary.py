@@ -7,23 +7,32 @@ Percentages have 0.1 resolution and are held as permille (0..1000) from here on,
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from awsctl.analysis.metrics import BUILT_IN, MetricCheck, Relative
 from awsctl.api import GROUP, VERSION
 from awsctl.api.schema import SpecError, condition_schema, crd
 from awsctl.planning import ab, alerts
+from awsctl.planning.phases import Phase
 
 KIND = "Canary"
 PLURAL = "canaries"
 SHORT_NAMES = ["cnr"]
 
-PHASES = ("Initializing", "Initialized", "Waiting", "Progressing", "WaitingPromotion", "Baking", "Promoting",
-          "Finalising", "Succeeded", "Failed", "Terminating", "Terminated")
+PHASES = tuple(p.value for p in Phase)  # plain strings: the CRD schema is YAML
 NO_DATA_TOLERANCE = 2  # consecutive checks without data that hold; each further one is a failed check
-WEBHOOK_TYPES = ("confirm-rollout", "pre-rollout", "rollout", "confirm-traffic-increase", "confirm-promotion",
-                 "post-rollout", "rollback", "event")
+WEBHOOK_TYPES = (
+    "confirm-rollout",
+    "pre-rollout",
+    "rollout",
+    "confirm-traffic-increase",
+    "confirm-promotion",
+    "post-rollout",
+    "rollback",
+    "event",
+)
 MAX_GROUPS_PER_ACTION = 5  # ALB: at most 5 target groups in one forward action
 DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
@@ -166,7 +175,7 @@ class CanarySpec:
     alerts: tuple[Alert, ...] = ()
 
     @classmethod
-    def parse(cls, spec: Mapping[str, Any]) -> "CanarySpec":
+    def parse(cls, spec: Mapping[str, Any]) -> CanarySpec:
         """Re-checks what the schema checks (and what CEL cannot), naming the field for the condition."""
         target = spec.get("targetRef") or {}
         if (target.get("kind") or "Deployment") != "Deployment":
@@ -230,13 +239,17 @@ def _service(raw: Mapping[str, Any], default_name: str) -> ServiceSpec:
             refs[side] = tuple(parsed)
     groups = sum(len(refs.get(side, ())) or 1 for side in ("primary", "canary"))
     if groups > MAX_GROUPS_PER_ACTION:
-        raise SpecError("spec.service.backendRefs",
-                        f"{groups} target groups in one forward action; ALB allows at most {MAX_GROUPS_PER_ACTION}")
+        raise SpecError(
+            "spec.service.backendRefs",
+            f"{groups} target groups in one forward action; ALB allows at most {MAX_GROUPS_PER_ACTION}",
+        )
     headless = raw.get("headless")
     return ServiceSpec(
-        name=raw.get("name") or default_name, port=port,
+        name=raw.get("name") or default_name,
+        port=port,
         target_port=_port(raw.get("targetPort", port), "spec.service.targetPort"),
-        headless=None if headless is None else bool(headless), backend_refs=refs,
+        headless=None if headless is None else bool(headless),
+        backend_refs=refs,
     )
 
 
@@ -258,13 +271,18 @@ def _load_balancer(raw: Mapping[str, Any] | None) -> LoadBalancerSpec:
         raise SpecError("spec.loadBalancer.targetGroup.protocol", f"must be HTTP or HTTPS, not {protocol!r}")
     sticky = raw.get("stickiness") or {}
     return LoadBalancerSpec(
-        listener_arn=raw["listenerARN"], rule=rule, target_type=target_type,
+        listener_arn=raw["listenerARN"],
+        rule=rule,
+        target_type=target_type,
         target_group=TargetGroupSpec(
-            protocol=protocol, port=int(tg.get("port") or 80), vpc_id=tg.get("vpcID"),
+            protocol=protocol,
+            port=int(tg.get("port") or 80),
+            vpc_id=tg.get("vpcID"),
             deregistration_delay=int(tg.get("deregistrationDelaySeconds", 30)),
             health_check=dict(tg.get("healthCheck") or {}),
         ),
-        stickiness=bool(sticky.get("enabled")), stickiness_seconds=int(sticky.get("durationSeconds") or 300),
+        stickiness=bool(sticky.get("enabled")),
+        stickiness_seconds=int(sticky.get("durationSeconds") or 300),
         readiness_gate=bool(raw.get("readinessGate", True)),
     )
 
@@ -303,14 +321,23 @@ def _analysis(raw: Mapping[str, Any]) -> AnalysisSpec:
             raise SpecError(f"{where}.type", f"{hook.get('type')!r} is not one of {', '.join(WEBHOOK_TYPES)}")
         if not str(hook.get("url", "")).startswith(("http://", "https://")):
             raise SpecError(f"{where}.url", f"{hook.get('url')!r} is not an http(s) URL")
-        hooks.append(Webhook(hook.get("name") or f"webhook-{i}", hook.get("type", "rollout"), hook["url"],
-                             parse_duration(hook.get("timeout", "10s"), f"{where}.timeout"),
-                             {str(k): str(v) for k, v in (hook.get("metadata") or {}).items()}))
+        hooks.append(
+            Webhook(
+                hook.get("name") or f"webhook-{i}",
+                hook.get("type", "rollout"),
+                hook["url"],
+                parse_duration(hook.get("timeout", "10s"), f"{where}.timeout"),
+                {str(k): str(v) for k, v in (hook.get("metadata") or {}).items()},
+            )
+        )
     return AnalysisSpec(
         interval_seconds=parse_duration(raw.get("interval", "1m"), "spec.analysis.interval"),
-        threshold=threshold, steps=steps, max_weight=max_weight,
+        threshold=threshold,
+        steps=steps,
+        max_weight=max_weight,
         step_promotion=permille(step_promotion, "spec.analysis.stepWeightPromotion") if step_promotion else None,
-        iterations=iterations, webhooks=tuple(hooks),
+        iterations=iterations,
+        webhooks=tuple(hooks),
         metrics=tuple(_metric(m, f"spec.analysis.metrics[{i}]") for i, m in enumerate(raw.get("metrics") or ())),
         match=tuple(_match(m, f"spec.analysis.match[{i}]") for i, m in enumerate(raw.get("match") or ())),
         alarms=tuple(_alarm(a, f"spec.analysis.alarms[{i}]") for i, a in enumerate(raw.get("alarms") or ())),
@@ -335,8 +362,9 @@ def _alarm(raw: Any, where: str) -> str:
 def _bake(raw: Any, where: str) -> Bake | None:
     if not raw:
         return None
-    return Bake(permille(raw.get("weight", 100), f"{where}.weight"),
-                parse_duration(raw.get("duration"), f"{where}.duration"))
+    return Bake(
+        permille(raw.get("weight", 100), f"{where}.weight"), parse_duration(raw.get("duration"), f"{where}.duration")
+    )
 
 
 def _number(value: Any, field_name: str) -> float | None:
@@ -352,26 +380,36 @@ def _metric(raw: Mapping[str, Any], where: str) -> MetricCheck:
     if not name:
         raise SpecError(f"{where}.name", "is required")
     bounds = raw.get("thresholdRange") or {}
-    low, high = _number(bounds.get("min"), f"{where}.thresholdRange.min"), _number(
-        bounds.get("max"), f"{where}.thresholdRange.max")
-    delta, ratio = _number(bounds.get("maxDelta"), f"{where}.thresholdRange.maxDelta"), _number(
-        bounds.get("maxRatio"), f"{where}.thresholdRange.maxRatio")
+    low, high = (
+        _number(bounds.get("min"), f"{where}.thresholdRange.min"),
+        _number(bounds.get("max"), f"{where}.thresholdRange.max"),
+    )
+    delta, ratio = (
+        _number(bounds.get("maxDelta"), f"{where}.thresholdRange.maxDelta"),
+        _number(bounds.get("maxRatio"), f"{where}.thresholdRange.maxRatio"),
+    )
     if low is None and high is None and delta is None and ratio is None:
         raise SpecError(f"{where}.thresholdRange", "set min and/or max, or maxDelta/maxRatio (relative to the primary)")
     query = tuple(dict(q) for q in raw.get("query") or ())
     relative = Relative(delta, ratio) if delta is not None or ratio is not None else None
     if relative is not None and (name not in BUILT_IN or query):
-        raise SpecError(f"{where}.thresholdRange", "maxDelta/maxRatio (relative to the primary) are for the "
-                                                   f"built-in metrics ({', '.join(BUILT_IN)})")
+        raise SpecError(
+            f"{where}.thresholdRange",
+            f"maxDelta/maxRatio (relative to the primary) are for the built-in metrics ({', '.join(BUILT_IN)})",
+        )
     if name not in BUILT_IN and not query:
-        raise SpecError(f"{where}.query", f"{name!r} is not built in ({', '.join(BUILT_IN)}); "
-                                          "a custom metric needs query (CloudWatch MetricDataQueries)")
+        raise SpecError(
+            f"{where}.query",
+            f"{name!r} is not built in ({', '.join(BUILT_IN)}); "
+            "a custom metric needs query (CloudWatch MetricDataQueries)",
+        )
     for i, q in enumerate(query):
         if not re.fullmatch(r"[a-z][a-zA-Z0-9_]*", str(q.get("Id", ""))):
             raise SpecError(f"{where}.query[{i}].Id", "must start with a lowercase letter (CloudWatch query Id)")
     lookback = parse_duration(raw["lookback"], f"{where}.lookback") if raw.get("lookback") else None
-    return MetricCheck(name, parse_duration(raw.get("interval", "1m"), f"{where}.interval"), low, high, query,
-                       relative, lookback)
+    return MetricCheck(
+        name, parse_duration(raw.get("interval", "1m"), f"{where}.interval"), low, high, query, relative, lookback
+    )
 
 
 def _match(raw: Mapping[str, Any], where: str) -> ab.Match:
@@ -398,8 +436,10 @@ def _check_ab(analysis: AnalysisSpec, lb: LoadBalancerSpec) -> None:
     if lb.rule is None:
         raise SpecError("spec.analysis.match", "A/B rules need loadBalancer.rule to sit above")
     if lb.rule.priority <= len(analysis.match):
-        raise SpecError("spec.loadBalancer.rule.priority", f"{lb.rule.priority} leaves no room for "
-                                                          f"{len(analysis.match)} A/B rules above it")
+        raise SpecError(
+            "spec.loadBalancer.rule.priority",
+            f"{lb.rule.priority} leaves no room for {len(analysis.match)} A/B rules above it",
+        )
     for i, match in enumerate(analysis.match):
         try:
             ab.check_limits(ab.conditions(match, lb.rule.hosts, lb.rule.paths), f"spec.analysis.match[{i}]")
@@ -408,20 +448,27 @@ def _check_ab(analysis: AnalysisSpec, lb: LoadBalancerSpec) -> None:
 
 
 # -- schema ---------------------------------------------------------------------------------
-def _percent(description: str) -> dict:
+def _percent(description: str) -> dict[str, Any]:
     return {"type": "number", "minimum": 0.1, "maximum": 100, "description": description}
 
 
-def _backend_refs() -> dict:
+def _backend_refs() -> dict[str, Any]:
     side = {
-        "type": "array", "maxItems": MAX_GROUPS_PER_ACTION,
+        "type": "array",
+        "maxItems": MAX_GROUPS_PER_ACTION,
         "items": {
-            "type": "object", "required": ["name", "port"],
+            "type": "object",
+            "required": ["name", "port"],
             "properties": {
                 "name": {"type": "string", "minLength": 1, "maxLength": 63},
                 "port": {"x-kubernetes-int-or-string": True, "description": "Service port number or name."},
-                "weight": {"type": "integer", "minimum": 1, "maximum": 999, "default": 1,
-                           "description": "Relative share of this side's weight."},
+                "weight": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 999,
+                    "default": 1,
+                    "description": "Relative share of this side's weight.",
+                },
             },
         },
     }
@@ -429,17 +476,20 @@ def _backend_refs() -> dict:
         "type": "object",
         "description": "Your own Services per side instead of the generated ones; each gets a target group.",
         "properties": {"primary": side, "canary": side},
-        "x-kubernetes-validations": [{
-            "rule": "(has(self.primary) && size(self.primary) > 0 ? size(self.primary) : 1) + "
-                    "(has(self.canary) && size(self.canary) > 0 ? size(self.canary) : 1) <= 5",
-            "message": "ALB allows at most 5 target groups in one forward action (primary + canary)",
-        }],
+        "x-kubernetes-validations": [
+            {
+                "rule": "(has(self.primary) && size(self.primary) > 0 ? size(self.primary) : 1) + "
+                "(has(self.canary) && size(self.canary) > 0 ? size(self.canary) : 1) <= 5",
+                "message": "ALB allows at most 5 target groups in one forward action (primary + canary)",
+            }
+        ],
     }
 
 
-def _webhook() -> dict:
+def _webhook() -> dict[str, Any]:
     return {
-        "type": "object", "required": ["name", "url"],
+        "type": "object",
+        "required": ["name", "url"],
         "properties": {
             "name": {"type": "string", "minLength": 1},
             "type": {"type": "string", "enum": list(WEBHOOK_TYPES), "default": "rollout"},
@@ -450,36 +500,62 @@ def _webhook() -> dict:
     }
 
 
-def _metric_schema() -> dict:
+def _metric_schema() -> dict[str, Any]:
     return {
-        "type": "object", "required": ["name", "thresholdRange"],
+        "type": "object",
+        "required": ["name", "thresholdRange"],
         "properties": {
-            "name": {"type": "string", "minLength": 1,
-                     "description": "request-success-rate, request-duration, or any name with a query."},
-            "interval": {"x-kubernetes-int-or-string": True, "default": "1m",
-                         "description": "The metric's period (at least 1m for ALB metrics)."},
-            "lookback": {"x-kubernetes-int-or-string": True,
-                         "description": "How far back the query reads; the latest period with data counts. "
-                                        "Default: ten periods, as Flagger."},
-            "thresholdRange": {"type": "object", "properties": {
-                "min": {"type": "number"}, "max": {"type": "number"},
-                "maxDelta": {"type": "number", "minimum": 0,
-                             "description": "Relative: the canary may be at most this much worse than the primary "
-                                            "over the same window (percentage points for request-success-rate)."},
-                "maxRatio": {"type": "number", "minimum": 1,
-                             "description": "Relative: canary/primary may be at most this (e.g. 1.2 for latency)."},
-            }},
-            "query": {"type": "array", "description": "CloudWatch MetricDataQueries; {{ target_group }} and "
-                                                      "{{ load_balancer }} are replaced by dimension values.",
-                      "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+            "name": {
+                "type": "string",
+                "minLength": 1,
+                "description": "request-success-rate, request-duration, or any name with a query.",
+            },
+            "interval": {
+                "x-kubernetes-int-or-string": True,
+                "default": "1m",
+                "description": "The metric's period (at least 1m for ALB metrics).",
+            },
+            "lookback": {
+                "x-kubernetes-int-or-string": True,
+                "description": "How far back the query reads; the latest period with data counts. "
+                "Default: ten periods, as Flagger.",
+            },
+            "thresholdRange": {
+                "type": "object",
+                "properties": {
+                    "min": {"type": "number"},
+                    "max": {"type": "number"},
+                    "maxDelta": {
+                        "type": "number",
+                        "minimum": 0,
+                        "description": "Relative: the canary may be at most this much worse than the primary "
+                        "over the same window (percentage points for request-success-rate).",
+                    },
+                    "maxRatio": {
+                        "type": "number",
+                        "minimum": 1,
+                        "description": "Relative: canary/primary may be at most this (e.g. 1.2 for latency).",
+                    },
+                },
+            },
+            "query": {
+                "type": "array",
+                "description": "CloudWatch MetricDataQueries; {{ target_group }} and "
+                "{{ load_balancer }} are replaced by dimension values.",
+                "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+            },
         },
     }
 
 
-def _match_schema() -> dict:
-    header = {"type": "object", "properties": {"exact": {"type": "string"}, "wildcard": {"type": "string"}},
-              "x-kubernetes-validations": [{"rule": "has(self.exact) != has(self.wildcard)",
-                                            "message": "set exactly one of exact and wildcard"}]}
+def _match_schema() -> dict[str, Any]:
+    header = {
+        "type": "object",
+        "properties": {"exact": {"type": "string"}, "wildcard": {"type": "string"}},
+        "x-kubernetes-validations": [
+            {"rule": "has(self.exact) != has(self.wildcard)", "message": "set exactly one of exact and wildcard"}
+        ],
+    }
     strings = {"type": "object", "additionalProperties": {"type": "string"}}
     return {
         "type": "object",
@@ -492,18 +568,21 @@ def _match_schema() -> dict:
     }
 
 
-def schema() -> dict:
+def schema() -> dict[str, Any]:
     spec = {
         "type": "object",
         "required": ["targetRef", "service", "loadBalancer"],
-        "x-kubernetes-validations": [{
-            "rule": "!(has(self.service.headless) && self.service.headless && has(self.loadBalancer.targetType)"
-                    " && self.loadBalancer.targetType == 'instance')",
-            "message": "a headless Service has no NodePort: loadBalancer.targetType must be ip",
-        }],
+        "x-kubernetes-validations": [
+            {
+                "rule": "!(has(self.service.headless) && self.service.headless && has(self.loadBalancer.targetType)"
+                " && self.loadBalancer.targetType == 'instance')",
+                "message": "a headless Service has no NodePort: loadBalancer.targetType must be ip",
+            }
+        ],
         "properties": {
             "targetRef": {
-                "type": "object", "required": ["name"],
+                "type": "object",
+                "required": ["name"],
                 "properties": {
                     "apiVersion": {"type": "string", "default": "apps/v1"},
                     "kind": {"type": "string", "enum": ["Deployment"], "default": "Deployment"},
@@ -511,47 +590,62 @@ def schema() -> dict:
                 },
             },
             "service": {
-                "type": "object", "required": ["port"],
+                "type": "object",
+                "required": ["port"],
                 "properties": {
                     "name": {"type": "string", "maxLength": 55, "description": "Defaults to the target's name."},
                     "port": {"type": "integer", "minimum": 1, "maximum": 65535},
                     "targetPort": {"x-kubernetes-int-or-string": True, "description": "Defaults to port."},
-                    "headless": {"type": "boolean",
-                                 "description": "Defaults to the headless state of your existing apex Service."},
+                    "headless": {
+                        "type": "boolean",
+                        "description": "Defaults to the headless state of your existing apex Service.",
+                    },
                     "backendRefs": _backend_refs(),
                 },
             },
             "loadBalancer": {
-                "type": "object", "required": ["listenerARN"],
+                "type": "object",
+                "required": ["listenerARN"],
                 "properties": {
                     "listenerARN": {
                         "type": "string",
                         "pattern": "^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/app/.+",
                     },
                     "rule": {
-                        "type": "object", "required": ["priority"],
+                        "type": "object",
+                        "required": ["priority"],
                         "description": "Without it awsctl drives the listener's default action.",
-                        "x-kubernetes-validations": [{
-                            "rule": "(has(self.hosts) ? size(self.hosts) : 0) + (has(self.paths) ? size(self.paths) : 0)"
-                                    " <= 5",
-                            "message": "ALB allows at most 5 condition values per rule (hosts + paths)",
-                        }],
+                        "x-kubernetes-validations": [
+                            {
+                                "rule": "(has(self.hosts) ? size(self.hosts) : 0) + (has(self.paths) ? size(self.paths) : 0)"
+                                " <= 5",
+                                "message": "ALB allows at most 5 condition values per rule (hosts + paths)",
+                            }
+                        ],
                         "properties": {
                             "priority": {"type": "integer", "minimum": 1, "maximum": 50000},
                             "hosts": {"type": "array", "maxItems": 5, "items": {"type": "string", "minLength": 1}},
                             "paths": {"type": "array", "maxItems": 5, "items": {"type": "string", "minLength": 1}},
                         },
                     },
-                    "targetType": {"type": "string", "enum": ["ip", "instance"], "default": "ip",
-                                   "description": "A headless Service forces ip."},
+                    "targetType": {
+                        "type": "string",
+                        "enum": ["ip", "instance"],
+                        "default": "ip",
+                        "description": "A headless Service forces ip.",
+                    },
                     "targetGroup": {
                         "type": "object",
                         "properties": {
                             "protocol": {"type": "string", "enum": ["HTTP", "HTTPS"], "default": "HTTP"},
                             "port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 80},
                             "vpcID": {"type": "string", "pattern": "^vpc-[0-9a-f]+$"},
-                            "deregistrationDelaySeconds": {"type": "integer", "minimum": 0, "maximum": 3600,
-                                                           "default": 30},
+                            "deregistrationDelaySeconds": {
+                                "type": "integer",
+                                "minimum": 0,
+                                "maximum": 3600,
+                                "default": 30,
+                            },
                             "healthCheck": {
                                 "type": "object",
                                 "properties": {
@@ -574,80 +668,151 @@ def schema() -> dict:
                         },
                     },
                     "readinessGate": {
-                        "type": "boolean", "default": True,
+                        "type": "boolean",
+                        "default": True,
                         "description": "Give the generated primary's pods the readiness gate "
-                                       "target-health.awsctl.io/<name>-primary: a pod is Ready only once its "
-                                       "target is healthy in AWS, so a rolling update cannot outrun the ALB.",
+                        "target-health.awsctl.io/<name>-primary: a pod is Ready only once its "
+                        "target is healthy in AWS, so a rolling update cannot outrun the ALB.",
                     },
                 },
             },
             "analysis": {
                 "type": "object",
                 "x-kubernetes-validations": [
-                    {"rule": "!(has(self.stepWeight) && has(self.stepWeights))",
-                     "message": "set stepWeight or stepWeights, not both"},
-                    {"rule": "!has(self.iterations) || !(has(self.stepWeight) || has(self.stepWeights) || "
-                             "has(self.maxWeight))",
-                     "message": "iterations (analysis at weight 0) excludes stepWeight, stepWeights and maxWeight"},
-                    {"rule": "!has(self.match) || has(self.iterations)",
-                     "message": "A/B testing (match) runs for a number of iterations: set iterations"},
-                    {"rule": "!has(self.stepWeights) || !has(self.maxWeight) || "
-                             "self.stepWeights.all(w, w <= self.maxWeight)",
-                     "message": "every stepWeights entry must be at most maxWeight"},
+                    {
+                        "rule": "!(has(self.stepWeight) && has(self.stepWeights))",
+                        "message": "set stepWeight or stepWeights, not both",
+                    },
+                    {
+                        "rule": "!has(self.iterations) || !(has(self.stepWeight) || has(self.stepWeights) || "
+                        "has(self.maxWeight))",
+                        "message": "iterations (analysis at weight 0) excludes stepWeight, stepWeights and maxWeight",
+                    },
+                    {
+                        "rule": "!has(self.match) || has(self.iterations)",
+                        "message": "A/B testing (match) runs for a number of iterations: set iterations",
+                    },
+                    {
+                        "rule": "!has(self.stepWeights) || !has(self.maxWeight) || "
+                        "self.stepWeights.all(w, w <= self.maxWeight)",
+                        "message": "every stepWeights entry must be at most maxWeight",
+                    },
                 ],
                 "properties": {
-                    "interval": {"x-kubernetes-int-or-string": True, "default": "1m",
-                                 "description": "Time between steps: seconds or a duration (1s, 30s, 1m)."},
-                    "threshold": {"type": "integer", "minimum": 1, "default": 5,
-                                  "description": "Failed checks before rollback."},
+                    "interval": {
+                        "x-kubernetes-int-or-string": True,
+                        "default": "1m",
+                        "description": "Time between steps: seconds or a duration (1s, 30s, 1m).",
+                    },
+                    "threshold": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "default": 5,
+                        "description": "Failed checks before rollback.",
+                    },
                     "stepWeight": _percent("Percent added per step (0.1 resolution)."),
-                    "stepWeights": {"type": "array", "minItems": 1, "maxItems": 100,
-                                    "items": _percent("Percent at this step (0.1 resolution).")},
+                    "stepWeights": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 100,
+                        "items": _percent("Percent at this step (0.1 resolution)."),
+                    },
                     "maxWeight": _percent("Canary percent at which promotion starts."),
                     "stepWeightPromotion": _percent("Percent moved back to the primary per step after promotion."),
-                    "iterations": {"type": "integer", "minimum": 1,
-                                   "description": "Analysis runs at weight 0 before promotion (blue/green)."},
+                    "iterations": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "description": "Analysis runs at weight 0 before promotion (blue/green).",
+                    },
                     "webhooks": {"type": "array", "items": _webhook()},
                     "metrics": {"type": "array", "items": _metric_schema()},
-                    "match": {"type": "array", "maxItems": 5, "items": _match_schema(),
-                              "description": "A/B: each entry is an ALB rule sending matching requests to the "
-                                             "canary (entries ORed, fields ANDed); needs iterations."},
-                    "alarms": {"type": "array", "maxItems": 100, "description": "CloudWatch alarms as gates: ALARM "
-                               "is a failed check, INSUFFICIENT_DATA follows the no-data rule.",
-                               "items": {"type": "object", "required": ["name"], "properties": {
-                                   "name": {"type": "string", "minLength": 1, "description": "Name or ARN."}}}},
-                    "noDataTolerance": {"type": "integer", "minimum": 0, "default": NO_DATA_TOLERANCE,
-                                        "description": "Consecutive checks without data that hold the step; each "
-                                                       "further one counts as a failed check."},
-                    "bake": {"type": "object", "required": ["duration"], "description": "After the steps and "
-                             "confirm-promotion, the canary at weight for duration with the primary warm; any "
-                             "failed check moves the weight back in one verified write.", "properties": {
-                                 "weight": {**_percent("Canary percent during the bake."), "default": 100},
-                                 "duration": {"x-kubernetes-int-or-string": True,
-                                              "description": "How long to bake (e.g. 10m)."}}},
+                    "match": {
+                        "type": "array",
+                        "maxItems": 5,
+                        "items": _match_schema(),
+                        "description": "A/B: each entry is an ALB rule sending matching requests to the "
+                        "canary (entries ORed, fields ANDed); needs iterations.",
+                    },
+                    "alarms": {
+                        "type": "array",
+                        "maxItems": 100,
+                        "description": "CloudWatch alarms as gates: ALARM "
+                        "is a failed check, INSUFFICIENT_DATA follows the no-data rule.",
+                        "items": {
+                            "type": "object",
+                            "required": ["name"],
+                            "properties": {"name": {"type": "string", "minLength": 1, "description": "Name or ARN."}},
+                        },
+                    },
+                    "noDataTolerance": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "default": NO_DATA_TOLERANCE,
+                        "description": "Consecutive checks without data that hold the step; each "
+                        "further one counts as a failed check.",
+                    },
+                    "bake": {
+                        "type": "object",
+                        "required": ["duration"],
+                        "description": "After the steps and "
+                        "confirm-promotion, the canary at weight for duration with the primary warm; any "
+                        "failed check moves the weight back in one verified write.",
+                        "properties": {
+                            "weight": {**_percent("Canary percent during the bake."), "default": 100},
+                            "duration": {
+                                "x-kubernetes-int-or-string": True,
+                                "description": "How long to bake (e.g. 10m).",
+                            },
+                        },
+                    },
                 },
             },
             "progressDeadlineSeconds": {"type": "integer", "minimum": 1, "default": 600},
             "skipAnalysis": {"type": "boolean", "default": False},
             "suspend": {"type": "boolean", "default": False},
             "revertOnDeletion": {"type": "boolean", "default": False},
-            "alerts": {"type": "array", "description": "Where phase changes are announced (AlertProviders).",
-                       "items": {"type": "object", "required": ["providerRef"], "properties": {
-                           "name": {"type": "string"},
-                           "severity": {"type": "string", "enum": list(alerts.SEVERITIES), "default": "info",
-                                        "description": "info: every phase change; warn: warnings and failures; "
-                                                       "error: failures only."},
-                           "providerRef": {"type": "object", "required": ["name"], "properties": {
-                               "name": {"type": "string"},
-                               "namespace": {"type": "string", "description": "Defaults to the Canary's."}}}}}},
+            "alerts": {
+                "type": "array",
+                "description": "Where phase changes are announced (AlertProviders).",
+                "items": {
+                    "type": "object",
+                    "required": ["providerRef"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "severity": {
+                            "type": "string",
+                            "enum": list(alerts.SEVERITIES),
+                            "default": "info",
+                            "description": "info: every phase change; warn: warnings and failures; "
+                            "error: failures only.",
+                        },
+                        "providerRef": {
+                            "type": "object",
+                            "required": ["name"],
+                            "properties": {
+                                "name": {"type": "string"},
+                                "namespace": {"type": "string", "description": "Defaults to the Canary's."},
+                            },
+                        },
+                    },
+                },
+            },
         },
     }
     arns = {"type": "array", "items": {"type": "string"}}
 
-    def route_record(description: str) -> dict:
-        return {"type": "object", "description": description, "properties": {
-            "arn": {"type": "string"}, "created": {"type": "boolean"}, "previousActions": {"type": "string"},
-            "listener": {"type": "string"}, "priority": {"type": "integer", "nullable": True}}}
+    def route_record(description: str) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "description": description,
+            "properties": {
+                "arn": {"type": "string"},
+                "created": {"type": "boolean"},
+                "previousActions": {"type": "string"},
+                "listener": {"type": "string"},
+                "priority": {"type": "integer", "nullable": True},
+            },
+        }
 
     status = {
         "type": "object",
@@ -663,48 +828,91 @@ def schema() -> dict:
             "message": {"type": "string"},
             "conditions": condition_schema(),
             "targetGroups": {"type": "object", "properties": {"primary": arns, "canary": arns}},
-            "backends": {"type": "object", "description": "Service:port per side, in forward-action order.",
-                         "properties": {"primary": arns, "canary": arns}},
+            "backends": {
+                "type": "object",
+                "description": "Service:port per side, in forward-action order.",
+                "properties": {"primary": arns, "canary": arns},
+            },
             "listenerRule": route_record("The rule awsctl drives; previousActions (JSON) are restored on deletion."),
             "retiringRule": route_record("The route the spec named before; restored once the new one is verified."),
-            "warmup": {"type": "boolean", "description": "A warm-up rule makes AWS health-check groups the live "
-                                                         "route does not forward to yet."},
-            "scaleDownAt": {"type": "string", "nullable": True, "description": "When the canary, at weight 0 "
-                            "and with its A/B rules gone, scales to 0 (after the stickiness duration)."},
-            "metrics": {"type": "array", "description": "Last value of each metric check.",
-                        "items": {"type": "object", "properties": {
-                            "name": {"type": "string"}, "value": {"type": "number"}, "min": {"type": "number"},
-                            "max": {"type": "number"},
-                            "primary": {"type": "number", "description": "Relative mode: the primary's value."},
-                            "relative": {"type": "object", "properties": {"maxDelta": {"type": "number"},
-                                                                          "maxRatio": {"type": "number"}}},
-                            "verdict": {"type": "string", "enum": ["pass", "fail", "wait"]},
-                            "message": {"type": "string"}}}},
-            "alarms": {"type": "array", "description": "State of each analysis alarm at the last check.",
-                       "items": {"type": "object", "properties": {"name": {"type": "string"},
-                                                                  "state": {"type": "string"}}}},
+            "warmup": {
+                "type": "boolean",
+                "description": "A warm-up rule makes AWS health-check groups the live route does not forward to yet.",
+            },
+            "scaleDownAt": {
+                "type": "string",
+                "nullable": True,
+                "description": "When the canary, at weight 0 "
+                "and with its A/B rules gone, scales to 0 (after the stickiness duration).",
+            },
+            "metrics": {
+                "type": "array",
+                "description": "Last value of each metric check.",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "value": {"type": "number"},
+                        "min": {"type": "number"},
+                        "max": {"type": "number"},
+                        "primary": {"type": "number", "description": "Relative mode: the primary's value."},
+                        "relative": {
+                            "type": "object",
+                            "properties": {"maxDelta": {"type": "number"}, "maxRatio": {"type": "number"}},
+                        },
+                        "verdict": {"type": "string", "enum": ["pass", "fail", "wait"]},
+                        "message": {"type": "string"},
+                    },
+                },
+            },
+            "alarms": {
+                "type": "array",
+                "description": "State of each analysis alarm at the last check.",
+                "items": {"type": "object", "properties": {"name": {"type": "string"}, "state": {"type": "string"}}},
+            },
             "noDataChecks": {"type": "integer", "description": "Consecutive checks that had no data."},
-            "unavailableSince": {"type": "string", "nullable": True,
-                                 "description": "When the canary stopped being ready (the progress deadline "
-                                                "counts from here)."},
-            "abRules": {"type": "array", "items": {"type": "string"},
-                        "description": "A/B rules awsctl created for this analysis."},
-            "pendingWeight": {"type": "number", "nullable": True,
-                              "description": "Written before a weight change; adopted if AWS shows it after a crash."},
-            "targetReplicas": {"type": "integer", "description": "Replicas of your Deployment before awsctl scaled it."},
-            "commands": {"type": "object", "additionalProperties": {"type": "string"},
-                         "description": "The awsctl.io/<verb> annotation values (awsctl promote, abort, retry) "
-                                        "already carried out."},
-            "apexSelector": {"type": "object", "additionalProperties": {"type": "string"},
-                             "description": "Selector of your apex Service before awsctl pointed it at the primary."},
+            "unavailableSince": {
+                "type": "string",
+                "nullable": True,
+                "description": "When the canary stopped being ready (the progress deadline counts from here).",
+            },
+            "abRules": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "A/B rules awsctl created for this analysis.",
+            },
+            "pendingWeight": {
+                "type": "number",
+                "nullable": True,
+                "description": "Written before a weight change; adopted if AWS shows it after a crash.",
+            },
+            "targetReplicas": {
+                "type": "integer",
+                "description": "Replicas of your Deployment before awsctl scaled it.",
+            },
+            "commands": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "The awsctl.io/<verb> annotation values (awsctl promote, abort, retry) "
+                "already carried out.",
+            },
+            "apexSelector": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "Selector of your apex Service before awsctl pointed it at the primary.",
+            },
         },
     }
     return {"type": "object", "required": ["spec"], "properties": {"spec": spec, "status": status}}
 
 
-def definition() -> dict:
+def definition() -> dict[str, Any]:
     return crd(
-        group=GROUP, version=VERSION, kind=KIND, plural=PLURAL, short_names=SHORT_NAMES,
+        group=GROUP,
+        version=VERSION,
+        kind=KIND,
+        plural=PLURAL,
+        short_names=SHORT_NAMES,
         schema=schema(),
         columns=[
             {"name": "Status", "type": "string", "jsonPath": ".status.phase"},

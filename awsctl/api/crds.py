@@ -3,8 +3,9 @@ CRDs from deploy/peering.yaml); a unit test fails when any file drifts from its 
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -12,13 +13,17 @@ from awsctl.api import alert_provider, binding, canary
 
 HEADER = "# Generated from awsctl/api by `make crds`; edit the models, not this file.\n"
 PEERING_HEADER = "# kopf's peering CRDs, generated from deploy/peering.yaml by `make crds`.\n"
-DEFINITIONS = {"targetgroupbinding.yaml": binding.definition, "canary.yaml": canary.definition,
-               "alertprovider.yaml": alert_provider.definition}
+DEFINITIONS = {
+    "targetgroupbinding.yaml": binding.definition,
+    "canary.yaml": canary.definition,
+    "alertprovider.yaml": alert_provider.definition,
+}
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def render(make) -> str:
-    return HEADER + yaml.safe_dump(make(), sort_keys=False, width=100)
+def render(make: Callable[[], dict[str, Any]]) -> str:
+    text: str = yaml.safe_dump(make(), sort_keys=False, width=100)
+    return HEADER + text
 
 
 def crds_dir() -> Path:
@@ -30,9 +35,13 @@ def chart_crds_dir() -> Path:
 
 
 def peering_crds() -> str:
-    docs = [d for d in yaml.safe_load_all((ROOT / "deploy" / "peering.yaml").read_text())
-            if d and d.get("kind") == "CustomResourceDefinition"]
-    return PEERING_HEADER + yaml.safe_dump_all(docs, sort_keys=False, width=100)
+    docs = [
+        d
+        for d in yaml.safe_load_all((ROOT / "deploy" / "peering.yaml").read_text())
+        if d and d.get("kind") == "CustomResourceDefinition"
+    ]
+    text: str = yaml.safe_dump_all(docs, sort_keys=False, width=100)
+    return PEERING_HEADER + text
 
 
 def expected() -> dict[Path, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SpecError(ValueError):
     """Bad input in a spec; `field` names the offending path for the condition and the log."""
@@ -12,7 +14,7 @@ class SpecError(ValueError):
         self.message = message
 
 
-def condition_schema() -> dict:
+def condition_schema() -> dict[str, Any]:
     return {
         "type": "array",
         "x-kubernetes-list-type": "map",
@@ -32,8 +34,16 @@ def condition_schema() -> dict:
     }
 
 
-def crd(*, group: str, version: str, kind: str, plural: str, short_names: list[str],
-        schema: dict, columns: list[dict]) -> dict:
+def crd(
+    *,
+    group: str,
+    version: str,
+    kind: str,
+    plural: str,
+    short_names: list[str],
+    schema: dict[str, Any],
+    columns: list[dict[str, Any]],
+) -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -49,13 +59,15 @@ def crd(*, group: str, version: str, kind: str, plural: str, short_names: list[s
                 "categories": ["awsctl"],
             },
             "scope": "Namespaced",
-            "versions": [{
-                "name": version,
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": columns,
-                "schema": {"openAPIV3Schema": schema},
-            }],
+            "versions": [
+                {
+                    "name": version,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": columns,
+                    "schema": {"openAPIV3Schema": schema},
+                }
+            ],
         },
     }

@@ -22,9 +22,9 @@ import itertools
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Callable, Iterator
 
 from awsctl import metrics
 
@@ -32,11 +32,11 @@ from awsctl import metrics
 class Priority(IntEnum):
     """Lower is more urgent."""
 
-    ROLLBACK = 1      # a weight back to the primary (rollback, bake failure, deletion) and its read-back
-    DEREGISTER = 2    # terminating pods leave their target groups
-    STEP = 3          # weight steps, their read-back, route and group changes
-    REGISTER = 4      # new targets
-    ROUTINE = 5       # routine reads and drift checks
+    ROLLBACK = 1  # a weight back to the primary (rollback, bake failure, deletion) and its read-back
+    DEREGISTER = 2  # terminating pods leave their target groups
+    STEP = 3  # weight steps, their read-back, route and group changes
+    REGISTER = 4  # new targets
+    ROUTINE = 5  # routine reads and drift checks
 
 
 _urgency: contextvars.ContextVar[Priority | None] = contextvars.ContextVar("awsctl_urgency", default=None)
@@ -185,8 +185,8 @@ class Budget:
         rates = {**DEFAULT_RATES, **(rates or {})}
         self.buckets = {name: Bucket(rate, clock) for name, rate in rates.items()}
         self._lock = threading.Lock()
-        self.calls: Counter[tuple[str, str]] = Counter()       # (operation, outcome) -> n
-        self.waited: Counter[str] = Counter()                    # category -> seconds spent waiting
+        self.calls: Counter[tuple[str, str]] = Counter()  # (operation, outcome) -> n
+        self.waited: Counter[str] = Counter()  # category -> seconds spent waiting
 
     def bucket_of(self, service: str, operation: str) -> Bucket | None:
         return self.buckets.get(category(service, operation))

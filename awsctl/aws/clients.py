@@ -60,12 +60,17 @@ class CallCounter:
 class Clients:
     """One session, one client per service, shared by all handler threads (boto3 clients are thread-safe)."""
 
-    def __init__(self, counter: CallCounter | None = None, session: boto3.session.Session | None = None,
-                 budget: Budget | None = None):
+    def __init__(
+        self,
+        counter: CallCounter | None = None,
+        session: boto3.session.Session | None = None,
+        budget: Budget | None = None,
+    ):
         # The trimmed EC2 model (one operation) instead of botocore's largest: ~13 MiB less RSS.
         # botocore reads AWS_DEFAULT_REGION only; AWS_REGION (what deploy/ and most SDKs set) counts too.
-        self._session = session or boto3.session.Session(botocore_session=service_models.session(),
-                                                         region_name=os.environ.get("AWS_REGION") or None)
+        self._session = session or boto3.session.Session(
+            botocore_session=service_models.session(), region_name=os.environ.get("AWS_REGION") or None
+        )
         self._lock = threading.Lock()
         self._clients: dict[str, object] = {}
         self.counter = counter
@@ -87,8 +92,10 @@ class Clients:
         STS alone would work without a region (it has a global endpoint); ELBv2 would not."""
         if not self._session.region_name:
             raise NoRegionError()
-        sts = self._session.client("sts", config=Config(retries={"mode": "standard", "total_max_attempts": 2},
-                                                        connect_timeout=5, read_timeout=10))
+        sts = self._session.client(
+            "sts",
+            config=Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=5, read_timeout=10),
+        )
         return sts.get_caller_identity()
 
     @property

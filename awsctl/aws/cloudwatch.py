@@ -23,13 +23,19 @@ class CloudWatch:
 
     def metric_data(self, queries: list[dict], lookback_seconds: float) -> dict[str, list[tuple[str, float]]]:
         """{query id: [(timestamp, value)]}, newest first, over the last `lookback_seconds`."""
-        end = datetime.datetime.now(datetime.timezone.utc)
+        end = datetime.datetime.now(datetime.UTC)
         start = end - datetime.timedelta(seconds=lookback_seconds)
         paginator = self._clients.get("cloudwatch").get_paginator("get_metric_data")
         pages = []
         for i in range(0, len(queries), MAX_QUERIES):
-            pages.extend(paginator.paginate(MetricDataQueries=queries[i:i + MAX_QUERIES], StartTime=start,
-                                            EndTime=end, ScanBy="TimestampDescending"))
+            pages.extend(
+                paginator.paginate(
+                    MetricDataQueries=queries[i : i + MAX_QUERIES],
+                    StartTime=start,
+                    EndTime=end,
+                    ScanBy="TimestampDescending",
+                )
+            )
         return series_of(pages)
 
     def alarm_states(self, refs: list[str]) -> dict[str, str]:
@@ -38,8 +44,9 @@ class CloudWatch:
         out: dict[str, str] = {}
         paginator = self._clients.get("cloudwatch").get_paginator("describe_alarms")
         for i in range(0, len(names), MAX_ALARMS):
-            for page in paginator.paginate(AlarmNames=names[i:i + MAX_ALARMS], AlarmTypes=["MetricAlarm",
-                                                                                          "CompositeAlarm"]):
+            for page in paginator.paginate(
+                AlarmNames=names[i : i + MAX_ALARMS], AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+            ):
                 for kind in ("MetricAlarms", "CompositeAlarms"):
                     for alarm in page.get(kind) or ():
                         out[alarm["AlarmName"]] = alarm["StateValue"]

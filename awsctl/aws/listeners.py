@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from botocore.exceptions import ClientError
 
@@ -29,7 +29,7 @@ class Route:
     is_default: bool
 
     @classmethod
-    def parse(cls, arn: str) -> "Route":
+    def parse(cls, arn: str) -> Route:
         return cls(arn, ":listener/" in arn)
 
     @property
@@ -122,8 +122,11 @@ class Listeners:
     def rules(self, listener_arn: str) -> list[dict]:
         """Every rule of a listener, the default one included (paginated DescribeRules)."""
         try:
-            return [r for page in self._elb.get_paginator("describe_rules").paginate(ListenerArn=listener_arn)
-                    for r in page["Rules"]]
+            return [
+                r
+                for page in self._elb.get_paginator("describe_rules").paginate(ListenerArn=listener_arn)
+                for r in page["Rules"]
+            ]
         except ClientError as err:
             if not_found(err, "Listener"):
                 raise ListenerNotFound(listener_arn) from err
@@ -134,16 +137,25 @@ class Listeners:
         found = next((r for r in rules if r.get("Priority") == str(priority)), None)
         if found is None:
             return None
-        return Rule(found["RuleArn"], found["Priority"], found.get("Actions") or [], found.get("Conditions") or [],
-                    self.tags([found["RuleArn"]]).get(found["RuleArn"], {}))
+        return Rule(
+            found["RuleArn"],
+            found["Priority"],
+            found.get("Actions") or [],
+            found.get("Conditions") or [],
+            self.tags([found["RuleArn"]]).get(found["RuleArn"], {}),
+        )
 
     def tags(self, arns: list[str]) -> dict[str, dict[str, str]]:
         return describe_tags(self._elb, arns)
 
-    def create_rule(self, listener_arn: str, priority: int, conditions: list, actions: list,
-                    tags: dict[str, str]) -> str:
+    def create_rule(
+        self, listener_arn: str, priority: int, conditions: list, actions: list, tags: dict[str, str]
+    ) -> str:
         arn = self._elb.create_rule(
-            ListenerArn=listener_arn, Priority=priority, Conditions=conditions, Actions=actions,
+            ListenerArn=listener_arn,
+            Priority=priority,
+            Conditions=conditions,
+            Actions=actions,
             Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
         )["Rules"][0]["RuleArn"]
         self._wrote(arn)
@@ -170,8 +182,9 @@ class Listeners:
             snap = self._snapshots.get(listener_arn)
             if snap is None:  # a listener no Canary reads any more keeps no snapshot
                 now = self.clock()
-                self._snapshots = {arn: s for arn, s in self._snapshots.items()
-                                   if now - s.fetched < SNAPSHOT_KEPT or s.lock.locked()}
+                self._snapshots = {
+                    arn: s for arn, s in self._snapshots.items() if now - s.fetched < SNAPSHOT_KEPT or s.lock.locked()
+                }
                 snap = self._snapshots[listener_arn] = _Snapshot()
         with snap.lock:  # one fetch per listener, however many Canaries ask at once
             written = self._written.get(listener_arn, float("-inf"))
@@ -184,8 +197,9 @@ class Listeners:
     def recent_actions(self, route: Route, max_age: float) -> list:
         """A route's actions from the listener's shared snapshot (see recent_rules)."""
         rules = self.recent_rules(route.listener_arn, max_age)
-        found = next((r for r in rules if (r.get("IsDefault") and route.is_default) or r.get("RuleArn") == route.arn),
-                     None)
+        found = next(
+            (r for r in rules if (r.get("IsDefault") and route.is_default) or r.get("RuleArn") == route.arn), None
+        )
         if found is None:
             raise RuleNotFound(route.arn)
         return found.get("Actions") or []

@@ -44,8 +44,7 @@ def trim(model: dict, operations: tuple[str, ...]) -> dict:
     for shape in slim.values():
         for member in (shape.get("members") or {}).values():
             member.pop("documentation", None)
-    return {"version": model.get("version", "2.0"), "metadata": model["metadata"], "operations": ops,
-            "shapes": slim}
+    return {"version": model.get("version", "2.0"), "metadata": model["metadata"], "operations": ops, "shapes": slim}
 
 
 def generated() -> dict[Path, str]:
@@ -55,8 +54,9 @@ def generated() -> dict[Path, str]:
     for service, operations in KEPT.items():
         version = loader.determine_latest_version(service, "service-2")
         model = loader.load_service_model(service, "service-2", version)
-        out[Path(service) / version / "service-2.json"] = json.dumps(trim(model, operations), indent=1,
-                                                                     sort_keys=True) + "\n"
+        out[Path(service) / version / "service-2.json"] = (
+            json.dumps(trim(model, operations), indent=1, sort_keys=True) + "\n"
+        )
     return out
 
 

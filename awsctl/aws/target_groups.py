@@ -8,8 +8,8 @@ can change in place (health check, deregistration delay) are updated, not recrea
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from botocore.exceptions import ClientError
 
@@ -18,8 +18,11 @@ from awsctl.aws.errors import describe_tags, error_code, not_found
 from awsctl.planning.naming import CLUSTER, MANAGED_BY, OWNER
 
 _HEALTH_CHECK_FIELDS = {  # spec key -> CreateTargetGroup/ModifyTargetGroup argument
-    "path": "HealthCheckPath", "port": "HealthCheckPort", "intervalSeconds": "HealthCheckIntervalSeconds",
-    "timeoutSeconds": "HealthCheckTimeoutSeconds", "healthyThresholdCount": "HealthyThresholdCount",
+    "path": "HealthCheckPath",
+    "port": "HealthCheckPort",
+    "intervalSeconds": "HealthCheckIntervalSeconds",
+    "timeoutSeconds": "HealthCheckTimeoutSeconds",
+    "healthyThresholdCount": "HealthyThresholdCount",
     "unhealthyThresholdCount": "UnhealthyThresholdCount",
 }
 
@@ -68,8 +71,12 @@ class OwnedTargetGroups:
         if existing is None:
             try:
                 created = self._elb.create_target_group(
-                    Name=want.name, Protocol=want.protocol, Port=want.port, VpcId=want.vpc_id,
-                    TargetType=want.target_type, Tags=[{"Key": k, "Value": v} for k, v in want.tags.items()],
+                    Name=want.name,
+                    Protocol=want.protocol,
+                    Port=want.port,
+                    VpcId=want.vpc_id,
+                    TargetType=want.target_type,
+                    Tags=[{"Key": k, "Value": v} for k, v in want.tags.items()],
                     **_health_check_args(want.health_check),
                 )["TargetGroups"][0]
             except ClientError as err:
@@ -83,14 +90,15 @@ class OwnedTargetGroups:
         tags = self.tags([arn]).get(arn, {})
         if tags.get(OWNER) != want.tags[OWNER] or tags.get(CLUSTER) != want.tags[CLUSTER]:
             raise TargetGroupConflict(
-                f"target group {want.name} exists and is owned by {tags.get(OWNER) or 'someone else'}")
-        immutable = {"TargetType": want.target_type, "Protocol": want.protocol, "Port": want.port,
-                     "VpcId": want.vpc_id}
+                f"target group {want.name} exists and is owned by {tags.get(OWNER) or 'someone else'}"
+            )
+        immutable = {"TargetType": want.target_type, "Protocol": want.protocol, "Port": want.port, "VpcId": want.vpc_id}
         differs = {k: existing.get(k) for k, v in immutable.items() if existing.get(k) != v}
         if differs:
             raise TargetGroupConflict(
                 f"target group {want.name} has {differs}, which AWS cannot change in place; "
-                "delete the Canary to recreate its groups")
+                "delete the Canary to recreate its groups"
+            )
         changed = False
         health = _health_check_args(want.health_check)
         if any(existing.get(k) != v for k, v in health.items()):
@@ -112,16 +120,22 @@ class OwnedTargetGroups:
         if current == str(seconds):
             return False
         self._elb.modify_target_group_attributes(
-            TargetGroupArn=arn, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(seconds)}])
+            TargetGroupArn=arn, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(seconds)}]
+        )
         return True
 
     def owned(self, owner: str, cluster: str) -> list[str]:
         """Every group tagged for this owner in this cluster, also ones a crash left unrecorded."""
-        arns = [tg["TargetGroupArn"]
-                for page in self._elb.get_paginator("describe_target_groups").paginate()
-                for tg in page["TargetGroups"]]
-        return [arn for arn, tags in self.tags(arns).items()
-                if tags.get(MANAGED_BY) == "awsctl" and tags.get(OWNER) == owner and tags.get(CLUSTER) == cluster]
+        arns = [
+            tg["TargetGroupArn"]
+            for page in self._elb.get_paginator("describe_target_groups").paginate()
+            for tg in page["TargetGroups"]
+        ]
+        return [
+            arn
+            for arn, tags in self.tags(arns).items()
+            if tags.get(MANAGED_BY) == "awsctl" and tags.get(OWNER) == owner and tags.get(CLUSTER) == cluster
+        ]
 
     def delete(self, arn: str) -> None:
         try:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from botocore.exceptions import ClientError
 
@@ -36,14 +36,18 @@ class TargetHealth:
     state: str
 
 
-LISTING_PAGE = 400       # DescribeTargetGroups' largest page
+LISTING_PAGE = 400  # DescribeTargetGroups' largest page
 LISTING_INTERVAL = 30.0  # seconds: at most one listing of every group this often
 
 
 def _info(tg: dict) -> TargetGroupInfo:
     return TargetGroupInfo(
-        arn=tg["TargetGroupArn"], name=tg["TargetGroupName"], target_type=tg.get("TargetType", "instance"),
-        vpc_id=tg.get("VpcId"), port=tg.get("Port"), ip_address_type=tg.get("IpAddressType") or "ipv4",
+        arn=tg["TargetGroupArn"],
+        name=tg["TargetGroupName"],
+        target_type=tg.get("TargetType", "instance"),
+        vpc_id=tg.get("VpcId"),
+        port=tg.get("Port"),
+        ip_address_type=tg.get("IpAddressType") or "ipv4",
         health_check_interval=int(tg.get("HealthCheckIntervalSeconds") or 30),
         healthy_threshold=int(tg.get("HealthyThresholdCount") or 5),
     )
@@ -75,7 +79,8 @@ class TargetGroups:
             if self._listed_at >= asked - LISTING_INTERVAL:
                 return  # listed while we waited, or recently enough: a miss now means absent or new
             pages = self._clients.elbv2.get_paginator("describe_target_groups").paginate(
-                PaginationConfig={"PageSize": LISTING_PAGE})
+                PaginationConfig={"PageSize": LISTING_PAGE}
+            )
             found = [_info(tg) for page in pages for tg in page["TargetGroups"]]
             with self._lock:
                 for info in found:
@@ -134,9 +139,7 @@ class TargetGroups:
 
     def health(self, arn: str) -> list[TargetHealth]:
         try:
-            descriptions = self._clients.elbv2.describe_target_health(TargetGroupArn=arn)[
-                "TargetHealthDescriptions"
-            ]
+            descriptions = self._clients.elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
         except ClientError as err:
             if not_found(err, "TargetGroup"):
                 self.forget(arn)
@@ -146,9 +149,12 @@ class TargetGroups:
         for desc in descriptions:
             target = desc["Target"]
             state = (desc.get("TargetHealth") or {}).get("State", "unavailable")
-            out.append(TargetHealth(
-                Target(target["Id"], int(target.get("Port") or 0), target.get("AvailabilityZone")), state,
-            ))
+            out.append(
+                TargetHealth(
+                    Target(target["Id"], int(target.get("Port") or 0), target.get("AvailabilityZone")),
+                    state,
+                )
+            )
         return out
 
     def register(self, arn: str, batch: tuple[Target, ...]) -> None:

@@ -16,7 +16,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from typing import Callable
+from collections.abc import Callable
 
 from awsctl.api import alert_provider
 from awsctl.api.canary import Alert
@@ -52,8 +52,10 @@ class Alerter:
             try:
                 self._queue.put_nowait((body, alert, news))
             except queue.Full:
-                log.error("alert dropped: too many waiting to be sent", extra={
-                    "canary": f"{news.namespace}/{news.name}", "alert": alert.name, "phase": news.phase})
+                log.error(
+                    "alert dropped: too many waiting to be sent",
+                    extra={"canary": f"{news.namespace}/{news.name}", "alert": alert.name, "phase": news.phase},
+                )
 
     def _start(self) -> None:
         with self._lock:
@@ -82,9 +84,12 @@ class Alerter:
             if delay:
                 self.sleep(delay)
             try:
-                request = urllib.request.Request(address, data=data, method="POST",
-                                                 headers={"Content-Type": "application/json",
-                                                          "User-Agent": "awsctl"})
+                request = urllib.request.Request(
+                    address,
+                    data=data,
+                    method="POST",
+                    headers={"Content-Type": "application/json", "User-Agent": "awsctl"},
+                )
                 with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
                     response.read()
                 log.info("alert sent", extra={**where, "provider": spec.type, "attempts": attempt + 1})
@@ -112,8 +117,10 @@ class Alerter:
         secret = self.kube.get_secret(ns, spec.secret_name)
         encoded = ((secret or {}).get("data") or {}).get(alert_provider.SECRET_KEY)
         if not encoded:
-            raise Undeliverable(f"AlertProvider {ns}/{alert.provider}: Secret {ns}/{spec.secret_name} has no "
-                                f"'{alert_provider.SECRET_KEY}' key")
+            raise Undeliverable(
+                f"AlertProvider {ns}/{alert.provider}: Secret {ns}/{spec.secret_name} has no "
+                f"'{alert_provider.SECRET_KEY}' key"
+            )
         return spec, base64.b64decode(encoded).decode().strip()
 
     def _give_up(self, body: dict, alert: Alert, why: str, where: dict) -> None:

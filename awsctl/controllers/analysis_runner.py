@@ -5,8 +5,8 @@ in analysis/metrics.py)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 from awsctl.analysis import metrics, webhooks
 from awsctl.api import canary as api
@@ -28,20 +28,32 @@ class AnalysisRunner:
     def __init__(self, cloudwatch: CloudWatch):
         self.cloudwatch = cloudwatch
 
-    def answer(self, gate: str, spec: api.CanarySpec, payload: Mapping, canary_groups: Sequence[str],
-               primary_groups: Sequence[str] = ()) -> Answer:
+    def answer(
+        self,
+        gate: str,
+        spec: api.CanarySpec,
+        payload: Mapping,
+        canary_groups: Sequence[str],
+        primary_groups: Sequence[str] = (),
+    ) -> Answer:
         hooks = spec.analysis.hooks("rollout" if gate == ANALYSIS else gate)
         hooks_ok, hooks_detail = webhooks.passed(webhooks.run_all(hooks, payload))
         if gate != ANALYSIS or not (spec.analysis.metrics or spec.analysis.alarms):
             return Answer(hooks_ok, hooks_detail)
-        results = [self._metric(check, i, spec.load_balancer.listener_arn, canary_groups, primary_groups)
-                   for i, check in enumerate(spec.analysis.metrics)]
+        results = [
+            self._metric(check, i, spec.load_balancer.listener_arn, canary_groups, primary_groups)
+            for i, check in enumerate(spec.analysis.metrics)
+        ]
         status = [r.to_status(c) for r, c in zip(results, spec.analysis.metrics)]
         alarms, alarm_status = self._alarms(spec.analysis.alarms)
         checks_ok, checks_detail = metrics.verdict(results + alarms)
         if not hooks_ok:
-            return Answer(False, "; ".join(filter(None, (hooks_detail, checks_detail if checks_ok is False else ""))),
-                          status, alarm_status)
+            return Answer(
+                False,
+                "; ".join(filter(None, (hooks_detail, checks_detail if checks_ok is False else ""))),
+                status,
+                alarm_status,
+            )
         return Answer(checks_ok, checks_detail, status, alarm_status)
 
     def _alarms(self, refs: Sequence[str]) -> tuple[list[metrics.MetricResult], list[dict]]:
@@ -53,13 +65,23 @@ class AnalysisRunner:
             states = self.cloudwatch.alarm_states(list(refs))
         except Exception as err:  # noqa: BLE001 - an unreachable CloudWatch is "no data", never a pass
             log.warning("alarm query failed", extra={"alarms": names, "error": str(err)})
-            return ([metrics.MetricResult(f"alarm/{n}", None, None, f"alarm {n}: DescribeAlarms failed: {err}")
-                     for n in names], [{"name": n, "state": "UNKNOWN"} for n in names])
-        return (metrics.alarm_results(states, names),
-                [{"name": n, "state": states.get(n, "MISSING")} for n in names])
+            return (
+                [
+                    metrics.MetricResult(f"alarm/{n}", None, None, f"alarm {n}: DescribeAlarms failed: {err}")
+                    for n in names
+                ],
+                [{"name": n, "state": "UNKNOWN"} for n in names],
+            )
+        return (metrics.alarm_results(states, names), [{"name": n, "state": states.get(n, "MISSING")} for n in names])
 
-    def _metric(self, check: metrics.MetricCheck, index: int, listener_arn: str, groups: Sequence[str],
-                primary_groups: Sequence[str]) -> metrics.MetricResult:
+    def _metric(
+        self,
+        check: metrics.MetricCheck,
+        index: int,
+        listener_arn: str,
+        groups: Sequence[str],
+        primary_groups: Sequence[str],
+    ) -> metrics.MetricResult:
         queries = metrics.queries(check, index, groups, listener_arn)
         if check.relative is not None:  # the same query over the same window, for the primary
             queries += metrics.queries(check, index, primary_groups, listener_arn, side="p")

@@ -7,8 +7,8 @@ import threading
 import time
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from botocore.exceptions import ClientError
 
@@ -59,9 +59,15 @@ class BindingReconciler:
     healthy, and a settled binding reads its group once per drift period, spread over the period
     so that 200 bindings never read together."""
 
-    def __init__(self, kube: Kube, groups: TargetGroups, clock: Callable[[], str] = now_rfc3339,
-                 on_targets_changed: Callable[[str, dict], None] | None = None,
-                 drift_seconds: float = DRIFT_SECONDS, monotonic: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        kube: Kube,
+        groups: TargetGroups,
+        clock: Callable[[], str] = now_rfc3339,
+        on_targets_changed: Callable[[str, dict], None] | None = None,
+        drift_seconds: float = DRIFT_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
         self.kube = kube
         self.groups = groups
         self.on_targets_changed = on_targets_changed  # e.g. wake the owning Canary
@@ -123,9 +129,11 @@ class BindingReconciler:
             spec = self._parse(body)
             service = self.kube.get_service(namespace, spec.service_name)
             if service is None:
-                raise NotReady("ServiceNotFound",
-                               f"spec.serviceRef.name: Service {namespace}/{spec.service_name} does not exist",
-                               "spec.serviceRef.name")
+                raise NotReady(
+                    "ServiceNotFound",
+                    f"spec.serviceRef.name: Service {namespace}/{spec.service_name} does not exist",
+                    "spec.serviceRef.name",
+                )
             port = self._service_port(service, spec)
             group = self._target_group(spec)
             decision = decide_target_type(service, spec.target_type, group.target_type)
@@ -170,17 +178,21 @@ class BindingReconciler:
             return self.groups.describe(spec.target_group_ref)
         except TargetGroupNotFound as err:
             field = "spec.targetGroupARN" if spec.target_group_arn else "spec.targetGroupName"
-            raise NotReady("TargetGroupNotFound", f"{field}: target group {spec.target_group_ref} does not exist",
-                           field) from err
+            raise NotReady(
+                "TargetGroupNotFound", f"{field}: target group {spec.target_group_ref} does not exist", field
+            ) from err
 
     @staticmethod
     def _summary(group: str, outcome: Outcome) -> str:
         states = ", ".join(f"{n} {state}" for state, n in sorted(outcome.states.items())) or "none"
-        return (f"{outcome.registered}/{outcome.desired} targets registered in {group}, {outcome.healthy} healthy "
-                f"({states})")
+        return (
+            f"{outcome.registered}/{outcome.desired} targets registered in {group}, {outcome.healthy} healthy "
+            f"({states})"
+        )
 
-    def _current(self, namespace: str, name: str, group: TargetGroupInfo,
-                 managed: frozenset[str]) -> tuple[list[TargetHealth], float | None]:
+    def _current(
+        self, namespace: str, name: str, group: TargetGroupInfo, managed: frozenset[str]
+    ) -> tuple[list[TargetHealth], float | None]:
         """The group's targets as last known while that is still good (with when it stops being
         good), else as AWS shows them now (None). A binding that never registered anything (its
         first sync) has nothing to deregister and registering is idempotent: it writes first and
@@ -197,12 +209,20 @@ class BindingReconciler:
         try:
             return self.groups.health(group.arn)
         except TargetGroupNotFound as err:
-            raise NotReady("TargetGroupNotFound", f"target group {group.arn} no longer exists",
-                           "spec.targetGroupARN") from err
+            raise NotReady(
+                "TargetGroupNotFound", f"target group {group.arn} no longer exists", "spec.targetGroupARN"
+            ) from err
 
-    def _desired(self, namespace: str, name: str, spec: api.BindingSpec, target_type: str,
-                 port: plan.ServicePort, group: TargetGroupInfo,
-                 gated: dict[str, dict]) -> tuple[set[plan.Target], dict[str, str]]:
+    def _desired(
+        self,
+        namespace: str,
+        name: str,
+        spec: api.BindingSpec,
+        target_type: str,
+        port: plan.ServicePort,
+        group: TargetGroupInfo,
+        gated: dict[str, dict],
+    ) -> tuple[set[plan.Target], dict[str, str]]:
         """The targets to register, and which pod each IP target belongs to (for readiness gates).
         `gated` is filled with the pods that only this binding's readiness gate holds back."""
         if target_type == "ip":
@@ -213,18 +233,22 @@ class BindingReconciler:
                 if pod is not None and waits_only_on(pod, gate):
                     gated[pod_name] = pod
             owners = dict(plan.endpoint_pods(slices))
-            return plan.desired_ip_targets(slices, port.name, self.groups.vpc_cidrs(group.vpc_id),
-                                           group.ip_address_type,
-                                           frozenset(gated)), owners
+            return plan.desired_ip_targets(
+                slices, port.name, self.groups.vpc_cidrs(group.vpc_id), group.ip_address_type, frozenset(gated)
+            ), owners
         if not port.node_port:
-            raise NotReady("NoNodePort",
-                           f"spec.targetType is instance, but Service port {port.name or port.port} of "
-                           f"{spec.service_name} has no nodePort; use a NodePort or LoadBalancer Service, "
-                           "or targetType: ip", "spec.serviceRef.port")
+            raise NotReady(
+                "NoNodePort",
+                f"spec.targetType is instance, but Service port {port.name or port.port} of "
+                f"{spec.service_name} has no nodePort; use a NodePort or LoadBalancer Service, "
+                "or targetType: ip",
+                "spec.serviceRef.port",
+            )
         return plan.desired_instance_targets(self.kube.nodes(), port.node_port), {}
 
-    def _open_gates(self, namespace: str, name: str, gated: dict[str, dict], owners: dict[str, str],
-                    outcome: Outcome) -> None:
+    def _open_gates(
+        self, namespace: str, name: str, gated: dict[str, dict], owners: dict[str, str], outcome: Outcome
+    ) -> None:
         """Sets this binding's readiness gate True on pods whose target AWS shows healthy, so a rolling
         update cannot outrun the ALB: the next old pod goes only when the new one serves."""
         if not gated:
@@ -233,11 +257,24 @@ class BindingReconciler:
         gate = naming.readiness_gate(name)
         for pod_name, pod in gated.items():
             if pod_name in healthy_pods and not gate_open(pod, gate):
-                self.kube.set_pod_condition(namespace, pod_name, gate, True, "TargetHealthy",
-                                            "the pod's target is healthy in the ALB target group")
+                self.kube.set_pod_condition(
+                    namespace,
+                    pod_name,
+                    gate,
+                    True,
+                    "TargetHealthy",
+                    "the pod's target is healthy in the ALB target group",
+                )
 
-    def _apply(self, body: dict, group: TargetGroupInfo, desired: set[plan.Target], health: list[TargetHealth],
-               managed: frozenset[str], due: float | None) -> Outcome:
+    def _apply(
+        self,
+        body: dict,
+        group: TargetGroupInfo,
+        desired: set[plan.Target],
+        health: list[TargetHealth],
+        managed: frozenset[str],
+        due: float | None,
+    ) -> Outcome:
         """`due`: when the known health (not read now) must be read again; None when just read."""
         read = due is None
         # A draining target is on its way out: a pod that comes back at the same IP:port is registered again.
@@ -248,16 +285,20 @@ class BindingReconciler:
         current_keys = {t.key for t in current}  # by id:port; AWS may not echo the AvailabilityZone
         with self._known_lock:
             unconfirmed = self._unconfirmed.pop(key, set()) if read else set()
-        vanished = sorted(t.key for t in desired
-                          if t.key in managed and t.key not in current_keys and t.key not in unconfirmed)
+        vanished = sorted(
+            t.key for t in desired if t.key in managed and t.key not in current_keys and t.key not in unconfirmed
+        )
         if vanished and read:  # registered by us and gone without us: someone deregistered them by hand
-            message = (f"{len(vanished)} target(s) awsctl registered were missing from {group.name} "
-                       f"({', '.join(vanished[:5])}{', ...' if len(vanished) > 5 else ''}); registering them again")
+            message = (
+                f"{len(vanished)} target(s) awsctl registered were missing from {group.name} "
+                f"({', '.join(vanished[:5])}{', ...' if len(vanished) > 5 else ''}); registering them again"
+            )
             self.kube.event(body, type="Warning", reason="TargetsDrifted", message=message)
             log.warning(message, extra={"binding": f"{meta['namespace']}/{meta['name']}", "reason": "TargetsDrifted"})
         if changes.writes:
-            self.kube.patch_status(api.PLURAL, meta["namespace"], meta["name"],
-                                   {"managedTargets": sorted(changes.managed_during)})
+            self.kube.patch_status(
+                api.PLURAL, meta["namespace"], meta["name"], {"managedTargets": sorted(changes.managed_during)}
+            )
             try:
                 for batch in changes.deregister:  # terminating pods first: they hold connections that must drain
                     self.groups.deregister(group.arn, batch)
@@ -268,10 +309,16 @@ class BindingReconciler:
                 with self._known_lock:
                     self._unconfirmed.setdefault(key, set()).update(t.key for batch in changes.register for t in batch)
                 raise
-            log.info("targets changed", extra={
-                "binding": f"{meta['namespace']}/{meta['name']}", "targetGroup": group.name,
-                "registered": sum(map(len, changes.register)),
-                "deregistered": sum(map(len, changes.deregister)), "calls": changes.writes})
+            log.info(
+                "targets changed",
+                extra={
+                    "binding": f"{meta['namespace']}/{meta['name']}",
+                    "targetGroup": group.name,
+                    "registered": sum(map(len, changes.register)),
+                    "deregistered": sum(map(len, changes.deregister)),
+                    "calls": changes.writes,
+                },
+            )
             health = plan_health_after(health, changes.register, changes.deregister)
         wanted = {t.key for t in desired}
         present = [h for h in health if h.target.key in wanted and h.state != "draining"]
@@ -279,8 +326,9 @@ class BindingReconciler:
         if len(present) < len(wanted):
             states["unregistered"] = len(wanted) - len(present)
         healthy = states.get("healthy", 0)
-        recheck = plan.next_health_read(states, bool(changes.register), group.health_check_interval,
-                                        group.healthy_threshold)
+        recheck = plan.next_health_read(
+            states, bool(changes.register), group.health_check_interval, group.healthy_threshold
+        )
         now = self.monotonic()
         if read or changes.writes or (recheck is not None and due is not None and now + recheck < due):
             due = now + (recheck if recheck is not None else self._drift_delay(key))
@@ -290,10 +338,16 @@ class BindingReconciler:
             self._known[key] = Known(group.arn, tuple(health), due)
         managed_after = tuple(sorted(changes.managed_after))
         return Outcome(
-            ready=True, reason="Synced", registered=len(present), healthy=healthy, writes=changes.writes,
+            ready=True,
+            reason="Synced",
+            registered=len(present),
+            healthy=healthy,
+            writes=changes.writes,
             target_group_arn=group.arn,
             managed=managed_after if changes.writes or managed_after != tuple(sorted(managed)) else None,
-            desired=len(wanted), states=dict(states), recheck=recheck,
+            desired=len(wanted),
+            states=dict(states),
+            recheck=recheck,
             healthy_ips=frozenset(h.target.id for h in present if h.state == "healthy"),
         )
 
@@ -309,8 +363,15 @@ class BindingReconciler:
             "healthyTargets": outcome.healthy,
             # A merge patch merges maps: states no target is in any more are set to null to drop them.
             "targetHealth": {**{k: None for k in status.get("targetHealth") or {}}, **outcome.states},
-            "conditions": set_condition(status.get("conditions"), type="Ready", status=True, reason="Synced",
-                                        message=message, now=self.clock(), generation=meta.get("generation")),
+            "conditions": set_condition(
+                status.get("conditions"),
+                type="Ready",
+                status=True,
+                reason="Synced",
+                message=message,
+                now=self.clock(),
+                generation=meta.get("generation"),
+            ),
         }
         if outcome.managed is not None:
             new_status["managedTargets"] = list(outcome.managed)
@@ -319,10 +380,17 @@ class BindingReconciler:
 
     def _refuse(self, body: dict, why: NotReady) -> None:
         meta, status = body["metadata"], body.get("status") or {}
-        conditions, news = refused(status.get("conditions"), reason=why.reason, message=why.message,
-                                   now=self.clock(), generation=meta.get("generation"))
-        log.warning(why.message, extra={"binding": f"{meta['namespace']}/{meta['name']}",
-                                        "reason": why.reason, "field": why.field})
+        conditions, news = refused(
+            status.get("conditions"),
+            reason=why.reason,
+            message=why.message,
+            now=self.clock(),
+            generation=meta.get("generation"),
+        )
+        log.warning(
+            why.message,
+            extra={"binding": f"{meta['namespace']}/{meta['name']}", "reason": why.reason, "field": why.field},
+        )
         if news:
             self.kube.event(body, type="Warning", reason=why.reason, message=why.message)
         self._patch_if_changed(body, {"observedGeneration": meta.get("generation"), "conditions": conditions})
@@ -354,8 +422,10 @@ class BindingReconciler:
             self.groups.deregister(group.arn, batch)
         count = sum(map(len, removal))
         meta = body["metadata"]
-        log.info("targets deregistered on deletion", extra={
-            "binding": f"{meta['namespace']}/{meta['name']}", "targetGroup": group.name, "deregistered": count})
+        log.info(
+            "targets deregistered on deletion",
+            extra={"binding": f"{meta['namespace']}/{meta['name']}", "targetGroup": group.name, "deregistered": count},
+        )
         return count
 
 

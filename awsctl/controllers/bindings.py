@@ -15,8 +15,9 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import kopf
 
@@ -45,8 +46,13 @@ class BindingQueue:
     urgent priority, and a key that is running is run once more afterwards (never twice at once).
     After each run, health is read again when the reconciler asks (targets on their way to healthy)."""
 
-    def __init__(self, reconciler: BindingReconciler, workers: int, interrupt: Callable[[], None] = lambda: None,
-                 resync_seconds: float = 60.0):
+    def __init__(
+        self,
+        reconciler: BindingReconciler,
+        workers: int,
+        interrupt: Callable[[], None] = lambda: None,
+        resync_seconds: float = 60.0,
+    ):
         self.reconciler = reconciler
         self.workers = workers
         self.resync_seconds = resync_seconds
@@ -236,10 +242,17 @@ def register(registry: kopf.OperatorRegistry, reconciler: BindingReconciler, que
     async def service_event(namespace: str, name: str, bindings_by_service: kopf.Index, **_: Any) -> None:
         queue_all(((namespace, b) for b in bindings_by_service.get((namespace, name), ())), Priority.REGISTER)
 
-    @kopf.on.event("discovery.k8s.io", "v1", "endpointslices",
-                   labels={"kubernetes.io/service-name": kopf.PRESENT}, id="endpoints_event", registry=registry)
-    async def endpoints_event(type: str, namespace: str, labels: kopf.Labels, body: kopf.Body,
-                              bindings_by_service: kopf.Index, **_: Any) -> None:
+    @kopf.on.event(
+        "discovery.k8s.io",
+        "v1",
+        "endpointslices",
+        labels={"kubernetes.io/service-name": kopf.PRESENT},
+        id="endpoints_event",
+        registry=registry,
+    )
+    async def endpoints_event(
+        type: str, namespace: str, labels: kopf.Labels, body: kopf.Body, bindings_by_service: kopf.Index, **_: Any
+    ) -> None:
         service = labels.get("kubernetes.io/service-name")
         priority = Priority.DEREGISTER if type == "DELETED" else slice_priority(body.get("endpoints") or ())
         queue_all(((namespace, b) for b in bindings_by_service.get((namespace, service), ())), priority)

@@ -51,8 +51,10 @@ def register(registry: kopf.OperatorRegistry, reconciler: CanaryReconciler) -> N
                 errors = 0
             except Exception as err:  # noqa: BLE001 - an API hiccup must not end the Canary's loop
                 if isinstance(err, ApiError):  # e.g. RBAC: one line that says what was refused
-                    log.error("the Kubernetes API refused a call; retrying", extra={
-                        "canary": f"{namespace}/{name}", "status": err.status, "detail": err.message})
+                    log.error(
+                        "the Kubernetes API refused a call; retrying",
+                        extra={"canary": f"{namespace}/{name}", "status": err.status, "detail": err.message},
+                    )
                 else:
                     log.exception("canary tick failed; retrying", extra={"canary": f"{namespace}/{name}"})
                 metrics.reconcile_errors.labels(api.KIND).inc()
@@ -73,8 +75,10 @@ def register(registry: kopf.OperatorRegistry, reconciler: CanaryReconciler) -> N
             return
         status = body.get("status") or {}
         annotations = body.get("metadata", {}).get("annotations") or {}
-        asked = frozenset(annotations[commands.annotation(v)] for v in commands.pending(
-            annotations, status.get("commands"), status.get("lastAppliedSpec") or ""))
+        asked = frozenset(
+            annotations[commands.annotation(v)]
+            for v in commands.pending(annotations, status.get("commands"), status.get("lastAppliedSpec") or "")
+        )
         if asked - woken_for.get((namespace, name), frozenset()):
             reconciler.wakeups.wake((namespace, name), any_phase=True)
         woken_for[(namespace, name)] = asked

@@ -32,8 +32,7 @@ class Backend:
 
 
 class CanaryGroups:
-    def __init__(self, kube: Kube, groups: TargetGroups, owned: OwnedTargetGroups, listeners: Listeners,
-                 cluster: str):
+    def __init__(self, kube: Kube, groups: TargetGroups, owned: OwnedTargetGroups, listeners: Listeners, cluster: str):
         self.kube = kube
         self.groups = groups
         self.owned = owned
@@ -50,16 +49,28 @@ class CanaryGroups:
         for b in backends:
             arn = known.get((b.role, b.key))
             if not arn or spec_changed or not self._group_exists(arn):  # create, adopt, or update in place
-                arn, _ = self.owned.ensure(DesiredGroup(
-                    name=naming.target_group_name(self.cluster, meta["namespace"], meta["name"], b.role, b.key),
-                    protocol=lb.target_group.protocol, port=lb.target_group.port, vpc_id=vpc,
-                    target_type=target_type, health_check=lb.target_group.health_check,
-                    deregistration_delay=lb.target_group.deregistration_delay,
-                    tags=naming.owner_tags(self.cluster, api.KIND, meta["namespace"], meta["name"], b.role),
-                ))
+                arn, _ = self.owned.ensure(
+                    DesiredGroup(
+                        name=naming.target_group_name(self.cluster, meta["namespace"], meta["name"], b.role, b.key),
+                        protocol=lb.target_group.protocol,
+                        port=lb.target_group.port,
+                        vpc_id=vpc,
+                        target_type=target_type,
+                        health_check=lb.target_group.health_check,
+                        deregistration_delay=lb.target_group.deregistration_delay,
+                        tags=naming.owner_tags(self.cluster, api.KIND, meta["namespace"], meta["name"], b.role),
+                    )
+                )
             out.append(replace(b, arn=arn))
-            binding = objects.child_binding(naming.binding_name(meta["name"], b.role, b.service, b.generated), body,
-                                            b.role, b.service, b.port, arn, target_type)
+            binding = objects.child_binding(
+                naming.binding_name(meta["name"], b.role, b.service, b.generated),
+                body,
+                b.role,
+                b.service,
+                b.port,
+                arn,
+                target_type,
+            )
             existing = self.kube.get_custom(BINDINGS, meta["namespace"], binding["metadata"]["name"])
             owned_or_absent(existing, body, "TargetGroupBinding", binding["metadata"]["name"])
             if existing is None or existing.get("spec") != binding["spec"]:
@@ -71,8 +82,11 @@ class CanaryGroups:
         """(role, service:port) -> target group ARN, as the last tick wrote them to status."""
         status = body.get("status") or {}
         keys, arns = status.get("backends") or {}, status.get("targetGroups") or {}
-        return {(role, key): arn for role in ("primary", "canary")
-                for key, arn in zip(keys.get(role) or (), arns.get(role) or ())}
+        return {
+            (role, key): arn
+            for role in ("primary", "canary")
+            for key, arn in zip(keys.get(role) or (), arns.get(role) or ())
+        }
 
     def _group_exists(self, arn: str) -> bool:
         try:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Callable, Mapping
 
 from botocore.exceptions import ClientError
 
@@ -25,6 +25,7 @@ from awsctl.aws.targets import TargetGroups
 from awsctl.controllers.alerts import Alerter
 from awsctl.controllers.analysis_runner import AnalysisRunner
 from awsctl.controllers.canary_groups import Backend, CanaryGroups
+from awsctl.controllers.canary_status import CanaryStatusWriter
 from awsctl.controllers.coalesce import Coalescer
 from awsctl.controllers.errors import NotReady, refusal
 from awsctl.controllers.generated import REVISION_ANNOTATION, GeneratedObjects
@@ -33,14 +34,18 @@ from awsctl.kube.client import Kube, epoch, rfc3339
 from awsctl.planning import ab, alerts, commands, naming, objects
 from awsctl.planning import weights as w
 from awsctl.planning.conditions import refused, set_condition
+from awsctl.planning.phases import FINISHED, Phase
 from awsctl.planning.rollout import Ask, Observed, Policy, RolloutState, Step, decide, needs_health
 from awsctl.routing.alb import AlbRouter
 
 log = logging.getLogger("awsctl.canary")
 INVALID_SPEC_RETRY = 30.0  # seconds between looks at a Canary whose spec cannot be parsed
 MAX_STICKY_WAIT = 300.0  # a rollback waits at most this long for stickiness cookies to expire
-REFUSAL_FIELDS = {"TooManyRules": "spec.loadBalancer.rule.priority", "PriorityInUse": "spec.loadBalancer.rule.priority",
-                  "TooManyTargetGroups": "spec.loadBalancer.targetGroup"}
+REFUSAL_FIELDS = {
+    "TooManyRules": "spec.loadBalancer.rule.priority",
+    "PriorityInUse": "spec.loadBalancer.rule.priority",
+    "TooManyTargetGroups": "spec.loadBalancer.targetGroup",
+}
 
 
 class SideHealth:
@@ -65,8 +70,10 @@ class SideHealth:
         """`minimum`: at least this many desired targets per group (a generated Service's binding must
         want every replica of its Deployment: EndpointSlices lag the Deployment's own status)."""
         minimum = minimum or {}
-        return bool(arns) and all(_binding_ready(self.of(arn)) and int(self.of(arn).get("desiredTargets") or 0)
-                                  >= minimum.get(arn, 1) for arn in arns)
+        return bool(arns) and all(
+            _binding_ready(self.of(arn)) and int(self.of(arn).get("desiredTargets") or 0) >= minimum.get(arn, 1)
+            for arn in arns
+        )
 
     def describe(self, arns) -> str:
         """`group: 1/3 healthy (2 initial)` per group, for messages that say what is awaited."""
@@ -74,8 +81,10 @@ class SideHealth:
         for arn in arns:
             st = self.of(arn)
             states = ", ".join(f"{n} {k}" for k, n in sorted((st.get("targetHealth") or {}).items()) if k != "healthy")
-            parts.append(f"{naming.group_of(arn)}: {st.get('healthyTargets', 0)}/{st.get('desiredTargets', 0)} "
-                         f"healthy{f' ({states})' if states else ''}")
+            parts.append(
+                f"{naming.group_of(arn)}: {st.get('healthyTargets', 0)}/{st.get('desiredTargets', 0)} "
+                f"healthy{f' ({states})' if states else ''}"
+            )
         return "; ".join(parts)
 
 
@@ -87,24 +96,39 @@ def _replicas_behind(backends: list[Backend], role: str, deployment: Mapping | N
 
 def _binding_ready(status: dict) -> bool:
     desired = int(status.get("desiredTargets") or 0)
-    return desired > 0 and int(status.get("healthyTargets") or 0) == desired and any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ())
+    return (
+        desired > 0
+        and int(status.get("healthyTargets") or 0) == desired
+        and any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ())
+    )
 
 
 def policy_of(spec: api.CanarySpec) -> Policy:
     a = spec.analysis
-    return Policy(steps=a.steps, max_weight=a.max_weight, threshold=a.threshold, step_promotion=a.step_promotion,
-                  iterations=a.iterations, progress_deadline=float(spec.progress_deadline_seconds),
-                  skip_analysis=spec.skip_analysis, suspend=spec.suspend,
-                  hooks=frozenset(h.type for h in a.webhooks), no_data_tolerance=a.no_data_tolerance,
-                  bake_weight=a.bake.weight if a.bake else None, bake_seconds=a.bake.duration_seconds if a.bake else 0.0)
+    return Policy(
+        steps=a.steps,
+        max_weight=a.max_weight,
+        threshold=a.threshold,
+        step_promotion=a.step_promotion,
+        iterations=a.iterations,
+        progress_deadline=float(spec.progress_deadline_seconds),
+        skip_analysis=spec.skip_analysis,
+        suspend=spec.suspend,
+        hooks=frozenset(h.type for h in a.webhooks),
+        no_data_tolerance=a.no_data_tolerance,
+        bake_weight=a.bake.weight if a.bake else None,
+        bake_seconds=a.bake.duration_seconds if a.bake else 0.0,
+    )
 
 
 def state_of(status: Mapping) -> RolloutState:
     return RolloutState(
-        phase=status.get("phase") or "", weight=w.from_percent(status.get("canaryWeight")),
-        failed_checks=int(status.get("failedChecks") or 0), iterations=int(status.get("iterations") or 0),
-        last_applied=status.get("lastAppliedSpec") or "", last_promoted=status.get("lastPromotedSpec") or "",
+        phase=status.get("phase") or "",
+        weight=w.from_percent(status.get("canaryWeight")),
+        failed_checks=int(status.get("failedChecks") or 0),
+        iterations=int(status.get("iterations") or 0),
+        last_applied=status.get("lastAppliedSpec") or "",
+        last_promoted=status.get("lastPromotedSpec") or "",
         transition_at=epoch(status.get("lastTransitionTime")),
         no_data=int(status.get("noDataChecks") or 0),
         unavailable_since=epoch(status.get("unavailableSince")) if status.get("unavailableSince") else 0.0,
@@ -118,14 +142,26 @@ def deployment_ready(dep: Mapping | None) -> bool:
         return False
     spec, st = dep.get("spec") or {}, dep.get("status") or {}
     want = int(spec.get("replicas", 1))
-    return (want >= 1 and (st.get("observedGeneration") or 0) >= (dep["metadata"].get("generation") or 0)
-            and (st.get("updatedReplicas") or 0) >= want and (st.get("availableReplicas") or 0) >= want
-            and (st.get("replicas") or 0) == want)
+    return (
+        want >= 1
+        and (st.get("observedGeneration") or 0) >= (dep["metadata"].get("generation") or 0)
+        and (st.get("updatedReplicas") or 0) >= want
+        and (st.get("availableReplicas") or 0) >= want
+        and (st.get("replicas") or 0) == want
+    )
 
 
 class CanaryReconciler:
-    def __init__(self, kube: Kube, groups: TargetGroups, owned: OwnedTargetGroups, traffic: AlbRouter,
-                 analysis: AnalysisRunner, cluster: str, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        kube: Kube,
+        groups: TargetGroups,
+        owned: OwnedTargetGroups,
+        traffic: AlbRouter,
+        analysis: AnalysisRunner,
+        cluster: str,
+        clock: Callable[[], float] = time.time,
+    ):
         self.kube = kube
         self.analysis = analysis
         self.groups = groups
@@ -135,6 +171,7 @@ class CanaryReconciler:
         self.clock = clock
         self.locks = Coalescer()
         self.wakeups = Wakeups()
+        self.status = CanaryStatusWriter(kube)
         self.generated = GeneratedObjects(kube)
         self.alerter = Alerter(kube)
         self.canary_groups = CanaryGroups(kube, groups, owned, traffic.listeners, cluster)
@@ -167,13 +204,19 @@ class CanaryReconciler:
         except TargetGroupConflict as err:
             self._refuse(body, NotReady("TargetGroupConflict", str(err), "spec.loadBalancer.targetGroup"))
         except ListenerNotFound:
-            self._refuse(body, NotReady("ListenerNotFound", f"spec.loadBalancer.listenerARN: listener "
-                                                            f"{spec.load_balancer.listener_arn} does not exist",
-                                        "spec.loadBalancer.listenerARN"))
+            self._refuse(
+                body,
+                NotReady(
+                    "ListenerNotFound",
+                    f"spec.loadBalancer.listenerARN: listener {spec.load_balancer.listener_arn} does not exist",
+                    "spec.loadBalancer.listenerARN",
+                ),
+            )
         except ClientError as err:  # AWS said no to the input: a condition and one event, not a loop
             code = (err.response.get("Error") or {}).get("Code", "")
-            why = refusal(err, f"a change for this Canary ({err.operation_name})",
-                          REFUSAL_FIELDS.get(code, "spec.loadBalancer"))
+            why = refusal(
+                err, f"a change for this Canary ({err.operation_name})", REFUSAL_FIELDS.get(code, "spec.loadBalancer")
+            )
             if why is None:
                 raise
             self._refuse(body, why)
@@ -185,54 +228,73 @@ class CanaryReconciler:
         ns = meta["namespace"]
         target = self.kube.get_deployment(ns, spec.target_name)
         if target is None:
-            raise NotReady("TargetNotFound", f"spec.targetRef.name: Deployment {ns}/{spec.target_name} does not "
-                                             "exist", "spec.targetRef.name")
+            raise NotReady(
+                "TargetNotFound",
+                f"spec.targetRef.name: Deployment {ns}/{spec.target_name} does not exist",
+                "spec.targetRef.name",
+            )
         apex = self.kube.get_service(ns, spec.service.name)
         user_apex = apex if apex and not objects.owned_by(apex, meta["uid"]) else None
-        headless = spec.service.headless if spec.service.headless is not None else bool(
-            user_apex and (user_apex.get("spec") or {}).get("clusterIP") == "None")
+        headless = (
+            spec.service.headless
+            if spec.service.headless is not None
+            else bool(user_apex and (user_apex.get("spec") or {}).get("clusterIP") == "None")
+        )
         if headless and spec.load_balancer.target_type == "instance":
-            raise NotReady("InstanceTargetOnHeadless",
-                           f"spec.loadBalancer.targetType: Service {spec.service.name} is headless (no NodePort); "
-                           "instance targets cannot reach it, use targetType: ip", "spec.loadBalancer.targetType")
+            raise NotReady(
+                "InstanceTargetOnHeadless",
+                f"spec.loadBalancer.targetType: Service {spec.service.name} is headless (no NodePort); "
+                "instance targets cannot reach it, use targetType: ip",
+                "spec.loadBalancer.targetType",
+            )
         target_type = "ip" if headless else spec.load_balancer.target_type
         blind = spec.analysis.blind_metrics()
         if blind:
             field = f"spec.analysis.metrics[{blind[0]}]"
-            raise NotReady("MetricsNeedTraffic", f"{field}: {spec.analysis.metrics[blind[0]].name} cannot judge a "
-                           "blue/green canary (iterations without match): it gets no ALB traffic. Use webhooks "
-                           "(type rollout), a custom query, or alarms instead", field)
+            raise NotReady(
+                "MetricsNeedTraffic",
+                f"{field}: {spec.analysis.metrics[blind[0]].name} cannot judge a "
+                "blue/green canary (iterations without match): it gets no ALB traffic. Use webhooks "
+                "(type rollout), a custom query, or alarms instead",
+                field,
+            )
         backends = self._backends(ns, spec)
         revision = objects.template_hash(target)
 
-        primary = self.generated.ensure_primary(body, spec, target, self._writer(body))
+        primary = self.generated.ensure_primary(body, spec, target, self.status.writer(body))
         self.generated.ensure_services(body, spec, target, apex, user_apex, headless, target_type)
         backends = self.canary_groups.ensure(body, spec, backends, target_type)
-        status = self._write(body, body.get("status") or {}, {
-            "targetGroups": {r: [b.arn for b in backends if b.role == r] for r in ("primary", "canary")},
-            "backends": {r: [b.key for b in backends if b.role == r] for r in ("primary", "canary")},
-        })
+        status = self.status.write(
+            body,
+            body.get("status") or {},
+            {
+                "targetGroups": {r: [b.arn for b in backends if b.role == r] for r in ("primary", "canary")},
+                "backends": {r: [b.key for b in backends if b.role == r] for r in ("primary", "canary")},
+            },
+        )
         health = SideHealth(lambda: self._binding_health(body))
         state = state_of(status)
         primary_side = [w.Backend(b.arn, b.share) for b in backends if b.role == "primary"]
         canary_side = [w.Backend(b.arn, b.share) for b in backends if b.role == "canary"]
         primary_arns, canary_arns = [b.arn for b in primary_side], [b.arn for b in canary_side]
         shown = None
-        if state.phase not in ("", "Initializing"):
+        if state.phase != Phase.INITIALIZING:
             shown = self._hold_weight(body, spec, state.weight, primary_side, canary_side, health)
             state = state_of(body.get("status") or {})  # may have adopted a weight written before a restart
 
         look = needs_health(policy_of(spec), state, revision)  # steady state: decide() reads no health
         observed = Observed(
-            revision=revision, now=self.clock(),
+            revision=revision,
+            now=self.clock(),
             primary_ready=deployment_ready(primary),
-            primary_updated=((primary or {}).get("metadata", {}).get("annotations") or {}).get(
-                REVISION_ANNOTATION) == revision,
+            primary_updated=((primary or {}).get("metadata", {}).get("annotations") or {}).get(REVISION_ANNOTATION)
+            == revision,
             canary_ready=deployment_ready(target),
             primary_healthy=not look or health.ready(primary_arns, _replicas_behind(backends, "primary", primary)),
             canary_healthy=not look or health.ready(canary_arns, _replicas_behind(backends, "canary", target)),
-            details={"primary-targets": health.describe(primary_arns),
-                     "canary-targets": health.describe(canary_arns)} if look else {},
+            details={"primary-targets": health.describe(primary_arns), "canary-targets": health.describe(canary_arns)}
+            if look
+            else {},
             commands=commands.pending(meta.get("annotations"), status.get("commands"), state.last_applied),
         )
         step = self._decide(body, spec, state, observed, canary_arns, primary_arns)
@@ -241,8 +303,8 @@ class CanaryReconciler:
         self._warm_up(body, spec, primary_side, canary_side, verified or shown)
         self._sync_ab(body, spec, state, canary_side, observed)
         self._scale_down_when_drained(body, spec, step, state, target)
-        if state.phase not in ("", "Initializing") and user_apex is not None:
-            self.generated.point_apex_at_primary(body, user_apex, target, self._writer(body))
+        if state.phase != Phase.INITIALIZING and user_apex is not None:
+            self.generated.point_apex_at_primary(body, user_apex, target, self.status.writer(body))
         self._write_rollout(body, state, step, message, spec)
         self.wakeups.phase((ns, meta["name"]), state.phase)
 
@@ -251,11 +313,14 @@ class CanaryReconciler:
         the rest moot (a promote asked before a rollback must not promote the retried revision)."""
         if not asked or state is not step.state:
             return
-        done = step.commands | (asked if state.phase in ("Failed", "Succeeded") else frozenset())
+        done = step.commands | (asked if state.phase in FINISHED else frozenset())
         if done:
             status = body.get("status") or {}
-            self._write(body, status, {"commands": commands.handled_after(
-                body["metadata"].get("annotations"), status.get("commands"), done)})
+            self.status.write(
+                body,
+                status,
+                {"commands": commands.handled_after(body["metadata"].get("annotations"), status.get("commands"), done)},
+            )
 
     def _binding_health(self, body: dict) -> dict[str, dict]:
         """Target group ARN -> its child binding's status (desired, healthy, states), current ones only."""
@@ -264,13 +329,17 @@ class CanaryReconciler:
         for b in self.kube.list_custom(BINDINGS, meta["namespace"], f"{objects.CANARY_LABEL}={meta['name']}"):
             st = b.get("status") or {}
             arn = (b.get("spec") or {}).get("targetGroupARN")
-            if arn and st.get("targetGroupARN") == arn and st.get("observedGeneration") == b["metadata"].get(
-                    "generation"):
+            if (
+                arn
+                and st.get("targetGroupARN") == arn
+                and st.get("observedGeneration") == b["metadata"].get("generation")
+            ):
                 out[arn] = st
         return out
 
-    def _warm_up(self, body: dict, spec: api.CanarySpec, primary_side, canary_side,
-                 shown: Mapping[str, int] | None) -> None:
+    def _warm_up(
+        self, body: dict, spec: api.CanarySpec, primary_side, canary_side, shown: Mapping[str, int] | None
+    ) -> None:
         """Until the live route forwards to every group, a warm-up rule does (at weight 0, matching no
         request), so that AWS health-checks the targets; it goes once the route carries them all."""
         arns = [b.arn for b in primary_side + canary_side]
@@ -278,17 +347,20 @@ class CanaryReconciler:
         uid = body["metadata"]["uid"]
         if shown is None or not set(arns) <= set(shown):
             meta = body["metadata"]
-            _, changed = self.traffic.attach(spec, uid, w.target_weights(primary_side, canary_side, 0),
-                                             naming.owner_tags(self.cluster, api.KIND, meta["namespace"],
-                                                               meta["name"], "warmup"))
+            _, changed = self.traffic.attach(
+                spec,
+                uid,
+                w.target_weights(primary_side, canary_side, 0),
+                naming.owner_tags(self.cluster, api.KIND, meta["namespace"], meta["name"], "warmup"),
+            )
             if changed and self.on_groups_attached is not None:
                 # `unused` targets turn `initial` with no Kubernetes event: the bindings must look again.
                 self.on_groups_attached(meta["namespace"], meta["name"])
             if not status.get("warmup"):
-                self._write(body, status, {"warmup": True})
+                self.status.write(body, status, {"warmup": True})
         elif status.get("warmup"):
             self.traffic.detach(spec, uid)
-            self._write(body, status, {"warmup": False})
+            self.status.write(body, status, {"warmup": False})
 
     def _backends(self, ns: str, spec: api.CanarySpec) -> list[Backend]:
         out = []
@@ -300,14 +372,16 @@ class CanaryReconciler:
             for i, ref in enumerate(refs):
                 if self.kube.get_service(ns, ref.name) is None:
                     field = f"spec.service.backendRefs.{role}[{i}].name"
-                    raise NotReady("BackendNotFound", f"{field}: Service {ns}/{ref.name} does not exist; "
-                                                      "no traffic shifts until it does", field)
+                    raise NotReady(
+                        "BackendNotFound",
+                        f"{field}: Service {ns}/{ref.name} does not exist; no traffic shifts until it does",
+                        field,
+                    )
                 out.append(Backend(role, ref.name, ref.port, ref.weight, False))
         return out
 
     # -- the route and its weights ---------------------------------------------------------------------
-    def _route(self, body: dict, spec: api.CanarySpec, weights: Mapping[str, int],
-               health: SideHealth) -> Route | None:
+    def _route(self, body: dict, spec: api.CanarySpec, weights: Mapping[str, int], health: SideHealth) -> Route | None:
         """The recorded route, or a new one taken over once no group would get traffic into the void.
         Taking a route is rare and decisive, so AWS is asked afresh too: a binding's counts can be a
         resync old (a route deleted by hand turns its groups `unused` without any Kubernetes event)."""
@@ -315,15 +389,20 @@ class CanaryReconciler:
         if route is not None:
             return route
         if w.unserved(weights, health.serving(weights)) or w.unserved(
-                weights, self.canary_groups.healthy_arns(list(weights))):
+            weights, self.canary_groups.healthy_arns(list(weights))
+        ):
             return None
         meta = body["metadata"]
         return self.traffic.take_route(
-            spec, naming.owner_tags(self.cluster, api.KIND, meta["namespace"], meta["name"], "rule"), weights,
-            lambda rule: self._write(body, body.get("status") or {}, {"listenerRule": rule}))
+            spec,
+            naming.owner_tags(self.cluster, api.KIND, meta["namespace"], meta["name"], "rule"),
+            weights,
+            lambda rule: self.status.write(body, body.get("status") or {}, {"listenerRule": rule}),
+        )
 
-    def _hold_weight(self, body: dict, spec: api.CanarySpec, permille: int, primary_side, canary_side,
-                     health: SideHealth) -> dict[str, int] | None:
+    def _hold_weight(
+        self, body: dict, spec: api.CanarySpec, permille: int, primary_side, canary_side, health: SideHealth
+    ) -> dict[str, int] | None:
         """Keeps AWS on the last verified weight: repairs drift (with a Warning event that names it),
         adopts a weight written just before a restart, re-takes a rule deleted outside awsctl, and
         moves the route when the spec names another one. Returns the weights the live route shows
@@ -341,27 +420,32 @@ class CanaryReconciler:
                 shown = self.traffic.shown(route, max_age=spec.analysis.interval_seconds)
             except RuleNotFound:
                 drift = f"listener rule {naming.rule_id(route.arn)} was deleted outside awsctl; recreating it"
-                self._write(body, status, {"listenerRule": None})
+                self.status.write(body, status, {"listenerRule": None})
                 self._announce(body, "Warning", "RouteDrifted", drift)
                 return None  # the groups are unused now: warm up again before the route is re-taken
             else:
                 if self.traffic.matches(shown, spec, wanted):
                     if status.get("pendingWeight") is not None:
-                        self._write(body, status, {"pendingWeight": None})
+                        self.status.write(body, status, {"pendingWeight": None})
                     self._finish_move(body)
                     return shown[0]
                 pending = status.get("pendingWeight")
                 if pending is not None and self.traffic.matches(
-                        shown, spec, w.target_weights(primary_side, canary_side, w.from_percent(pending))):
+                    shown, spec, w.target_weights(primary_side, canary_side, w.from_percent(pending))
+                ):
                     # Our own write, made just before a restart: AWS shows it, so it counts (not drift).
-                    self._write(body, status, {"canaryWeight": pending, "pendingWeight": None})
-                    log.info("adopted the weight written before a restart",
-                             extra={"canary": self._key(body), "weight": pending})
+                    self.status.write(body, status, {"canaryWeight": pending, "pendingWeight": None})
+                    log.info(
+                        "adopted the weight written before a restart",
+                        extra={"canary": self._key(body), "weight": pending},
+                    )
                     return shown[0]
                 if set(wanted) == set(shown[0]):  # otherwise the spec changed the groups: no drift to report
-                    drift = (f"{'listener default action' if route.is_default else 'listener rule'} showed "
-                             f"{w.describe(shown[0])} (stickiness {shown[1][0]}) instead of the verified "
-                             f"{w.describe(wanted)}; restored")
+                    drift = (
+                        f"{'listener default action' if route.is_default else 'listener rule'} showed "
+                        f"{w.describe(shown[0])} (stickiness {shown[1][0]}) instead of the verified "
+                        f"{w.describe(wanted)}; restored"
+                    )
         route = route or self._route(body, spec, wanted, health)
         if route is None:
             return None
@@ -371,13 +455,22 @@ class CanaryReconciler:
             self._announce(body, "Warning", "RouteDrifted", message)
         return wanted if result.verified else None
 
-    def _set_weight(self, body: dict, route: Route, spec: api.CanarySpec, primary_side, canary_side, permille: int,
-                    health: SideHealth):
+    def _set_weight(
+        self,
+        body: dict,
+        route: Route,
+        spec: api.CanarySpec,
+        primary_side,
+        canary_side,
+        permille: int,
+        health: SideHealth,
+    ):
         status = body.get("status") or {}
         owned = bool((status.get("listenerRule") or {}).get("created"))
         arns = [b.arn for b in primary_side + canary_side]
-        result = self.traffic.set_weight(route, spec, primary_side, canary_side, permille, health.serving(arns),
-                                         owned_route=owned)
+        result = self.traffic.set_weight(
+            route, spec, primary_side, canary_side, permille, health.serving(arns), owned_route=owned
+        )
         if result.verified:
             self._finish_move(body)
         return result
@@ -388,12 +481,23 @@ class CanaryReconciler:
         new route; the old one is restored or deleted once the new one shows the verified weight."""
         old = status.get("listenerRule")
         if status.get("abRules"):
-            self.traffic.sync_ab(spec, status, {}, canary_side, False,
-                                 lambda arns: self._write(body, body.get("status") or {}, {"abRules": arns}))
-        self._announce(body, "Normal", "RouteMoving", f"the spec names another route than "
-                       f"{naming.rule_id(old['arn']) if ':listener-rule/' in old['arn'] else 'the default action'}"
-                       "; taking the new one, then restoring the old one")
-        return self._write(body, body.get("status") or {}, {"retiringRule": old, "listenerRule": None})
+            self.traffic.sync_ab(
+                spec,
+                status,
+                {},
+                canary_side,
+                False,
+                lambda arns: self.status.write(body, body.get("status") or {}, {"abRules": arns}),
+            )
+        self._announce(
+            body,
+            "Normal",
+            "RouteMoving",
+            f"the spec names another route than "
+            f"{naming.rule_id(old['arn']) if ':listener-rule/' in old['arn'] else 'the default action'}"
+            "; taking the new one, then restoring the old one",
+        )
+        return self.status.write(body, body.get("status") or {}, {"retiringRule": old, "listenerRule": None})
 
     def _finish_move(self, body: dict) -> None:
         status = body.get("status") or {}
@@ -404,12 +508,18 @@ class CanaryReconciler:
             self.traffic.restore(status, rule=retiring)
         except (RuleNotFound, ListenerNotFound):
             pass  # already gone
-        self._write(body, status, {"retiringRule": None})
-        self._announce(body, "Normal", "RouteMoved", "traffic moved to the route the spec names; the old route "
-                                                     f"{'was deleted' if retiring.get('created') else 'was restored'}")
+        self.status.write(body, status, {"retiringRule": None})
+        self._announce(
+            body,
+            "Normal",
+            "RouteMoved",
+            "traffic moved to the route the spec names; the old route "
+            f"{'was deleted' if retiring.get('created') else 'was restored'}",
+        )
 
-    def _scale_down_when_drained(self, body: dict, spec: api.CanarySpec, step: Step, state: RolloutState,
-                                 target: dict) -> None:
+    def _scale_down_when_drained(
+        self, body: dict, spec: api.CanarySpec, step: Step, state: RolloutState, target: dict
+    ) -> None:
         """The canary scales to 0 only after its weight is 0 (verified) and its A/B rules are gone, and
         with stickiness on, after the cookie duration (bounded): clients pinned to the canary group
         must not be sent to pods that are gone."""
@@ -418,7 +528,7 @@ class CanaryReconciler:
         if step.scale_canary == "down" and state.weight == 0 and status.get("scaleDownAt") is None:
             lb = spec.load_balancer
             wait = min(float(lb.stickiness_seconds), MAX_STICKY_WAIT) if lb.stickiness else 0.0
-            status = self._write(body, status, {"scaleDownAt": rfc3339(now + wait)})
+            status = self.status.write(body, status, {"scaleDownAt": rfc3339(now + wait)})
         due = status.get("scaleDownAt")
         if due is None or state.weight != 0 or status.get("abRules"):
             return
@@ -427,23 +537,33 @@ class CanaryReconciler:
         ns = body["metadata"]["namespace"]
         if int((target.get("spec") or {}).get("replicas", 0)) != 0:
             self.kube.scale(ns, spec.target_name, 0)
-        self._write(body, status, {"scaleDownAt": None})
+        self.status.write(body, status, {"scaleDownAt": None})
 
-    def _sync_ab(self, body: dict, spec: api.CanarySpec, state: RolloutState, canary_side,
-                 observed: Observed) -> None:
+    def _sync_ab(self, body: dict, spec: api.CanarySpec, state: RolloutState, canary_side, observed: Observed) -> None:
         meta = body["metadata"]
         want = ab.wanted(state.phase, bool(spec.analysis.match), observed.canary_ready and observed.canary_healthy)
         changed = self.traffic.sync_ab(
-            spec, body.get("status") or {},
-            naming.owner_tags(self.cluster, api.KIND, meta["namespace"], meta["name"], "ab"), canary_side, want,
-            lambda arns: self._write(body, body.get("status") or {}, {"abRules": arns}))
+            spec,
+            body.get("status") or {},
+            naming.owner_tags(self.cluster, api.KIND, meta["namespace"], meta["name"], "ab"),
+            canary_side,
+            want,
+            lambda arns: self.status.write(body, body.get("status") or {}, {"abRules": arns}),
+        )
         if changed:
             reason, message = changed
             self._announce(body, "Normal" if reason == "ABRules" else "Warning", reason, message)
 
     # -- decide, with gates answered by webhooks ---------------------------------------------------
-    def _decide(self, body: dict, spec: api.CanarySpec, state: RolloutState, observed: Observed,
-                canary_groups: list[str], primary_groups: list[str]) -> Step:
+    def _decide(
+        self,
+        body: dict,
+        spec: api.CanarySpec,
+        state: RolloutState,
+        observed: Observed,
+        canary_groups: list[str],
+        primary_groups: list[str],
+    ) -> Step:
         gates: dict[str, bool | None] = {}
         details: dict[str, str] = {}
         policy = policy_of(spec)
@@ -452,21 +572,32 @@ class CanaryReconciler:
             if not isinstance(out, Ask):
                 return out
             for gate in out.gates:
-                answer = self.analysis.answer(gate, spec, self._payload(body, state, observed.revision), canary_groups,
-                                              primary_groups)
+                answer = self.analysis.answer(
+                    gate, spec, self._payload(body, state, observed.revision), canary_groups, primary_groups
+                )
                 gates[gate], details[gate] = answer.ok, answer.detail
                 if answer.metrics or answer.alarms:
-                    self._write(body, body.get("status") or {}, {"metrics": answer.metrics, "alarms": answer.alarms})
+                    self.status.write(
+                        body, body.get("status") or {}, {"metrics": answer.metrics, "alarms": answer.alarms}
+                    )
 
     @staticmethod
     def _payload(body: dict, state: RolloutState, checksum: str, metadata: Mapping[str, str] | None = None) -> dict:
         meta = body["metadata"]
-        return webhooks.payload(meta["name"], meta["namespace"], state.phase or "Initializing", checksum,
-                                metadata or {})
+        return webhooks.payload(meta["name"], meta["namespace"], state.phase, checksum, metadata or {})
 
     # -- apply: promote, weight (verified), scale, hooks -----------------------------------------------
-    def _apply(self, body: dict, spec: api.CanarySpec, step: Step, target: dict, primary: dict,
-               primary_side, canary_side, health: SideHealth) -> tuple[RolloutState, str, dict[str, int] | None]:
+    def _apply(
+        self,
+        body: dict,
+        spec: api.CanarySpec,
+        step: Step,
+        target: dict,
+        primary: dict,
+        primary_side,
+        canary_side,
+        health: SideHealth,
+    ) -> tuple[RolloutState, str, dict[str, int] | None]:
         """Returns the state to record (the step's, or the previous one when the weight did not verify),
         its message, and the weights AWS verifiably shows when this step wrote them."""
         previous = state_of(body.get("status") or {})
@@ -477,10 +608,16 @@ class CanaryReconciler:
         if step.weight is not None:
             route = self._route(body, spec, w.target_weights(primary_side, canary_side, step.weight), health)
             if route is None:
-                return previous, ("waiting for healthy primary targets before taking over the route: "
-                                  f"{health.describe([b.arn for b in primary_side])}"), None
+                return (
+                    previous,
+                    (
+                        "waiting for healthy primary targets before taking over the route: "
+                        f"{health.describe([b.arn for b in primary_side])}"
+                    ),
+                    None,
+                )
             if step.weight != previous.weight:  # write-ahead, so a restart can tell our write from drift
-                self._write(body, body.get("status") or {}, {"pendingWeight": w.percent(step.weight)})
+                self.status.write(body, body.get("status") or {}, {"pendingWeight": w.percent(step.weight)})
             result = self._set_weight(body, route, spec, primary_side, canary_side, step.weight, health)
             if not result.verified:
                 log.warning(result.message, extra={"canary": self._key(body), "asked": w.percent(step.weight)})
@@ -489,21 +626,28 @@ class CanaryReconciler:
         ns = body["metadata"]["namespace"]
         if step.scale_canary == "up":  # a revision starts: the last one's metric values no longer apply
             self.kube.scale(ns, spec.target_name, max(1, int((primary.get("spec") or {}).get("replicas", 1))))
-            self._write(body, body.get("status") or {}, {"metrics": [], "scaleDownAt": None})
+            self.status.write(body, body.get("status") or {}, {"metrics": [], "scaleDownAt": None})
         for kind in step.hooks:
             webhooks.run_all(spec.analysis.hooks(kind), self._payload(body, step.state, step.state.last_applied))
         if step.event and step.message != (body.get("status") or {}).get("message"):  # once, not every tick
             self._event(body, spec, step)
-        if spec.alerts and (step.state.phase or "Initializing") != (previous.phase or "Initializing"):
+        if spec.alerts and step.state.phase != previous.phase:
             self._alert(body, spec, step)
         return step.state, step.message, verified
 
     def _alert(self, body: dict, spec: api.CanarySpec, step: Step) -> None:
         meta = body["metadata"]
-        news = alerts.News(name=meta["name"], namespace=meta["namespace"], phase=step.state.phase,
-                           weight=w.percent(step.state.weight), reason=step.reason, message=step.message,
-                           revision=step.state.last_applied, time=rfc3339(self.clock()),
-                           severity=alerts.severity_of(step.state.phase, step.event))
+        news = alerts.News(
+            name=meta["name"],
+            namespace=meta["namespace"],
+            phase=step.state.phase,
+            weight=w.percent(step.state.weight),
+            reason=step.reason,
+            message=step.message,
+            revision=step.state.last_applied,
+            time=rfc3339(self.clock()),
+            severity=alerts.severity_of(step.state.phase, step.event),
+        )
         about = {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"), "metadata": dict(meta)}
         self.alerter.send(about, spec.alerts, news)
 
@@ -511,63 +655,90 @@ class CanaryReconciler:
         """One Kubernetes event and one log line (at the event's level) for the same news."""
         self.kube.event(body, type=type, reason=reason, message=message)
         (log.warning if type == "Warning" else log.info)(
-            message, extra={"canary": self._key(body), "reason": reason, **extra})
+            message, extra={"canary": self._key(body), "reason": reason, **extra}
+        )
 
     def _event(self, body: dict, spec: api.CanarySpec, step: Step) -> None:
-        self._announce(body, step.event, step.reason, step.message, phase=step.state.phase,
-                       weight=w.percent(step.state.weight))
+        self._announce(
+            body, step.event, step.reason, step.message, phase=step.state.phase, weight=w.percent(step.state.weight)
+        )
         hooks = spec.analysis.hooks("event")
         if hooks:
-            webhooks.run_all(hooks, self._payload(body, step.state, step.state.last_applied,
-                                                  {"eventMessage": step.message, "eventType": step.event}))
+            webhooks.run_all(
+                hooks,
+                self._payload(
+                    body, step.state, step.state.last_applied, {"eventMessage": step.message, "eventType": step.event}
+                ),
+            )
 
     # -- status -------------------------------------------------------------------------------------
     @staticmethod
     def _key(body: dict) -> str:
         return f"{body['metadata']['namespace']}/{body['metadata']['name']}"
 
-    def _writer(self, body: dict):
-        return lambda changes: self._write(body, body.get("status") or {}, changes)
-
-    def _write(self, body: dict, status: Mapping, changes: Mapping) -> dict:
-        """Patches only what changed and keeps `body` current, so later steps of the tick see it."""
-        merged = {**status, **changes}
-        if any(status.get(k) != v for k, v in changes.items()):
-            meta = body["metadata"]
-            self.kube.patch_status(api.PLURAL, meta["namespace"], meta["name"], dict(changes))
-        body["status"] = merged
-        return merged
-
     def _write_rollout(self, body: dict, state: RolloutState, step: Step, message: str, spec: api.CanarySpec) -> None:
         meta, status = body["metadata"], body.get("status") or {}
         now = rfc3339(self.clock())
         generation = meta.get("generation")
-        phase = state.phase or "Initializing"
-        conditions = set_condition(status.get("conditions"), type="Ready", status=True, reason="Synced",
-                                   message="generated objects, target groups and bindings are in place",
-                                   now=now, generation=generation)
-        conditions = set_condition(conditions, type="Promoted", status=phase in ("Initialized", "Succeeded"),
-                                   reason=step.reason if phase == step.state.phase else phase, message=message,
-                                   now=now, generation=generation)
-        self._write(body, status, {
-            "phase": phase, "canaryWeight": w.percent(state.weight), "failedChecks": state.failed_checks,
-            "iterations": state.iterations, "lastAppliedSpec": state.last_applied,
-            "lastPromotedSpec": state.last_promoted,
-            "lastTransitionTime": rfc3339(state.transition_at) if state.transition_at else (
-                status.get("lastTransitionTime") or now),
-            "observedGeneration": generation, "message": message, "conditions": conditions,
-            "noDataChecks": state.no_data,
-            "unavailableSince": rfc3339(state.unavailable_since) if state.unavailable_since else None,
-            **({"pendingWeight": None} if step.weight is None or state.weight == step.weight else {}),
-        })
+        phase = state.phase
+        conditions = set_condition(
+            status.get("conditions"),
+            type="Ready",
+            status=True,
+            reason="Synced",
+            message="generated objects, target groups and bindings are in place",
+            now=now,
+            generation=generation,
+        )
+        conditions = set_condition(
+            conditions,
+            type="Promoted",
+            status=phase in (Phase.INITIALIZED, Phase.SUCCEEDED),
+            reason=step.reason if phase == step.state.phase else phase,
+            message=message,
+            now=now,
+            generation=generation,
+        )
+        self.status.write(
+            body,
+            status,
+            {
+                "phase": phase,
+                "canaryWeight": w.percent(state.weight),
+                "failedChecks": state.failed_checks,
+                "iterations": state.iterations,
+                "lastAppliedSpec": state.last_applied,
+                "lastPromotedSpec": state.last_promoted,
+                "lastTransitionTime": rfc3339(state.transition_at)
+                if state.transition_at
+                else (status.get("lastTransitionTime") or now),
+                "observedGeneration": generation,
+                "message": message,
+                "conditions": conditions,
+                "noDataChecks": state.no_data,
+                "unavailableSince": rfc3339(state.unavailable_since) if state.unavailable_since else None,
+                **({"pendingWeight": None} if step.weight is None or state.weight == step.weight else {}),
+            },
+        )
 
     def _refuse(self, body: dict, why: NotReady) -> None:
         meta, status = body["metadata"], body.get("status") or {}
-        conditions, news = refused(status.get("conditions"), reason=why.reason, message=why.message,
-                                   now=rfc3339(self.clock()), generation=meta.get("generation"))
+        conditions, news = refused(
+            status.get("conditions"),
+            reason=why.reason,
+            message=why.message,
+            now=rfc3339(self.clock()),
+            generation=meta.get("generation"),
+        )
         if news:
             self._announce(body, "Warning", why.reason, why.message, field=why.field)
-        self._write(body, status, {
-            "phase": status.get("phase") or "Initializing",
-            "observedGeneration": meta.get("generation"), "message": why.message, "conditions": conditions,
-        })
+        self.status.write(
+            body,
+            status,
+            {
+                "phase": status.get("phase") or Phase.INITIALIZING,
+                "observedGeneration": meta.get("generation"),
+                "message": why.message,
+                "conditions": conditions,
+            },
+        )

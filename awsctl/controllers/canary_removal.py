@@ -17,6 +17,7 @@ from awsctl.aws.target_groups import TargetGroupInUse
 from awsctl.controllers.canary_reconciler import CanaryReconciler, deployment_ready
 from awsctl.planning import naming, objects
 from awsctl.planning import weights as w
+from awsctl.planning.phases import Phase
 
 log = logging.getLogger("awsctl.canary")
 DRAIN_WAIT_SECONDS = 20.0
@@ -41,7 +42,9 @@ class CanaryRemoval:
     def _remove(self, body: dict) -> None:
         meta, status = body["metadata"], dict(body.get("status") or {})
         ns, name = meta["namespace"], meta["name"]
-        status = self.r._write(body, status, {"phase": "Terminating", "message": "restoring traffic and cleaning up"})
+        status = self.r.status.write(
+            body, status, {"phase": Phase.TERMINATING, "message": "restoring traffic and cleaning up"}
+        )
         try:
             spec = api.CanarySpec.parse(body.get("spec") or {})
         except api.SpecError:
@@ -59,14 +62,17 @@ class CanaryRemoval:
         if spec is not None and spec.revert_on_deletion:
             self._revert(body, spec, status)
         message = f"traffic restored, {deleted} target groups deleted"
-        self.r._write(body, status, {"phase": "Terminated", "message": message})
-        self.r.kube.event(body, type="Normal", reason="Terminated", message=message)
+        self.r.status.write(body, status, {"phase": Phase.TERMINATED, "message": message})
+        self.r.kube.event(body, type="Normal", reason=Phase.TERMINATED, message=message)
         log.info("canary removed", extra={"canary": f"{ns}/{name}", "targetGroupsDeleted": deleted})
 
     def _bindings(self, body: dict) -> list[dict]:
         meta = body["metadata"]
-        return [b for b in self.r.kube.list_custom(BINDINGS, meta["namespace"], f"{objects.CANARY_LABEL}={meta['name']}")
-                if objects.owned_by(b, meta["uid"])]
+        return [
+            b
+            for b in self.r.kube.list_custom(BINDINGS, meta["namespace"], f"{objects.CANARY_LABEL}={meta['name']}")
+            if objects.owned_by(b, meta["uid"])
+        ]
 
     def _drain_bindings(self, body: dict) -> None:
         """Deletes the child bindings and waits (briefly, here) for their finalizers to deregister the
@@ -92,7 +98,7 @@ class CanaryRemoval:
                 self.r.traffic.restore(status, rule=retiring)
             except (RuleNotFound, ListenerNotFound):
                 pass
-            status = self.r._write(body, status, {"retiringRule": None})
+            status = self.r.status.write(body, status, {"retiringRule": None})
         route = self.r.traffic.route(status)
         if route is None:
             return
@@ -102,14 +108,21 @@ class CanaryRemoval:
         healthy = self.r.canary_groups.healthy_arns([b.arn for b in primary + canary])
         if spec is not None and primary and all(healthy.get(b.arn, 0) > 0 for b in primary):
             try:
-                result = self.r.traffic.set_weight(route, spec, primary, canary, 0, healthy,
-                                                   owned_route=bool((status.get("listenerRule") or {}).get("created")))
+                result = self.r.traffic.set_weight(
+                    route,
+                    spec,
+                    primary,
+                    canary,
+                    0,
+                    healthy,
+                    owned_route=bool((status.get("listenerRule") or {}).get("created")),
+                )
             except (RuleNotFound, ListenerNotFound):
                 result = None  # the route is gone already: nothing sends traffic to our groups
             if result is not None and not result.verified:
                 raise Retry(f"weight back to the primary not verified yet: {result.message}")
         self.r.traffic.restore(status)
-        self.r._write(body, status, {"listenerRule": None, "canaryWeight": 0})
+        self.r.status.write(body, status, {"listenerRule": None, "canaryWeight": 0})
 
     def _revert(self, body: dict, spec: api.CanarySpec, status: dict) -> None:
         ns = body["metadata"]["namespace"]

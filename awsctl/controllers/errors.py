@@ -7,13 +7,28 @@ from botocore.exceptions import ClientError
 from awsctl.aws.errors import error_code
 
 # AWS answers that mean "your input cannot be done", not "try again": a condition, not a retry loop.
-REFUSALS = frozenset({
-    "TooManyRules", "PriorityInUse", "TooManyTargetGroups", "TooManyTargets", "TooManyActions",
-    "TooManyConditionValues", "TooManyRegistrationsForTargetId", "TooManyTags", "ValidationError",
-    "InvalidConfigurationRequest", "InvalidTarget", "DuplicateTargetGroupName", "IncompatibleProtocols",
-    "InvalidLoadBalancerAction", "TargetGroupAssociationLimit", "AccessDenied", "AccessDeniedException",
-    "UnauthorizedOperation",
-})
+REFUSALS = frozenset(
+    {
+        "TooManyRules",
+        "PriorityInUse",
+        "TooManyTargetGroups",
+        "TooManyTargets",
+        "TooManyActions",
+        "TooManyConditionValues",
+        "TooManyRegistrationsForTargetId",
+        "TooManyTags",
+        "ValidationError",
+        "InvalidConfigurationRequest",
+        "InvalidTarget",
+        "DuplicateTargetGroupName",
+        "IncompatibleProtocols",
+        "InvalidLoadBalancerAction",
+        "TargetGroupAssociationLimit",
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+    }
+)
 
 
 class NotReady(Exception):

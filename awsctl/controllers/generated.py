@@ -5,7 +5,7 @@ taken over (NameConflict)."""
 from __future__ import annotations
 
 import logging
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from awsctl.api import canary as api
 from awsctl.controllers.errors import NotReady
@@ -19,8 +19,11 @@ Write = Callable[[dict], None]  # patches the Canary's status (write-ahead recor
 
 def owned_or_absent(existing: Mapping | None, body: dict, kind: str, name: str) -> None:
     if existing is not None and not objects.owned_by(existing, body["metadata"]["uid"]):
-        raise NotReady("NameConflict", f"{kind} {name} exists and is not owned by this Canary; "
-                                       "awsctl will not take it over", "metadata.name")
+        raise NotReady(
+            "NameConflict",
+            f"{kind} {name} exists and is not owned by this Canary; awsctl will not take it over",
+            "metadata.name",
+        )
 
 
 def differs(existing: Mapping, wanted: Mapping) -> bool:
@@ -55,13 +58,27 @@ class GeneratedObjects:
         primary["metadata"]["annotations"] = {REVISION_ANNOTATION: objects.template_hash(target)}
         return primary
 
-    def ensure_services(self, body: dict, spec: api.CanarySpec, target: dict, apex: dict | None,
-                        user_apex: dict | None, headless: bool, target_type: str) -> None:
+    def ensure_services(
+        self,
+        body: dict,
+        spec: api.CanarySpec,
+        target: dict,
+        apex: dict | None,
+        user_apex: dict | None,
+        headless: bool,
+        target_type: str,
+    ) -> None:
         """`apex` is the apex Service as the tick already read it (or None): not fetched twice."""
         ports = objects.service_ports(user_apex, spec.service.port, spec.service.target_port)
-        wanted = objects.generated_services(body, spec.service.name, objects.selector_of(target), ports,
-                                            headless=headless, node_port=target_type == "instance",
-                                            user_service=user_apex)
+        wanted = objects.generated_services(
+            body,
+            spec.service.name,
+            objects.selector_of(target),
+            ports,
+            headless=headless,
+            node_port=target_type == "instance",
+            user_service=user_apex,
+        )
         ns = body["metadata"]["namespace"]
         for svc in wanted:
             name = svc["metadata"]["name"]

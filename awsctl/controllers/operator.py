@@ -40,9 +40,17 @@ def bounded_session(info: kopf.ConnectionInfo, limit: int = API_CONNECTIONS) -> 
     requests past it wait for a connection instead."""
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=limit, ssl=info.as_ssl_context()),
-        headers=info.as_http_headers(), proxy=info.proxy_url, trust_env=info.trust_env)
-    return kopf.AiohttpSession(server=info.server, default_namespace=info.default_namespace, priority=info.priority,
-                               expiration=info.expiration, aiohttp_session=session)
+        headers=info.as_http_headers(),
+        proxy=info.proxy_url,
+        trust_env=info.trust_env,
+    )
+    return kopf.AiohttpSession(
+        server=info.server,
+        default_namespace=info.default_namespace,
+        priority=info.priority,
+        expiration=info.expiration,
+        aiohttp_session=session,
+    )
 
 
 @dataclass(frozen=True)
@@ -57,7 +65,7 @@ class OperatorOptions:
     drift_seconds: float = DRIFT_SECONDS
     log_format: str = "json"
     verbose: bool = False
-    workers: int = 8          # threads for Canary ticks and kopf's own sync handlers
+    workers: int = 8  # threads for Canary ticks and kopf's own sync handlers
     binding_workers: int = 16  # threads for binding reconciles, fed most urgent first
     rates: dict[str, Rate] = field(default_factory=dict)  # API budget overrides by bucket
     readiness_webhook: WebhookOptions | None = None  # None: no webhook (the generated primary's gate still works)
@@ -68,8 +76,14 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
     registry = kopf.OperatorRegistry()
     peering_priority = options.peering_priority if options.peering_priority is not None else random.randint(1, 2**31)
     groups = TargetGroups(clients)
-    canary_reconciler = CanaryReconciler(kube, groups, OwnedTargetGroups(clients), routing.select(clients),
-                                         AnalysisRunner(CloudWatch(clients)), cluster=options.cluster_name)
+    canary_reconciler = CanaryReconciler(
+        kube,
+        groups,
+        OwnedTargetGroups(clients),
+        routing.select(clients),
+        AnalysisRunner(CloudWatch(clients)),
+        cluster=options.cluster_name,
+    )
 
     def wake_owner(namespace: str, labels: dict) -> None:
         canary = labels.get(CANARY_LABEL)
@@ -77,8 +91,9 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
             canary_reconciler.wakeups.wake((namespace, canary))
 
     reconciler = BindingReconciler(kube, groups, on_targets_changed=wake_owner, drift_seconds=options.drift_seconds)
-    queue = BindingQueue(reconciler, options.binding_workers, interrupt=clients.budget.interrupt,
-                         resync_seconds=options.resync_seconds)
+    queue = BindingQueue(
+        reconciler, options.binding_workers, interrupt=clients.budget.interrupt, resync_seconds=options.resync_seconds
+    )
 
     def recheck_bindings(namespace: str, canary: str) -> None:
         for binding in kube.list_custom(BINDINGS, namespace, f"{CANARY_LABEL}={canary}"):
@@ -104,7 +119,8 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
         settings.persistence.finalizer = FINALIZER
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="awsctl.io")
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix="awsctl.io", key="last-handled-configuration")
+            prefix="awsctl.io", key="last-handled-configuration"
+        )
         settings.posting.level = logging.WARNING  # our own events say what happened; kopf's only on trouble
         settings.posting.reporting_component = "awsctl"
         settings.watching.server_timeout = 300
@@ -116,14 +132,22 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
             settings.peering.mandatory = True
             settings.peering.priority = peering_priority
             settings.peering.lifetime = options.peering_lifetime
-        log.info("awsctl operator starting", extra={
-            "version": __version__, "cluster": options.cluster_name,
-            "namespaces": list(options.namespaces) or "all", "peering": options.peering or "standalone",
-            "peeringPriority": peering_priority if options.peering else None,
-            "apiBudget": {name: f"{b.configured.burst}/{b.configured.per_second:g}"
-                          for name, b in clients.budget.buckets.items()},
-            "awsEndpoint": os.environ.get("AWS_ENDPOINT_URL", "default"),
-            "awsRegion": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")})
+        log.info(
+            "awsctl operator starting",
+            extra={
+                "version": __version__,
+                "cluster": options.cluster_name,
+                "namespaces": list(options.namespaces) or "all",
+                "peering": options.peering or "standalone",
+                "peeringPriority": peering_priority if options.peering else None,
+                "apiBudget": {
+                    name: f"{b.configured.burst}/{b.configured.per_second:g}"
+                    for name, b in clients.budget.buckets.items()
+                },
+                "awsEndpoint": os.environ.get("AWS_ENDPOINT_URL", "default"),
+                "awsRegion": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+            },
+        )
 
     bindings.register(registry, reconciler, queue)
     canaries.register(registry, canary_reconciler)
@@ -151,12 +175,14 @@ def run(options: OperatorOptions) -> int:
     if options.metrics_port:
         metrics.serve(options.metrics_port)
         log.info("serving Prometheus metrics", extra={"port": options.metrics_port, "path": "/metrics"})
-    asyncio.run(kopf.operator(
-        registry=registry,
-        clusterwide=not options.namespaces,
-        namespaces=options.namespaces,
-        liveness_endpoint=options.liveness,
-        standalone=not options.peering,
-        peering_name=options.peering,
-    ))
+    asyncio.run(
+        kopf.operator(
+            registry=registry,
+            clusterwide=not options.namespaces,
+            namespaces=options.namespaces,
+            liveness_endpoint=options.liveness,
+            standalone=not options.peering,
+            peering_name=options.peering,
+        )
+    )
     return 0

@@ -18,9 +18,10 @@ import asyncio
 import base64
 import logging
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 import kopf
 
@@ -46,25 +47,40 @@ def client_config(options: WebhookOptions, ca: bytes) -> dict:
     bundle = base64.b64encode(ca).decode("ascii")
     if options.service:
         namespace, name = options.service.split("/", 1)
-        return {"service": {"namespace": namespace, "name": name, "port": options.port, "path": f"/{HANDLER_ID}"},
-                "caBundle": bundle}
+        return {
+            "service": {"namespace": namespace, "name": name, "port": options.port, "path": f"/{HANDLER_ID}"},
+            "caBundle": bundle,
+        }
     return {"url": f"https://{options.host}:{options.port}/{HANDLER_ID}", "caBundle": bundle}
 
 
 def configuration(options: WebhookOptions, ca: bytes) -> dict:
     return {
-        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingWebhookConfiguration",
         "metadata": {"name": CONFIGURATION, "labels": {"app.kubernetes.io/managed-by": "awsctl"}},
-        "webhooks": [{
-            "name": "readiness-gates.awsctl.io",
-            "clientConfig": client_config(options, ca),
-            "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE"],
-                       "scope": "Namespaced"}],
-            "namespaceSelector": {"matchLabels": {NAMESPACE_LABEL: "enabled"}},
-            "failurePolicy": "Ignore", "sideEffects": "None", "matchPolicy": "Equivalent",
-            "timeoutSeconds": 10, "admissionReviewVersions": ["v1"],
-            "reinvocationPolicy": "IfNeeded",
-        }],
+        "webhooks": [
+            {
+                "name": "readiness-gates.awsctl.io",
+                "clientConfig": client_config(options, ca),
+                "rules": [
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "resources": ["pods"],
+                        "operations": ["CREATE"],
+                        "scope": "Namespaced",
+                    }
+                ],
+                "namespaceSelector": {"matchLabels": {NAMESPACE_LABEL: "enabled"}},
+                "failurePolicy": "Ignore",
+                "sideEffects": "None",
+                "matchPolicy": "Equivalent",
+                "timeoutSeconds": 10,
+                "admissionReviewVersions": ["v1"],
+                "reinvocationPolicy": "IfNeeded",
+            }
+        ],
     }
 
 
@@ -83,11 +99,17 @@ def certificate(kube: Kube, options: WebhookOptions) -> tls.ServingBundle:
         if found is not None:
             data = found.get("data") or {}
             return tls.ServingBundle(*(base64.b64decode(data[k]) for k in ("ca.crt", "tls.crt", "tls.key")))
-        bundle = tls.serving_bundle(f"{name}.{namespace}.svc", (f"{name}.{namespace}.svc", f"{name}.{namespace}",
-                                                               f"{name}.{namespace}.svc.cluster.local"))
+        bundle = tls.serving_bundle(
+            f"{name}.{namespace}.svc",
+            (f"{name}.{namespace}.svc", f"{name}.{namespace}", f"{name}.{namespace}.svc.cluster.local"),
+        )
         try:
-            kube.create_secret(namespace, secret, {"ca.crt": bundle.ca, "tls.crt": bundle.cert, "tls.key": bundle.key},
-                               kind="kubernetes.io/tls")
+            kube.create_secret(
+                namespace,
+                secret,
+                {"ca.crt": bundle.ca, "tls.crt": bundle.cert, "tls.key": bundle.key},
+                kind="kubernetes.io/tls",
+            )
             return bundle
         except ApiError as err:
             if err.status != 409:  # another replica created it first: read theirs
@@ -113,9 +135,13 @@ class ManagedWebhookServer(kopf.WebhookServer):
     async def __call__(self, fn) -> AsyncIterator[Any]:
         async for config in super().__call__(fn):
             await asyncio.to_thread(self.kube.apply_webhook_configuration, configuration(self.options, self.ca))
-            log.info("readiness-gate webhook serving", extra={"port": self.options.port,
-                                                               "clientConfig": {k: v for k, v in client_config(
-                                                                   self.options, self.ca).items() if k != "caBundle"}})
+            log.info(
+                "readiness-gate webhook serving",
+                extra={
+                    "port": self.options.port,
+                    "clientConfig": {k: v for k, v in client_config(self.options, self.ca).items() if k != "caBundle"},
+                },
+            )
             yield config
 
 
@@ -131,15 +157,23 @@ def register(registry: kopf.OperatorRegistry, kube: Kube, options: WebhookOption
         return {namespace: (name, dict(spec.get("selector") or {}))}
 
     @kopf.on.mutate("v1", "pods", operations=["CREATE"], ignore_failures=True, id=HANDLER_ID, registry=registry)
-    def add_readiness_gates(body, patch: kopf.Patch, service_selectors: kopf.Index, bindings_by_service: kopf.Index,
-                            **_: Any) -> None:
+    def add_readiness_gates(
+        body, patch: kopf.Patch, service_selectors: kopf.Index, bindings_by_service: kopf.Index, **_: Any
+    ) -> None:
         meta = body.get("metadata") or {}
         namespace = meta.get("namespace")
         gates = readiness_gates(
-            meta.get("labels"), service_selectors.get(namespace, ()),
+            meta.get("labels"),
+            service_selectors.get(namespace, ()),
             lambda service: bindings_by_service.get((namespace, service), ()),
-            (body.get("spec") or {}).get("readinessGates"))
+            (body.get("spec") or {}).get("readinessGates"),
+        )
         if gates is not None:
             patch.spec["readinessGates"] = gates
-            log.info("readiness gates added", extra={"pod": f"{namespace}/{meta.get('name') or meta.get('generateName')}",
-                                                     "gates": [g["conditionType"] for g in gates]})
+            log.info(
+                "readiness gates added",
+                extra={
+                    "pod": f"{namespace}/{meta.get('name') or meta.get('generateName')}",
+                    "gates": [g["conditionType"] for g in gates],
+                },
+            )

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Hashable
+from collections.abc import Hashable
 
-WAITING_PHASES = frozenset({"", "Initializing", "Promoting"})
+from awsctl.planning.phases import Phase
+
+WAITING_PHASES = frozenset({Phase.INITIALIZING, Phase.PROMOTING})
 
 
 class Wakeups:
@@ -33,7 +35,7 @@ class Wakeups:
             self._loops.pop(key, None)
             self._waiting.discard(key)
 
-    def phase(self, key: Hashable, phase: str) -> None:
+    def phase(self, key: Hashable, phase: Phase) -> None:
         """The reconciler reports each tick's phase; only waiting phases can be woken."""
         with self._lock:
             (self._waiting.add if phase in WAITING_PHASES else self._waiting.discard)(key)

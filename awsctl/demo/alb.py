@@ -12,13 +12,19 @@ def create_alb(elbv2, ec2, name: str = "awsctl-demo") -> tuple[str, str]:
     """Returns (load balancer ARN, listener ARN); the listener answers 404 until a rule forwards."""
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
     subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]
-    lb = elbv2.create_load_balancer(Name=name, Subnets=subnets[:2], Type="application",
-                                    Scheme="internet-facing")["LoadBalancers"][0]
+    lb = elbv2.create_load_balancer(Name=name, Subnets=subnets[:2], Type="application", Scheme="internet-facing")[
+        "LoadBalancers"
+    ][0]
     listener = elbv2.create_listener(
-        LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
-        DefaultActions=[{"Type": "fixed-response",
-                         "FixedResponseConfig": {"StatusCode": "404", "ContentType": "text/plain",
-                                                 "MessageBody": "no route"}}],
+        LoadBalancerArn=lb["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[
+            {
+                "Type": "fixed-response",
+                "FixedResponseConfig": {"StatusCode": "404", "ContentType": "text/plain", "MessageBody": "no route"},
+            }
+        ],
     )["Listeners"][0]
     return lb["LoadBalancerArn"], listener["ListenerArn"]
 
@@ -27,10 +33,22 @@ def record_requests(cloudwatch, listener_arn: str, target_group_arn: str, reques
     """Writes the datapoints an ALB would publish for one target group now (RequestCount and
     HTTPCode_Target_5XX_Count, high resolution): moto has no data plane, so the demo and the tests
     play the ALB's part."""
-    dims = [{"Name": "TargetGroup", "Value": target_group_dimension(target_group_arn)},
-            {"Name": "LoadBalancer", "Value": load_balancer_dimension(listener_arn)}]
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=[
-        {"MetricName": name, "Dimensions": dims, "Value": float(value), "Timestamp": now, "Unit": "Count",
-         "StorageResolution": 1}
-        for name, value in (("RequestCount", requests), ("HTTPCode_Target_5XX_Count", errors))])
+    dims = [
+        {"Name": "TargetGroup", "Value": target_group_dimension(target_group_arn)},
+        {"Name": "LoadBalancer", "Value": load_balancer_dimension(listener_arn)},
+    ]
+    now = datetime.datetime.now(datetime.UTC)
+    cloudwatch.put_metric_data(
+        Namespace=NAMESPACE,
+        MetricData=[
+            {
+                "MetricName": name,
+                "Dimensions": dims,
+                "Value": float(value),
+                "Timestamp": now,
+                "Unit": "Count",
+                "StorageResolution": 1,
+            }
+            for name, value in (("RequestCount", requests), ("HTTPCode_Target_5XX_Count", errors))
+        ],
+    )

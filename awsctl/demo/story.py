@@ -25,6 +25,7 @@ from pathlib import Path
 from awsctl.demo.alb import create_alb, record_requests
 from awsctl.dev.cluster import Environment
 from awsctl.dev.waiting import wait_until
+from awsctl.planning.phases import FINISHED, Phase
 from awsctl.planning.weights import weights_of
 
 NS = "demo"
@@ -62,7 +63,7 @@ class Traffic:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def start(self) -> "Traffic":
+    def start(self) -> Traffic:
         self._thread.start()
         return self
 
@@ -74,12 +75,12 @@ class Traffic:
         while not self._stop.wait(0.5):
             requests = REQUESTS_PER_SECOND * 0.5 * self.canary_weight / 100
             if self.group and requests > 0:
-                record_requests(self.cloudwatch, self.listener, self.group, requests,
-                                round(requests * self.error_rate))
+                record_requests(self.cloudwatch, self.listener, self.group, requests, round(requests * self.error_rate))
 
 
 def _alb(env: Environment, state_dir: Path, exports: dict) -> tuple[str, str]:
     from awsctl.demo import terraform
+
     if terraform.available():
         _step("creating the ALB with terraform/examples/local against moto (the aws provider waits ~60 s)")
         tf = terraform.Terraform(state_dir / "tf")
@@ -116,54 +117,115 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
         _step("starting the operator (awsctl run)")
         log_path = state_dir / "logs" / "operator.log"
         with open(log_path, "ab") as log:
-            operator = subprocess.Popen([sys.executable, "-m", "awsctl", "run", "--liveness", "",
-                                         "--namespace", NS, "--log-format", "text"], env=dict(os.environ),
-                                        stdout=log, stderr=subprocess.STDOUT)
+            operator = subprocess.Popen(
+                [sys.executable, "-m", "awsctl", "run", "--liveness", "", "--namespace", NS, "--log-format", "text"],
+                env=dict(os.environ),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         print(f"    logs: {log_path}")
 
         _step("deploying web (3 pods, containerPort 8080) behind a headless Service (port 80 -> 8080)")
         core.create_namespace({"metadata": {"name": NS}})
         wait_until(lambda: core.list_namespaced_service_account(NS).items, "namespace")
         labels = {"app": "web"}
-        apps.create_namespaced_deployment(NS, {
-            "metadata": {"name": "web"},
-            "spec": {"replicas": 3, "selector": {"matchLabels": labels}, "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "web", "image": "demo/web:v1",
-                                         "ports": [{"name": "http", "containerPort": 8080}]}]}}}})
-        core.create_namespaced_service(NS, {"metadata": {"name": "web"}, "spec": {
-            "clusterIP": "None", "selector": labels,
-            "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}})
+        apps.create_namespaced_deployment(
+            NS,
+            {
+                "metadata": {"name": "web"},
+                "spec": {
+                    "replicas": 3,
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "web",
+                                    "image": "demo/web:v1",
+                                    "ports": [{"name": "http", "containerPort": 8080}],
+                                }
+                            ]
+                        },
+                    },
+                },
+            },
+        )
+        core.create_namespaced_service(
+            NS,
+            {
+                "metadata": {"name": "web"},
+                "spec": {
+                    "clusterIP": "None",
+                    "selector": labels,
+                    "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+                },
+            },
+        )
         import boto3
+
         cloudwatch = boto3.client("cloudwatch")
-        cloudwatch.put_metric_alarm(AlarmName=ALARM, Namespace="AWS/ApplicationELB",
-                                    MetricName="HTTPCode_Target_5XX_Count", Statistic="Sum", Period=60,
-                                    EvaluationPeriods=1, Threshold=50, ComparisonOperator="GreaterThanThreshold")
+        cloudwatch.put_metric_alarm(
+            AlarmName=ALARM,
+            Namespace="AWS/ApplicationELB",
+            MetricName="HTTPCode_Target_5XX_Count",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=50,
+            ComparisonOperator="GreaterThanThreshold",
+        )
         cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="OK", StateReason="no 5xx")
-        _step(f"creating the Canary: steps 0.5% -> 5% -> 25% -> 50%, success rate >= 99% (1 m periods), "
-              f"then a {BAKE_SECONDS} s bake at 100% gated by the alarm {ALARM}")
-        custom.create_namespaced_custom_object("awsctl.io", "v1alpha1", NS, "canaries", {
-            "apiVersion": "awsctl.io/v1alpha1", "kind": "Canary", "metadata": {"name": "web"},
-            "spec": {"targetRef": {"name": "web"}, "service": {"port": 80, "targetPort": "http"},
-                     # Short health checks keep the demo quick under the realism layer: healthy 10 s
-                     # after registration (5 s x 2), as AWS allows at the least.
-                     "loadBalancer": {"listenerARN": listener, "rule": {"priority": 10, "hosts": ["web.demo"]},
-                                      "targetGroup": {"healthCheck": {"intervalSeconds": 5, "healthyThresholdCount": 2},
-                                                      "deregistrationDelaySeconds": 5}},
-                     "analysis": {"interval": "2s", "threshold": 2, "stepWeights": [0.5, 5, 25, 50],
-                                  "metrics": [{"name": "request-success-rate", "interval": "1m",
-                                               "thresholdRange": {"min": 99}}],
-                                  "alarms": [{"name": ALARM}],
-                                  "bake": {"weight": 100, "duration": f"{BAKE_SECONDS}s"}}}})
+        _step(
+            f"creating the Canary: steps 0.5% -> 5% -> 25% -> 50%, success rate >= 99% (1 m periods), "
+            f"then a {BAKE_SECONDS} s bake at 100% gated by the alarm {ALARM}"
+        )
+        custom.create_namespaced_custom_object(
+            "awsctl.io",
+            "v1alpha1",
+            NS,
+            "canaries",
+            {
+                "apiVersion": "awsctl.io/v1alpha1",
+                "kind": "Canary",
+                "metadata": {"name": "web"},
+                "spec": {
+                    "targetRef": {"name": "web"},
+                    "service": {"port": 80, "targetPort": "http"},
+                    # Short health checks keep the demo quick under the realism layer: healthy 10 s
+                    # after registration (5 s x 2), as AWS allows at the least.
+                    "loadBalancer": {
+                        "listenerARN": listener,
+                        "rule": {"priority": 10, "hosts": ["web.demo"]},
+                        "targetGroup": {
+                            "healthCheck": {"intervalSeconds": 5, "healthyThresholdCount": 2},
+                            "deregistrationDelaySeconds": 5,
+                        },
+                    },
+                    "analysis": {
+                        "interval": "2s",
+                        "threshold": 2,
+                        "stepWeights": [0.5, 5, 25, 50],
+                        "metrics": [{"name": "request-success-rate", "interval": "1m", "thresholdRange": {"min": 99}}],
+                        "alarms": [{"name": ALARM}],
+                        "bake": {"weight": 100, "duration": f"{BAKE_SECONDS}s"},
+                    },
+                },
+            },
+        )
 
         def canary() -> dict:
             return custom.get_namespaced_custom_object("awsctl.io", "v1alpha1", NS, "canaries", "web")
 
-        st = wait_until(lambda: (lambda s: s if s.get("phase") == "Initialized" else None)(canary().get("status") or {}),
-                   "Canary Initialized")
+        st = wait_until(
+            lambda: (lambda s: s if s.get("phase") == Phase.INITIALIZED else None)(canary().get("status") or {}),
+            "Canary Initialized",
+        )
         svc = core.read_namespaced_service("web-primary", NS)
-        print(f"    Initialized: web-primary is headless (clusterIP {svc.spec.cluster_ip}), "
-              f"ip target groups, all traffic on the primary")
+        print(
+            f"    Initialized: web-primary is headless (clusterIP {svc.spec.cluster_ip}), "
+            f"ip target groups, all traffic on the primary"
+        )
 
         traffic = Traffic(cloudwatch, listener).start()
         traffic.group = st["targetGroups"]["canary"][0]
@@ -175,7 +237,7 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
             last_line, baking = "", False
             while True:
                 status = canary().get("status") or {}
-                if status.get("phase") == "Baking" and not baking and status.get("lastAppliedSpec") != label:
+                if status.get("phase") == Phase.BAKING and not baking and status.get("lastAppliedSpec") != label:
                     baking = True
                     record.marks.append((record.now(), "BAKE"))
                     if on_bake:
@@ -191,8 +253,10 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
                 health = []
                 for role in ("primary", "canary"):
                     arn = status["targetGroups"][role][0]
-                    states = [d["TargetHealth"]["State"] for d in
-                              elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]]
+                    states = [
+                        d["TargetHealth"]["State"]
+                        for d in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+                    ]
                     # The states AWS shows (unused, initial, healthy, draining), counted per side.
                     counts = " ".join(f"{states.count(s)} {s}" for s in sorted(set(states))) or "no targets"
                     health.append(f"{role} [{counts}]")
@@ -201,8 +265,10 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
                 record.success.append(metric["value"] if metric and share > 0 else None)
                 rate = f"{metric['value']:.1f}%" if metric else "-"
                 alarm = next((a["state"] for a in status.get("alarms") or ()), "-")
-                line = (f"    {record.now():5.1f}s  {status.get('phase', ''):<16} canary {share:5.1f}% alarm {alarm} "
-                        f"(ALB {weights.get(canary_arn, 0)}/{total})  {'  '.join(health)}  success {rate}")
+                line = (
+                    f"    {record.now():5.1f}s  {status.get('phase', ''):<16} canary {share:5.1f}% alarm {alarm} "
+                    f"(ALB {weights.get(canary_arn, 0)}/{total})  {'  '.join(health)}  success {rate}"
+                )
                 if line.split("s ", 1)[1] != last_line:
                     print(line, flush=True)
                     last_line = line.split("s ", 1)[1]
@@ -210,14 +276,16 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
                     return status
                 time.sleep(1.0)
 
-        _step(f"rolling out {GOOD}: healthy metrics, the weights step up, a {BAKE_SECONDS} s bake at 100%, "
-              "then promotion")
+        _step(
+            f"rolling out {GOOD}: healthy metrics, the weights step up, a {BAKE_SECONDS} s bake at 100%, then promotion"
+        )
         promoted_from = canary()["status"]["lastAppliedSpec"]
         record.marks.append((record.now(), "V2"))
         traffic.error_rate = 0.0
-        apps.patch_namespaced_deployment("web", NS, {"spec": {"template": {"spec": {"containers": [
-            {"name": "web", "image": GOOD}]}}}})
-        good = follow({"Succeeded", "Failed"}, promoted_from)
+        apps.patch_namespaced_deployment(
+            "web", NS, {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": GOOD}]}}}}
+        )
+        good = follow(FINISHED, promoted_from)
         primary_image = apps.read_namespaced_deployment("web-primary", NS).spec.template.spec.containers[0].image
         print(f"    {good['phase']}: web-primary now runs {primary_image}")
 
@@ -230,9 +298,11 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
             traffic.error_rate = 0.30
             cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason="5xx above 50 per minute")
             print(f"    {record.now():5.1f}s  {ALARM} -> ALARM", flush=True)
-        apps.patch_namespaced_deployment("web", NS, {"spec": {"template": {"spec": {"containers": [
-            {"name": "web", "image": BAD}]}}}})
-        bad = follow({"Succeeded", "Failed"}, good["lastAppliedSpec"], on_bake=overload)
+
+        apps.patch_namespaced_deployment(
+            "web", NS, {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": BAD}]}}}}
+        )
+        bad = follow(FINISHED, good["lastAppliedSpec"], on_bake=overload)
         primary_image = apps.read_namespaced_deployment("web-primary", NS).spec.template.spec.containers[0].image
         print(f"    {bad['phase']}: {bad.get('message', '')}")
         print(f"    web-primary still runs {primary_image}: it stayed warm through the bake, no capacity gap")
@@ -241,15 +311,19 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
         subprocess.run([sys.executable, "-m", "awsctl", "status", "-n", NS], check=False)
 
         from awsctl.demo.plot import BLUE, RED, chart
-        png = chart(state_dir / "canary.png", record.times,
-                    [("CANARY WEIGHT %", record.weights, BLUE), ("SUCCESS RATE %", record.success, RED)],
-                    record.marks)
+
+        png = chart(
+            state_dir / "canary.png",
+            record.times,
+            [("CANARY WEIGHT %", record.weights, BLUE), ("SUCCESS RATE %", record.success, RED)],
+            record.marks,
+        )
         _step("summary")
         print(f"    ALB from {how}; {GOOD} {good['phase']}, {BAD} {bad['phase']}")
         print(f"    weights stepped {sorted({round(w, 1) for w in record.weights})} (percent, as AWS showed them)")
         print(f"    plot of canary weight and success rate: {png}")
         print(f"    demo finished in {time.monotonic() - started:.1f}s")
-        ok = good["phase"] == "Succeeded" and bad["phase"] == "Failed"
+        ok = good["phase"] == Phase.SUCCEEDED and bad["phase"] == Phase.FAILED
         return 0 if ok else 1
     finally:
         if traffic:

@@ -47,25 +47,30 @@ class Terraform:
         rc.write_text(
             "provider_installation {\n"
             f'  filesystem_mirror {{\n    path    = "{PLUGIN_MIRROR}"\n    include = ["registry.terraform.io/*/*"]\n  }}\n'
-            '  direct {\n    exclude = ["registry.terraform.io/*/*"]\n  }\n}\n')
+            '  direct {\n    exclude = ["registry.terraform.io/*/*"]\n  }\n}\n'
+        )
         self.env = dict(os.environ, TF_CLI_CONFIG_FILE=str(rc), TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1")
 
     def run(self, *args: str, cwd: Path | None = None) -> str:
-        proc = subprocess.run([self.binary, *args], cwd=cwd or self.dir, env=self.env, capture_output=True,
-                              text=True, timeout=900)
+        proc = subprocess.run(
+            [self.binary, *args], cwd=cwd or self.dir, env=self.env, capture_output=True, text=True, timeout=900
+        )
         if proc.returncode != 0:
-            raise TerraformError(f"terraform {' '.join(args)} failed ({proc.returncode}):\n"
-                                 f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+            raise TerraformError(
+                f"terraform {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            )
         return proc.stdout
 
     def init(self) -> None:
         self.run("init", "-input=false", "-no-color", "-backend=false")
 
     def apply(self, **variables: str) -> dict:
-        self.run("apply", "-auto-approve", "-input=false", "-no-color",
-                 *(f"-var={k}={v}" for k, v in variables.items()))
+        self.run(
+            "apply", "-auto-approve", "-input=false", "-no-color", *(f"-var={k}={v}" for k, v in variables.items())
+        )
         return {k: v["value"] for k, v in json.loads(self.run("output", "-json")).items()}
 
     def destroy(self, **variables: str) -> None:
-        self.run("destroy", "-auto-approve", "-input=false", "-no-color",
-                 *(f"-var={k}={v}" for k, v in variables.items()))
+        self.run(
+            "destroy", "-auto-approve", "-input=false", "-no-color", *(f"-var={k}={v}" for k, v in variables.items())
+        )

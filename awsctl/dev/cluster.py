@@ -144,62 +144,108 @@ class Environment:
         state = {"ports": ports, "pids": {}, "bin": str(bin_dir)}
         self._write_kubeconfig(pki_dir, ports["apiserver"])
         try:
-            self._spawn(state, "etcd", [
-                str(bin_dir / "etcd"), "--name=default",
-                f"--data-dir={self.state_dir / 'etcd'}",
-                f"--listen-client-urls=http://127.0.0.1:{ports['etcd']}",
-                f"--advertise-client-urls=http://127.0.0.1:{ports['etcd']}",
-                f"--listen-peer-urls=http://127.0.0.1:{ports['etcd_peer']}",
-                f"--initial-advertise-peer-urls=http://127.0.0.1:{ports['etcd_peer']}",
-                f"--initial-cluster=default=http://127.0.0.1:{ports['etcd_peer']}",
-                "--unsafe-no-fsync", "--log-level=warn",
-            ])
+            self._spawn(
+                state,
+                "etcd",
+                [
+                    str(bin_dir / "etcd"),
+                    "--name=default",
+                    f"--data-dir={self.state_dir / 'etcd'}",
+                    f"--listen-client-urls=http://127.0.0.1:{ports['etcd']}",
+                    f"--advertise-client-urls=http://127.0.0.1:{ports['etcd']}",
+                    f"--listen-peer-urls=http://127.0.0.1:{ports['etcd_peer']}",
+                    f"--initial-advertise-peer-urls=http://127.0.0.1:{ports['etcd_peer']}",
+                    f"--initial-cluster=default=http://127.0.0.1:{ports['etcd_peer']}",
+                    "--unsafe-no-fsync",
+                    "--log-level=warn",
+                ],
+            )
             self._wait_http(f"http://127.0.0.1:{ports['etcd']}/health", "etcd", state)
-            self._spawn(state, "kube-apiserver", [
-                str(bin_dir / "kube-apiserver"),
-                f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
-                "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
-                f"--secure-port={ports['apiserver']}",
-                f"--tls-cert-file={pki_dir / 'apiserver.crt'}",
-                f"--tls-private-key-file={pki_dir / 'apiserver.key'}",
-                f"--client-ca-file={pki_dir / 'ca.crt'}",
-                f"--service-account-key-file={pki_dir / 'sa.pub'}",
-                f"--service-account-signing-key-file={pki_dir / 'sa.key'}",
-                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                f"--service-cluster-ip-range={SERVICE_CIDR}",
-                "--authorization-mode=RBAC", "--allow-privileged=true",
-                "--enable-priority-and-fairness=false",
-                "--endpoint-reconciler-type=none",
-            ])
+            self._spawn(
+                state,
+                "kube-apiserver",
+                [
+                    str(bin_dir / "kube-apiserver"),
+                    f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
+                    "--bind-address=127.0.0.1",
+                    "--advertise-address=127.0.0.1",
+                    f"--secure-port={ports['apiserver']}",
+                    f"--tls-cert-file={pki_dir / 'apiserver.crt'}",
+                    f"--tls-private-key-file={pki_dir / 'apiserver.key'}",
+                    f"--client-ca-file={pki_dir / 'ca.crt'}",
+                    f"--service-account-key-file={pki_dir / 'sa.pub'}",
+                    f"--service-account-signing-key-file={pki_dir / 'sa.key'}",
+                    "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                    f"--service-cluster-ip-range={SERVICE_CIDR}",
+                    "--authorization-mode=RBAC",
+                    "--allow-privileged=true",
+                    "--enable-priority-and-fairness=false",
+                    "--endpoint-reconciler-type=none",
+                ],
+            )
             self._wait_apiserver(pki_dir, ports["apiserver"], state)
             kubeconfig = f"--kubeconfig={self.kubeconfig}"
-            self._spawn(state, "kube-controller-manager", [
-                str(bin_dir / "kube-controller-manager"), kubeconfig,
-                "--leader-elect=false", "--secure-port=0",
-                f"--service-account-private-key-file={pki_dir / 'sa.key'}",
-                f"--root-ca-file={pki_dir / 'ca.crt'}",
-                "--use-service-account-credentials=false",
-                f"--service-cluster-ip-range={SERVICE_CIDR}",
-                "--controllers=*,-nodeipam,-cloud-node-lifecycle,-route,-service",
-                "--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10",
-                "--concurrent-service-endpoint-syncs=10", "--endpointslice-updates-batch-period=0s",
-                "--kube-api-qps=100", "--kube-api-burst=200",  # client-side limits, not the fake cluster's pace
-            ])
-            self._spawn(state, "kube-scheduler", [
-                str(bin_dir / "kube-scheduler"), kubeconfig,
-                "--leader-elect=false", "--secure-port=0", "--kube-api-qps=100", "--kube-api-burst=200",
-            ])
-            self._spawn(state, "kwok", [
-                str(bin_dir / "kwok"), kubeconfig,
-                f"--manage-nodes-with-annotation-selector={_FAKE_NODE_ANNOTATION}=fake",
-                f"--config={Path(__file__).with_name('stages.yaml')}",
-                f"--cidr={POD_CIDR}", "--node-ip=127.0.0.1", "--node-lease-duration-seconds=40",
-                f"--server-address=127.0.0.1:{ports['kwok']}",
-            ])
+            self._spawn(
+                state,
+                "kube-controller-manager",
+                [
+                    str(bin_dir / "kube-controller-manager"),
+                    kubeconfig,
+                    "--leader-elect=false",
+                    "--secure-port=0",
+                    f"--service-account-private-key-file={pki_dir / 'sa.key'}",
+                    f"--root-ca-file={pki_dir / 'ca.crt'}",
+                    "--use-service-account-credentials=false",
+                    f"--service-cluster-ip-range={SERVICE_CIDR}",
+                    "--controllers=*,-nodeipam,-cloud-node-lifecycle,-route,-service",
+                    "--concurrent-deployment-syncs=10",
+                    "--concurrent-replicaset-syncs=10",
+                    "--concurrent-service-endpoint-syncs=10",
+                    "--endpointslice-updates-batch-period=0s",
+                    "--kube-api-qps=100",
+                    "--kube-api-burst=200",  # client-side limits, not the fake cluster's pace
+                ],
+            )
+            self._spawn(
+                state,
+                "kube-scheduler",
+                [
+                    str(bin_dir / "kube-scheduler"),
+                    kubeconfig,
+                    "--leader-elect=false",
+                    "--secure-port=0",
+                    "--kube-api-qps=100",
+                    "--kube-api-burst=200",
+                ],
+            )
+            self._spawn(
+                state,
+                "kwok",
+                [
+                    str(bin_dir / "kwok"),
+                    kubeconfig,
+                    f"--manage-nodes-with-annotation-selector={_FAKE_NODE_ANNOTATION}=fake",
+                    f"--config={Path(__file__).with_name('stages.yaml')}",
+                    f"--cidr={POD_CIDR}",
+                    "--node-ip=127.0.0.1",
+                    "--node-lease-duration-seconds=40",
+                    f"--server-address=127.0.0.1:{ports['kwok']}",
+                ],
+            )
             if with_moto:
-                self._spawn(state, "moto", [
-                    sys.executable, "-m", "awsctl.dev.realism", "-H", "127.0.0.1", "-p", str(ports["moto"]),
-                ])
+                self._spawn(
+                    state,
+                    "moto",
+                    [
+                        sys.executable,
+                        "-m",
+                        "awsctl.dev.realism",
+                        "-H",
+                        "127.0.0.1",
+                        "-p",
+                        str(ports["moto"]),
+                    ],
+                )
                 self._wait_http(f"http://127.0.0.1:{ports['moto']}/moto-api/", "moto", state)
             self._create_nodes(nodes, state)
         except BaseException:
@@ -212,12 +258,24 @@ class Environment:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "awsctl-dev", "cluster": {
-                "server": f"https://127.0.0.1:{port}",
-                "certificate-authority": str(pki_dir / "ca.crt")}}],
-            "users": [{"name": "admin", "user": {
-                "client-certificate": str(pki_dir / "admin.crt"),
-                "client-key": str(pki_dir / "admin.key")}}],
+            "clusters": [
+                {
+                    "name": "awsctl-dev",
+                    "cluster": {
+                        "server": f"https://127.0.0.1:{port}",
+                        "certificate-authority": str(pki_dir / "ca.crt"),
+                    },
+                }
+            ],
+            "users": [
+                {
+                    "name": "admin",
+                    "user": {
+                        "client-certificate": str(pki_dir / "admin.crt"),
+                        "client-key": str(pki_dir / "admin.key"),
+                    },
+                }
+            ],
             "contexts": [{"name": "awsctl-dev", "context": {"cluster": "awsctl-dev", "user": "admin"}}],
             "current-context": "awsctl-dev",
         }
@@ -227,8 +285,14 @@ class Environment:
     def _spawn(self, state: dict, name: str, argv: list[str]) -> None:
         _say(f"starting {name}")
         log = open(self.state_dir / "logs" / f"{name}.log", "ab")
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd=self.state_dir)
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=self.state_dir,
+        )
         log.close()
         state["pids"][name] = proc.pid
         self.state_file.write_text(json.dumps(state, indent=2))
@@ -247,7 +311,7 @@ class Environment:
             try:
                 if probe():
                     return
-            except Exception:
+            except Exception:  # noqa: BLE001 - a server still starting fails its probe in many ways
                 pass
             time.sleep(0.2)
         raise DevError(f"{what} was not ready within {timeout:.0f}s; logs in {self.state_dir / 'logs'}")
@@ -259,8 +323,7 @@ class Environment:
         ctx = ssl.create_default_context(cafile=str(pki_dir / "ca.crt"))
         ctx.load_cert_chain(str(pki_dir / "admin.crt"), str(pki_dir / "admin.key"))
         url = f"https://127.0.0.1:{port}/readyz"
-        self._wait(lambda: urllib.request.urlopen(url, context=ctx, timeout=2).status == 200,
-                   "kube-apiserver", state)
+        self._wait(lambda: urllib.request.urlopen(url, context=ctx, timeout=2).status == 200, "kube-apiserver", state)
 
     def _create_nodes(self, count: int, state: dict) -> None:
         from kubernetes import client, config
@@ -272,8 +335,7 @@ class Environment:
         def ready() -> bool:
             nodes = api.list_node(label_selector="type=kwok").items
             return len(nodes) == count and all(
-                any(c.type == "Ready" and c.status == "True" for c in (n.status.conditions or []))
-                for n in nodes
+                any(c.type == "Ready" and c.status == "True" for c in (n.status.conditions or [])) for n in nodes
             )
 
         _say(f"waiting for {count} kwok nodes to be Ready")
@@ -299,9 +361,13 @@ class Environment:
             names.append(body["metadata"]["name"])
 
         def established() -> bool:
-            return all(any(c.type == "Established" and c.status == "True"
-                           for c in ext.read_custom_resource_definition(name).status.conditions or [])
-                       for name in names)
+            return all(
+                any(
+                    c.type == "Established" and c.status == "True"
+                    for c in ext.read_custom_resource_definition(name).status.conditions or []
+                )
+                for name in names
+            )
 
         self._wait(established, "CRDs established", self.load_state() or {"pids": {}}, timeout)
 

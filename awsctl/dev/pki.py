@@ -25,7 +25,7 @@ def _write_key(key, path: Path) -> None:
 def generate(pki_dir: Path) -> None:
     """Writes ca, apiserver serving cert, an admin client cert and the service-account key pair."""
     pki_dir.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key, ca_cert = tls.make_ca("awsctl-dev-ca", now)
     _write_key(ca_key, pki_dir / "ca.key")
     (pki_dir / "ca.crt").write_bytes(tls.cert_pem(ca_cert))
@@ -42,7 +42,5 @@ def generate(pki_dir: Path) -> None:
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     _write_key(sa_key, pki_dir / "sa.key")
     (pki_dir / "sa.pub").write_bytes(
-        sa_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )

@@ -33,8 +33,9 @@ import threading
 import time
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 SWITCH = "AWSCTL_REALISM"
 OBSERVER_HEADER = "X-Awsctl-Observer"  # a test's own look at AWS: answered, never counted against the budget
@@ -104,8 +105,8 @@ class Stats:
     """What the operator spent (observers excluded): benchmarks set these figures beside their floors."""
 
     throttled: int = 0
-    calls: Counter = field(default_factory=Counter)   # action -> calls admitted
-    log: list = field(default_factory=list)           # (monotonic time, action), when `recording`
+    calls: Counter = field(default_factory=Counter)  # action -> calls admitted
+    log: list = field(default_factory=list)  # (monotonic time, action), when `recording`
 
 
 class Realism:
@@ -182,7 +183,11 @@ class Realism:
     def health(self, group: Any, reg: Registration, now: float) -> tuple[str, str | None, str | None]:
         st = self.state(group)
         if st.in_use_since is None:
-            return "unused", "Target.NotInUse", "Target group is not configured to receive traffic from the load balancer"
+            return (
+                "unused",
+                "Target.NotInUse",
+                "Target group is not configured to receive traffic from the load balancer",
+            )
         started = max(reg.registered_at, st.in_use_since)
         elapsed = now - started
         interval = float(group.health_check_interval_seconds or 30)
@@ -207,13 +212,23 @@ class Realism:
                 for t in wanted:
                     key = f"{t['Id']}:{t.get('Port') or group.port}"
                     if key in st.targets:
-                        out.append(self._status(status_type, group, st.targets[key], *self.health(group, st.targets[key], now)))
+                        out.append(
+                            self._status(status_type, group, st.targets[key], *self.health(group, st.targets[key], now))
+                        )
                     elif key in st.draining:
                         out.append(self._status(status_type, group, st.draining[key][0], *_DRAINING))
                     else:
                         reg = Registration(t["Id"], int(t.get("Port") or group.port or 0), now)
-                        out.append(self._status(status_type, group, reg, "unused", "Target.NotRegistered",
-                                                "Target is not registered to the target group"))
+                        out.append(
+                            self._status(
+                                status_type,
+                                group,
+                                reg,
+                                "unused",
+                                "Target.NotRegistered",
+                                "Target is not registered to the target group",
+                            )
+                        )
                 return out
             for reg in st.targets.values():
                 out.append(self._status(status_type, group, reg, *self.health(group, reg, now)))
@@ -222,8 +237,9 @@ class Realism:
             return out
 
     @staticmethod
-    def _status(status_type: Any, group: Any, reg: Registration, state: str, reason: str | None,
-                description: str | None):
+    def _status(
+        status_type: Any, group: Any, reg: Registration, state: str, reason: str | None, description: str | None
+    ):
         return status_type(reg.id, reg.port, group.health_check_port, state, reason, description)
 
     def register(self, group: Any, targets: list[dict]) -> None:
@@ -262,8 +278,10 @@ class Realism:
                 continue
             groups = (action.get("ForwardConfig") or {}).get("TargetGroups") or []
             if len(groups) > MAX_GROUPS_PER_FORWARD:
-                raise _error("ValidationError", f"A forward action can have at most {MAX_GROUPS_PER_FORWARD} "
-                                                f"target groups, not {len(groups)}")
+                raise _error(
+                    "ValidationError",
+                    f"A forward action can have at most {MAX_GROUPS_PER_FORWARD} target groups, not {len(groups)}",
+                )
             for g in groups:
                 weight = g.get("Weight", 1)
                 try:
@@ -271,15 +289,18 @@ class Realism:
                 except (TypeError, ValueError):
                     ok = False
                 if not ok:
-                    raise _error("ValidationError", f"Target group weight {weight!r} is not in the range "
-                                                    f"0-{MAX_WEIGHT}")
+                    raise _error(
+                        "ValidationError", f"Target group weight {weight!r} is not in the range 0-{MAX_WEIGHT}"
+                    )
 
     @staticmethod
     def check_conditions(conditions: list[dict] | None) -> None:
         values = sum(_condition_value_count(c) for c in conditions or ())
         if values > MAX_CONDITION_VALUES:
-            raise _error("ValidationError", f"A rule can only have '{MAX_CONDITION_VALUES}' condition values; "
-                                            f"this one has {values}")
+            raise _error(
+                "ValidationError",
+                f"A rule can only have '{MAX_CONDITION_VALUES}' condition values; this one has {values}",
+            )
 
     @staticmethod
     def check_rule_count(backend: Any, listener_arn: str) -> None:
@@ -291,7 +312,7 @@ class Realism:
             raise _error("TooManyRules", f"The load balancer already has {rules} rules, the most it can have")
 
     # -- patching -------------------------------------------------------------------------------
-    def install(self) -> "Realism":
+    def install(self) -> Realism:
         from moto.elbv2 import exceptions as moto_errors
         from moto.elbv2 import models, responses
 
@@ -315,6 +336,7 @@ class Realism:
                     headers["status"] = status
                     return status, headers, body
                 return original(resp)
+
             return call
 
         def group(backend, arn):
@@ -327,12 +349,14 @@ class Realism:
             return lambda backend, arn, instances: layer.register(group(backend, arn), instances)
 
         def deregister_targets(_original):
-            return lambda backend, arn, instances: layer.deregister(group(backend, arn), instances,
-                                                                    moto_errors.InvalidTargetError)
+            return lambda backend, arn, instances: layer.deregister(
+                group(backend, arn), instances, moto_errors.InvalidTargetError
+            )
 
         def describe_target_health(_original):
-            return lambda backend, arn, targets: layer.describe(group(backend, arn), targets or [],
-                                                                models.FakeHealthStatus)
+            return lambda backend, arn, targets: layer.describe(
+                group(backend, arn), targets or [], models.FakeHealthStatus
+            )
 
         def route_change(original, validate=None):
             def changed(backend, *args, **kwargs):
@@ -341,6 +365,7 @@ class Realism:
                 result = original(backend, *args, **kwargs)
                 layer.refresh_use(backend)
                 return result
+
             return changed
 
         def validate_create_rule(backend, listener_arn, conditions, priority, actions, tags=None):
@@ -353,8 +378,12 @@ class Realism:
             layer.check_actions(actions)
 
         def validate_listener(backend, *args, **kwargs):
-            layer.check_actions(kwargs.get("actions") or next(
-                (a for a in args if isinstance(a, list) and a and isinstance(a[0], dict) and "Type" in a[0]), None))
+            layer.check_actions(
+                kwargs.get("actions")
+                or next(
+                    (a for a in args if isinstance(a, list) and a and isinstance(a[0], dict) and "Type" in a[0]), None
+                )
+            )
 
         patch(response_cls, "call_action", call_action)
         patch(backend_cls, "register_targets", register_targets)
@@ -364,8 +393,13 @@ class Realism:
         patch(backend_cls, "modify_rule", lambda o: route_change(o, validate_modify_rule))
         patch(backend_cls, "modify_listener", lambda o: route_change(o, validate_listener))
         patch(backend_cls, "create_listener", lambda o: route_change(o, validate_listener))
-        for name in ("delete_rule", "delete_listener", "delete_load_balancer", "set_rule_priorities",
-                     "delete_target_group"):
+        for name in (
+            "delete_rule",
+            "delete_listener",
+            "delete_load_balancer",
+            "set_rule_priorities",
+            "delete_target_group",
+        ):
             patch(backend_cls, name, route_change)
         return self
 
@@ -398,8 +432,11 @@ def _check_address_family(group: Any, target_id: str) -> None:
         raise _error("ValidationError", f"'{target_id}' is not a valid IP address") from None
     family = (getattr(group, "ip_address_type", None) or "ipv4").lower()
     if (version == 6) != (family == "ipv6"):
-        raise _error("ValidationError", f"The IP address '{target_id}' is not a valid "
-                                        f"{'IPv6' if family == 'ipv6' else 'IPv4'} address for this target group")
+        raise _error(
+            "ValidationError",
+            f"The IP address '{target_id}' is not a valid "
+            f"{'IPv6' if family == 'ipv6' else 'IPv4'} address for this target group",
+        )
 
 
 def _condition_value_count(condition: dict) -> int:

@@ -73,9 +73,12 @@ def ensure_binaries() -> Path:
     started = time.monotonic()
     env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=readonly -buildvcs=false")
     proc = subprocess.Popen(
-        [go, "build", "-o", str(staging) + "/",
-         *[_PACKAGES[b] for b in missing]],
-        cwd=mod, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [go, "build", "-o", str(staging) + "/", *[_PACKAGES[b] for b in missing]],
+        cwd=mod,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     output: list[str] = []
     while proc.poll() is None:
@@ -113,11 +116,18 @@ def ensure_helm() -> Path:
     staging = bin_dir.parent / "staging"
     env = dict(os.environ, CGO_ENABLED="0", GOBIN=str(staging), GOFLAGS="-buildvcs=false")
     stamps = [f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}"] + [
-        f"-X helm.sh/helm/v3/pkg/{pkg}.k8sVersion{part}={value}" for pkg in ("lint/rules", "chartutil")
-        for part, value in (("Major", "1"), ("Minor", HELM_KUBE_MINOR))]
+        f"-X helm.sh/helm/v3/pkg/{pkg}.k8sVersion{part}={value}"
+        for pkg in ("lint/rules", "chartutil")
+        for part, value in (("Major", "1"), ("Minor", HELM_KUBE_MINOR))
+    ]
     proc = subprocess.run(
         [go, "install", "-ldflags", " ".join(stamps), f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}"],
-        cwd=root if root.exists() else None, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=root if root.exists() else None,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     if proc.returncode != 0:
         raise ToolsError("go install of helm failed:\n" + "\n".join(proc.stdout.splitlines()[-40:]))
     bin_dir.mkdir(parents=True, exist_ok=True)

@@ -36,8 +36,18 @@ TIMEOUT = urllib3.Timeout(connect=10.0, read=60.0)
 # Connection failures are retried, and a 429 (the API server's "storage is (re)initializing" or its
 # priority-and-fairness limit) after its Retry-After: the request was not processed, so any verb may
 # be sent again. Past the retries the 429 is returned as the ApiError it is.
-RETRIES = urllib3.Retry(total=6, connect=3, read=0, redirect=0, status=3, other=0, backoff_factor=0.2,
-                        status_forcelist=(429,), allowed_methods=None, raise_on_status=False)
+RETRIES = urllib3.Retry(
+    total=6,
+    connect=3,
+    read=0,
+    redirect=0,
+    status=3,
+    other=0,
+    backoff_factor=0.2,
+    status_forcelist=(429,),
+    allowed_methods=None,
+    raise_on_status=False,
+)
 
 
 class ApiError(Exception):
@@ -68,8 +78,14 @@ class Unreachable(Exception):
 def _exec_token(plugin: dict) -> str | None:
     """Runs a kubeconfig `exec` credential plugin (e.g. `aws eks get-token`) for its token."""
     env = dict(os.environ, **{e["name"]: e["value"] for e in plugin.get("env") or ()})
-    out = subprocess.run([plugin["command"], *(plugin.get("args") or ())], env=env, capture_output=True,
-                         text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        [plugin["command"], *(plugin.get("args") or ())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     return (json.loads(out).get("status") or {}).get("token")
 
 
@@ -91,12 +107,20 @@ def kubeconfig_connection(paths: str) -> kopf.ConnectionInfo:
     if not token and user.get("exec"):
         token = _exec_token(user["exec"])
     return kopf.ConnectionInfo(
-        server=cluster["server"], ca_path=cluster.get("certificate-authority"),
-        ca_data=cluster.get("certificate-authority-data"), insecure=cluster.get("insecure-skip-tls-verify"),
-        certificate_path=user.get("client-certificate"), certificate_data=user.get("client-certificate-data"),
-        private_key_path=user.get("client-key"), private_key_data=user.get("client-key-data"),
-        username=user.get("username"), password=user.get("password"), token=token,
-        default_namespace=context.get("namespace"), proxy_url=cluster.get("proxy-url"))
+        server=cluster["server"],
+        ca_path=cluster.get("certificate-authority"),
+        ca_data=cluster.get("certificate-authority-data"),
+        insecure=cluster.get("insecure-skip-tls-verify"),
+        certificate_path=user.get("client-certificate"),
+        certificate_data=user.get("client-certificate-data"),
+        private_key_path=user.get("client-key"),
+        private_key_data=user.get("client-key-data"),
+        username=user.get("username"),
+        password=user.get("password"),
+        token=token,
+        default_namespace=context.get("namespace"),
+        proxy_url=cluster.get("proxy-url"),
+    )
 
 
 def load_connection(kubeconfig: str | None = None) -> kopf.ConnectionInfo:
@@ -124,11 +148,14 @@ class Rest:
         self.server = info.server.rstrip("/")
         self.default_namespace = info.default_namespace or "default"
         self._headers = {"Accept": "application/json", "User-Agent": "awsctl", **info.as_http_headers()}
-        self._pool = urllib3.PoolManager(num_pools=2, maxsize=POOL_SIZE, ssl_context=info.as_ssl_context(),
-                                         assert_hostname=False if info.insecure else None)
+        self._pool = urllib3.PoolManager(
+            num_pools=2,
+            maxsize=POOL_SIZE,
+            ssl_context=info.as_ssl_context(),
+            assert_hostname=False if info.insecure else None,
+        )
 
-    def call(self, method: str, path: str, body=None, *, content_type: str = "application/json",
-             **query) -> dict:
+    def call(self, method: str, path: str, body=None, *, content_type: str = "application/json", **query) -> dict:
         params = {k: v for k, v in query.items() if v is not None}
         url = self.server + path + ("?" + urlencode(params) if params else "")
         for attempt in (1, 2):
@@ -137,8 +164,9 @@ class Rest:
             if body is not None:
                 data, headers["Content-Type"] = json.dumps(body).encode(), content_type
             try:
-                response = self._pool.request(method, url, body=data, headers=headers, timeout=TIMEOUT,
-                                              retries=RETRIES, preload_content=True)
+                response = self._pool.request(
+                    method, url, body=data, headers=headers, timeout=TIMEOUT, retries=RETRIES, preload_content=True
+                )
             except urllib3.exceptions.MaxRetryError as err:
                 raise Unreachable(self.server, err.reason or err) from err
             if response.status == 401 and attempt == 1:
@@ -156,8 +184,11 @@ def _custom(namespace: str | None, plural: str, name: str = "", sub: str = "") -
 
 
 def _core(namespace: str, kind: str, name: str = "", sub: str = "") -> str:
-    return f"/api/v1/namespaces/{quote(namespace)}/{kind}" + (f"/{quote(name)}" if name else "") + (
-        f"/{sub}" if sub else "")
+    return (
+        f"/api/v1/namespaces/{quote(namespace)}/{kind}"
+        + (f"/{quote(name)}" if name else "")
+        + (f"/{sub}" if sub else "")
+    )
 
 
 def _apps(namespace: str, name: str, sub: str = "") -> str:
@@ -213,8 +244,11 @@ class Kube:
         return self.rest.call("GET", _custom(namespace or None, plural), labelSelector=label_selector)["items"]
 
     def endpoint_slices(self, namespace: str, service: str) -> list[dict]:
-        return self.rest.call("GET", f"/apis/discovery.k8s.io/v1/namespaces/{quote(namespace)}/endpointslices",
-                              labelSelector=f"kubernetes.io/service-name={service}")["items"]
+        return self.rest.call(
+            "GET",
+            f"/apis/discovery.k8s.io/v1/namespaces/{quote(namespace)}/endpointslices",
+            labelSelector=f"kubernetes.io/service-name={service}",
+        )["items"]
 
     def events(self, namespace: str, field_selector: str) -> list[dict]:
         return self.rest.call("GET", _core(namespace, "events"), fieldSelector=field_selector)["items"]
@@ -223,16 +257,28 @@ class Kube:
         return self._read(_core(namespace, "secrets", name))
 
     def create_secret(self, namespace: str, name: str, data: dict[str, bytes], kind: str = "Opaque") -> None:
-        self.rest.call("POST", _core(namespace, "secrets"), {
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "awsctl"}}, "type": kind,
-            "data": {k: base64.b64encode(v).decode("ascii") for k, v in data.items()}})
+        self.rest.call(
+            "POST",
+            _core(namespace, "secrets"),
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "awsctl"}},
+                "type": kind,
+                "data": {k: base64.b64encode(v).decode("ascii") for k, v in data.items()},
+            },
+        )
 
     def apply_webhook_configuration(self, config: dict) -> None:
         """Server-side apply of a MutatingWebhookConfiguration (idempotent; ours alone)."""
-        self.rest.call("PATCH", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/"
-                       + quote(config["metadata"]["name"]), config, content_type=APPLY,
-                       fieldManager=FIELD_MANAGER, force="true")
+        self.rest.call(
+            "PATCH",
+            "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/" + quote(config["metadata"]["name"]),
+            config,
+            content_type=APPLY,
+            fieldManager=FIELD_MANAGER,
+            force="true",
+        )
 
     def get_pod(self, namespace: str, name: str) -> dict | None:
         return self._read(_core(namespace, "pods", name))
@@ -243,8 +289,9 @@ class Kube:
     # -- writes -----------------------------------------------------------------------
     def patch_status(self, plural: str, namespace: str, name: str, status: dict) -> None:
         try:
-            self.rest.call("PATCH", _custom(namespace, plural, name, "status"), {"status": status},
-                           content_type=MERGE_PATCH)
+            self.rest.call(
+                "PATCH", _custom(namespace, plural, name, "status"), {"status": status}, content_type=MERGE_PATCH
+            )
         except ApiError as err:
             if err.status != 404:  # deleted meanwhile: nothing to report on
                 raise
@@ -260,26 +307,40 @@ class Kube:
             path = _custom(meta["namespace"], {binding.KIND: binding.PLURAL}[obj["kind"]], meta["name"])
         return self.rest.call("PATCH", path, obj, content_type=APPLY, fieldManager=FIELD_MANAGER, force="true")
 
-    def set_pod_condition(self, namespace: str, name: str, type: str, status: bool, reason: str,
-                          message: str) -> None:
+    def set_pod_condition(self, namespace: str, name: str, type: str, status: bool, reason: str, message: str) -> None:
         """One pod condition (a readiness gate's), merged by type: the kubelet's own conditions stay."""
-        condition = {"type": type, "status": "True" if status else "False", "reason": reason, "message": message,
-                     "lastProbeTime": None, "lastTransitionTime": now_rfc3339()}
+        condition = {
+            "type": type,
+            "status": "True" if status else "False",
+            "reason": reason,
+            "message": message,
+            "lastProbeTime": None,
+            "lastTransitionTime": now_rfc3339(),
+        }
         try:
-            self.rest.call("PATCH", _core(namespace, "pods", name, "status"), {"status": {"conditions": [condition]}},
-                           content_type=STRATEGIC_MERGE_PATCH)
+            self.rest.call(
+                "PATCH",
+                _core(namespace, "pods", name, "status"),
+                {"status": {"conditions": [condition]}},
+                content_type=STRATEGIC_MERGE_PATCH,
+            )
         except ApiError as err:
             if err.status != 404:  # the pod is gone: nothing to gate
                 raise
 
     def scale(self, namespace: str, deployment: str, replicas: int) -> None:
-        self.rest.call("PATCH", _apps(namespace, deployment, "scale"), {"spec": {"replicas": replicas}},
-                       content_type=MERGE_PATCH)
+        self.rest.call(
+            "PATCH", _apps(namespace, deployment, "scale"), {"spec": {"replicas": replicas}}, content_type=MERGE_PATCH
+        )
 
     def set_service_selector(self, namespace: str, name: str, selector: dict) -> None:
         """Replaces the whole selector (a merge patch would keep keys we want gone)."""
-        self.rest.call("PATCH", _core(namespace, "services", name),
-                       [{"op": "replace", "path": "/spec/selector", "value": selector}], content_type=JSON_PATCH)
+        self.rest.call(
+            "PATCH",
+            _core(namespace, "services", name),
+            [{"op": "replace", "path": "/spec/selector", "value": selector}],
+            content_type=JSON_PATCH,
+        )
 
     def patch_custom(self, plural: str, namespace: str, name: str, patch: dict) -> dict:
         """A merge patch of spec or metadata (what `awsctl pause` and `awsctl promote` change)."""
@@ -297,17 +358,26 @@ class Kube:
         meta = obj.get("metadata") or {}
         now = now_rfc3339()
         body = {
-            "apiVersion": "v1", "kind": "Event",
+            "apiVersion": "v1",
+            "kind": "Event",
             "metadata": {"generateName": f"{meta.get('name', 'awsctl')}.", "namespace": meta.get("namespace")},
             "involvedObject": {
-                "apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "name": meta.get("name"),
-                "namespace": meta.get("namespace"), "uid": meta.get("uid"),
+                "apiVersion": obj.get("apiVersion"),
+                "kind": obj.get("kind"),
+                "name": meta.get("name"),
+                "namespace": meta.get("namespace"),
+                "uid": meta.get("uid"),
                 "resourceVersion": meta.get("resourceVersion"),
             },
-            "type": type, "reason": reason, "message": message[:1024],
-            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+            "type": type,
+            "reason": reason,
+            "message": message[:1024],
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
             "source": {"component": "awsctl"},
-            "reportingComponent": "awsctl.io/controller", "reportingInstance": self._instance,
+            "reportingComponent": "awsctl.io/controller",
+            "reportingInstance": self._instance,
         }
         try:
             self.rest.call("POST", _core(meta.get("namespace") or "default", "events"), body)

@@ -26,8 +26,9 @@ def name(common_name: str, org: str | None = None) -> x509.Name:
 
 
 def key_pem(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
 
 
 def cert_pem(cert: x509.Certificate) -> bytes:
@@ -39,25 +40,45 @@ def make_ca(common_name: str, now: datetime.datetime):
     key = ec.generate_private_key(ec.SECP256R1())
     subject = name(common_name)
     cert = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + VALIDITY)
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .sign(key, hashes.SHA256())
     )
     return key, cert
 
 
-def issue(ca_key, ca_cert, subject: x509.Name, key, *, now: datetime.datetime,
-          server_names: tuple[str, ...] = ()) -> x509.Certificate:
+def issue(
+    ca_key, ca_cert, subject: x509.Name, key, *, now: datetime.datetime, server_names: tuple[str, ...] = ()
+) -> x509.Certificate:
     """A leaf certificate: a server's (for `server_names`, DNS names or IPs) or, without them, a client's."""
     builder = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(ca_cert.subject).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + VALIDITY)
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + VALIDITY)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
     )
     if server_names:
@@ -68,7 +89,8 @@ def issue(ca_key, ca_cert, subject: x509.Name, key, *, now: datetime.datetime,
             except ValueError:
                 sans.append(x509.DNSName(entry))
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False).add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
     else:
         builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
     return builder.sign(ca_key, hashes.SHA256())
@@ -83,7 +105,7 @@ class ServingBundle:
 
 def serving_bundle(common_name: str, server_names: tuple[str, ...]) -> ServingBundle:
     """A new CA and a serving certificate it signed, as PEM."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key, ca_cert = make_ca(f"{common_name}-ca", now)
     key = ec.generate_private_key(ec.SECP256R1())
     cert = issue(ca_key, ca_cert, name(common_name), key, now=now, server_names=server_names)

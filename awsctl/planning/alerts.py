@@ -4,6 +4,9 @@ provider type expects. Pure; controllers/alerts.py resolves providers and delive
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from awsctl.planning.phases import Phase
 
 TYPES = ("slack", "msteams", "discord", "generic")
 SEVERITIES = ("info", "warn", "error")
@@ -31,7 +34,7 @@ class News:
 
 
 def severity_of(phase: str, event_type: str | None) -> str:
-    if phase == "Failed":
+    if phase == Phase.FAILED:
         return "error"
     return "warn" if event_type == "Warning" else "info"
 
@@ -41,26 +44,68 @@ def hears(alert_severity: str, news_severity: str) -> bool:
     return _RANK[news_severity] >= _RANK.get(alert_severity, 0)
 
 
-def payload(kind: str, news: News, channel: str = "", username: str = "") -> dict:
+def payload(kind: str, news: News, channel: str = "", username: str = "") -> dict[str, Any]:
     """The JSON body each provider type's incoming webhook accepts."""
-    facts = {"Canary": f"{news.namespace}/{news.name}", "Phase": news.phase, "Weight": f"{news.weight:g}%",
-             "Revision": news.revision or "-", "Reason": news.reason}
+    facts = {
+        "Canary": f"{news.namespace}/{news.name}",
+        "Phase": news.phase,
+        "Weight": f"{news.weight:g}%",
+        "Revision": news.revision or "-",
+        "Reason": news.reason,
+    }
     sender = username or "awsctl"
     if kind == "slack":
-        body = {"username": sender, "text": news.title, "attachments": [{
-            "color": _COLOUR[news.severity], "text": news.message, "ts": news.time,
-            "fields": [{"title": k, "value": v, "short": True} for k, v in facts.items()]}]}
+        body = {
+            "username": sender,
+            "text": news.title,
+            "attachments": [
+                {
+                    "color": _COLOUR[news.severity],
+                    "text": news.message,
+                    "ts": news.time,
+                    "fields": [{"title": k, "value": v, "short": True} for k, v in facts.items()],
+                }
+            ],
+        }
         return {**body, "channel": channel} if channel else body
     if kind == "msteams":
-        return {"@type": "MessageCard", "@context": "https://schema.org/extensions", "summary": news.title,
-                "themeColor": _COLOUR[news.severity].lstrip("#"), "sections": [{
-                    "activityTitle": news.title, "activitySubtitle": sender, "text": news.message,
-                    "facts": [{"name": k, "value": v} for k, v in facts.items()]}]}
+        return {
+            "@type": "MessageCard",
+            "@context": "https://schema.org/extensions",
+            "summary": news.title,
+            "themeColor": _COLOUR[news.severity].lstrip("#"),
+            "sections": [
+                {
+                    "activityTitle": news.title,
+                    "activitySubtitle": sender,
+                    "text": news.message,
+                    "facts": [{"name": k, "value": v} for k, v in facts.items()],
+                }
+            ],
+        }
     if kind == "discord":
-        return {"username": sender, "content": news.title, "embeds": [{
-            "title": news.title, "description": news.message, "timestamp": news.time,
-            "color": int(_COLOUR[news.severity].lstrip("#"), 16),
-            "fields": [{"name": k, "value": v, "inline": True} for k, v in facts.items()]}]}
-    return {"name": news.name, "namespace": news.namespace, "phase": news.phase, "weight": news.weight,
-            "reason": news.reason, "message": news.message, "revision": news.revision,
-            "severity": news.severity, "time": news.time, **({"channel": channel} if channel else {})}
+        return {
+            "username": sender,
+            "content": news.title,
+            "embeds": [
+                {
+                    "title": news.title,
+                    "description": news.message,
+                    "timestamp": news.time,
+                    "color": int(_COLOUR[news.severity].lstrip("#"), 16),
+                    "fields": [{"name": k, "value": v, "inline": True} for k, v in facts.items()],
+                }
+            ],
+        }
+    return {
+        "name": news.name,
+        "namespace": news.namespace,
+        "phase": news.phase,
+        "weight": news.weight,
+        "reason": news.reason,
+        "message": news.message,
+        "revision": news.revision,
+        "severity": news.severity,
+        "time": news.time,
+        **({"channel": channel} if channel else {}),
+    }

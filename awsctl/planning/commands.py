@@ -9,17 +9,19 @@ Pausing and resuming are `spec.suspend`, which already freezes a rollout.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
+
+from awsctl.planning.phases import Phase
 
 PREFIX = "awsctl.io/"
 PROMOTE, PROMOTE_FULL, ABORT, RETRY = "promote", "promote-full", "abort", "retry"
 VERBS = (PROMOTE, PROMOTE_FULL, ABORT, RETRY)
 # What each verb needs: the phases it acts in (the CLI refuses it elsewhere, with the phase).
 ACTS_IN = {
-    PROMOTE: ("Progressing", "WaitingPromotion", "Baking"),
-    PROMOTE_FULL: ("Progressing", "WaitingPromotion", "Baking"),
-    ABORT: ("Progressing", "WaitingPromotion", "Baking"),
-    RETRY: ("Failed",),
+    PROMOTE: (Phase.PROGRESSING, Phase.WAITING_PROMOTION, Phase.BAKING),
+    PROMOTE_FULL: (Phase.PROGRESSING, Phase.WAITING_PROMOTION, Phase.BAKING),
+    ABORT: (Phase.PROGRESSING, Phase.WAITING_PROMOTION, Phase.BAKING),
+    RETRY: (Phase.FAILED,),
 }
 
 
@@ -42,8 +44,9 @@ def pending(annotations: Mapping[str, str] | None, handled: Mapping[str, str] | 
     return frozenset(out)
 
 
-def handled_after(annotations: Mapping[str, str] | None, handled: Mapping[str, str] | None,
-                  done: frozenset[str]) -> dict[str, str]:
+def handled_after(
+    annotations: Mapping[str, str] | None, handled: Mapping[str, str] | None, done: frozenset[str]
+) -> dict[str, str]:
     """`status.commands` once the verbs in `done` have been carried out (or made moot)."""
     out = dict(handled or {})
     for verb in done:
@@ -59,5 +62,7 @@ def refusal(verb: str, phase: str, name: str) -> str | None:
         return None
     if verb == RETRY:
         return f"canary {name} is {phase or 'Initializing'}, not Failed: there is no failed revision to retry"
-    return (f"canary {name} is {phase or 'Initializing'}: there is no rollout in progress to "
-            f"{'abort' if verb == ABORT else 'promote'}")
+    return (
+        f"canary {name} is {phase or 'Initializing'}: there is no rollout in progress to "
+        f"{'abort' if verb == ABORT else 'promote'}"
+    )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 def set_condition(
-    conditions: Sequence[Mapping] | None,
+    conditions: Sequence[Mapping[str, Any]] | None,
     *,
     type: str,
     status: bool,
@@ -14,9 +15,9 @@ def set_condition(
     message: str,
     now: str,
     generation: int | None,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     status_text = "True" if status else "False"
-    merged: list[dict] = []
+    merged: list[dict[str, Any]] = []
     found = False
     for cond in conditions or ():
         if cond.get("type") != type:
@@ -24,31 +25,41 @@ def set_condition(
             continue
         found = True
         moved = cond.get("status") != status_text
-        merged.append({
-            "type": type,
-            "status": status_text,
-            "reason": reason,
-            "message": message,
-            "lastTransitionTime": now if moved else cond.get("lastTransitionTime", now),
-            "observedGeneration": generation,
-        })
+        merged.append(
+            {
+                "type": type,
+                "status": status_text,
+                "reason": reason,
+                "message": message,
+                "lastTransitionTime": now if moved else cond.get("lastTransitionTime", now),
+                "observedGeneration": generation,
+            }
+        )
     if not found:
-        merged.append({
-            "type": type, "status": status_text, "reason": reason, "message": message,
-            "lastTransitionTime": now, "observedGeneration": generation,
-        })
+        merged.append(
+            {
+                "type": type,
+                "status": status_text,
+                "reason": reason,
+                "message": message,
+                "lastTransitionTime": now,
+                "observedGeneration": generation,
+            }
+        )
     return merged
 
 
-def refused(conditions: Sequence[Mapping] | None, *, reason: str, message: str, now: str,
-            generation: int | None) -> tuple[list[dict], bool]:
+def refused(
+    conditions: Sequence[Mapping[str, Any]] | None, *, reason: str, message: str, now: str, generation: int | None
+) -> tuple[list[dict[str, Any]], bool]:
     """Ready=False for bad or missing input, and whether it is news (a new reason or message), so the
     shell posts one event per refusal rather than one per resync."""
     previous = find_condition(conditions, "Ready") or {}
     news = previous.get("reason") != reason or previous.get("message") != message
-    return set_condition(conditions, type="Ready", status=False, reason=reason, message=message, now=now,
-                         generation=generation), news
+    return set_condition(
+        conditions, type="Ready", status=False, reason=reason, message=message, now=now, generation=generation
+    ), news
 
 
-def find_condition(conditions: Sequence[Mapping] | None, type: str) -> Mapping | None:
+def find_condition(conditions: Sequence[Mapping[str, Any]] | None, type: str) -> Mapping[str, Any] | None:
     return next((c for c in conditions or () if c.get("type") == type), None)

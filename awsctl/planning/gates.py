@@ -3,7 +3,8 @@ shows its target healthy, so a rolling update cannot take old pods away before n
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from awsctl.planning.naming import readiness_gate
 
@@ -18,13 +19,22 @@ def selector_matches(selector: Mapping[str, str] | None, labels: Mapping[str, st
     return all(labels.get(k) == v for k, v in selector.items())
 
 
-def readiness_gates(labels: Mapping[str, str] | None, services: Iterable[tuple[str, Mapping[str, str]]],
-                    bindings_of: Callable[[str], Iterable[str]],
-                    existing: Sequence[Mapping] | None) -> list[dict] | None:
+def readiness_gates(
+    labels: Mapping[str, str] | None,
+    services: Iterable[tuple[str, Mapping[str, str]]],
+    bindings_of: Callable[[str], Iterable[str]],
+    existing: Sequence[Mapping[str, Any]] | None,
+) -> list[dict[str, Any]] | None:
     """The pod's readinessGates with one gate per binding whose Service selects it; None when
     nothing is missing (the pod is left untouched)."""
-    wanted = sorted({readiness_gate(b) for service, selector in services if selector_matches(selector, labels)
-                     for b in bindings_of(service)})
+    wanted = sorted(
+        {
+            readiness_gate(b)
+            for service, selector in services
+            if selector_matches(selector, labels)
+            for b in bindings_of(service)
+        }
+    )
     have = {g.get("conditionType") for g in existing or ()}
     missing = [g for g in wanted if g not in have]
     if not missing:

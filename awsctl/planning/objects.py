@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from awsctl.api import GROUP, VERSION
 from awsctl.planning.naming import canary_name, primary_name
@@ -25,10 +26,16 @@ def template_hash(deployment: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def owner_reference(canary: Mapping[str, Any]) -> dict:
+def owner_reference(canary: Mapping[str, Any]) -> dict[str, Any]:
     meta = canary["metadata"]
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Canary", "name": meta["name"], "uid": meta["uid"],
-            "controller": True, "blockOwnerDeletion": True}
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Canary",
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 def owned_by(obj: Mapping[str, Any] | None, canary_uid: str) -> bool:
@@ -45,7 +52,7 @@ def primary_selector(selector: Mapping[str, str]) -> dict[str, str]:
     return {k: primary_name(v) for k, v in selector.items()}
 
 
-def primary_template(target: Mapping[str, Any]) -> dict:
+def primary_template(target: Mapping[str, Any]) -> dict[str, Any]:
     """The target's pod template with its selector labels rewritten for the primary."""
     template = copy.deepcopy((target.get("spec") or {}).get("template") or {})
     labels = template.setdefault("metadata", {}).setdefault("labels", {})
@@ -53,8 +60,9 @@ def primary_template(target: Mapping[str, Any]) -> dict:
     return template
 
 
-def primary_deployment(target: Mapping[str, Any], canary: Mapping[str, Any], replicas: int,
-                       readiness_gate: str | None = None) -> dict:
+def primary_deployment(
+    target: Mapping[str, Any], canary: Mapping[str, Any], replicas: int, readiness_gate: str | None = None
+) -> dict[str, Any]:
     spec = copy.deepcopy(target.get("spec") or {})
     spec.pop("paused", None)
     spec["replicas"] = replicas
@@ -66,9 +74,11 @@ def primary_deployment(target: Mapping[str, Any], canary: Mapping[str, Any], rep
         pod["readinessGates"] = [*gates, {"conditionType": readiness_gate}]
     meta = target.get("metadata") or {}
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
         "metadata": {
-            "name": primary_name(meta["name"]), "namespace": meta.get("namespace"),
+            "name": primary_name(meta["name"]),
+            "namespace": meta.get("namespace"),
             "labels": {**(meta.get("labels") or {}), CANARY_LABEL: canary["metadata"]["name"], ROLE_LABEL: "primary"},
             "ownerReferences": [owner_reference(canary)],
         },
@@ -76,7 +86,7 @@ def primary_deployment(target: Mapping[str, Any], canary: Mapping[str, Any], rep
     }
 
 
-def service_ports(user_service: Mapping[str, Any] | None, port: int, target_port: int | str) -> list[dict]:
+def service_ports(user_service: Mapping[str, Any] | None, port: int, target_port: int | str) -> list[dict[str, Any]]:
     """The user's ports and targetPorts as they are (nodePorts dropped: they are per Service)."""
     ports = ((user_service or {}).get("spec") or {}).get("ports") or []
     if any(p.get("port") == port for p in ports):
@@ -84,8 +94,17 @@ def service_ports(user_service: Mapping[str, Any] | None, port: int, target_port
     return [{"name": "http", "port": port, "targetPort": target_port, "protocol": "TCP"}]
 
 
-def service(name: str, canary: Mapping[str, Any], selector: Mapping[str, str], ports: list[dict], *,
-            headless: bool, node_port: bool, role: str, user_service: Mapping[str, Any] | None = None) -> dict:
+def service(
+    name: str,
+    canary: Mapping[str, Any],
+    selector: Mapping[str, str],
+    ports: list[dict[str, Any]],
+    *,
+    headless: bool,
+    node_port: bool,
+    role: str,
+    user_service: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     spec: dict[str, Any] = {"selector": dict(selector), "ports": copy.deepcopy(ports)}
     if headless:
         spec["clusterIP"] = "None"  # seed 000: never blanked for a headless source
@@ -96,9 +115,11 @@ def service(name: str, canary: Mapping[str, Any], selector: Mapping[str, str], p
         if passthrough in user_spec:
             spec[passthrough] = user_spec[passthrough]
     return {
-        "apiVersion": "v1", "kind": "Service",
+        "apiVersion": "v1",
+        "kind": "Service",
         "metadata": {
-            "name": name, "namespace": canary["metadata"]["namespace"],
+            "name": name,
+            "namespace": canary["metadata"]["namespace"],
             "labels": {CANARY_LABEL: canary["metadata"]["name"], ROLE_LABEL: role},
             "ownerReferences": [owner_reference(canary)],
         },
@@ -106,31 +127,75 @@ def service(name: str, canary: Mapping[str, Any], selector: Mapping[str, str], p
     }
 
 
-def generated_services(canary: Mapping[str, Any], apex: str, target_selector: Mapping[str, str],
-                       ports: list[dict], *, headless: bool, node_port: bool,
-                       user_service: Mapping[str, Any] | None) -> list[dict]:
+def generated_services(
+    canary: Mapping[str, Any],
+    apex: str,
+    target_selector: Mapping[str, str],
+    ports: list[dict[str, Any]],
+    *,
+    headless: bool,
+    node_port: bool,
+    user_service: Mapping[str, Any] | None,
+) -> list[dict[str, Any]]:
     """Primary and canary Services, plus the apex when the user has none of their own."""
     out = [
-        service(primary_name(apex), canary, primary_selector(target_selector), ports, headless=headless,
-                node_port=node_port, role="primary", user_service=user_service),
-        service(canary_name(apex), canary, target_selector, ports, headless=headless, node_port=node_port,
-                role="canary", user_service=user_service),
+        service(
+            primary_name(apex),
+            canary,
+            primary_selector(target_selector),
+            ports,
+            headless=headless,
+            node_port=node_port,
+            role="primary",
+            user_service=user_service,
+        ),
+        service(
+            canary_name(apex),
+            canary,
+            target_selector,
+            ports,
+            headless=headless,
+            node_port=node_port,
+            role="canary",
+            user_service=user_service,
+        ),
     ]
     if user_service is None:
-        out.append(service(apex, canary, primary_selector(target_selector), ports, headless=headless,
-                           node_port=node_port, role="apex"))
+        out.append(
+            service(
+                apex,
+                canary,
+                primary_selector(target_selector),
+                ports,
+                headless=headless,
+                node_port=node_port,
+                role="apex",
+            )
+        )
     return out
 
 
-def child_binding(name: str, canary: Mapping[str, Any], role: str, service_name: str, port: int | str,
-                  target_group_arn: str, target_type: str) -> dict:
+def child_binding(
+    name: str,
+    canary: Mapping[str, Any],
+    role: str,
+    service_name: str,
+    port: int | str,
+    target_group_arn: str,
+    target_type: str,
+) -> dict[str, Any]:
     return {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "TargetGroupBinding",
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "TargetGroupBinding",
         "metadata": {
-            "name": name, "namespace": canary["metadata"]["namespace"],
+            "name": name,
+            "namespace": canary["metadata"]["namespace"],
             "labels": {CANARY_LABEL: canary["metadata"]["name"], ROLE_LABEL: role},
             "ownerReferences": [owner_reference(canary)],
         },
-        "spec": {"serviceRef": {"name": service_name, "port": port}, "targetGroupARN": target_group_arn,
-                 "targetType": target_type},
+        "spec": {
+            "serviceRef": {"name": service_name, "port": port},
+            "targetGroupARN": target_group_arn,
+            "targetType": target_type,
+        },
     }

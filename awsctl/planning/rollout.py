@@ -9,13 +9,15 @@ AWS does not show is never counted, and a side is never drained before its weigh
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Mapping
+from typing import Literal
 
 from awsctl.planning.commands import ABORT, PROMOTE, PROMOTE_FULL, RETRY
+from awsctl.planning.phases import STEADY, Phase, phase_of
 from awsctl.planning.weights import next_step, percent, promotion_step
 
-STEADY = ("Initialized", "Succeeded", "Failed")
+EventType = Literal["Normal", "Warning"]
 ANALYSIS = "analysis"  # the pseudo-gate for rollout webhooks and metrics
 
 
@@ -41,7 +43,7 @@ class Policy:
 class RolloutState:
     """What status remembers between ticks (and across operator restarts)."""
 
-    phase: str = ""
+    phase: Phase = Phase.INITIALIZING
     weight: int = 0  # verified canary permille
     failed_checks: int = 0
     iterations: int = 0
@@ -50,6 +52,9 @@ class RolloutState:
     transition_at: float = 0.0
     no_data: int = 0  # consecutive analysis checks without data
     unavailable_since: float = 0.0  # when the canary stopped being ready; 0 while it is
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "phase", phase_of(self.phase))  # a status's string, or none yet
 
 
 @dataclass(frozen=True)
@@ -78,9 +83,9 @@ class Step:
     message: str
     weight: int | None = None  # set this canary weight and verify it before the actions below
     promote: bool = False  # copy the target's template to the primary
-    scale_canary: str | None = None  # "up" or "down"
+    scale_canary: Literal["up", "down"] | None = None
     hooks: tuple[str, ...] = ()  # fire-and-forget webhooks (post-rollout)
-    event: str | None = None  # "Normal" or "Warning": post `message` as an event
+    event: EventType | None = None  # post `message` as an event of this type
     commands: frozenset[str] = frozenset()  # the pending commands this step carries out
 
 
@@ -93,16 +98,16 @@ def needs_health(policy: Policy, st: RolloutState, revision: str) -> bool:
 def decide(policy: Policy, st: RolloutState, ob: Observed) -> Step | Ask:
     if policy.suspend:
         return Step(st, "Suspended", "spec.suspend is true: the rollout is frozen")
-    phase = st.phase or "Initializing"
-    if phase == "Initializing":
+    phase = st.phase
+    if phase == Phase.INITIALIZING:
         return _initialize(st, ob)
-    if phase in STEADY or phase == "Waiting":
+    if phase in STEADY or phase == Phase.WAITING:
         return _detect(policy, st, ob, phase)
-    if phase in ("Progressing", "WaitingPromotion", "Baking"):
+    if phase in (Phase.PROGRESSING, Phase.WAITING_PROMOTION, Phase.BAKING):
         return _progress(policy, st, ob, phase)
-    if phase == "Promoting":
+    if phase == Phase.PROMOTING:
         return _promote(policy, st, ob)
-    if phase == "Finalising":
+    if phase == Phase.FINALISING:
         return _finalise(policy, st, ob)
     return Step(st, phase, f"{phase}: nothing to do")
 
@@ -128,65 +133,144 @@ def _why(ob: Observed, kind: str) -> str:
 
 def _initialize(st: RolloutState, ob: Observed) -> Step:
     if not ob.primary_ready:
-        return Step(st, "Initializing", "waiting for the primary Deployment to become ready")
+        return Step(st, Phase.INITIALIZING, "waiting for the primary Deployment to become ready")
     if not ob.primary_healthy:
-        return Step(st, "Initializing", _awaiting(ob, "primary"))
-    done = replace(st, phase="Initialized", weight=0, failed_checks=0, iterations=0,
-                   last_applied=ob.revision, last_promoted=ob.revision, transition_at=ob.now)
-    return Step(done, "Initialized", "initialization done: all traffic on the primary", weight=0,
-                scale_canary="down", event="Normal")
+        return Step(st, Phase.INITIALIZING, _awaiting(ob, "primary"))
+    done = replace(
+        st,
+        phase=Phase.INITIALIZED,
+        weight=0,
+        failed_checks=0,
+        iterations=0,
+        last_applied=ob.revision,
+        last_promoted=ob.revision,
+        transition_at=ob.now,
+    )
+    return Step(
+        done,
+        Phase.INITIALIZED,
+        "initialization done: all traffic on the primary",
+        weight=0,
+        scale_canary="down",
+        event="Normal",
+    )
 
 
-def _detect(policy: Policy, st: RolloutState, ob: Observed, phase: str) -> Step | Ask:
+def _detect(policy: Policy, st: RolloutState, ob: Observed, phase: Phase) -> Step | Ask:
     if ob.revision == st.last_promoted:
-        if phase == "Waiting" or st.last_applied != ob.revision:
-            back = replace(st, phase="Initialized" if phase == "Waiting" else phase, last_applied=ob.revision)
+        if phase == Phase.WAITING or st.last_applied != ob.revision:
+            back = replace(st, phase=Phase.INITIALIZED if phase == Phase.WAITING else phase, last_applied=ob.revision)
             return Step(back, back.phase, "the target is back on the promoted revision: nothing to roll out")
         return Step(st, phase, _steady_message(st))
-    if ob.revision == st.last_applied and phase == "Failed" and RETRY in ob.commands:
-        again = replace(st, phase="Progressing", weight=0, failed_checks=0, iterations=0, no_data=0,
-                        unavailable_since=0.0, transition_at=ob.now)
-        return Step(again, "Progressing", f"awsctl retry: restarting the analysis of revision {ob.revision} "
-                                          "at weight 0", weight=0, scale_canary="up", event="Normal",
-                    commands=frozenset({RETRY}))
-    if ob.revision == st.last_applied and phase != "Waiting":
+    if ob.revision == st.last_applied and phase == Phase.FAILED and RETRY in ob.commands:
+        again = replace(
+            st,
+            phase=Phase.PROGRESSING,
+            weight=0,
+            failed_checks=0,
+            iterations=0,
+            no_data=0,
+            unavailable_since=0.0,
+            transition_at=ob.now,
+        )
+        return Step(
+            again,
+            Phase.PROGRESSING,
+            f"awsctl retry: restarting the analysis of revision {ob.revision} at weight 0",
+            weight=0,
+            scale_canary="up",
+            event="Normal",
+            commands=frozenset({RETRY}),
+        )
+    if ob.revision == st.last_applied and phase != Phase.WAITING:
         return Step(st, phase, _steady_message(st))
     gate = _gate(policy, ob, "confirm-rollout")
     if isinstance(gate, Ask):
         return gate
     if not gate:
-        waiting = replace(st, phase="Waiting", transition_at=st.transition_at if phase == "Waiting" else ob.now)
-        return Step(waiting, "Waiting", f"new revision {ob.revision} waits for confirm-rollout: "
-                                        f"{_why(ob, 'confirm-rollout')}", event=None if phase == "Waiting" else "Normal")
-    started = replace(st, phase="Progressing", weight=0, failed_checks=0, iterations=0,
-                      last_applied=ob.revision, transition_at=ob.now)
-    return Step(started, "Progressing", f"new revision {ob.revision} detected: starting the canary analysis",
-                weight=0, scale_canary="up", event="Normal")
+        waiting = replace(st, phase=Phase.WAITING, transition_at=st.transition_at if phase == Phase.WAITING else ob.now)
+        return Step(
+            waiting,
+            Phase.WAITING,
+            f"new revision {ob.revision} waits for confirm-rollout: {_why(ob, 'confirm-rollout')}",
+            event=None if phase == Phase.WAITING else "Normal",
+        )
+    started = replace(
+        st,
+        phase=Phase.PROGRESSING,
+        weight=0,
+        failed_checks=0,
+        iterations=0,
+        last_applied=ob.revision,
+        transition_at=ob.now,
+    )
+    return Step(
+        started,
+        Phase.PROGRESSING,
+        f"new revision {ob.revision} detected: starting the canary analysis",
+        weight=0,
+        scale_canary="up",
+        event="Normal",
+    )
 
 
 def _steady_message(st: RolloutState) -> str:
-    if st.phase == "Failed" and st.last_applied != st.last_promoted:
+    if st.phase == Phase.FAILED and st.last_applied != st.last_promoted:
         return f"revision {st.last_applied} was rolled back; the primary serves {st.last_promoted}"
     return f"the primary serves revision {st.last_promoted}"
 
 
 def _rollback(st: RolloutState, ob: Observed, why: str, commands: frozenset[str] = frozenset()) -> Step:
-    failed = replace(st, phase="Failed", weight=0, transition_at=ob.now)
-    return Step(failed, "Failed", f"rolling back revision {st.last_applied}: {why}", weight=0,
-                scale_canary="down", hooks=("post-rollout",), event="Warning", commands=commands)
+    failed = replace(st, phase=Phase.FAILED, weight=0, transition_at=ob.now)
+    return Step(
+        failed,
+        Phase.FAILED,
+        f"rolling back revision {st.last_applied}: {why}",
+        weight=0,
+        scale_canary="down",
+        hooks=("post-rollout",),
+        event="Warning",
+        commands=commands,
+    )
 
 
-def _progress(policy: Policy, st: RolloutState, ob: Observed, phase: str) -> Step | Ask:
+def _progress(policy: Policy, st: RolloutState, ob: Observed, phase: Phase) -> Step | Ask:
     if ob.revision != st.last_applied:
         if ob.revision == st.last_promoted:
-            back = replace(st, phase="Succeeded", weight=0, failed_checks=0, iterations=0,
-                           last_applied=ob.revision, transition_at=ob.now)
-            return Step(back, "Succeeded", "the target went back to the promoted revision: canary stopped",
-                        weight=0, scale_canary="down", event="Normal")
-        restarted = replace(st, phase="Progressing", weight=0, failed_checks=0, iterations=0,
-                            last_applied=ob.revision, transition_at=ob.now)
-        return Step(restarted, "Progressing", f"new revision {ob.revision} during the analysis: "
-                                              "restarting at weight 0", weight=0, scale_canary="up", event="Normal")
+            back = replace(
+                st,
+                phase=Phase.SUCCEEDED,
+                weight=0,
+                failed_checks=0,
+                iterations=0,
+                last_applied=ob.revision,
+                transition_at=ob.now,
+            )
+            return Step(
+                back,
+                Phase.SUCCEEDED,
+                "the target went back to the promoted revision: canary stopped",
+                weight=0,
+                scale_canary="down",
+                event="Normal",
+            )
+        restarted = replace(
+            st,
+            phase=Phase.PROGRESSING,
+            weight=0,
+            failed_checks=0,
+            iterations=0,
+            last_applied=ob.revision,
+            transition_at=ob.now,
+        )
+        return Step(
+            restarted,
+            Phase.PROGRESSING,
+            f"new revision {ob.revision} during the analysis: restarting at weight 0",
+            weight=0,
+            scale_canary="up",
+            event="Normal",
+        )
     if ABORT in ob.commands:
         return _rollback(st, ob, "awsctl abort asked for it", frozenset({ABORT}))
     rollback = _gate(policy, ob, "rollback") if "rollback" in policy.hooks else False
@@ -200,19 +284,24 @@ def _progress(policy: Policy, st: RolloutState, ob: Observed, phase: str) -> Ste
         # The deadline counts from when the canary became unavailable, not from the phase's start.
         since = st.unavailable_since or ob.now
         if ob.now - since > policy.progress_deadline:
-            return _rollback(st, ob, f"progress deadline of {policy.progress_deadline:g}s exceeded: the canary "
-                                     f"has not been ready for {ob.now - since:.0f}s")
+            return _rollback(
+                st,
+                ob,
+                f"progress deadline of {policy.progress_deadline:g}s exceeded: the canary "
+                f"has not been ready for {ob.now - since:.0f}s",
+            )
         waiting = replace(st, unavailable_since=since)
         if not ob.canary_ready:
             return Step(waiting, phase, "waiting for the canary Deployment to become ready")
         return Step(waiting, phase, _awaiting(ob, "canary"))
     st = replace(st, unavailable_since=0.0)
     if PROMOTE_FULL in ob.commands:
-        return _start_promotion(st, ob, "awsctl promote --full: promoting without further analysis",
-                                frozenset({PROMOTE_FULL}))
-    if policy.skip_analysis and phase != "Baking":
+        return _start_promotion(
+            st, ob, "awsctl promote --full: promoting without further analysis", frozenset({PROMOTE_FULL})
+        )
+    if policy.skip_analysis and phase != Phase.BAKING:
         return _start_promotion(st, ob, "spec.skipAnalysis is true: promoting without analysis")
-    if st.weight == 0 and st.iterations == 0 and phase == "Progressing":
+    if st.weight == 0 and st.iterations == 0 and phase == Phase.PROGRESSING:
         pre = _gate(policy, ob, "pre-rollout")
         if isinstance(pre, Ask):
             return pre
@@ -226,50 +315,63 @@ def _progress(policy: Policy, st: RolloutState, ob: Observed, phase: str) -> Ste
         if analysis is None:  # no data: held, then counted as failed past the tolerance
             held = replace(st, no_data=st.no_data + 1)
             if held.no_data > policy.no_data_tolerance:
-                if phase == "Baking":
+                if phase == Phase.BAKING:
                     return _rollback(held, ob, f"bake without data: {_why(ob, ANALYSIS)}")
                 return _failed_check(held, ob, ANALYSIS, f"no data for {held.no_data} checks in a row")
-            return Step(held, "AnalysisHeld", f"holding at {percent(st.weight):g}%: {_why(ob, ANALYSIS)} "
-                                              f"(no data {held.no_data}/{policy.no_data_tolerance})", event="Normal")
+            return Step(
+                held,
+                "AnalysisHeld",
+                f"holding at {percent(st.weight):g}%: {_why(ob, ANALYSIS)} "
+                f"(no data {held.no_data}/{policy.no_data_tolerance})",
+                event="Normal",
+            )
         st = replace(st, no_data=0)
         if not analysis:
-            if phase == "Baking":  # the primary never stopped: back to it at once, in one verified write
+            if phase == Phase.BAKING:  # the primary never stopped: back to it at once, in one verified write
                 return _rollback(st, ob, f"bake failed: {_why(ob, ANALYSIS)}")
             return _failed_check(st, ob, ANALYSIS)
     if PROMOTE in ob.commands:  # the analysis of this tick passed (or there is no traffic to judge yet)
-        return _start_promotion(st, ob, f"awsctl promote: skipping the remaining steps at "
-                                        f"{percent(st.weight):g}%", frozenset({PROMOTE}))
-    if phase == "Baking":
+        return _start_promotion(
+            st, ob, f"awsctl promote: skipping the remaining steps at {percent(st.weight):g}%", frozenset({PROMOTE})
+        )
+    if phase == Phase.BAKING:
         left = policy.bake_seconds - (ob.now - st.transition_at)
         if left > 0:
-            return Step(st, "Baking", f"baking at {percent(st.weight):g}% with the primary warm: {left:.0f}s left")
-        return _start_promotion(st, ob, f"bake passed: copying revision {st.last_applied} to the primary while the "
-                                        f"canary carries {percent(st.weight):g}%")
-    if phase == "WaitingPromotion":
+            return Step(st, Phase.BAKING, f"baking at {percent(st.weight):g}% with the primary warm: {left:.0f}s left")
+        return _start_promotion(
+            st,
+            ob,
+            f"bake passed: copying revision {st.last_applied} to the primary while the "
+            f"canary carries {percent(st.weight):g}%",
+        )
+    if phase == Phase.WAITING_PROMOTION:
         return _ask_promotion(policy, st, ob)
     if policy.iterations:
         if st.iterations >= policy.iterations:
             return _ask_promotion(policy, st, ob)
         ran = replace(st, iterations=st.iterations + 1)
-        return Step(ran, "Progressing", f"analysis {ran.iterations}/{policy.iterations} passed at weight 0")
+        return Step(ran, Phase.PROGRESSING, f"analysis {ran.iterations}/{policy.iterations} passed at weight 0")
     if st.weight >= policy.max_weight:
         return _ask_promotion(policy, st, ob)
     increase = _gate(policy, ob, "confirm-traffic-increase")
     if isinstance(increase, Ask):
         return increase
     if not increase:
-        return Step(st, "Progressing", f"weight held at {percent(st.weight):g}%: "
-                                       f"{_why(ob, 'confirm-traffic-increase')}")
+        return Step(
+            st, Phase.PROGRESSING, f"weight held at {percent(st.weight):g}%: {_why(ob, 'confirm-traffic-increase')}"
+        )
     target = next_step(st.weight, policy.steps)
-    stepped = replace(st, phase="Progressing", weight=target, iterations=st.iterations + 1)
-    return Step(stepped, "Progressing", f"advancing canary weight to {percent(target):g}%", weight=target,
-                event="Normal")
+    stepped = replace(st, phase=Phase.PROGRESSING, weight=target, iterations=st.iterations + 1)
+    return Step(
+        stepped, Phase.PROGRESSING, f"advancing canary weight to {percent(target):g}%", weight=target, event="Normal"
+    )
 
 
 def _failed_check(st: RolloutState, ob: Observed, kind: str, why: str = "") -> Step:
     failed = replace(st, failed_checks=st.failed_checks + 1)
-    return Step(failed, "Progressing", f"check {failed.failed_checks} failed: {why or _why(ob, kind)}",
-                event="Warning")
+    return Step(
+        failed, Phase.PROGRESSING, f"check {failed.failed_checks} failed: {why or _why(ob, kind)}", event="Warning"
+    )
 
 
 def _ask_promotion(policy: Policy, st: RolloutState, ob: Observed) -> Step | Ask:
@@ -277,38 +379,66 @@ def _ask_promotion(policy: Policy, st: RolloutState, ob: Observed) -> Step | Ask
     if isinstance(gate, Ask):
         return gate
     if not gate:
-        waiting = replace(st, phase="WaitingPromotion")
-        return Step(waiting, "WaitingPromotion", f"waiting for confirm-promotion: {_why(ob, 'confirm-promotion')}",
-                    event=None if st.phase == "WaitingPromotion" else "Normal")
+        waiting = replace(st, phase=Phase.WAITING_PROMOTION)
+        return Step(
+            waiting,
+            Phase.WAITING_PROMOTION,
+            f"waiting for confirm-promotion: {_why(ob, 'confirm-promotion')}",
+            event=None if st.phase == Phase.WAITING_PROMOTION else "Normal",
+        )
     if policy.bake_weight is not None:
-        baking = replace(st, phase="Baking", weight=policy.bake_weight, transition_at=ob.now)
-        return Step(baking, "Baking", f"baking at {percent(policy.bake_weight):g}% for {policy.bake_seconds:g}s: the "
-                                      "primary stays warm at the rest", weight=policy.bake_weight, event="Normal")
+        baking = replace(st, phase=Phase.BAKING, weight=policy.bake_weight, transition_at=ob.now)
+        return Step(
+            baking,
+            Phase.BAKING,
+            f"baking at {percent(policy.bake_weight):g}% for {policy.bake_seconds:g}s: the "
+            "primary stays warm at the rest",
+            weight=policy.bake_weight,
+            event="Normal",
+        )
     return _start_promotion(st, ob, f"copying revision {st.last_applied} to the primary")
 
 
 def _start_promotion(st: RolloutState, ob: Observed, message: str, commands: frozenset[str] = frozenset()) -> Step:
-    promoting = replace(st, phase="Promoting", transition_at=ob.now)
-    return Step(promoting, "Promoting", message, promote=True, event="Normal", commands=commands)
+    promoting = replace(st, phase=Phase.PROMOTING, transition_at=ob.now)
+    return Step(promoting, Phase.PROMOTING, message, promote=True, event="Normal", commands=commands)
 
 
 def _promote(policy: Policy, st: RolloutState, ob: Observed) -> Step:
     if not (ob.primary_updated and ob.primary_ready):
-        return Step(st, "Promoting", "waiting for the primary Deployment to roll out the new revision", promote=True)
+        return Step(
+            st, Phase.PROMOTING, "waiting for the primary Deployment to roll out the new revision", promote=True
+        )
     if not ob.primary_healthy:
-        return Step(st, "Promoting", _awaiting(ob, "primary"))
+        return Step(st, Phase.PROMOTING, _awaiting(ob, "primary"))
     target = promotion_step(st.weight, policy.step_promotion)
-    finalising = replace(st, phase="Finalising", weight=target, transition_at=ob.now)
-    return Step(finalising, "Finalising", f"routing traffic back to the primary: canary at {percent(target):g}%",
-                weight=target, event="Normal")
+    finalising = replace(st, phase=Phase.FINALISING, weight=target, transition_at=ob.now)
+    return Step(
+        finalising,
+        Phase.FINALISING,
+        f"routing traffic back to the primary: canary at {percent(target):g}%",
+        weight=target,
+        event="Normal",
+    )
 
 
 def _finalise(policy: Policy, st: RolloutState, ob: Observed) -> Step:
     if st.weight > 0:
         target = promotion_step(st.weight, policy.step_promotion)
         stepped = replace(st, weight=target)
-        return Step(stepped, "Finalising", f"routing traffic back to the primary: canary at {percent(target):g}%",
-                    weight=target)
-    done = replace(st, phase="Succeeded", last_promoted=st.last_applied, failed_checks=0, transition_at=ob.now)
-    return Step(done, "Succeeded", f"promotion of revision {st.last_applied} completed", weight=0,
-                scale_canary="down", hooks=("post-rollout",), event="Normal")
+        return Step(
+            stepped,
+            Phase.FINALISING,
+            f"routing traffic back to the primary: canary at {percent(target):g}%",
+            weight=target,
+        )
+    done = replace(st, phase=Phase.SUCCEEDED, last_promoted=st.last_applied, failed_checks=0, transition_at=ob.now)
+    return Step(
+        done,
+        Phase.SUCCEEDED,
+        f"promotion of revision {st.last_applied} completed",
+        weight=0,
+        scale_canary="down",
+        hooks=("post-rollout",),
+        event="Normal",
+    )

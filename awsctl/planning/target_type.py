@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any
 
 TARGET_TYPE_ANNOTATION = "alb.ingress.kubernetes.io/target-type"
 VALID_TYPES = ("ip", "instance")
@@ -20,12 +21,12 @@ class TargetTypeDecision:
         return self.target_type is not None
 
 
-def is_headless(service: Mapping) -> bool:
+def is_headless(service: Mapping[str, Any]) -> bool:
     return (service.get("spec") or {}).get("clusterIP") == "None"
 
 
 def decide_target_type(
-    service: Mapping, requested: str | None, target_group_type: str | None
+    service: Mapping[str, Any], requested: str | None, target_group_type: str | None
 ) -> TargetTypeDecision:
     """Headless forces ip (no NodePort exists); then spec, then the Service annotation, then the group."""
     annotation = ((service.get("metadata") or {}).get("annotations") or {}).get(TARGET_TYPE_ANNOTATION)
@@ -41,12 +42,12 @@ def decide_target_type(
         return TargetTypeDecision("ip")
     choice = requested or annotation or (target_group_type or "").lower() or None
     if choice not in VALID_TYPES:
-        source = "spec.targetType" if requested else (
-            f"annotation {TARGET_TYPE_ANNOTATION}" if annotation else "the target group's TargetType"
+        source = (
+            "spec.targetType"
+            if requested
+            else (f"annotation {TARGET_TYPE_ANNOTATION}" if annotation else "the target group's TargetType")
         )
-        return TargetTypeDecision(
-            None, "UnsupportedTargetType", f"{source} is {choice!r}; supported: ip, instance"
-        )
+        return TargetTypeDecision(None, "UnsupportedTargetType", f"{source} is {choice!r}; supported: ip, instance")
     if target_group_type and choice != target_group_type.lower():
         return TargetTypeDecision(
             None,

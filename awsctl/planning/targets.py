@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Any
 
 MAX_TARGETS_PER_CALL = 200  # ELBv2 RegisterTargets/DeregisterTargets accept at most this many
 
@@ -21,14 +22,14 @@ class Target:
     def key(self) -> str:
         return f"{self.id}:{self.port}"
 
-    def to_aws(self) -> dict:
-        out: dict = {"Id": self.id, "Port": self.port}
+    def to_aws(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"Id": self.id, "Port": self.port}
         if self.availability_zone:
             out["AvailabilityZone"] = self.availability_zone
         return out
 
     @classmethod
-    def parse(cls, key: str) -> "Target":
+    def parse(cls, key: str) -> Target:
         ident, _, port = key.rpartition(":")
         return cls(ident, int(port))
 
@@ -46,20 +47,18 @@ class PortNotFound(ValueError):
     pass
 
 
-def select_service_port(service_ports: Sequence[Mapping], wanted: int | str) -> ServicePort:
+def select_service_port(service_ports: Sequence[Mapping[str, Any]], wanted: int | str) -> ServicePort:
     """serviceRef.port may be the Service port number or its name, as in Ingress backends."""
     for entry in service_ports:
         if (isinstance(wanted, int) and entry.get("port") == wanted) or (
             isinstance(wanted, str) and entry.get("name") == wanted
         ):
             return ServicePort(entry.get("name") or "", int(entry["port"]), entry.get("nodePort"))
-    available = ", ".join(
-        f"{p.get('name') or '<unnamed>'}={p.get('port')}" for p in service_ports
-    ) or "none"
+    available = ", ".join(f"{p.get('name') or '<unnamed>'}={p.get('port')}" for p in service_ports) or "none"
     raise PortNotFound(f"spec.serviceRef.port {wanted!r} matches no Service port (has {available})")
 
 
-def endpoint_port_of(slice_ports: Sequence[Mapping] | None, port_name: str) -> int | None:
+def endpoint_port_of(slice_ports: Sequence[Mapping[str, Any]] | None, port_name: str) -> int | None:
     """The port the pods of one slice listen on for the Service port `port_name`.
 
     Named targetPorts resolve per pod, so slices with different numbers for the same
@@ -71,7 +70,7 @@ def endpoint_port_of(slice_ports: Sequence[Mapping] | None, port_name: str) -> i
     return None
 
 
-def endpoint_is_serving(endpoint: Mapping, gated_pods: frozenset[str] = frozenset()) -> bool:
+def endpoint_is_serving(endpoint: Mapping[str, Any], gated_pods: frozenset[str] = frozenset()) -> bool:
     """Should this endpoint be a target? Not when it is terminating (deregistered at once, so the
     ALB drains it: the EndpointSlice says so as soon as the pod has a deletionTimestamp, so no Pod
     watch is needed). Otherwise when it is `serving` (the pod is Ready): `ready` alone is not enough,
@@ -89,26 +88,26 @@ def endpoint_is_serving(endpoint: Mapping, gated_pods: frozenset[str] = frozense
     return bool(serving) or bool(pod and pod in gated_pods)
 
 
-def unserved_pods(slices: Iterable[Mapping]) -> set[str]:
+def unserved_pods(slices: Iterable[Mapping[str, Any]]) -> set[str]:
     """Pods behind endpoints that are neither serving nor terminating: the ones a readiness gate may hold."""
-    out = set()
+    out: set[str] = set()
     for slc in slices:
         for endpoint in slc.get("endpoints") or ():
             conditions = endpoint.get("conditions") or {}
-            ref = endpoint.get("targetRef") or {}
+            ref: Mapping[str, str] = endpoint.get("targetRef") or {}
             if ref.get("kind") == "Pod" and not conditions.get("terminating") and conditions.get("serving") is False:
-                out.add(ref.get("name"))
+                out.add(ref["name"])  # a Pod reference always names the pod
     return out
 
 
-def endpoint_pods(slices: Iterable[Mapping]) -> list[tuple[str, str]]:
+def endpoint_pods(slices: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
     """(IP, pod name) for every endpoint backed by a pod."""
-    out = []
+    out: list[tuple[str, str]] = []
     for slc in slices:
         for endpoint in slc.get("endpoints") or ():
-            ref = endpoint.get("targetRef") or {}
+            ref: Mapping[str, str] = endpoint.get("targetRef") or {}
             if ref.get("kind") == "Pod":
-                out.extend((ip, ref.get("name")) for ip in endpoint.get("addresses") or ())
+                out.extend((ip, ref["name"]) for ip in endpoint.get("addresses") or ())
     return out
 
 
@@ -121,7 +120,7 @@ SLICE_FAMILY = {"ipv4": "IPv4", "ipv6": "IPv6"}  # a target group's IpAddressTyp
 
 
 def desired_ip_targets(
-    slices: Iterable[Mapping],
+    slices: Iterable[Mapping[str, Any]],
     port_name: str,
     vpc_cidrs: Sequence[str],
     ip_address_type: str = "ipv4",
@@ -158,7 +157,7 @@ def instance_id_from_provider_id(provider_id: str | None) -> str | None:
     return last if last.startswith("i-") else None
 
 
-def node_is_ready(node: Mapping) -> bool:
+def node_is_ready(node: Mapping[str, Any]) -> bool:
     spec = node.get("spec") or {}
     if spec.get("unschedulable"):
         return False
@@ -166,7 +165,7 @@ def node_is_ready(node: Mapping) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def desired_instance_targets(nodes: Iterable[Mapping], node_port: int) -> set[Target]:
+def desired_instance_targets(nodes: Iterable[Mapping[str, Any]], node_port: int) -> set[Target]:
     targets = set()
     for node in nodes:
         if not node_is_ready(node):
@@ -228,12 +227,11 @@ def plan_removal(current: set[Target], managed: frozenset[str]) -> tuple[tuple[T
     return batches(t for t in current if t.key in managed)
 
 
-MAX_HEALTH_WAIT = 10.0    # seconds between health reads while targets are on their way to healthy
+MAX_HEALTH_WAIT = 10.0  # seconds between health reads while targets are on their way to healthy
 UNHEALTHY_RECHECK = 60.0  # an unhealthy target changes only when the app does: look less often
 
 
-def next_health_read(states: Mapping[str, int], registered_now: bool, interval: int,
-                     threshold: int) -> float | None:
+def next_health_read(states: Mapping[str, int], registered_now: bool, interval: int, threshold: int) -> float | None:
     """Seconds until a binding should read target health again, or None when only a change (a
     write, a rule that starts using the group) can alter it. AWS health changes raise no
     Kubernetes event, so a binding with targets on their way to healthy must look; but a target

@@ -8,8 +8,9 @@ only group with weight, so the ratio is unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
+from typing import Any
 
 from awsctl.planning.naming import group_of
 
@@ -47,8 +48,10 @@ def target_weights(primary: Sequence[Backend], canary: Sequence[Backend], canary
     return weights
 
 
-def forward_action(weights: Mapping[str, int], stickiness: bool = False, stickiness_seconds: int = 300) -> dict:
-    sticky: dict = {"Enabled": stickiness}
+def forward_action(
+    weights: Mapping[str, int], stickiness: bool = False, stickiness_seconds: int = 300
+) -> dict[str, Any]:
+    sticky: dict[str, Any] = {"Enabled": stickiness}
     if stickiness:
         sticky["DurationSeconds"] = stickiness_seconds
     return {
@@ -60,7 +63,7 @@ def forward_action(weights: Mapping[str, int], stickiness: bool = False, stickin
     }
 
 
-def weights_of(actions: Iterable[Mapping]) -> dict[str, int]:
+def weights_of(actions: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """The weights AWS shows; a plain `TargetGroupArn` forward counts as weight 1 on that one group."""
     for action in actions or ():
         if action.get("Type") != "forward":
@@ -73,7 +76,7 @@ def weights_of(actions: Iterable[Mapping]) -> dict[str, int]:
     return {}
 
 
-def stickiness_of(actions: Iterable[Mapping]) -> tuple[bool, int | None]:
+def stickiness_of(actions: Iterable[Mapping[str, Any]]) -> tuple[bool, int | None]:
     """(enabled, duration) of the forward action; the duration only matters when enabled."""
     for action in actions or ():
         if action.get("Type") == "forward":
@@ -83,7 +86,7 @@ def stickiness_of(actions: Iterable[Mapping]) -> tuple[bool, int | None]:
     return False, None
 
 
-def forward_of(actions: Iterable[Mapping]) -> tuple[dict[str, int], tuple[bool, int | None]]:
+def forward_of(actions: Iterable[Mapping[str, Any]]) -> tuple[dict[str, int], tuple[bool, int | None]]:
     """What a route does with traffic: the weights and the stickiness of its forward action."""
     return weights_of(actions), stickiness_of(actions)
 

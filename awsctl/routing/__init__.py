@@ -43,7 +43,7 @@ class WeightResult:
     message: str
 
 
-def select(clients: "Clients") -> "AlbRouter":
+def select(clients: Clients) -> AlbRouter:
     """The only provider today: ALB listener rules and default actions."""
     from awsctl.aws.listeners import Listeners
     from awsctl.routing.alb import AlbRouter

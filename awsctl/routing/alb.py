@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from awsctl import metrics
 from awsctl.api.canary import CanarySpec
 from awsctl.aws.budget import Priority, urgency
-from awsctl.aws.listeners import (ListenerNotFound, Listeners, Route, RuleNotFound, condition_values,
-                                  rule_conditions)
+from awsctl.aws.listeners import ListenerNotFound, Listeners, Route, RuleNotFound, condition_values, rule_conditions
 from awsctl.controllers.errors import NotReady
 from awsctl.planning import ab
 from awsctl.planning import weights as w
@@ -38,12 +38,12 @@ MAX_PRIORITY = 50000  # ALB rule priorities are 1-50000; warm-up rules take the 
 TERMINAL_ACTIONS = ("forward", "fixed-response", "redirect")
 
 
-def warmup_conditions(uid: str) -> list[dict]:
+def warmup_conditions(uid: str) -> list[dict[str, Any]]:
     """A condition no real request meets: the warm-up rule makes AWS health-check, never route."""
     return [{"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": WARMUP_HEADER, "Values": [uid]}}]
 
 
-def is_warmup(rule: Mapping, uid: str) -> bool:
+def is_warmup(rule: Mapping[str, Any], uid: str) -> bool:
     for cond in rule.get("Conditions") or ():
         config = cond.get("HttpHeaderConfig") or {}
         if config.get("HttpHeaderName", "").lower() == WARMUP_HEADER.lower() and uid in (config.get("Values") or ()):
@@ -51,11 +51,11 @@ def is_warmup(rule: Mapping, uid: str) -> bool:
     return False
 
 
-def with_forward(actions: Sequence[Mapping], forward: Mapping) -> list[dict]:
+def with_forward(actions: Sequence[Mapping[str, Any]], forward: Mapping[str, Any]) -> list[dict[str, Any]]:
     """`actions` with their terminal action (forward, fixed-response or redirect) replaced by ours;
     authenticate actions and every other field stay as AWS showed them (invariant 11)."""
     ordered = sorted(actions, key=lambda a: a.get("Order") or 0)
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     placed = False
     for action in ordered:
         if action.get("Type") in TERMINAL_ACTIONS:
@@ -69,11 +69,11 @@ def with_forward(actions: Sequence[Mapping], forward: Mapping) -> list[dict]:
     return out
 
 
-def _ordered(action: Mapping, order: int | None) -> dict:
+def _ordered(action: Mapping[str, Any], order: int | None) -> dict[str, Any]:
     return {**action, "Order": order} if order else dict(action)
 
 
-def _resendable(action: Mapping) -> dict:
+def _resendable(action: Mapping[str, Any]) -> dict[str, Any]:
     """AWS never shows an OIDC client secret; sending the action back must say to keep it."""
     out = dict(action)
     oidc = out.get("AuthenticateOidcConfig")
@@ -82,35 +82,41 @@ def _resendable(action: Mapping) -> dict:
     return out
 
 
-def free_priority(rules: Sequence[Mapping]) -> int:
+def free_priority(rules: Sequence[Mapping[str, Any]]) -> int:
     taken = {int(r["Priority"]) for r in rules if str(r.get("Priority", "")).isdigit()}
     return next(p for p in range(MAX_PRIORITY, 0, -1) if p not in taken)
 
 
-def route_identity(spec: CanarySpec) -> dict:
+def route_identity(spec: CanarySpec) -> dict[str, Any]:
     """Where the spec says the weights live: the listener, and the rule priority (None: default action)."""
     lb = spec.load_balancer
     return {"listener": lb.listener_arn, "priority": lb.rule.priority if lb.rule else None}
 
 
-LISTENER_TAGS_MAX_AGE = 300.0  # seconds a listener's LBC verdict is trusted: tags change rarely, Canaries share listeners
+LISTENER_TAGS_MAX_AGE = (
+    300.0  # seconds a listener's LBC verdict is trusted: tags change rarely, Canaries share listeners
+)
 
 
 class AlbRouter:
-    def __init__(self, listeners: Listeners, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        listeners: Listeners,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.listeners = listeners
         self.sleep = sleep
         self.clock = clock
         self._listener_tags: dict[str, tuple[float, dict[str, str]]] = {}  # listener -> (read at, tags)
 
     # -- the route --------------------------------------------------------------------------
-    def route(self, status: Mapping) -> Route | None:
+    def route(self, status: Mapping[str, Any]) -> Route | None:
         arn = (status.get("listenerRule") or {}).get("arn")
         return Route.parse(arn) if arn else None
 
     @staticmethod
-    def moved(spec: CanarySpec, status: Mapping) -> bool:
+    def moved(spec: CanarySpec, status: Mapping[str, Any]) -> bool:
         """The spec names another listener or priority (or drops or adds `rule`) than the recorded route."""
         rule = status.get("listenerRule") or {}
         if not rule.get("arn"):
@@ -124,19 +130,23 @@ class AlbRouter:
         return "priority" in rule and rule["priority"] != want["priority"]
 
     # -- warm-up: every group in use (health-checked) before it carries traffic ----------------------
-    def attach(self, spec: CanarySpec, uid: str, weights: Mapping[str, int],
-               tags: Mapping[str, str]) -> tuple[str, bool]:
+    def attach(
+        self, spec: CanarySpec, uid: str, weights: Mapping[str, int], tags: Mapping[str, str]
+    ) -> tuple[str, bool]:
         """Ensures the warm-up rule forwards to exactly `weights`' groups; returns its ARN and whether
         AWS was changed (the groups' targets then start health checks). Looks in the listener's
         shared snapshot first: a Canary waiting to warm up costs no read of its own."""
         listener = spec.load_balancer.listener_arn
         action = w.forward_action({arn: 0 for arn in weights})
-        found = next((r for r in self.listeners.recent_rules(listener, spec.analysis.interval_seconds)
-                      if is_warmup(r, uid)), None)
-        rules: list[dict] = []
+        found = next(
+            (r for r in self.listeners.recent_rules(listener, spec.analysis.interval_seconds) if is_warmup(r, uid)),
+            None,
+        )
+        rules: list[dict[str, Any]] = []
         if found is None:  # about to create: ask AWS now, never on a snapshot's word
-            self._not_managed_by_lbc(listener, self._tags_of_listener(listener), "listener",
-                                     "spec.loadBalancer.listenerARN")
+            self._not_managed_by_lbc(
+                listener, self._tags_of_listener(listener), "listener", "spec.loadBalancer.listenerARN"
+            )
             rules = self.listeners.rules(listener)
             found = next((r for r in rules if is_warmup(r, uid)), None)
         if found is not None:
@@ -144,10 +154,13 @@ class AlbRouter:
                 return found["RuleArn"], False
             self.listeners.set_actions(Route(found["RuleArn"], False), [action])
             return found["RuleArn"], True
-        arn = self.listeners.create_rule(listener, free_priority(rules), warmup_conditions(uid), [action],
-                                         {**tags, "awsctl.io/role": "warmup"})
-        log.info("warm-up rule created: AWS health-checks the groups before they carry traffic",
-                 extra={"rule": arn, "groups": [group_of(a) for a in weights]})
+        arn = self.listeners.create_rule(
+            listener, free_priority(rules), warmup_conditions(uid), [action], {**tags, "awsctl.io/role": "warmup"}
+        )
+        log.info(
+            "warm-up rule created: AWS health-checks the groups before they carry traffic",
+            extra={"rule": arn, "groups": [group_of(a) for a in weights]},
+        )
         return arn, True
 
     def detach(self, spec: CanarySpec, uid: str, listeners: Sequence[str] = ()) -> bool:
@@ -164,24 +177,41 @@ class AlbRouter:
                     found = True
         return found
 
-    def take_route(self, spec: CanarySpec, tags: Mapping[str, str], weights: Mapping[str, int],
-                   record: Callable[[dict], None]) -> Route:
+    def take_route(
+        self,
+        spec: CanarySpec,
+        tags: Mapping[str, str],
+        weights: Mapping[str, int],
+        record: Callable[[dict[str, Any]], None],
+    ) -> Route:
         """Finds or creates the rule; `record` writes status.listenerRule before any AWS change (write-ahead)."""
         lb = spec.load_balancer
-        self._not_managed_by_lbc(lb.listener_arn, self._tags_of_listener(lb.listener_arn), "listener",
-                                 "spec.loadBalancer.listenerARN")
+        self._not_managed_by_lbc(
+            lb.listener_arn, self._tags_of_listener(lb.listener_arn), "listener", "spec.loadBalancer.listenerARN"
+        )
         if lb.rule is None:
             previous = self.listeners.actions(Route(lb.listener_arn, True))
-            self._not_driven_by_another(previous, tags, "the listener's default action",
-                                        "spec.loadBalancer.listenerARN")
-            record({"arn": lb.listener_arn, "created": False, "previousActions": json.dumps(previous),
-                    **route_identity(spec)})
+            self._not_driven_by_another(
+                previous, tags, "the listener's default action", "spec.loadBalancer.listenerARN"
+            )
+            record(
+                {
+                    "arn": lb.listener_arn,
+                    "created": False,
+                    "previousActions": json.dumps(previous),
+                    **route_identity(spec),
+                }
+            )
             return Route(lb.listener_arn, True)
         rule = self.listeners.rule_at(lb.listener_arn, lb.rule.priority)
         if rule is None:
             arn = self.listeners.create_rule(
-                lb.listener_arn, lb.rule.priority, rule_conditions(lb.rule.hosts, lb.rule.paths),
-                [self.action(spec, weights)], dict(tags))
+                lb.listener_arn,
+                lb.rule.priority,
+                rule_conditions(lb.rule.hosts, lb.rule.paths),
+                [self.action(spec, weights)],
+                dict(tags),
+            )
             record({"arn": arn, "created": True, **route_identity(spec)})
             log.info("listener rule created", extra={"rule": arn, "priority": lb.rule.priority})
             return Route(arn, False)
@@ -190,12 +220,14 @@ class AlbRouter:
             record({"arn": rule.arn, "created": True, **route_identity(spec)})  # ours from before a restart
             return Route(rule.arn, False)
         if owner:
-            raise NotReady("RuleConflict", f"spec.loadBalancer.rule.priority: rule {lb.rule.priority} belongs to "
-                                           f"{owner}", "spec.loadBalancer.rule.priority")
+            raise NotReady(
+                "RuleConflict",
+                f"spec.loadBalancer.rule.priority: rule {lb.rule.priority} belongs to {owner}",
+                "spec.loadBalancer.rule.priority",
+            )
         self._not_managed_by_lbc(rule.arn, rule.tags, f"rule {lb.rule.priority}", "spec.loadBalancer.rule.priority")
         self._not_driven_by_another(rule.actions, tags, f"rule {lb.rule.priority}", "spec.loadBalancer.rule.priority")
-        record({"arn": rule.arn, "created": False, "previousActions": json.dumps(rule.actions),
-                **route_identity(spec)})
+        record({"arn": rule.arn, "created": False, "previousActions": json.dumps(rule.actions), **route_identity(spec)})
         log.info("taking over an existing listener rule", extra={"rule": rule.arn})
         return Route(rule.arn, False)
 
@@ -214,21 +246,25 @@ class AlbRouter:
         or delete awsctl's rule. Refused, with what to do instead."""
         tag = lbc_tag(dict(tags))
         if tag:
-            raise NotReady("ManagedByLoadBalancerController", f"{field}: the {what} {rule_id(arn)} is managed by "
-                           f"the AWS Load Balancer Controller (tag {tag}), which would undo or delete what awsctl "
-                           "writes there. Give awsctl a listener the LBC does not manage (e.g. from terraform/), "
-                           "or let the LBC shift this traffic (Ingress or Gateway weights)", field)
+            raise NotReady(
+                "ManagedByLoadBalancerController",
+                f"{field}: the {what} {rule_id(arn)} is managed by "
+                f"the AWS Load Balancer Controller (tag {tag}), which would undo or delete what awsctl "
+                "writes there. Give awsctl a listener the LBC does not manage (e.g. from terraform/), "
+                "or let the LBC shift this traffic (Ingress or Gateway weights)",
+                field,
+            )
 
-    def _not_driven_by_another(self, actions: list, tags: Mapping[str, str], what: str, field: str) -> None:
+    def _not_driven_by_another(self, actions: list[Any], tags: Mapping[str, str], what: str, field: str) -> None:
         """Two Canaries on one default action (or one pre-existing rule) would fight over its weights:
         a route that already forwards to another Canary's groups is refused, not taken over."""
         groups = list(w.weights_of(actions))
-        owners = {t.get(OWNER) for t in self.listeners.tags(groups).values()} - {None, tags[OWNER]} if groups else set()
+        tagged = self.listeners.tags(groups).values() if groups else ()
+        owners = {o for t in tagged if (o := t.get(OWNER)) and o != tags[OWNER]}
         if owners:
-            raise NotReady("RuleConflict", f"{field}: {what} is already driven by {', '.join(sorted(owners))}",
-                           field)
+            raise NotReady("RuleConflict", f"{field}: {what} is already driven by {', '.join(sorted(owners))}", field)
 
-    def sync_conditions(self, spec: CanarySpec, status: Mapping) -> bool:
+    def sync_conditions(self, spec: CanarySpec, status: Mapping[str, Any]) -> bool:
         """Hosts and paths are applied to rules awsctl created; a taken-over rule keeps its conditions."""
         rule = status.get("listenerRule") or {}
         spec_rule = spec.load_balancer.rule
@@ -241,7 +277,7 @@ class AlbRouter:
         return True
 
     @staticmethod
-    def action(spec: CanarySpec, weights: Mapping[str, int]) -> dict:
+    def action(spec: CanarySpec, weights: Mapping[str, int]) -> dict[str, Any]:
         lb = spec.load_balancer
         return w.forward_action(weights, lb.stickiness, lb.stickiness_seconds)
 
@@ -254,13 +290,21 @@ class AlbRouter:
             return w.forward_of(self.listeners.actions(route))
         return w.forward_of(self.listeners.recent_actions(route, max_age))
 
-    def matches(self, shown: tuple[dict[str, int], tuple[bool, int | None]], spec: CanarySpec,
-                weights: Mapping[str, int]) -> bool:
+    def matches(
+        self, shown: tuple[dict[str, int], tuple[bool, int | None]], spec: CanarySpec, weights: Mapping[str, int]
+    ) -> bool:
         return shown == w.forward_of([self.action(spec, weights)])
 
-    def set_weight(self, route: Route, spec: CanarySpec, primary: Sequence[w.Backend],
-                   canary: Sequence[w.Backend], permille: int, serving: Mapping[str, int],
-                   owned_route: bool = True) -> WeightResult:
+    def set_weight(
+        self,
+        route: Route,
+        spec: CanarySpec,
+        primary: Sequence[w.Backend],
+        canary: Sequence[w.Backend],
+        permille: int,
+        serving: Mapping[str, int],
+        owned_route: bool = True,
+    ) -> WeightResult:
         """`serving`: healthy targets per group among those its bindings want. `owned_route`: the rule
         is awsctl's own (its only action is the forward); otherwise the other actions are kept.
         A weight back to the primary (0) goes first in the API budget; a step after rollbacks and
@@ -268,20 +312,30 @@ class AlbRouter:
         with urgency(Priority.ROLLBACK if permille == 0 else Priority.STEP):
             return self._set_weight(route, spec, primary, canary, permille, serving, owned_route)
 
-    def _set_weight(self, route: Route, spec: CanarySpec, primary: Sequence[w.Backend],
-                    canary: Sequence[w.Backend], permille: int, serving: Mapping[str, int],
-                    owned_route: bool) -> WeightResult:
+    def _set_weight(
+        self,
+        route: Route,
+        spec: CanarySpec,
+        primary: Sequence[w.Backend],
+        canary: Sequence[w.Backend],
+        permille: int,
+        serving: Mapping[str, int],
+        owned_route: bool,
+    ) -> WeightResult:
         wanted = w.target_weights(primary, canary, permille)
         canary_arns = [b.arn for b in canary]
         void = w.unserved(wanted, serving)
         if void:
-            shown = w.canary_share(self.shown(route)[0], canary_arns)
-            return WeightResult(False, shown, f"refused {w.percent(permille):g}%: no healthy targets in "
-                                              f"{', '.join(map(group_of, void))}")
+            return WeightResult(
+                False,
+                w.canary_share(self.shown(route)[0], canary_arns),
+                f"refused {w.percent(permille):g}%: no healthy targets in {', '.join(map(group_of, void))}",
+            )
         forward = self.action(spec, wanted)
         started = time.monotonic()
-        self.listeners.set_actions(route, [forward] if owned_route else with_forward(
-            self.listeners.actions(route), forward))
+        self.listeners.set_actions(
+            route, [forward] if owned_route else with_forward(self.listeners.actions(route), forward)
+        )
         actual: dict[str, int] = {}
         for attempt in range(READ_BACK_ATTEMPTS):
             shown = self.shown(route)
@@ -290,12 +344,22 @@ class AlbRouter:
                 return WeightResult(True, permille, f"canary weight {w.percent(permille):g}% verified")
             actual = shown[0]
             self.sleep(READ_BACK_PAUSE * (attempt + 1))
-        return WeightResult(False, w.canary_share(actual, canary_arns),
-                            f"asked for {w.describe(wanted)}, AWS shows {w.describe(actual)}; the step is not counted")
+        return WeightResult(
+            False,
+            w.canary_share(actual, canary_arns),
+            f"asked for {w.describe(wanted)}, AWS shows {w.describe(actual)}; the step is not counted",
+        )
 
     # -- A/B rules ---------------------------------------------------------------------------------
-    def sync_ab(self, spec: CanarySpec, status: Mapping, tags: Mapping[str, str], canary: Sequence[w.Backend],
-                want: bool, record: Callable[[list[str]], None]) -> tuple[str, str] | None:
+    def sync_ab(
+        self,
+        spec: CanarySpec,
+        status: Mapping[str, Any],
+        tags: Mapping[str, str],
+        canary: Sequence[w.Backend],
+        want: bool,
+        record: Callable[[list[str]], None],
+    ) -> tuple[str, str] | None:
         """Creates, repairs or removes the A/B rules; returns (event reason, message) or None."""
         recorded = list(status.get("abRules") or ())
         if not want:
@@ -308,27 +372,38 @@ class AlbRouter:
         action = self.action(spec, w.target_weights([], canary, w.FULL))
         if recorded:
             return self._repair_ab(recorded, action, record)
-        lb = spec.load_balancer
-        priorities = ab.priorities(lb.rule.priority, len(spec.analysis.match))
+        lb, rule = spec.load_balancer, spec.load_balancer.rule
+        if rule is None:  # the spec parser refuses A/B without a rule; a default action has no priority
+            raise NotReady("InvalidSpec", "spec.analysis.match needs spec.loadBalancer.rule", "spec.loadBalancer.rule")
+        priorities = ab.priorities(rule.priority, len(spec.analysis.match))
         arns = []
         for priority, match in zip(priorities, spec.analysis.match):
             existing = self.listeners.rule_at(lb.listener_arn, priority)
             if existing is not None:
                 if existing.tags.get(OWNER) != tags[OWNER]:
-                    raise NotReady("RuleConflict", f"spec.loadBalancer.rule.priority: A/B needs priority {priority}, "
-                                                   f"which {existing.tags.get(OWNER) or 'a rule awsctl does not own'} "
-                                                   "holds", "spec.loadBalancer.rule.priority")
+                    raise NotReady(
+                        "RuleConflict",
+                        f"spec.loadBalancer.rule.priority: A/B needs priority {priority}, "
+                        f"which {existing.tags.get(OWNER) or 'a rule awsctl does not own'} "
+                        "holds",
+                        "spec.loadBalancer.rule.priority",
+                    )
                 arns.append(existing.arn)  # ours from before a restart
                 continue
-            arns.append(self.listeners.create_rule(lb.listener_arn, priority,
-                                                   ab.conditions(match, lb.rule.hosts, lb.rule.paths), [action],
-                                                   dict(tags)))
+            arns.append(
+                self.listeners.create_rule(
+                    lb.listener_arn, priority, ab.conditions(match, rule.hosts, rule.paths), [action], dict(tags)
+                )
+            )
         record(arns)
-        return "ABRules", (f"created {len(arns)} A/B rule(s) at priority {', '.join(map(str, priorities))}: "
-                           "matching requests go 100% to the canary")
+        return "ABRules", (
+            f"created {len(arns)} A/B rule(s) at priority {', '.join(map(str, priorities))}: "
+            "matching requests go 100% to the canary"
+        )
 
-    def _repair_ab(self, recorded: list[str], action: dict,
-                   record: Callable[[list[str]], None]) -> tuple[str, str] | None:
+    def _repair_ab(
+        self, recorded: list[str], action: dict[str, Any], record: Callable[[list[str]], None]
+    ) -> tuple[str, str] | None:
         """A/B rules are read back like the weighted rule: a changed action is put back, a deleted
         rule makes the next tick create the set again (our own survivors are adopted by tag)."""
         wanted = w.weights_of([action])
@@ -340,20 +415,19 @@ class AlbRouter:
                     repaired.append(rule_id(arn))
             except RuleNotFound:
                 record([])
-                return "RouteDrifted", (f"A/B rule {rule_id(arn)} was deleted outside awsctl; "
-                                        "recreating the A/B rules")
+                return "RouteDrifted", (f"A/B rule {rule_id(arn)} was deleted outside awsctl; recreating the A/B rules")
         if not repaired:
             return None
         return "RouteDrifted", f"A/B rule(s) {', '.join(repaired)} forwarded elsewhere; restored 100% to the canary"
 
-    def restore(self, status: Mapping, rule: Mapping | None = None) -> None:
+    def restore(self, status: Mapping[str, Any], rule: Mapping[str, Any] | None = None) -> None:
         """Deletion (or a route move): remove the A/B rules and the rule awsctl created, or put back
         the actions it found. `rule`: a recorded route other than status.listenerRule. It gives the
         traffic back to where it was: first in the API budget, as a rollback is."""
         with urgency(Priority.ROLLBACK):
             self._restore(status, rule)
 
-    def _restore(self, status: Mapping, rule: Mapping | None) -> None:
+    def _restore(self, status: Mapping[str, Any], rule: Mapping[str, Any] | None) -> None:
         if rule is None:
             for arn in status.get("abRules") or ():
                 self.listeners.delete_rule(arn)

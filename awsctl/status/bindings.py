@@ -16,10 +16,12 @@ def collect(kube: Kube, groups: TargetGroups, name: str | None, namespace: str |
             continue
         ready = find_condition(status.get("conditions"), "Ready") or {}
         row = {
-            "namespace": meta["namespace"], "name": meta["name"],
+            "namespace": meta["namespace"],
+            "name": meta["name"],
             "service": (spec.get("serviceRef") or {}).get("name"),
             "targetType": status.get("targetType"),
-            "ready": ready.get("status", "Unknown"), "reason": ready.get("reason", ""),
+            "ready": ready.get("status", "Unknown"),
+            "reason": ready.get("reason", ""),
             "message": ready.get("message", ""),
             "targetGroup": spec.get("targetGroupName") or spec.get("targetGroupARN"),
             "aws": None,
@@ -30,8 +32,12 @@ def collect(kube: Kube, groups: TargetGroups, name: str | None, namespace: str |
             states: dict[str, int] = {}
             for health in groups.health(info.arn):
                 states[health.state] = states.get(health.state, 0) + 1
-            row["aws"] = {"targetGroup": info.name, "targetType": info.target_type,
-                          "registered": sum(states.values()), "states": states}
+            row["aws"] = {
+                "targetGroup": info.name,
+                "targetType": info.target_type,
+                "registered": sum(states.values()),
+                "states": states,
+            }
         except TargetGroupNotFound:
             row["aws"] = {"error": "target group not found"}
         rows.append(row)
@@ -50,10 +56,15 @@ def render(rows: list[dict]) -> str:
         else:
             healthy = aws.get("states", {}).get("healthy", 0)
             targets = f"{healthy}/{aws.get('registered', 0)} healthy"
-        lines.append(f"{(row['namespace'] + '/' + row['name'])[:28]:<28} {str(row['service'])[:16]:<16} "
-                     f"{str(row['targetType'] or '-'):<8} {row['ready']:<6} {targets[:18]:<18}")
-        detail = (f"  tg {aws['targetGroup']}: " + ", ".join(f"{n} {s}" for s, n in sorted(aws["states"].items()))
-                  if aws.get("states") else "")
+        lines.append(
+            f"{(row['namespace'] + '/' + row['name'])[:28]:<28} {str(row['service'])[:16]:<16} "
+            f"{str(row['targetType'] or '-'):<8} {row['ready']:<6} {targets[:18]:<18}"
+        )
+        detail = (
+            f"  tg {aws['targetGroup']}: " + ", ".join(f"{n} {s}" for s, n in sorted(aws["states"].items()))
+            if aws.get("states")
+            else ""
+        )
         if row["ready"] != "True":
             detail = f"  {row['reason']}: {row['message']}"
         if detail:

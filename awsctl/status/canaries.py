@@ -27,8 +27,12 @@ def _last_event(kube: Kube, namespace: str, name: str) -> dict | None:
         return epoch(text[:19] + "Z") if text else 0.0
 
     latest = max(events, key=stamp)
-    return {"type": latest.get("type"), "reason": latest.get("reason"), "message": latest.get("message"),
-            "time": stamp(latest)}
+    return {
+        "type": latest.get("type"),
+        "reason": latest.get("reason"),
+        "message": latest.get("message"),
+        "time": stamp(latest),
+    }
 
 
 def _groups(groups: TargetGroups, status: dict, shown: dict[str, int]) -> list[dict]:
@@ -37,8 +41,14 @@ def _groups(groups: TargetGroups, status: dict, shown: dict[str, int]) -> list[d
     for role in ("primary", "canary"):
         backends = (status.get("backends") or {}).get(role) or []
         for arn, backend in zip((status.get("targetGroups") or {}).get(role) or [], backends):
-            row = {"role": role, "backend": backend, "targetGroup": naming.group_of(arn), "arn": arn,
-                   "weight": shown.get(arn), "share": (100.0 * shown.get(arn, 0) / total) if total else None}
+            row = {
+                "role": role,
+                "backend": backend,
+                "targetGroup": naming.group_of(arn),
+                "arn": arn,
+                "weight": shown.get(arn),
+                "share": (100.0 * shown.get(arn, 0) / total) if total else None,
+            }
             try:
                 states = [h.state for h in groups.health(arn)]
                 row.update(registered=len(states), healthy=states.count("healthy"))
@@ -48,8 +58,9 @@ def _groups(groups: TargetGroups, status: dict, shown: dict[str, int]) -> list[d
     return out
 
 
-def collect(kube: Kube, groups: TargetGroups, listeners: Listeners, name: str | None,
-            namespace: str | None) -> list[dict]:
+def collect(
+    kube: Kube, groups: TargetGroups, listeners: Listeners, name: str | None, namespace: str | None
+) -> list[dict]:
     rows = []
     for item in kube.list_custom(api.PLURAL, namespace):
         meta, spec, status = item["metadata"], item.get("spec") or {}, item.get("status") or {}
@@ -62,22 +73,31 @@ def collect(kube: Kube, groups: TargetGroups, listeners: Listeners, name: str | 
                 shown, sticky = w.forward_of(listeners.actions(Route.parse(route_arn)))
             except (RuleNotFound, ListenerNotFound, ClientError) as err:
                 route_error = f"route unreadable: {err}"
-        rows.append({
-            "namespace": meta["namespace"], "name": meta["name"],
-            "phase": status.get("phase") or "Pending", "canaryWeight": status.get("canaryWeight"),
-            "paused": bool(spec.get("suspend")),
-            "failedChecks": status.get("failedChecks", 0),
-            "threshold": (spec.get("analysis") or {}).get("threshold", 5),
-            "revision": status.get("lastAppliedSpec"), "promoted": status.get("lastPromotedSpec"),
-            "message": status.get("message", ""),
-            "route": {"arn": route_arn, "default": bool(route_arn) and ":listener/" in route_arn,
-                      "stickiness": {"enabled": sticky[0], "durationSeconds": sticky[1]}, "error": route_error},
-            "groups": _groups(groups, status, shown),
-            "abRules": len(status.get("abRules") or ()),
-            "metrics": status.get("metrics") or [],
-            "alarms": status.get("alarms") or [],
-            "lastEvent": _last_event(kube, meta["namespace"], meta["name"]),
-        })
+        rows.append(
+            {
+                "namespace": meta["namespace"],
+                "name": meta["name"],
+                "phase": status.get("phase") or "Pending",
+                "canaryWeight": status.get("canaryWeight"),
+                "paused": bool(spec.get("suspend")),
+                "failedChecks": status.get("failedChecks", 0),
+                "threshold": (spec.get("analysis") or {}).get("threshold", 5),
+                "revision": status.get("lastAppliedSpec"),
+                "promoted": status.get("lastPromotedSpec"),
+                "message": status.get("message", ""),
+                "route": {
+                    "arn": route_arn,
+                    "default": bool(route_arn) and ":listener/" in route_arn,
+                    "stickiness": {"enabled": sticky[0], "durationSeconds": sticky[1]},
+                    "error": route_error,
+                },
+                "groups": _groups(groups, status, shown),
+                "abRules": len(status.get("abRules") or ()),
+                "metrics": status.get("metrics") or [],
+                "alarms": status.get("alarms") or [],
+                "lastEvent": _last_event(kube, meta["namespace"], meta["name"]),
+            }
+        )
     return rows
 
 
@@ -106,10 +126,17 @@ def _fit(text: str, width: int = WIDTH) -> str:
 def _metric_line(metric: dict) -> str:
     """Absolute: value and bounds. Relative: canary beside primary, and how much worse it may be."""
     rel = metric.get("relative") or {}
-    bounds = " ".join(filter(None, (f">={metric['min']:g}" if "min" in metric else "",
-                                    f"<={metric['max']:g}" if "max" in metric else "",
-                                    f"d<={rel['maxDelta']:g}" if "maxDelta" in rel else "",
-                                    f"x<={rel['maxRatio']:g}" if "maxRatio" in rel else "")))
+    bounds = " ".join(
+        filter(
+            None,
+            (
+                f">={metric['min']:g}" if "min" in metric else "",
+                f"<={metric['max']:g}" if "max" in metric else "",
+                f"d<={rel['maxDelta']:g}" if "maxDelta" in rel else "",
+                f"x<={rel['maxRatio']:g}" if "maxRatio" in rel else "",
+            ),
+        )
+    )
     value = f"{metric['value']:.2f}" if "value" in metric else "no data"
     if rel:
         primary = f"{metric['primary']:.2f}" if "primary" in metric else "no data"

@@ -18,8 +18,10 @@ def hammer(clients: Clients, calls: int, threads: int = 4) -> float:
     elbv2 = clients.elbv2
     per_thread = calls // threads
     started = time.monotonic()
-    workers = [threading.Thread(target=lambda: [elbv2.describe_target_groups() for _ in range(per_thread)])
-               for _ in range(threads)]
+    workers = [
+        threading.Thread(target=lambda: [elbv2.describe_target_groups() for _ in range(per_thread)])
+        for _ in range(threads)
+    ]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -30,8 +32,11 @@ def hammer(clients: Clients, calls: int, threads: int = 4) -> float:
 def clients_in(moto, region: str, budget: Budget) -> Clients:
     """A region of its own: the realism layer's buckets are per account and region, so fresh here."""
     env = moto.env()
-    session = boto3.session.Session(aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                                    aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], region_name=region)
+    session = boto3.session.Session(
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name=region,
+    )
     return Clients(session=session, budget=budget)
 
 

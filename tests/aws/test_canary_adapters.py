@@ -18,8 +18,16 @@ TAGS = naming.owner_tags("test", "Canary", "ns", "web", "primary")
 
 
 def desired(moto, **overrides):
-    fields = dict(name="ns-web-0000-p", protocol="HTTP", port=80, vpc_id=moto.default_vpc()["VpcId"],
-                  target_type="ip", health_check={"path": "/healthz"}, deregistration_delay=30, tags=TAGS)
+    fields = dict(
+        name="ns-web-0000-p",
+        protocol="HTTP",
+        port=80,
+        vpc_id=moto.default_vpc()["VpcId"],
+        target_type="ip",
+        health_check={"path": "/healthz"},
+        deregistration_delay=30,
+        tags=TAGS,
+    )
     return DesiredGroup(**{**fields, **overrides})
 
 
@@ -51,21 +59,25 @@ def test_rules_weights_read_back_and_the_void_guard(moto):
     listeners = Listeners(Clients())
     assert listeners.vpc_of(listener) == moto.default_vpc()["VpcId"]
     assert listeners.rule_at(listener, 10) is None
-    arn = listeners.create_rule(listener, 10, rule_conditions(("web.example.com",), ()),
-                                [w.forward_action({primary: 999, canary: 0})], TAGS)
+    arn = listeners.create_rule(
+        listener, 10, rule_conditions(("web.example.com",), ()), [w.forward_action({primary: 999, canary: 0})], TAGS
+    )
     found = listeners.rule_at(listener, 10)
     assert found.arn == arn and found.tags[naming.OWNER] == "Canary/ns/web"
 
-    spec = CanarySpec.parse({"targetRef": {"name": "web"}, "service": {"port": 80},
-                             "loadBalancer": {"listenerARN": listener, "stickiness": {"enabled": True}}})
+    spec = CanarySpec.parse(
+        {
+            "targetRef": {"name": "web"},
+            "service": {"port": 80},
+            "loadBalancer": {"listenerARN": listener, "stickiness": {"enabled": True}},
+        }
+    )
     traffic = Traffic(listeners, sleep=lambda _: None)
     route = Route(arn, False)
-    result = traffic.set_weight(route, spec, [w.Backend(primary)], [w.Backend(canary)], 5,
-                                {primary: 2, canary: 1})
+    result = traffic.set_weight(route, spec, [w.Backend(primary)], [w.Backend(canary)], 5, {primary: 2, canary: 1})
     assert result.verified and moto.forward_weights(arn) == {primary: 995, canary: 5}
     assert traffic.shown(route) == ({primary: 995, canary: 5}, (True, 300))
-    refused = traffic.set_weight(route, spec, [w.Backend(primary)], [w.Backend(canary)], 200,
-                                 {primary: 2, canary: 0})
+    refused = traffic.set_weight(route, spec, [w.Backend(primary)], [w.Backend(canary)], 200, {primary: 2, canary: 0})
     assert not refused.verified and refused.shown == 5 and "no healthy targets in c" in refused.message
     assert moto.forward_weights(arn) == {primary: 995, canary: 5}  # nothing was written
 
@@ -83,6 +95,7 @@ def test_cloudwatch_sums_seeded_alb_metrics(moto):
     check = metrics.MetricCheck("request-success-rate", 10, min=99)
     with moto.traffic(listener, group, requests=100, errors=5, every=0.2):
         import time
+
         time.sleep(1.0)
     data = CloudWatch(Clients()).metric_data(metrics.queries(check, 0, [group], listener), 30)
     result = metrics.evaluate(check, 0, [group], data)
@@ -91,13 +104,15 @@ def test_cloudwatch_sums_seeded_alb_metrics(moto):
 
 def test_a_route_another_canary_drives_is_refused_not_taken(moto):
     from awsctl.controllers.errors import NotReady
+
     listener = moto.listener("shared")
     theirs = moto.target_group("theirs-p")
     elbv2 = moto.client("elbv2")
     elbv2.add_tags(ResourceArns=[theirs], Tags=[{"Key": naming.OWNER, "Value": "Canary/other/api"}])
     elbv2.modify_listener(ListenerArn=listener, DefaultActions=[w.forward_action({theirs: 999})])
-    spec = CanarySpec.parse({"targetRef": {"name": "web"}, "service": {"port": 80},
-                             "loadBalancer": {"listenerARN": listener}})
+    spec = CanarySpec.parse(
+        {"targetRef": {"name": "web"}, "service": {"port": 80}, "loadBalancer": {"listenerARN": listener}}
+    )
     recorded = []
     with pytest.raises(NotReady) as err:
         Traffic(Listeners(Clients())).take_route(spec, TAGS, {}, recorded.append)
@@ -110,21 +125,39 @@ def test_taking_over_a_rule_changes_only_its_forward_action(moto):
     """An authenticate-oidc action in front of the forward stays, in its place, while awsctl drives it."""
     listener = moto.listener("auth")
     users, primary, canary = moto.target_group("auth-u"), moto.target_group("auth-p"), moto.target_group("auth-c")
-    oidc = {"Type": "authenticate-oidc", "Order": 1, "AuthenticateOidcConfig": {
-        "Issuer": "https://idp.example.com", "AuthorizationEndpoint": "https://idp.example.com/auth",
-        "TokenEndpoint": "https://idp.example.com/token", "UserInfoEndpoint": "https://idp.example.com/user",
-        "ClientId": "web", "ClientSecret": "s3cret"}}
+    oidc = {
+        "Type": "authenticate-oidc",
+        "Order": 1,
+        "AuthenticateOidcConfig": {
+            "Issuer": "https://idp.example.com",
+            "AuthorizationEndpoint": "https://idp.example.com/auth",
+            "TokenEndpoint": "https://idp.example.com/token",
+            "UserInfoEndpoint": "https://idp.example.com/user",
+            "ClientId": "web",
+            "ClientSecret": "s3cret",
+        },
+    }
     elbv2 = moto.client("elbv2")
-    rule = elbv2.create_rule(ListenerArn=listener, Priority=7, Conditions=rule_conditions(("web.example.com",), ()),
-                             Actions=[oidc, {"Type": "forward", "Order": 2, "TargetGroupArn": users}])["Rules"][0]
-    spec = CanarySpec.parse({"targetRef": {"name": "web"}, "service": {"port": 80},
-                             "loadBalancer": {"listenerARN": listener, "rule": {"priority": 7}}})
+    rule = elbv2.create_rule(
+        ListenerArn=listener,
+        Priority=7,
+        Conditions=rule_conditions(("web.example.com",), ()),
+        Actions=[oidc, {"Type": "forward", "Order": 2, "TargetGroupArn": users}],
+    )["Rules"][0]
+    spec = CanarySpec.parse(
+        {
+            "targetRef": {"name": "web"},
+            "service": {"port": 80},
+            "loadBalancer": {"listenerARN": listener, "rule": {"priority": 7}},
+        }
+    )
     recorded = []
     traffic = Traffic(Listeners(Clients()), sleep=lambda _: None)
     route = traffic.take_route(spec, TAGS, {}, recorded.append)
     assert recorded[0]["created"] is False and recorded[0]["priority"] == 7
-    result = traffic.set_weight(route, spec, [w.Backend(primary)], [w.Backend(canary)], 100, {primary: 1, canary: 1},
-                                owned_route=False)
+    result = traffic.set_weight(
+        route, spec, [w.Backend(primary)], [w.Backend(canary)], 100, {primary: 1, canary: 1}, owned_route=False
+    )
     assert result.verified
     actions = elbv2.describe_rules(RuleArns=[rule["RuleArn"]])["Rules"][0]["Actions"]
     assert [a["Type"] for a in sorted(actions, key=lambda a: a.get("Order") or 0)] == ["authenticate-oidc", "forward"]
@@ -140,8 +173,13 @@ def test_warm_up_rule_puts_groups_in_use_and_goes(moto, realism_clock):
     primary, canary = moto.target_group("warm-p"), moto.target_group("warm-c")
     moto.client("elbv2").register_targets(TargetGroupArn=primary, Targets=[{"Id": "10.0.0.1", "Port": 80}])
     assert set(moto.target_states(primary).values()) == {"unused"}
-    spec = CanarySpec.parse({"targetRef": {"name": "web"}, "service": {"port": 80},
-                             "loadBalancer": {"listenerARN": listener, "rule": {"priority": 3}}})
+    spec = CanarySpec.parse(
+        {
+            "targetRef": {"name": "web"},
+            "service": {"port": 80},
+            "loadBalancer": {"listenerARN": listener, "rule": {"priority": 3}},
+        }
+    )
     traffic = Traffic(Listeners(Clients()), sleep=lambda _: None)
     arn, wrote = traffic.attach(spec, "uid-1", {primary: 999, canary: 0}, TAGS)
     assert wrote
@@ -156,6 +194,7 @@ def test_warm_up_rule_puts_groups_in_use_and_goes(moto, realism_clock):
 
 def test_a_group_recreated_under_its_name_is_looked_up_afresh(moto):
     from awsctl.aws.targets import TargetGroupNotFound, TargetGroups
+
     groups = TargetGroups(Clients())
     old = moto.target_group("renamed")
     assert groups.describe("renamed").arn == old
@@ -170,15 +209,25 @@ def test_a_group_recreated_under_its_name_is_looked_up_afresh(moto):
 def test_a_listener_or_rule_the_load_balancer_controller_manages_is_refused(moto, where):
     """The LBC reconciles its Ingress listeners: it would undo awsctl's weights or delete its rule."""
     from awsctl.controllers.errors import NotReady
+
     listener = moto.listener(f"lbc-{where}")
     users = moto.target_group(f"lbc-{where}-u")
     elbv2 = moto.client("elbv2")
-    rule = elbv2.create_rule(ListenerArn=listener, Priority=3, Conditions=rule_conditions(("web.example.com",), ()),
-                             Actions=[w.forward_action({users: 1})])["Rules"][0]["RuleArn"]
+    rule = elbv2.create_rule(
+        ListenerArn=listener,
+        Priority=3,
+        Conditions=rule_conditions(("web.example.com",), ()),
+        Actions=[w.forward_action({users: 1})],
+    )["Rules"][0]["RuleArn"]
     lbc = [{"Key": "elbv2.k8s.aws/cluster", "Value": "prod"}, {"Key": "ingress.k8s.aws/stack", "Value": "shop/web"}]
     elbv2.add_tags(ResourceArns=[listener if where == "listener" else rule], Tags=lbc)
-    spec = CanarySpec.parse({"targetRef": {"name": "web"}, "service": {"port": 80},
-                             "loadBalancer": {"listenerARN": listener, "rule": {"priority": 3}}})
+    spec = CanarySpec.parse(
+        {
+            "targetRef": {"name": "web"},
+            "service": {"port": 80},
+            "loadBalancer": {"listenerARN": listener, "rule": {"priority": 3}},
+        }
+    )
     traffic, recorded = Traffic(Listeners(Clients()), sleep=lambda _: None), []
     with pytest.raises(NotReady) as err:
         traffic.take_route(spec, TAGS, {}, recorded.append)

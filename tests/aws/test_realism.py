@@ -15,9 +15,14 @@ def clock(realism_clock):
 
 def operator_client(moto):
     """A client like the operator's: counted against the budget, and no retries to hide a refusal."""
-    return boto3.client("elbv2", endpoint_url=moto.endpoint, region_name="us-east-1", aws_access_key_id="testing",
-                        aws_secret_access_key="testing", config=Config(retries={"total_max_attempts": 1,
-                                                                                "mode": "standard"}))
+    return boto3.client(
+        "elbv2",
+        endpoint_url=moto.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+    )
 
 
 def states(moto, arn):
@@ -28,26 +33,34 @@ def test_targets_are_unused_until_a_rule_forwards_then_initial_then_healthy(moto
     listener = moto.listener("realism")
     arn = moto.target_group("realism-a")
     elbv2 = moto.client("elbv2")
-    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": "10.0.0.1", "Port": 8080},
-                                                         {"Id": "10.0.0.1", "Port": 9090}])
+    elbv2.register_targets(
+        TargetGroupArn=arn, Targets=[{"Id": "10.0.0.1", "Port": 8080}, {"Id": "10.0.0.1", "Port": 9090}]
+    )
     assert states(moto, arn) == ["unused", "unused"]  # keyed by id and port: two targets
     health = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
     assert {h["TargetHealth"]["Reason"] for h in health} == {"Target.NotInUse"}
     # A weight of 0 counts as in use: AWS starts health-checking.
-    rule = elbv2.create_rule(ListenerArn=listener, Priority=5, Conditions=[
-        {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/x"]}}], Actions=[
-        {"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": arn, "Weight": 0}]}}])
+    rule = elbv2.create_rule(
+        ListenerArn=listener,
+        Priority=5,
+        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/x"]}}],
+        Actions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": arn, "Weight": 0}]}}],
+    )
     rule_arn = rule["Rules"][0]["RuleArn"]
-    reasons = {h["TargetHealth"]["Reason"] for h in elbv2.describe_target_health(
-        TargetGroupArn=arn)["TargetHealthDescriptions"]}
+    reasons = {
+        h["TargetHealth"]["Reason"]
+        for h in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+    }
     assert states(moto, arn) == ["initial", "initial"] and reasons == {"Elb.RegistrationInProgress"}
     clock.now += 5
     assert states(moto, arn) == ["initial", "initial"]  # interval 5 s x healthy threshold 2
     clock.now += 5
     assert states(moto, arn) == ["healthy", "healthy"]
     moto.unhealthy.add("10.0.0.1:9090")
-    assert sorted(moto.target_states(arn).items()) == [(("10.0.0.1", 8080), "healthy"),
-                                                       (("10.0.0.1", 9090), "unhealthy")]
+    assert sorted(moto.target_states(arn).items()) == [
+        (("10.0.0.1", 8080), "healthy"),
+        (("10.0.0.1", 9090), "unhealthy"),
+    ]
     # Deregistered: draining for the group's delay (5 s here), still listed, then gone.
     elbv2.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": "10.0.0.1", "Port": 8080}])
     assert moto.target_states(arn)[("10.0.0.1", 8080)] == "draining"
@@ -89,8 +102,10 @@ def test_injected_throttling_hits_only_the_named_calls(moto):
     moto.throttle(1, "ModifyListener")
     elbv2.describe_listeners(ListenerArns=[listener])
     with pytest.raises(ClientError) as err:
-        elbv2.modify_listener(ListenerArn=listener, DefaultActions=[
-            {"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}])
+        elbv2.modify_listener(
+            ListenerArn=listener,
+            DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}],
+        )
     assert err.value.response["Error"]["Code"] == "Throttling"
 
 
@@ -106,12 +121,19 @@ def test_validation_moto_skips(moto):
         return err.value.response["Error"]["Message"]
 
     path = [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/a"]}}]
-    forward = lambda weights: [{"Type": "forward", "ForwardConfig": {"TargetGroups": [  # noqa: E731
-        {"TargetGroupArn": g, "Weight": w} for g, w in zip(groups, weights)]}}]
+
+    def forward(weights):
+        pairs = [{"TargetGroupArn": g, "Weight": w} for g, w in zip(groups, weights)]
+        return [{"Type": "forward", "ForwardConfig": {"TargetGroups": pairs}}]
+
     assert "0-999" in refused("ValidationError", Priority=1, Conditions=path, Actions=forward([1000]))
     assert "at most 5" in refused("ValidationError", Priority=1, Conditions=path, Actions=forward([1] * 6))
-    assert "'5' condition values" in refused("ValidationError", Priority=1, Actions=forward([1]), Conditions=[
-        {"Field": "path-pattern", "PathPatternConfig": {"Values": [f"/{i}" for i in range(6)]}}])
+    assert "'5' condition values" in refused(
+        "ValidationError",
+        Priority=1,
+        Actions=forward([1]),
+        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": [f"/{i}" for i in range(6)]}}],
+    )
     elbv2.create_rule(ListenerArn=listener, Priority=1, Conditions=path, Actions=forward([1]))
     refused("PriorityInUse", Priority=1, Conditions=path, Actions=forward([1]))
     for priority in range(2, 101):
@@ -119,7 +141,8 @@ def test_validation_moto_skips(moto):
     refused("TooManyRules", Priority=101, Conditions=path, Actions=forward([1]))
     # An IPv6 target does not go into an IPv4 group, and it fails the whole call.
     with pytest.raises(ClientError) as err:
-        elbv2.register_targets(TargetGroupArn=groups[0], Targets=[{"Id": "10.0.0.9", "Port": 80},
-                                                                  {"Id": "fd00::9", "Port": 80}])
+        elbv2.register_targets(
+            TargetGroupArn=groups[0], Targets=[{"Id": "10.0.0.9", "Port": 80}, {"Id": "fd00::9", "Port": 80}]
+        )
     assert err.value.response["Error"]["Code"] == "ValidationError"
     assert moto.targets(groups[0]) == set()

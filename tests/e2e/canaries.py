@@ -3,26 +3,31 @@
 from kubernetes import client
 
 from tests.e2e.conftest import wait_for
-from tests.harness import VoidWatch  # noqa: F401 - the stories import it from here
 from tests.e2e.objects import create, deployment, events_for, service
+from tests.harness import VoidWatch  # noqa: F401 - the stories import it from here
 
 V2 = "registry.local/app:v2"
 
 
 def status(kube, namespace, name="web"):
-    obj = client.CustomObjectsApi(kube).get_namespaced_custom_object("awsctl.io", "v1alpha1", namespace,
-                                                                     "canaries", name)
+    obj = client.CustomObjectsApi(kube).get_namespaced_custom_object(
+        "awsctl.io", "v1alpha1", namespace, "canaries", name
+    )
     return obj.get("status") or {}
 
 
 def wait_phase(kube, namespace, phase, timeout=60.0, name="web"):
-    return wait_for(lambda: (lambda s: s if s.get("phase") == phase else None)(status(kube, namespace, name)),
-                    timeout=timeout, what=f"phase {phase}")
+    return wait_for(
+        lambda: (lambda s: s if s.get("phase") == phase else None)(status(kube, namespace, name)),
+        timeout=timeout,
+        what=f"phase {phase}",
+    )
 
 
 def set_image(kube, namespace, image, name="web"):
-    client.AppsV1Api(kube).patch_namespaced_deployment(name, namespace, {
-        "spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}})
+    client.AppsV1Api(kube).patch_namespaced_deployment(
+        name, namespace, {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}}
+    )
 
 
 def image_of(kube, namespace, name):
@@ -52,5 +57,9 @@ def reasons(kube, namespace, name="web"):
 
 
 def app(kube, namespace, *, headless=False, replicas=2):
-    create(kube, namespace, deployment("web", replicas=replicas, container_port=8080),
-           service("web", port=80, target_port=8080, headless=headless))
+    create(
+        kube,
+        namespace,
+        deployment("web", replicas=replicas, container_port=8080),
+        service("web", port=80, target_port=8080, headless=headless),
+    )

@@ -70,8 +70,9 @@ def release(kube, namespace: str) -> None:
         for item in custom.list_namespaced_custom_object("awsctl.io", "v1alpha1", namespace, plural)["items"]:
             name = item["metadata"]["name"]
             try:
-                custom.patch_namespaced_custom_object("awsctl.io", "v1alpha1", namespace, plural, name,
-                                                      {"metadata": {"finalizers": None}})
+                custom.patch_namespaced_custom_object(
+                    "awsctl.io", "v1alpha1", namespace, plural, name, {"metadata": {"finalizers": None}}
+                )
                 custom.delete_namespaced_custom_object("awsctl.io", "v1alpha1", namespace, plural, name)
             except client.ApiException as err:
                 if err.status != 404:
@@ -84,14 +85,26 @@ class Operator:
         self.log_path = log_path
         self.env = dict(os.environ, KUBECONFIG=str(env.kubeconfig), **moto.env())
         # Short periods, so that a story sees a missed event or a target removed by hand within seconds.
-        self.args = [sys.executable, "-m", "awsctl", "run", "--liveness", "", "--resync-seconds", "2",
-                     "--drift-seconds", "10", *extra_args]
+        self.args = [
+            sys.executable,
+            "-m",
+            "awsctl",
+            "run",
+            "--liveness",
+            "",
+            "--resync-seconds",
+            "2",
+            "--drift-seconds",
+            "10",
+            *extra_args,
+        ]
         self.proc = None
 
     def start(self):
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
         return self
 

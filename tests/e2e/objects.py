@@ -22,23 +22,33 @@ def create(kube, namespace, *objects):
 def pod_targets(kube, namespace, selector):
     """(pod IP, container port) of the running pods: what an IP target group should hold."""
     pods = client.CoreV1Api(kube).list_namespaced_pod(namespace, label_selector=selector).items
-    return {(p.status.pod_ip, p.spec.containers[0].ports[0].container_port) for p in pods
-            if p.status.pod_ip and not p.metadata.deletion_timestamp}
+    return {
+        (p.status.pod_ip, p.spec.containers[0].ports[0].container_port)
+        for p in pods
+        if p.status.pod_ip and not p.metadata.deletion_timestamp
+    }
 
 
 def events_for(kube, namespace, name):
-    return [e for e in client.CoreV1Api(kube).list_namespaced_event(namespace).items
-            if e.involved_object.name == name]
+    return [e for e in client.CoreV1Api(kube).list_namespaced_event(namespace).items if e.involved_object.name == name]
 
 
-def deployment(name: str, *, replicas: int, container_port: int, port_name: str | None = None,
-               labels: dict | None = None, image: str = "registry.local/app:v1") -> dict:
+def deployment(
+    name: str,
+    *,
+    replicas: int,
+    container_port: int,
+    port_name: str | None = None,
+    labels: dict | None = None,
+    image: str = "registry.local/app:v1",
+) -> dict:
     labels = labels or {"app": name}
     port = {"containerPort": container_port}
     if port_name:
         port["name"] = port_name
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
         "metadata": {"name": name, "labels": labels},
         "spec": {
             "replicas": replicas,
@@ -51,9 +61,17 @@ def deployment(name: str, *, replicas: int, container_port: int, port_name: str 
     }
 
 
-def service(name: str, *, port: int, target_port: int | str, headless: bool = False,
-            selector: dict | None = None, port_name: str = "http", service_type: str | None = None,
-            annotations: dict | None = None) -> dict:
+def service(
+    name: str,
+    *,
+    port: int,
+    target_port: int | str,
+    headless: bool = False,
+    selector: dict | None = None,
+    port_name: str = "http",
+    service_type: str | None = None,
+    annotations: dict | None = None,
+) -> dict:
     spec: dict = {
         "selector": selector or {"app": name},
         "ports": [{"name": port_name, "port": port, "targetPort": target_port, "protocol": "TCP"}],
@@ -68,8 +86,15 @@ def service(name: str, *, port: int, target_port: int | str, headless: bool = Fa
     return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec}
 
 
-def binding(name: str, *, service: str, port: int | str, target_group_name: str | None = None,
-            target_group_arn: str | None = None, target_type: str | None = None) -> dict:
+def binding(
+    name: str,
+    *,
+    service: str,
+    port: int | str,
+    target_group_name: str | None = None,
+    target_group_arn: str | None = None,
+    target_type: str | None = None,
+) -> dict:
     spec: dict = {"serviceRef": {"name": service, "port": port}}
     if target_group_name:
         spec["targetGroupName"] = target_group_name
@@ -77,21 +102,36 @@ def binding(name: str, *, service: str, port: int | str, target_group_name: str 
         spec["targetGroupARN"] = target_group_arn
     if target_type:
         spec["targetType"] = target_type
-    return {"apiVersion": "awsctl.io/v1alpha1", "kind": "TargetGroupBinding",
-            "metadata": {"name": name}, "spec": spec}
+    return {"apiVersion": "awsctl.io/v1alpha1", "kind": "TargetGroupBinding", "metadata": {"name": name}, "spec": spec}
 
 
-def canary(name: str, *, listener: str, port: int = 80, target_port: int | str = 8080, analysis: dict | None = None,
-           rule: dict | None = None, service_extra: dict | None = None, **top) -> dict:
+def canary(
+    name: str,
+    *,
+    listener: str,
+    port: int = 80,
+    target_port: int | str = 8080,
+    analysis: dict | None = None,
+    rule: dict | None = None,
+    service_extra: dict | None = None,
+    **top,
+) -> dict:
     """A Canary on `listener`; `rule=None` drives the listener's default action."""
     # The short health check the realism layer times (5 s x 2: healthy 10 s after registration or
     # attachment) and a short drain, as a user who wants quick canaries would set them.
-    load_balancer: dict = {"listenerARN": listener, "targetGroup": {
-        "healthCheck": {"intervalSeconds": 5, "healthyThresholdCount": 2}, "deregistrationDelaySeconds": 5}}
+    load_balancer: dict = {
+        "listenerARN": listener,
+        "targetGroup": {
+            "healthCheck": {"intervalSeconds": 5, "healthyThresholdCount": 2},
+            "deregistrationDelaySeconds": 5,
+        },
+    }
     if rule:
         load_balancer["rule"] = rule
     return {
-        "apiVersion": "awsctl.io/v1alpha1", "kind": "Canary", "metadata": {"name": name},
+        "apiVersion": "awsctl.io/v1alpha1",
+        "kind": "Canary",
+        "metadata": {"name": name},
         "spec": {
             "targetRef": {"name": name},
             "service": {"port": port, "targetPort": target_port, **(service_extra or {})},

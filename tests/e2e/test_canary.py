@@ -10,8 +10,18 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.e2e.canaries import (V2, VoidWatch, app, canary_shares, image_of, reasons, replicas_of, set_image, status,
-                                wait_phase)
+from tests.e2e.canaries import (
+    V2,
+    VoidWatch,
+    app,
+    canary_shares,
+    image_of,
+    reasons,
+    replicas_of,
+    set_image,
+    status,
+    wait_phase,
+)
 from tests.e2e.conftest import wait_for
 from tests.e2e.objects import canary, create, deployment, pod_targets, service
 
@@ -19,11 +29,22 @@ from tests.e2e.objects import canary, create, deployment, pod_targets, service
 def test_promotion_steps_exactly_and_ends_on_the_new_image(kube, namespace, moto, operator):
     listener = moto.listener(namespace)
     app(kube, namespace)
-    create(kube, namespace, canary("web", listener=listener, rule={"priority": 10, "hosts": ["web.example.com"]},
-                                   analysis={"stepWeights": [0.5, 5, 20], "maxWeight": 50}))
+    create(
+        kube,
+        namespace,
+        canary(
+            "web",
+            listener=listener,
+            rule={"priority": 10, "hosts": ["web.example.com"]},
+            analysis={"stepWeights": [0.5, 5, 20], "maxWeight": 50},
+        ),
+    )
     st = wait_phase(kube, namespace, "Initialized")
-    rule, primary, canary_arn = st["listenerRule"]["arn"], st["targetGroups"]["primary"][0], \
-        st["targetGroups"]["canary"][0]
+    rule, primary, canary_arn = (
+        st["listenerRule"]["arn"],
+        st["targetGroups"]["primary"][0],
+        st["targetGroups"]["canary"][0],
+    )
     assert moto.forward_weights(rule) == {primary: 999, canary_arn: 0}
     assert replicas_of(kube, namespace, "web") == 0 and replicas_of(kube, namespace, "web-primary") == 2
 
@@ -54,9 +75,23 @@ def test_failing_rollout_webhook_rolls_back_to_weight_zero(kube, namespace, moto
     hooks.respond("/check", 500)
     listener = moto.listener(namespace)
     app(kube, namespace)
-    create(kube, namespace, canary("web", listener=listener, rule={"priority": 10}, analysis={
-        "stepWeight": 10, "maxWeight": 50, "threshold": 2,
-        "webhooks": [{"name": "check", "type": "rollout", "url": f"{hooks.url}/check", "metadata": {"env": "e2e"}}]}))
+    create(
+        kube,
+        namespace,
+        canary(
+            "web",
+            listener=listener,
+            rule={"priority": 10},
+            analysis={
+                "stepWeight": 10,
+                "maxWeight": 50,
+                "threshold": 2,
+                "webhooks": [
+                    {"name": "check", "type": "rollout", "url": f"{hooks.url}/check", "metadata": {"env": "e2e"}}
+                ],
+            },
+        ),
+    )
     st = wait_phase(kube, namespace, "Initialized")
     rule, canary_arn = st["listenerRule"]["arn"], st["targetGroups"]["canary"][0]
     set_image(kube, namespace, V2)
@@ -67,22 +102,36 @@ def test_failing_rollout_webhook_rolls_back_to_weight_zero(kube, namespace, moto
     assert image_of(kube, namespace, "web-primary") == "registry.local/app:v1"
     wait_for(lambda: replicas_of(kube, namespace, "web") == 0, what="canary scaled to 0")
     payload = hooks.received("/check")[0]
-    assert payload == {"name": "web", "namespace": namespace, "phase": "Progressing",
-                       "checksum": st["lastAppliedSpec"], "metadata": {"env": "e2e"}}
+    assert payload == {
+        "name": "web",
+        "namespace": namespace,
+        "phase": "Progressing",
+        "checksum": st["lastAppliedSpec"],
+        "metadata": {"env": "e2e"},
+    }
     assert "Failed" in reasons(kube, namespace)
     # A failed revision is not retried on its own.
     time.sleep(2)
     assert status(kube, namespace)["phase"] == "Failed"
 
 
-def test_headless_service_stays_headless_with_ip_targets_at_the_container_port(kube, namespace, moto, operator,
-                                                                               hooks):
+def test_headless_service_stays_headless_with_ip_targets_at_the_container_port(kube, namespace, moto, operator, hooks):
     hooks.respond("/promote", 403)  # hold at maxWeight so the canary pods stay up for inspection
     listener = moto.listener(namespace)
     app(kube, namespace, headless=True, replicas=3)
-    create(kube, namespace, canary("web", listener=listener, rule={"priority": 20}, analysis={
-        "stepWeights": [50], "webhooks": [{"name": "gate", "type": "confirm-promotion",
-                                           "url": f"{hooks.url}/promote"}]}))
+    create(
+        kube,
+        namespace,
+        canary(
+            "web",
+            listener=listener,
+            rule={"priority": 20},
+            analysis={
+                "stepWeights": [50],
+                "webhooks": [{"name": "gate", "type": "confirm-promotion", "url": f"{hooks.url}/promote"}],
+            },
+        ),
+    )
     st = wait_phase(kube, namespace, "Initialized")
     core = client.CoreV1Api(kube)
     for name in ("web-primary", "web-canary"):
@@ -97,8 +146,10 @@ def test_headless_service_stays_headless_with_ip_targets_at_the_container_port(k
     set_image(kube, namespace, V2)
     wait_phase(kube, namespace, "WaitingPromotion", timeout=60)
     canary_pods = pod_targets(kube, namespace, "app=web")
-    wait_for(lambda: len(canary_pods) == 3 and moto.targets(st["targetGroups"]["canary"][0]) == canary_pods,
-             what="canary pod IPs at 8080")
+    wait_for(
+        lambda: len(canary_pods) == 3 and moto.targets(st["targetGroups"]["canary"][0]) == canary_pods,
+        what="canary pod IPs at 8080",
+    )
     assert core.read_namespaced_service("web", namespace).spec.cluster_ip == "None"
 
 
@@ -107,13 +158,34 @@ def test_backend_refs_split_each_side_by_relative_weight(kube, namespace, moto, 
     listener = moto.listener(namespace)
     app(kube, namespace)
     for name in ("proxy-a", "proxy-b", "gateway"):
-        create(kube, namespace, deployment(name, replicas=1, container_port=8443),
-               service(name, port=443, target_port=8443))
-    create(kube, namespace, canary("web", listener=listener, rule={"priority": 30}, service_extra={"backendRefs": {
-        "primary": [{"name": "proxy-a", "port": 443, "weight": 1}, {"name": "proxy-b", "port": 443, "weight": 3}],
-        "canary": [{"name": "gateway", "port": 443}],
-    }}, analysis={"stepWeights": [10], "webhooks": [
-        {"name": "gate", "type": "confirm-promotion", "url": f"{hooks.url}/promote"}]}))
+        create(
+            kube,
+            namespace,
+            deployment(name, replicas=1, container_port=8443),
+            service(name, port=443, target_port=8443),
+        )
+    create(
+        kube,
+        namespace,
+        canary(
+            "web",
+            listener=listener,
+            rule={"priority": 30},
+            service_extra={
+                "backendRefs": {
+                    "primary": [
+                        {"name": "proxy-a", "port": 443, "weight": 1},
+                        {"name": "proxy-b", "port": 443, "weight": 3},
+                    ],
+                    "canary": [{"name": "gateway", "port": 443}],
+                }
+            },
+            analysis={
+                "stepWeights": [10],
+                "webhooks": [{"name": "gate", "type": "confirm-promotion", "url": f"{hooks.url}/promote"}],
+            },
+        ),
+    )
     st = wait_phase(kube, namespace, "Initialized")
     assert st["backends"] == {"primary": ["proxy-a:443", "proxy-b:443"], "canary": ["gateway:443"]}
     (a, b), (gw,) = st["targetGroups"]["primary"], st["targetGroups"]["canary"]
@@ -125,28 +197,36 @@ def test_backend_refs_split_each_side_by_relative_weight(kube, namespace, moto, 
     # 90% split 1:3 over the proxies, 10% to the canary gateway: the ALB weights sum to 1000.
     assert moto.forward_weights(rule) == {a: 225, b: 675, gw: 100}
     bindings = client.CustomObjectsApi(kube).list_namespaced_custom_object(
-        "awsctl.io", "v1alpha1", namespace, "targetgroupbindings")["items"]
-    assert {x["metadata"]["name"] for x in bindings} >= {"web-primary-proxy-a", "web-primary-proxy-b",
-                                                          "web-canary-gateway"}
+        "awsctl.io", "v1alpha1", namespace, "targetgroupbindings"
+    )["items"]
+    assert {x["metadata"]["name"] for x in bindings} >= {
+        "web-primary-proxy-a",
+        "web-primary-proxy-b",
+        "web-canary-gateway",
+    }
 
 
 def test_new_revision_mid_rollout_restarts_at_zero_and_promotes_the_latest(kube, namespace, moto, operator):
     listener = moto.listener(namespace)
     app(kube, namespace)
-    create(kube, namespace, canary("web", listener=listener, rule={"priority": 10},
-                                   analysis={"stepWeights": [10, 20, 30, 40, 50]}))
+    create(
+        kube,
+        namespace,
+        canary("web", listener=listener, rule={"priority": 10}, analysis={"stepWeights": [10, 20, 30, 40, 50]}),
+    )
     st = wait_phase(kube, namespace, "Initialized")
     rule, canary_arn = st["listenerRule"]["arn"], st["targetGroups"]["canary"][0]
     set_image(kube, namespace, V2)
-    first = wait_for(lambda: (lambda s: s if s.get("canaryWeight", 0) >= 20 else None)(status(kube, namespace)),
-                     what="weight 20%")
+    first = wait_for(
+        lambda: (lambda s: s if s.get("canaryWeight", 0) >= 20 else None)(status(kube, namespace)), what="weight 20%"
+    )
     set_image(kube, namespace, "registry.local/app:v3")
     st = wait_phase(kube, namespace, "Succeeded", timeout=90)
     assert st["lastPromotedSpec"] != first["lastAppliedSpec"]
     assert image_of(kube, namespace, "web-primary") == "registry.local/app:v3"
     shares = canary_shares(moto, rule, canary_arn)
-    peak = shares.index(max(s for s in shares[:shares.index(0, 2)]))  # the first rollout's highest step
-    assert shares[peak + 1] == 0 and shares[-1] == 0 and max(shares[peak + 1:]) == 500
+    peak = shares.index(max(s for s in shares[: shares.index(0, 2)]))  # the first rollout's highest step
+    assert shares[peak + 1] == 0 and shares[-1] == 0 and max(shares[peak + 1 :]) == 500
 
 
 def test_deletion_restores_the_default_action_and_the_users_objects(kube, namespace, moto, operator, hooks):
@@ -155,17 +235,26 @@ def test_deletion_restores_the_default_action_and_the_users_objects(kube, namesp
     elbv2 = moto.client("elbv2")
     before = elbv2.describe_listeners(ListenerArns=[listener])["Listeners"][0]["DefaultActions"]
     app(kube, namespace)
-    create(kube, namespace, canary("web", listener=listener, revertOnDeletion=True, analysis={
-        "stepWeights": [20, 40], "webhooks": [{"name": "gate", "type": "confirm-promotion",
-                                                "url": f"{hooks.url}/promote"}]}))
+    create(
+        kube,
+        namespace,
+        canary(
+            "web",
+            listener=listener,
+            revertOnDeletion=True,
+            analysis={
+                "stepWeights": [20, 40],
+                "webhooks": [{"name": "gate", "type": "confirm-promotion", "url": f"{hooks.url}/promote"}],
+            },
+        ),
+    )
     st = wait_phase(kube, namespace, "Initialized")
     assert st["listenerRule"]["arn"] == listener  # no rule: the default action is driven
     set_image(kube, namespace, V2)
     st = wait_phase(kube, namespace, "WaitingPromotion")
     assert moto.forward_weights(listener)[st["targetGroups"]["canary"][0]] == 400
 
-    client.CustomObjectsApi(kube).delete_namespaced_custom_object("awsctl.io", "v1alpha1", namespace,
-                                                                  "canaries", "web")
+    client.CustomObjectsApi(kube).delete_namespaced_custom_object("awsctl.io", "v1alpha1", namespace, "canaries", "web")
 
     def gone():
         try:
@@ -173,6 +262,7 @@ def test_deletion_restores_the_default_action_and_the_users_objects(kube, namesp
             return False
         except ApiException as err:
             return err.status == 404
+
     wait_for(gone, timeout=60, what="Canary removed")
     # Traffic went back to the primary (verified) before the listener got its own action back.
     assert moto.weights_written(listener)[-1][st["targetGroups"]["canary"][0]] == 0
@@ -183,12 +273,14 @@ def test_deletion_restores_the_default_action_and_the_users_objects(kube, namesp
     assert client.CoreV1Api(kube).read_namespaced_service("web", namespace).spec.selector == {"app": "web"}
 
 
-def test_operator_killed_mid_rollout_resumes_without_duplicates(kube, namespace, moto, operator, cluster,
-                                                                tmp_path):
+def test_operator_killed_mid_rollout_resumes_without_duplicates(kube, namespace, moto, operator, cluster, tmp_path):
     listener = moto.listener(namespace)
     app(kube, namespace)
-    create(kube, namespace, canary("web", listener=listener, rule={"priority": 10},
-                                   analysis={"stepWeights": [10, 20, 30, 40, 50, 60]}))
+    create(
+        kube,
+        namespace,
+        canary("web", listener=listener, rule={"priority": 10}, analysis={"stepWeights": [10, 20, 30, 40, 50, 60]}),
+    )
     st = wait_phase(kube, namespace, "Initialized")
     rule, canary_arn = st["listenerRule"]["arn"], st["targetGroups"]["canary"][0]
     set_image(kube, namespace, V2)
@@ -207,11 +299,14 @@ def test_operator_killed_mid_rollout_resumes_without_duplicates(kube, namespace,
     assert image_of(kube, namespace, "web-primary") == V2
 
 
-@pytest.mark.parametrize("analysis,service_extra,needle", [
-    ({"maxWeight": 101}, {}, "maxWeight"),
-    ({"stepWeight": 5, "stepWeights": [10]}, {}, "set stepWeight or stepWeights, not both"),
-    ({}, {"backendRefs": {"primary": [{"name": f"s{i}", "port": 80} for i in range(6)]}}, "backendRefs.primary"),
-])
+@pytest.mark.parametrize(
+    "analysis,service_extra,needle",
+    [
+        ({"maxWeight": 101}, {}, "maxWeight"),
+        ({"stepWeight": 5, "stepWeights": [10]}, {}, "set stepWeight or stepWeights, not both"),
+        ({}, {"backendRefs": {"primary": [{"name": f"s{i}", "port": 80} for i in range(6)]}}, "backendRefs.primary"),
+    ],
+)
 def test_schema_rejects_bad_specs(kube, namespace, analysis, service_extra, needle):
     listener = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/x/1/2"
     with pytest.raises(ApiException) as err:
@@ -223,22 +318,34 @@ def test_bad_input_gets_a_condition_and_an_event_not_a_crash(kube, namespace, mo
     listener = moto.listener(namespace)
     instance_on_headless = canary("headless", listener=listener, rule={"priority": 2})
     instance_on_headless["spec"]["loadBalancer"]["targetType"] = "instance"  # headless is only known at runtime
-    create(kube, namespace, service("headless", port=80, target_port=8080, headless=True),
-           deployment("headless", replicas=1, container_port=8080),
-           deployment("refs", replicas=1, container_port=8080),
-           canary("ghost", listener=listener, rule={"priority": 1}),
-           instance_on_headless,
-           canary("refs", listener=listener, rule={"priority": 3},
-                  service_extra={"backendRefs": {"canary": [{"name": "missing", "port": 80}]}}))
+    create(
+        kube,
+        namespace,
+        service("headless", port=80, target_port=8080, headless=True),
+        deployment("headless", replicas=1, container_port=8080),
+        deployment("refs", replicas=1, container_port=8080),
+        canary("ghost", listener=listener, rule={"priority": 1}),
+        instance_on_headless,
+        canary(
+            "refs",
+            listener=listener,
+            rule={"priority": 3},
+            service_extra={"backendRefs": {"canary": [{"name": "missing", "port": 80}]}},
+        ),
+    )
 
     def ready(name):
         conds = status(kube, namespace, name).get("conditions") or []
         return next((c for c in conds if c["type"] == "Ready"), None)
-    for name, reason, field in (("ghost", "TargetNotFound", "spec.targetRef.name"),
-                                ("headless", "InstanceTargetOnHeadless", "spec.loadBalancer.targetType"),
-                                ("refs", "BackendNotFound", "spec.service.backendRefs.canary[0].name")):
-        cond = wait_for(lambda: (lambda c: c if c and c["reason"] == reason else None)(ready(name)),
-                        what=f"{name} {reason}")
+
+    for name, reason, field in (
+        ("ghost", "TargetNotFound", "spec.targetRef.name"),
+        ("headless", "InstanceTargetOnHeadless", "spec.loadBalancer.targetType"),
+        ("refs", "BackendNotFound", "spec.service.backendRefs.canary[0].name"),
+    ):
+        cond = wait_for(
+            lambda: (lambda c: c if c and c["reason"] == reason else None)(ready(name)), what=f"{name} {reason}"
+        )
         assert cond["status"] == "False" and field in cond["message"]
         wait_for(lambda: reason in reasons(kube, namespace, name), what=f"{reason} event")
     # No traffic shifted and nothing was created in AWS for any of them.

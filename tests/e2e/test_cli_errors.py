@@ -10,16 +10,29 @@ import yaml
 
 from awsctl.dev.cluster import free_port
 
-NO_AWS = {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "AWS_SESSION_TOKEN": None, "AWS_PROFILE": None,
-          "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-          "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONTAINER_CREDENTIALS_FULL_URI": None,
-          "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": None, "AWS_WEB_IDENTITY_TOKEN_FILE": None}
+NO_AWS = {
+    "AWS_ACCESS_KEY_ID": None,
+    "AWS_SECRET_ACCESS_KEY": None,
+    "AWS_SESSION_TOKEN": None,
+    "AWS_PROFILE": None,
+    "AWS_CONFIG_FILE": "/nonexistent",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI": None,
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": None,
+    "AWS_WEB_IDENTITY_TOKEN_FILE": None,
+}
 
 
 def awsctl(*args, env):
     merged = {**os.environ, **env}
-    proc = subprocess.run([sys.executable, "-m", "awsctl", *args], capture_output=True, text=True, timeout=120,
-                          env={k: v for k, v in merged.items() if v is not None})
+    proc = subprocess.run(
+        [sys.executable, "-m", "awsctl", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in merged.items() if v is not None},
+    )
     assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr, proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -40,8 +53,9 @@ def unreachable_kubeconfig(cluster, tmp_path):
 
 @pytest.mark.parametrize("command", [("status",), ("run", "--liveness", ""), ("promote", "web")])
 def test_no_kubeconfig(command, tmp_path):
-    line = awsctl(*command, env={"KUBECONFIG": str(tmp_path / "missing"), "HOME": str(tmp_path),
-                                 "KUBERNETES_SERVICE_HOST": None})
+    line = awsctl(
+        *command, env={"KUBECONFIG": str(tmp_path / "missing"), "HOME": str(tmp_path), "KUBERNETES_SERVICE_HOST": None}
+    )
     assert "no Kubernetes credentials" in line and "Set KUBECONFIG" in line
 
 
@@ -61,14 +75,16 @@ def test_missing_aws_credentials_region_and_a_wrong_endpoint(cluster, moto):
     assert line == "error: no AWS region: set AWS_REGION (e.g. export AWS_REGION=us-east-1)"
     wrong = f"http://127.0.0.1:{free_port()}"
     line = awsctl(*run, env={**kube, **moto.env(), "AWS_ENDPOINT_URL": wrong})
-    assert f"cannot reach AWS" in line and f"AWS_ENDPOINT_URL is {wrong}" in line
+    assert "cannot reach AWS" in line and f"AWS_ENDPOINT_URL is {wrong}" in line
 
 
 def test_missing_canary(cluster, namespace):
     env = {"KUBECONFIG": str(cluster[0].kubeconfig)}
     for verb in ("promote", "abort", "retry", "pause", "resume"):
         line = awsctl(verb, "nope", "-n", namespace, env=env)
-        assert line == f'error: canary "nope" not found in namespace "{namespace}" (awsctl status -n {namespace} ' \
-                       "lists them)"
+        assert (
+            line == f'error: canary "nope" not found in namespace "{namespace}" (awsctl status -n {namespace} '
+            "lists them)"
+        )
     line = awsctl("status", "nope", "-n", namespace, env=env)
     assert line == f'error: no canary or target group binding named "nope" in namespace "{namespace}"'

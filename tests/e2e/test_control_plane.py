@@ -20,13 +20,17 @@ def test_deployment_pods_services_and_endpointslices(kube, namespace):
     apps, core, disc = client.AppsV1Api(kube), client.CoreV1Api(kube), client.DiscoveryV1Api(kube)
     apps.create_namespaced_deployment(namespace, deployment("web", replicas=3, container_port=8080))
     core.create_namespaced_service(namespace, service("web", port=80, target_port=8080))
-    core.create_namespaced_service(namespace, service("web-headless", port=80, target_port=8080, headless=True,
-                                                      selector={"app": "web"}))
+    core.create_namespaced_service(
+        namespace, service("web-headless", port=80, target_port=8080, headless=True, selector={"app": "web"})
+    )
 
     def ready_ips():
         pods = core.list_namespaced_pod(namespace, label_selector="app=web").items
-        ready = [p for p in pods if p.status.pod_ip and any(
-            c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])]
+        ready = [
+            p
+            for p in pods
+            if p.status.pod_ip and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
+        ]
         return {p.status.pod_ip for p in ready} if len(ready) == 3 else None
 
     ips = wait_for(ready_ips, what="3 ready pods")
@@ -37,9 +41,11 @@ def test_deployment_pods_services_and_endpointslices(kube, namespace):
     assert core.read_namespaced_service("web-headless", namespace).spec.cluster_ip == "None"
 
     for name in ("web", "web-headless"):
+
         def slice_ips(name=name):
             slices = disc.list_namespaced_endpoint_slice(
-                namespace, label_selector=f"kubernetes.io/service-name={name}").items
+                namespace, label_selector=f"kubernetes.io/service-name={name}"
+            ).items
             got = {a for s in slices for e in s.endpoints or [] for a in e.addresses if e.conditions.ready}
             ports = {p.port for s in slices for p in s.ports or []}
             return (got, ports) if got == ips else None
@@ -52,13 +58,27 @@ def test_crd_schema_rejects_invalid_bindings(kube, namespace):
     custom = client.CustomObjectsApi(kube)
 
     def create(spec):
-        return custom.create_namespaced_custom_object("awsctl.io", "v1alpha1", namespace, "targetgroupbindings", {
-            "apiVersion": "awsctl.io/v1alpha1", "kind": "TargetGroupBinding",
-            "metadata": {"generateName": "bad-"}, "spec": spec})
+        return custom.create_namespaced_custom_object(
+            "awsctl.io",
+            "v1alpha1",
+            namespace,
+            "targetgroupbindings",
+            {
+                "apiVersion": "awsctl.io/v1alpha1",
+                "kind": "TargetGroupBinding",
+                "metadata": {"generateName": "bad-"},
+                "spec": spec,
+            },
+        )
 
     with pytest.raises(ApiException) as both:
-        create({"serviceRef": {"name": "web", "port": 80}, "targetGroupName": "a",
-                "targetGroupARN": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/a/1"})
+        create(
+            {
+                "serviceRef": {"name": "web", "port": 80},
+                "targetGroupName": "a",
+                "targetGroupARN": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/a/1",
+            }
+        )
     assert both.value.status == 422 and "exactly one of targetGroupARN and targetGroupName" in both.value.body
     with pytest.raises(ApiException) as bad_type:
         create({"serviceRef": {"name": "web", "port": 80}, "targetGroupName": "a", "targetType": "lambda"})
@@ -73,5 +93,8 @@ def test_deleting_a_deployment_garbage_collects_its_pods(kube, namespace):
     apps.create_namespaced_deployment(namespace, deployment("gc", replicas=2, container_port=80))
     wait_for(lambda: len(core.list_namespaced_pod(namespace, label_selector="app=gc").items) == 2, what="pods")
     apps.delete_namespaced_deployment("gc", namespace, propagation_policy="Background")
-    wait_for(lambda: not core.list_namespaced_pod(namespace, label_selector="app=gc").items, timeout=60,
-             what="pods garbage-collected")
+    wait_for(
+        lambda: not core.list_namespaced_pod(namespace, label_selector="app=gc").items,
+        timeout=60,
+        what="pods garbage-collected",
+    )

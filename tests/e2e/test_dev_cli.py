@@ -10,8 +10,12 @@ from awsctl.dev.cluster import _alive
 
 
 def awsctl(*args, state_dir):
-    return subprocess.run([sys.executable, "-m", "awsctl", "dev", *args, "--state-dir", str(state_dir)],
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "awsctl", "dev", *args, "--state-dir", str(state_dir)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_up_env_down(tmp_path):
@@ -30,7 +34,8 @@ def test_up_env_down(tmp_path):
 
         nodes = client.CoreV1Api(config.new_client_from_config(exports["KUBECONFIG"])).list_node().items
         assert len(nodes) == 3 and all(
-            any(c.type == "Ready" and c.status == "True" for c in n.status.conditions) for n in nodes)
+            any(c.type == "Ready" and c.status == "True" for c in n.status.conditions) for n in nodes
+        )
         pids = json.loads((state_dir / "state.json").read_text())["pids"]
         assert set(pids) == {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "moto"}
         assert all(_alive(pid) for pid in pids.values())

@@ -19,13 +19,19 @@ RESUMED = "Resuming operations after the pause"
 
 def peering_crds_and_object(kube, namespace):
     apply(kube, (doc for doc in manifests("peering.yaml") if doc["kind"] == "CustomResourceDefinition"))
-    client.CustomObjectsApi(kube).create_namespaced_custom_object("kopf.dev", "v1", namespace, "kopfpeerings", {
-        "apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "awsctl"}})
+    client.CustomObjectsApi(kube).create_namespaced_custom_object(
+        "kopf.dev",
+        "v1",
+        namespace,
+        "kopfpeerings",
+        {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "awsctl"}},
+    )
 
 
 def peers(kube, namespace) -> dict:
-    obj = client.CustomObjectsApi(kube).get_namespaced_custom_object("kopf.dev", "v1", namespace, "kopfpeerings",
-                                                                     "awsctl")
+    obj = client.CustomObjectsApi(kube).get_namespaced_custom_object(
+        "kopf.dev", "v1", namespace, "kopfpeerings", "awsctl"
+    )
     return obj.get("status") or {}
 
 
@@ -52,8 +58,11 @@ def test_standby_takes_over_a_rollout_when_the_active_replica_is_killed(kube, na
 
         listener = moto.listener(namespace)
         app(kube, namespace)
-        create(kube, namespace, canary("web", listener=listener, rule={"priority": 10},
-                                       analysis={"stepWeights": [10, 20, 30, 40, 50, 60]}))
+        create(
+            kube,
+            namespace,
+            canary("web", listener=listener, rule={"priority": 10}, analysis={"stepWeights": [10, 20, 30, 40, 50, 60]}),
+        )
         st = wait_phase(kube, namespace, "Initialized", timeout=90)
         rule, canary_arn = st["listenerRule"]["arn"], st["targetGroups"]["canary"][0]
         set_image(kube, namespace, V2)

@@ -40,58 +40,101 @@ def one(docs, kind, name=None):
 def test_lint_and_template():
     helm("lint", "--strict", str(CHART))
     docs = rendered()
-    deployed = next(d for d in yaml.safe_load_all((ROOT / "deploy" / "rbac.yaml").read_text())
-                    if d and d["kind"] == "ClusterRole")
+    deployed = next(
+        d for d in yaml.safe_load_all((ROOT / "deploy" / "rbac.yaml").read_text()) if d and d["kind"] == "ClusterRole"
+    )
     assert one(docs, "ClusterRole")["rules"] == deployed["rules"]  # the chart grants what deploy/ grants
     args = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert {"--all-namespaces", "--peering=awsctl", "--metrics-port=8081", "--cluster-name=my-cluster",
-            "--readiness-webhook-service=ops/awsctl-helm-webhook"} <= set(args)
+    assert {
+        "--all-namespaces",
+        "--peering=awsctl",
+        "--metrics-port=8081",
+        "--cluster-name=my-cluster",
+        "--readiness-webhook-service=ops/awsctl-helm-webhook",
+    } <= set(args)
     assert not [d for d in docs if d["kind"] == "ServiceMonitor"]
     one(docs, "ClusterKopfPeering", "awsctl")
 
-    docs = rendered("watchNamespaces={shop,blog}", "metrics.serviceMonitor.enabled=true",
-                    "apiBudget.elbv2-register=10/2", "serviceAccount.roleArn=arn:aws:iam::123456789012:role/x",
-                    "readinessGateWebhook.enabled=false", "aws.endpoint=http://127.0.0.1:5000")
+    docs = rendered(
+        "watchNamespaces={shop,blog}",
+        "metrics.serviceMonitor.enabled=true",
+        "apiBudget.elbv2-register=10/2",
+        "serviceAccount.roleArn=arn:aws:iam::123456789012:role/x",
+        "readinessGateWebhook.enabled=false",
+        "aws.endpoint=http://127.0.0.1:5000",
+    )
     container = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     assert {"--namespace=shop", "--namespace=blog", "--api-rate=elbv2-register=10/2"} <= set(container["args"])
     assert not [a for a in container["args"] if a.startswith("--readiness-webhook")]
     assert {"name": "AWS_ENDPOINT_URL", "value": "http://127.0.0.1:5000"} in container["env"]
     assert one(docs, "ServiceMonitor")["spec"]["endpoints"][0]["port"] == "metrics"
     assert one(docs, "ServiceAccount")["metadata"]["annotations"] == {
-        "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/x"}
+        "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/x"
+    }
     assert sorted(d["metadata"]["namespace"] for d in docs if d["kind"] == "KopfPeering") == ["blog", "shop"]
     assert not [d for d in docs if d["kind"] in ("ClusterKopfPeering", "Role") and "webhook" in d["metadata"]["name"]]
 
 
-def test_helm_install_then_a_rollout_under_the_charts_service_account(cluster, kube, namespace, moto, hooks,
-                                                                      tmp_path):
+def test_helm_install_then_a_rollout_under_the_charts_service_account(cluster, kube, namespace, moto, hooks, tmp_path):
     env, _ = cluster
     release_ns = f"{namespace}-sys"
-    helm("install", RELEASE, str(CHART), "--namespace", release_ns, "--create-namespace",
-         "--set", "clusterName=e2e", "--set", f"peering.name={RELEASE}", kubeconfig=env.kubeconfig)
+    helm(
+        "install",
+        RELEASE,
+        str(CHART),
+        "--namespace",
+        release_ns,
+        "--create-namespace",
+        "--set",
+        "clusterName=e2e",
+        "--set",
+        f"peering.name={RELEASE}",
+        kubeconfig=env.kubeconfig,
+    )
     operator = None
     try:
         assert "deployed" in helm("status", RELEASE, "--namespace", release_ns, kubeconfig=env.kubeconfig)
         client.AppsV1Api(kube).read_namespaced_deployment(RELEASE, release_ns)
         kubeconfig = service_account_kubeconfig(env, kube, tmp_path / "sa-kubeconfig", release_ns, RELEASE)
-        operator = Operator(env, moto, tmp_path / "operator.log", extra_args=(
-            "--peering", RELEASE, "--metrics-port", str(free_port())))
+        operator = Operator(
+            env, moto, tmp_path / "operator.log", extra_args=("--peering", RELEASE, "--metrics-port", str(free_port()))
+        )
         operator.env["KUBECONFIG"] = str(kubeconfig)
         operator.start()
-        client.CoreV1Api(kube).create_namespaced_secret(namespace, {
-            "metadata": {"name": "hook"}, "stringData": {"address": f"{hooks.url}/alerts"}})
-        client.CustomObjectsApi(kube).create_namespaced_custom_object("awsctl.io", "v1alpha1", namespace,
-                                                                      "alertproviders", {
-            "apiVersion": "awsctl.io/v1alpha1", "kind": "AlertProvider", "metadata": {"name": "hook"},
-            "spec": {"type": "generic", "secretRef": {"name": "hook"}}})
+        client.CoreV1Api(kube).create_namespaced_secret(
+            namespace, {"metadata": {"name": "hook"}, "stringData": {"address": f"{hooks.url}/alerts"}}
+        )
+        client.CustomObjectsApi(kube).create_namespaced_custom_object(
+            "awsctl.io",
+            "v1alpha1",
+            namespace,
+            "alertproviders",
+            {
+                "apiVersion": "awsctl.io/v1alpha1",
+                "kind": "AlertProvider",
+                "metadata": {"name": "hook"},
+                "spec": {"type": "generic", "secretRef": {"name": "hook"}},
+            },
+        )
         app(kube, namespace)
-        create(kube, namespace, canary("web", listener=moto.listener(namespace), rule={"priority": 10},
-                                       analysis={"stepWeights": [50]}, alerts=[{"providerRef": {"name": "hook"}}]))
+        create(
+            kube,
+            namespace,
+            canary(
+                "web",
+                listener=moto.listener(namespace),
+                rule={"priority": 10},
+                analysis={"stepWeights": [50]},
+                alerts=[{"providerRef": {"name": "hook"}}],
+            ),
+        )
         wait_phase(kube, namespace, "Initialized", timeout=90)
         set_image(kube, namespace, V2)
         wait_phase(kube, namespace, "Succeeded", timeout=90)
-        wait_for(lambda: [b["phase"] for b in hooks.received("/alerts")][-1:] == ["Succeeded"],
-                 what="alerts delivered with the chart's role (AlertProvider and its Secret read)")
+        wait_for(
+            lambda: [b["phase"] for b in hooks.received("/alerts")][-1:] == ["Succeeded"],
+            what="alerts delivered with the chart's role (AlertProvider and its Secret read)",
+        )
     finally:
         if operator is not None:
             operator.stop()

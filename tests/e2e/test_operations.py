@@ -21,8 +21,11 @@ STEPS = [5, 10, 15, 20, 25, 30, 35, 40]
 def scrape(port: int) -> dict[tuple[str, tuple], float]:
     """(sample name, sorted labels) -> value."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def value(samples, sample, **labels) -> float | None:
@@ -34,8 +37,13 @@ def total(samples, sample, **labels) -> float:
 
 
 def awsctl(cluster, *args, env=None, timeout=120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "awsctl", *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "KUBECONFIG": str(cluster[0].kubeconfig), **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "awsctl", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "KUBECONFIG": str(cluster[0].kubeconfig), **(env or {})},
+    )
 
 
 def phases(hooks, path):
@@ -44,23 +52,41 @@ def phases(hooks, path):
 
 def test_metrics_alerts_and_rollout_commands(cluster, kube, namespace, moto, hooks, tmp_path):
     port = free_port()
-    operator = Operator(cluster[0], moto, tmp_path / "operator.log",
-                        extra_args=("--namespace", namespace, "--metrics-port", str(port))).start()
+    operator = Operator(
+        cluster[0], moto, tmp_path / "operator.log", extra_args=("--namespace", namespace, "--metrics-port", str(port))
+    ).start()
     try:
         listener = moto.listener(namespace)
-        client.CoreV1Api(kube).create_namespaced_secret(namespace, {
-            "metadata": {"name": "slack-url"}, "stringData": {"address": f"{hooks.url}/slack"}})
+        client.CoreV1Api(kube).create_namespaced_secret(
+            namespace, {"metadata": {"name": "slack-url"}, "stringData": {"address": f"{hooks.url}/slack"}}
+        )
         custom = client.CustomObjectsApi(kube)
-        for name, spec in (("slack", {"type": "slack", "channel": "#deploys", "secretRef": {"name": "slack-url"}}),
-                           ("pager", {"type": "generic", "address": f"{hooks.url}/pager"})):
-            custom.create_namespaced_custom_object("awsctl.io", "v1alpha1", namespace, "alertproviders", {
-                "apiVersion": "awsctl.io/v1alpha1", "kind": "AlertProvider", "metadata": {"name": name}, "spec": spec})
+        for name, spec in (
+            ("slack", {"type": "slack", "channel": "#deploys", "secretRef": {"name": "slack-url"}}),
+            ("pager", {"type": "generic", "address": f"{hooks.url}/pager"}),
+        ):
+            custom.create_namespaced_custom_object(
+                "awsctl.io",
+                "v1alpha1",
+                namespace,
+                "alertproviders",
+                {"apiVersion": "awsctl.io/v1alpha1", "kind": "AlertProvider", "metadata": {"name": name}, "spec": spec},
+            )
         app(kube, namespace)
-        create(kube, namespace, canary("web", listener=listener, rule={"priority": 10},
-                                       analysis={"stepWeights": STEPS},
-                                       alerts=[{"name": "team", "providerRef": {"name": "slack"}},
-                                               {"name": "oncall", "severity": "error",
-                                                "providerRef": {"name": "pager"}}]))
+        create(
+            kube,
+            namespace,
+            canary(
+                "web",
+                listener=listener,
+                rule={"priority": 10},
+                analysis={"stepWeights": STEPS},
+                alerts=[
+                    {"name": "team", "providerRef": {"name": "slack"}},
+                    {"name": "oncall", "severity": "error", "providerRef": {"name": "pager"}},
+                ],
+            ),
+        )
         st = wait_phase(kube, namespace, "Initialized", timeout=90)
         rule, canary_arn = st["listenerRule"]["arn"], st["targetGroups"]["canary"][0]
         wait_for(lambda: phases(hooks, "/slack") == ["Initialized"], what="the Initialized alert")
@@ -72,10 +98,21 @@ def test_metrics_alerts_and_rollout_commands(cluster, kube, namespace, moto, hoo
         wait_for(lambda: (status(kube, namespace).get("canaryWeight") or 0) > 0, timeout=60, what="weight above 0")
         paused = awsctl(cluster, "pause", "web", "-n", namespace)
         assert paused.returncode == 0 and paused.stdout.strip() == "canary.awsctl.io/web paused"
-        held = wait_for(lambda: (lambda s: s if "suspend" in (s.get("message") or "") else None)(
-            status(kube, namespace)), timeout=15, what="the Suspended message")
-        samples = wait_for(lambda: (lambda m: m if value(m, "awsctl_canary_weight", name="web", namespace=namespace)
-                                    == held["canaryWeight"] else None)(scrape(port)), what="the weight scraped")
+        held = wait_for(
+            lambda: (lambda s: s if "suspend" in (s.get("message") or "") else None)(status(kube, namespace)),
+            timeout=15,
+            what="the Suspended message",
+        )
+        samples = wait_for(
+            lambda: (
+                lambda m: (
+                    m
+                    if value(m, "awsctl_canary_weight", name="web", namespace=namespace) == held["canaryWeight"]
+                    else None
+                )
+            )(scrape(port)),
+            what="the weight scraped",
+        )
         assert value(samples, "awsctl_canary_status", name="web", namespace=namespace) == 0  # running
         assert value(samples, "awsctl_canary_phase", name="web", namespace=namespace, phase="Progressing") == 1
         assert value(samples, "awsctl_canary_total", namespace=namespace) == 1
@@ -84,8 +121,12 @@ def test_metrics_alerts_and_rollout_commands(cluster, kube, namespace, moto, hoo
         assert total(samples, "awsctl_weight_verification_seconds_count") >= 3
         assert total(samples, "awsctl_target_registration_seconds_count") >= 1
         assert total(samples, "awsctl_canary_duration_seconds_count", name="web") >= 3
-        healthy = sum(b["status"].get("healthyTargets", 0) for b in custom.list_namespaced_custom_object(
-            "awsctl.io", "v1alpha1", namespace, "targetgroupbindings")["items"])
+        healthy = sum(
+            b["status"].get("healthyTargets", 0)
+            for b in custom.list_namespaced_custom_object("awsctl.io", "v1alpha1", namespace, "targetgroupbindings")[
+                "items"
+            ]
+        )
         assert total(samples, "awsctl_target_health", state="healthy") == healthy == 4  # 2 primary, 2 canary
         assert status(kube, namespace)["canaryWeight"] == held["canaryWeight"]  # still held
 
@@ -112,16 +153,23 @@ def test_metrics_alerts_and_rollout_commands(cluster, kube, namespace, moto, hoo
         assert st["canaryWeight"] == 0 and "awsctl abort" in st["message"]
         wait_for(lambda: [b["phase"] for b in hooks.received("/pager")] == ["Failed"], what="the error alert")
         assert hooks.received("/pager")[0]["severity"] == "error"
-        wait_for(lambda: value(scrape(port), "awsctl_canary_status", name="web", namespace=namespace) == 2,
-                 what="status 2 (failed) scraped")
+        wait_for(
+            lambda: value(scrape(port), "awsctl_canary_status", name="web", namespace=namespace) == 2,
+            what="status 2 (failed) scraped",
+        )
         again = awsctl(cluster, "abort", "web", "-n", namespace)
         assert again.returncode == 1 and again.stderr.startswith("error: canary web is Failed: there is no rollout")
 
         assert awsctl(cluster, "retry", "web", "-n", namespace, "--wait", "60").returncode == 0
         assert awsctl(cluster, "promote", "web", "-n", namespace, "--full", "--wait", "60").returncode == 0
         wait_phase(kube, namespace, "Succeeded", timeout=90)
-        assert client.AppsV1Api(kube).read_namespaced_deployment(
-            "web-primary", namespace).spec.template.spec.containers[0].image == V3
+        assert (
+            client.AppsV1Api(kube)
+            .read_namespaced_deployment("web-primary", namespace)
+            .spec.template.spec.containers[0]
+            .image
+            == V3
+        )
     finally:
         operator.stop()
 
@@ -130,6 +178,11 @@ def test_kubectl_plugin_entry_point(cluster, namespace):
     plugin = os.path.join(os.path.dirname(sys.executable), "kubectl-awsctl")
     shown = subprocess.run([plugin, "--help"], capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0 and shown.stdout.startswith("usage: kubectl awsctl ")
-    listed = subprocess.run([plugin, "status", "-n", namespace], capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "KUBECONFIG": str(cluster[0].kubeconfig)})
+    listed = subprocess.run(
+        [plugin, "status", "-n", namespace],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "KUBECONFIG": str(cluster[0].kubeconfig)},
+    )
     assert listed.returncode == 0, listed.stderr

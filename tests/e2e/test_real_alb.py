@@ -18,9 +18,19 @@ def test_a_rule_deleted_by_hand_is_warmed_up_and_retaken(kube, namespace, moto, 
     hooks.respond("/promote", 403)
     listener = moto.listener(namespace)
     app(kube, namespace)
-    create(kube, namespace, canary("web", listener=listener, rule={"priority": 10}, analysis={
-        "stepWeights": [20], "webhooks": [{"name": "gate", "type": "confirm-promotion",
-                                           "url": f"{hooks.url}/promote"}]}))
+    create(
+        kube,
+        namespace,
+        canary(
+            "web",
+            listener=listener,
+            rule={"priority": 10},
+            analysis={
+                "stepWeights": [20],
+                "webhooks": [{"name": "gate", "type": "confirm-promotion", "url": f"{hooks.url}/promote"}],
+            },
+        ),
+    )
     st = wait_phase(kube, namespace, "Initialized")
     assert set(rules_by_priority(moto, listener)) == {"10", "default"}  # the warm-up rule went with the route
     set_image(kube, namespace, V2)
@@ -28,14 +38,22 @@ def test_a_rule_deleted_by_hand_is_warmed_up_and_retaken(kube, namespace, moto, 
     primary, canary_arn = st["targetGroups"]["primary"][0], st["targetGroups"]["canary"][0]
     moto.client("elbv2").delete_rule(RuleArn=st["listenerRule"]["arn"])
     # Its groups are unused now; a route re-created at once would point at groups AWS does not check.
-    wait_for(lambda: set(moto.target_states(primary).values()) == {"unused"} or "50000" in rules_by_priority(
-        moto, listener), what="groups unused or warm-up rule")
-    again = wait_for(lambda: (lambda r: r if r.get("10") and r["10"]["RuleArn"] != st["listenerRule"]["arn"]
-                              else None)(rules_by_priority(moto, listener)), timeout=60, what="rule re-created")
+    wait_for(
+        lambda: set(moto.target_states(primary).values()) == {"unused"} or "50000" in rules_by_priority(moto, listener),
+        what="groups unused or warm-up rule",
+    )
+    again = wait_for(
+        lambda: (lambda r: r if r.get("10") and r["10"]["RuleArn"] != st["listenerRule"]["arn"] else None)(
+            rules_by_priority(moto, listener)
+        ),
+        timeout=60,
+        what="rule re-created",
+    )
     assert moto.forward_weights(again["10"]["RuleArn"]) == {primary: 800, canary_arn: 200}
     assert set(moto.target_states(primary).values()) == {"healthy"}
-    wait_for(lambda: set(rules_by_priority(moto, listener)) == {"10", "default"}, timeout=20,
-             what="warm-up rule removed")
+    wait_for(
+        lambda: set(rules_by_priority(moto, listener)) == {"10", "default"}, timeout=20, what="warm-up rule removed"
+    )
     assert "RouteDrifted" in reasons(kube, namespace)
 
 
@@ -43,18 +61,36 @@ def test_a_changed_rule_priority_moves_the_route(kube, namespace, moto, operator
     hooks.respond("/promote", 403)
     listener = moto.listener(namespace)
     app(kube, namespace)
-    create(kube, namespace, canary("web", listener=listener, rule={"priority": 10, "hosts": ["web.example.com"]},
-                                   analysis={"stepWeights": [30], "webhooks": [
-                                       {"name": "gate", "type": "confirm-promotion", "url": f"{hooks.url}/promote"}]}))
+    create(
+        kube,
+        namespace,
+        canary(
+            "web",
+            listener=listener,
+            rule={"priority": 10, "hosts": ["web.example.com"]},
+            analysis={
+                "stepWeights": [30],
+                "webhooks": [{"name": "gate", "type": "confirm-promotion", "url": f"{hooks.url}/promote"}],
+            },
+        ),
+    )
     wait_phase(kube, namespace, "Initialized")
     set_image(kube, namespace, V2)
     st = wait_phase(kube, namespace, "WaitingPromotion", timeout=90)
     primary, canary_arn = st["targetGroups"]["primary"][0], st["targetGroups"]["canary"][0]
     client.CustomObjectsApi(kube).patch_namespaced_custom_object(
-        "awsctl.io", "v1alpha1", namespace, "canaries", "web",
-        {"spec": {"loadBalancer": {"rule": {"priority": 20, "hosts": ["web.example.com"]}}}})
-    moved = wait_for(lambda: (lambda r: r if "20" in r and "10" not in r else None)(rules_by_priority(moto, listener)),
-                     timeout=30, what="route moved to priority 20")
+        "awsctl.io",
+        "v1alpha1",
+        namespace,
+        "canaries",
+        "web",
+        {"spec": {"loadBalancer": {"rule": {"priority": 20, "hosts": ["web.example.com"]}}}},
+    )
+    moved = wait_for(
+        lambda: (lambda r: r if "20" in r and "10" not in r else None)(rules_by_priority(moto, listener)),
+        timeout=30,
+        what="route moved to priority 20",
+    )
     assert moto.forward_weights(moved["20"]["RuleArn"]) == {primary: 700, canary_arn: 300}
     st = status(kube, namespace)
     assert st["listenerRule"]["priority"] == 20 and not st.get("retiringRule")
@@ -66,14 +102,19 @@ def test_aws_refusal_is_a_condition_and_one_event(kube, namespace, moto, operato
     elbv2 = moto.client("elbv2")
     group = moto.target_group(f"{namespace}-full")
     for priority in range(1, 101):  # the load balancer's 100 rules are all taken
-        elbv2.create_rule(ListenerArn=listener, Priority=priority, Actions=[{"Type": "forward", "TargetGroupArn": group}],
-                          Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": [f"/{priority}"]}}])
+        elbv2.create_rule(
+            ListenerArn=listener,
+            Priority=priority,
+            Actions=[{"Type": "forward", "TargetGroupArn": group}],
+            Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": [f"/{priority}"]}}],
+        )
     app(kube, namespace)
     create(kube, namespace, canary("web", listener=listener, rule={"priority": 200}))
 
     def ready():
         conds = status(kube, namespace).get("conditions") or []
         return next((c for c in conds if c["type"] == "Ready" and c["reason"] == "TooManyRules"), None)
+
     cond = wait_for(ready, timeout=60, what="TooManyRules condition")
     assert cond["status"] == "False" and "AWS refused" in cond["message"]
     time.sleep(3)  # several ticks: still one event, no traceback, the operator alive
@@ -85,9 +126,17 @@ def test_rollback_with_stickiness_scales_down_after_the_cookie_expires(kube, nam
     hooks.respond("/check", 500)
     listener = moto.listener(namespace)
     app(kube, namespace)
-    spec = canary("web", listener=listener, rule={"priority": 10}, analysis={
-        "stepWeight": 10, "maxWeight": 50, "threshold": 1,
-        "webhooks": [{"name": "check", "type": "rollout", "url": f"{hooks.url}/check"}]})
+    spec = canary(
+        "web",
+        listener=listener,
+        rule={"priority": 10},
+        analysis={
+            "stepWeight": 10,
+            "maxWeight": 50,
+            "threshold": 1,
+            "webhooks": [{"name": "check", "type": "rollout", "url": f"{hooks.url}/check"}],
+        },
+    )
     spec["spec"]["loadBalancer"]["stickiness"] = {"enabled": True, "durationSeconds": 4}
     create(kube, namespace, spec)
     st = wait_phase(kube, namespace, "Initialized")
@@ -105,8 +154,7 @@ def test_rollback_with_stickiness_scales_down_after_the_cookie_expires(kube, nam
 def test_weights_verify_through_throttling(kube, namespace, moto, operator):
     listener = moto.listener(namespace)
     app(kube, namespace)
-    create(kube, namespace, canary("web", listener=listener, rule={"priority": 10},
-                                   analysis={"stepWeights": [10, 40]}))
+    create(kube, namespace, canary("web", listener=listener, rule={"priority": 10}, analysis={"stepWeights": [10, 40]}))
     st = wait_phase(kube, namespace, "Initialized")
     rule, canary_arn = st["listenerRule"]["arn"], st["targetGroups"]["canary"][0]
     moto.throttle(3, "ModifyRule", "DescribeRules")  # another tool in the account spent the budget
@@ -119,14 +167,19 @@ def test_weights_verify_through_throttling(kube, namespace, moto, operator):
 def test_a_group_recreated_under_the_same_name_is_found_again(kube, namespace, moto, operator):
     name = f"{namespace}-re"
     arn = moto.target_group(name)
-    create(kube, namespace, deployment("web", replicas=2, container_port=8080),
-           service("web", port=80, target_port=8080),
-           binding("web", service="web", port=80, target_group_name=name))
+    create(
+        kube,
+        namespace,
+        deployment("web", replicas=2, container_port=8080),
+        service("web", port=80, target_port=8080),
+        binding("web", service="web", port=80, target_group_name=name),
+    )
     wait_for(lambda: len(moto.targets(arn)) == 2, what="2 targets")
     elbv2 = moto.client("elbv2")
     elbv2.delete_target_group(TargetGroupArn=arn)  # a terraform replace
     new = moto.target_group(name)
     wait_for(lambda: len(moto.targets(new)) == 2, timeout=20, what="targets in the new group")
-    got = client.CustomObjectsApi(kube).get_namespaced_custom_object("awsctl.io", "v1alpha1", namespace,
-                                                                     "targetgroupbindings", "web")
+    got = client.CustomObjectsApi(kube).get_namespaced_custom_object(
+        "awsctl.io", "v1alpha1", namespace, "targetgroupbindings", "web"
+    )
     assert got["status"]["targetGroupARN"] == new

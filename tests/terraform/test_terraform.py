@@ -41,8 +41,10 @@ def test_local_example_applies_and_destroys_against_moto(tools, tmp_path, moto):
     lb = elbv2.describe_load_balancers(LoadBalancerArns=[listener["LoadBalancerArn"]])["LoadBalancers"][0]
     assert lb["VpcId"] == out["vpc_id"] and lb["Type"] == "application" and len(lb["AvailabilityZones"]) == 2
 
-    groups = {g["GroupName"]: g for g in ec2.describe_security_groups(
-        Filters=[{"Name": "vpc-id", "Values": [out["vpc_id"]]}])["SecurityGroups"]}
+    groups = {
+        g["GroupName"]: g
+        for g in ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [out["vpc_id"]]}])["SecurityGroups"]
+    }
     alb_sg, pods_sg = groups["awsctl-demo-alb"], groups["awsctl-demo-pods"]
     assert lb["SecurityGroups"] == [alb_sg["GroupId"]]
     pod_rule = pods_sg["IpPermissions"][0]
@@ -60,9 +62,12 @@ def test_local_example_applies_and_destroys_against_moto(tools, tmp_path, moto):
     document = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])
     statements = {s["Sid"]: s for s in _document(document["PolicyVersion"]["Document"])["Statement"]}
     assert statements["ChangeOwnedTargetGroupsAndRules"]["Condition"]["StringEquals"] == {
-        "aws:ResourceTag/awsctl.io/managed-by": "awsctl"}
-    assert statements["Weights"]["Resource"] == [out["listener_arn"], out["listener_arn"].replace(
-        ":listener/", ":listener-rule/") + "/*"]
+        "aws:ResourceTag/awsctl.io/managed-by": "awsctl"
+    }
+    assert statements["Weights"]["Resource"] == [
+        out["listener_arn"],
+        out["listener_arn"].replace(":listener/", ":listener-rule/") + "/*",
+    ]
     assert "*" not in json.dumps([s["Action"] for s in statements.values()])  # no wildcard actions
 
     tf.destroy(endpoint=moto.endpoint)

@@ -8,8 +8,12 @@ LISTENER = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/a/b
 
 
 def test_match_becomes_anded_alb_conditions_with_the_rules_hosts():
-    match = ab.Match(headers=(ab.HeaderMatch("x-canary", "in*ider?"), ab.HeaderMatch("x-user", "beta-*", True)),
-                     cookies=(("canary", "always"),), query=(("flag", "on"),), source_ips=("10.0.0.0/8",))
+    match = ab.Match(
+        headers=(ab.HeaderMatch("x-canary", "in*ider?"), ab.HeaderMatch("x-user", "beta-*", True)),
+        cookies=(("canary", "always"),),
+        query=(("flag", "on"),),
+        source_ips=("10.0.0.0/8",),
+    )
     conds = ab.conditions(match, hosts=("app.example.com",))
     assert conds[0] == {"Field": "host-header", "HostHeaderConfig": {"Values": ["app.example.com"]}}
     assert conds[1]["HttpHeaderConfig"] == {"HttpHeaderName": "x-canary", "Values": ["in\\*ider\\?"]}  # exact
@@ -28,20 +32,33 @@ def test_priorities_sit_above_the_rule_and_exist_only_while_analysing():
 
 
 def spec(analysis, rule=None):
-    return {"targetRef": {"name": "web"}, "service": {"port": 80},
-            "loadBalancer": {"listenerARN": LISTENER, **({"rule": rule} if rule else {})}, "analysis": analysis}
+    return {
+        "targetRef": {"name": "web"},
+        "service": {"port": 80},
+        "loadBalancer": {"listenerARN": LISTENER, **({"rule": rule} if rule else {})},
+        "analysis": analysis,
+    }
 
 
-@pytest.mark.parametrize("analysis,rule,field", [
-    ({"match": [{"headers": {"x": {"exact": "1"}}}]}, {"priority": 5}, "spec.analysis.match"),  # no iterations
-    ({"iterations": 2, "match": [{"headers": {"x": {"exact": "1"}}}]}, None, "spec.analysis.match"),
-    ({"iterations": 2, "match": [{"headers": {"x": {"exact": "1"}}}] * 2}, {"priority": 2},
-     "spec.loadBalancer.rule.priority"),
-    ({"iterations": 2, "match": [{"cookies": {"a": "1", "b": "2", "c": "3"}}]}, {"priority": 5},
-     "spec.analysis.match[0]"),  # 6 wildcards
-    ({"iterations": 2, "match": [{}]}, {"priority": 5}, "spec.analysis.match[0]"),
-    ({"iterations": 2, "match": [{"headers": {"x": {}}}]}, {"priority": 5}, "spec.analysis.match[0].headers.x"),
-])
+@pytest.mark.parametrize(
+    "analysis,rule,field",
+    [
+        ({"match": [{"headers": {"x": {"exact": "1"}}}]}, {"priority": 5}, "spec.analysis.match"),  # no iterations
+        ({"iterations": 2, "match": [{"headers": {"x": {"exact": "1"}}}]}, None, "spec.analysis.match"),
+        (
+            {"iterations": 2, "match": [{"headers": {"x": {"exact": "1"}}}] * 2},
+            {"priority": 2},
+            "spec.loadBalancer.rule.priority",
+        ),
+        (
+            {"iterations": 2, "match": [{"cookies": {"a": "1", "b": "2", "c": "3"}}]},
+            {"priority": 5},
+            "spec.analysis.match[0]",
+        ),  # 6 wildcards
+        ({"iterations": 2, "match": [{}]}, {"priority": 5}, "spec.analysis.match[0]"),
+        ({"iterations": 2, "match": [{"headers": {"x": {}}}]}, {"priority": 5}, "spec.analysis.match[0].headers.x"),
+    ],
+)
 def test_bad_ab_specs_name_the_field(analysis, rule, field):
     with pytest.raises(SpecError) as err:
         canary.CanarySpec.parse(spec(analysis, rule))
@@ -49,11 +66,14 @@ def test_bad_ab_specs_name_the_field(analysis, rule, field):
 
 
 def test_metrics_parse_and_bad_metrics():
-    parsed = canary.CanarySpec.parse(spec({"metrics": [
-        {"name": "request-success-rate", "interval": "30s", "thresholdRange": {"min": 99}}]}))
+    parsed = canary.CanarySpec.parse(
+        spec({"metrics": [{"name": "request-success-rate", "interval": "30s", "thresholdRange": {"min": 99}}]})
+    )
     assert parsed.analysis.metrics[0].interval_seconds == 30 and parsed.analysis.metrics[0].min == 99
-    for metric, field in (({"name": "custom", "thresholdRange": {"max": 1}}, "spec.analysis.metrics[0].query"),
-                          ({"name": "request-duration"}, "spec.analysis.metrics[0].thresholdRange")):
+    for metric, field in (
+        ({"name": "custom", "thresholdRange": {"max": 1}}, "spec.analysis.metrics[0].query"),
+        ({"name": "request-duration"}, "spec.analysis.metrics[0].thresholdRange"),
+    ):
         with pytest.raises(SpecError) as err:
             canary.CanarySpec.parse(spec({"metrics": [metric]}))
         assert err.value.field == field

@@ -8,9 +8,17 @@ from awsctl.controllers.alerts import Alerter
 from awsctl.planning import alerts
 from tests.webhooks import webhook_server
 
-NEWS = alerts.News(name="web", namespace="shop", phase="Failed", weight=0.0, reason="Failed",
-                   message="rolling back revision abc: awsctl abort asked for it", revision="abc",
-                   severity="error", time="2026-11-23T02:00:00Z")
+NEWS = alerts.News(
+    name="web",
+    namespace="shop",
+    phase="Failed",
+    weight=0.0,
+    reason="Failed",
+    message="rolling back revision abc: awsctl abort asked for it",
+    revision="abc",
+    severity="error",
+    time="2026-11-23T02:00:00Z",
+)
 
 
 class Cluster:
@@ -62,10 +70,14 @@ def test_each_provider_gets_its_own_format_naming_canary_phase_weight_and_reason
 
 
 def test_canary_spec_alerts_are_parsed_and_checked():
-    base = {"targetRef": {"name": "web"}, "service": {"port": 80},
-            "loadBalancer": {"listenerARN": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/a/b/c"}}
-    spec = CanarySpec.parse({**base, "alerts": [{"name": "team", "severity": "warn",
-                                                 "providerRef": {"name": "slack", "namespace": "ops"}}]})
+    base = {
+        "targetRef": {"name": "web"},
+        "service": {"port": 80},
+        "loadBalancer": {"listenerARN": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/a/b/c"},
+    }
+    spec = CanarySpec.parse(
+        {**base, "alerts": [{"name": "team", "severity": "warn", "providerRef": {"name": "slack", "namespace": "ops"}}]}
+    )
     assert spec.alerts == (Alert("team", "warn", "slack", "ops"),)
     try:
         CanarySpec.parse({**base, "alerts": [{"severity": "loud", "providerRef": {"name": "x"}}]})
@@ -78,8 +90,10 @@ def test_canary_spec_alerts_are_parsed_and_checked():
 def test_delivery_retries_a_failing_receiver_and_reads_the_address_from_the_secret():
     with webhook_server() as hooks:
         hooks.respond("/slack", 503)
-        cluster = Cluster({("shop", "slack"): {"type": "slack", "secretRef": {"name": "hook"}}},
-                          {("shop", "hook"): {"address": f"{hooks.url}/slack"}})
+        cluster = Cluster(
+            {("shop", "slack"): {"type": "slack", "secretRef": {"name": "hook"}}},
+            {("shop", "hook"): {"address": f"{hooks.url}/slack"}},
+        )
         sleeps = []
 
         def sleep(seconds):

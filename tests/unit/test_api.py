@@ -36,13 +36,22 @@ def test_spec_parse_accepts_number_or_name_and_one_group_ref():
     assert spec.service_port == "http"
 
 
-@pytest.mark.parametrize("spec,field", [
-    ({"serviceRef": {"port": 80}, "targetGroupName": "tg"}, "spec.serviceRef.name"),
-    ({"serviceRef": {"name": "web"}, "targetGroupName": "tg"}, "spec.serviceRef.port"),
-    ({"serviceRef": {"name": "web", "port": 80}}, "spec.targetGroupARN"),
-    ({"serviceRef": {"name": "web", "port": 80}, "targetGroupName": "a", "targetGroupARN": "b"}, "spec.targetGroupARN"),
-    ({"serviceRef": {"name": "web", "port": 80}, "targetGroupName": "a", "targetType": "lambda"}, "spec.targetType"),
-])
+@pytest.mark.parametrize(
+    "spec,field",
+    [
+        ({"serviceRef": {"port": 80}, "targetGroupName": "tg"}, "spec.serviceRef.name"),
+        ({"serviceRef": {"name": "web"}, "targetGroupName": "tg"}, "spec.serviceRef.port"),
+        ({"serviceRef": {"name": "web", "port": 80}}, "spec.targetGroupARN"),
+        (
+            {"serviceRef": {"name": "web", "port": 80}, "targetGroupName": "a", "targetGroupARN": "b"},
+            "spec.targetGroupARN",
+        ),
+        (
+            {"serviceRef": {"name": "web", "port": 80}, "targetGroupName": "a", "targetType": "lambda"},
+            "spec.targetType",
+        ),
+    ],
+)
 def test_spec_errors_name_the_field(spec, field):
     with pytest.raises(binding.SpecError) as err:
         binding.BindingSpec.parse(spec)

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from awsctl.aws.budget import Budget, Bucket, Priority, Rate, category, default_priority, parse_rate, urgency
+from awsctl.aws.budget import Bucket, Budget, Priority, Rate, category, default_priority, parse_rate, urgency
 
 
 def test_categories_follow_awss_documented_buckets():
@@ -13,8 +13,12 @@ def test_categories_follow_awss_documented_buckets():
     assert category("elbv2", "DescribeTargetHealth") == "elbv2-describe"
     assert category("elbv2", "ModifyRule") == category("elbv2", "AddTags") == "elbv2-modify"
     assert category("cloudwatch", "GetMetricData") == "cloudwatch"
-    assert default_priority("DeregisterTargets") < default_priority("ModifyRule") < default_priority(
-        "RegisterTargets") < default_priority("DescribeRules")
+    assert (
+        default_priority("DeregisterTargets")
+        < default_priority("ModifyRule")
+        < default_priority("RegisterTargets")
+        < default_priority("DescribeRules")
+    )
 
 
 def test_a_rollback_overtakes_a_queue_of_registrations():

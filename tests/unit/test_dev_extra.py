@@ -5,8 +5,13 @@ from importlib import metadata
 from awsctl import cli
 from awsctl.dev import missing_packages
 
-REQUIRES = ['kopf>=1.38', 'moto[server]>=5.1; extra == "dev"', 'kubernetes>=31.0; extra == "dev"',
-            'no-such-distribution-awsctl>=1; extra == "dev"', 'also-absent>=1; extra == "test"']
+REQUIRES = [
+    "kopf>=1.38",
+    'moto[server]>=5.1; extra == "dev"',
+    'kubernetes>=31.0; extra == "dev"',
+    'no-such-distribution-awsctl>=1; extra == "dev"',
+    'also-absent>=1; extra == "test"',
+]
 
 
 def test_only_the_dev_extras_absent_distributions_are_named():

@@ -12,8 +12,11 @@ BINDINGS = {"web": ["web-a", "web-b"], "all": ["front"]}
 
 def test_one_gate_per_binding_whose_service_selects_the_pod():
     gates = readiness_gates({"app": "web", "tier": "front"}, SERVICES, lambda s: BINDINGS.get(s, ()), None)
-    assert [g["conditionType"] for g in gates] == ["target-health.awsctl.io/front", "target-health.awsctl.io/web-a",
-                                                   "target-health.awsctl.io/web-b"]
+    assert [g["conditionType"] for g in gates] == [
+        "target-health.awsctl.io/front",
+        "target-health.awsctl.io/web-a",
+        "target-health.awsctl.io/web-b",
+    ]
 
 
 def test_existing_gates_are_kept_and_nothing_missing_means_no_patch():
@@ -27,22 +30,34 @@ def test_existing_gates_are_kept_and_nothing_missing_means_no_patch():
 def test_webhook_configuration_opts_namespaces_in_and_fails_open():
     config = configuration(WebhookOptions(port=9443, host="127.0.0.1"), b"CA")
     hook = config["webhooks"][0]
-    assert hook["clientConfig"] == {"url": "https://127.0.0.1:9443/readiness-gates",
-                                    "caBundle": base64.b64encode(b"CA").decode()}
+    assert hook["clientConfig"] == {
+        "url": "https://127.0.0.1:9443/readiness-gates",
+        "caBundle": base64.b64encode(b"CA").decode(),
+    }
     assert hook["namespaceSelector"] == {"matchLabels": {"awsctl.io/readiness-gate-injection": "enabled"}}
     assert hook["failurePolicy"] == "Ignore" and hook["rules"][0]["operations"] == ["CREATE"]
     in_cluster = client_config(WebhookOptions(port=9443, service="awsctl-system/awsctl-webhook"), b"CA")
-    assert in_cluster["service"] == {"namespace": "awsctl-system", "name": "awsctl-webhook", "port": 9443,
-                                     "path": "/readiness-gates"}
+    assert in_cluster["service"] == {
+        "namespace": "awsctl-system",
+        "name": "awsctl-webhook",
+        "port": 9443,
+        "path": "/readiness-gates",
+    }
 
 
 def test_the_generated_primary_carries_its_bindings_gate():
-    target = {"metadata": {"name": "web", "namespace": "ns"}, "spec": {
-        "selector": {"matchLabels": {"app": "web"}},
-        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "app"}]}}}}
+    target = {
+        "metadata": {"name": "web", "namespace": "ns"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "app"}]}},
+        },
+    }
     canary = {"metadata": {"name": "web", "uid": "u"}, "apiVersion": "awsctl.io/v1alpha1", "kind": "Canary"}
     dep = primary_deployment(target, canary, 2, "target-health.awsctl.io/web-primary")
-    assert dep["spec"]["template"]["spec"]["readinessGates"] == [{"conditionType": "target-health.awsctl.io/web-primary"}]
+    assert dep["spec"]["template"]["spec"]["readinessGates"] == [
+        {"conditionType": "target-health.awsctl.io/web-primary"}
+    ]
     assert "readinessGates" not in primary_deployment(target, canary, 2)["spec"]["template"]["spec"]
 
 
@@ -50,11 +65,16 @@ def test_a_gated_pod_stays_desired_until_the_kubelet_turns_it_ready():
     """Between the gate turning True and the pod turning Ready the pod is neither serving nor waiting
     on the gate; it must stay registered (a fresh-clone run once deregistered it in that window)."""
     from awsctl.controllers.binding_reconciler import gate_open, waits_only_on
+
     gate = "target-health.awsctl.io/web"
 
     def pod(**conditions):
-        return {"metadata": {"name": "p"}, "spec": {"readinessGates": [{"conditionType": gate}]},
-                "status": {"conditions": [{"type": t, "status": v} for t, v in conditions.items()]}}
+        return {
+            "metadata": {"name": "p"},
+            "spec": {"readinessGates": [{"conditionType": gate}]},
+            "status": {"conditions": [{"type": t, "status": v} for t, v in conditions.items()]},
+        }
+
     starting = pod(ContainersReady="True", Ready="False")
     opened = pod(ContainersReady="True", Ready="False", **{gate: "True"})
     assert waits_only_on(starting, gate) and not gate_open(starting, gate)

@@ -16,12 +16,18 @@ from awsctl.kube.client import ApiError, Kube, Rest, kubeconfig_connection
 
 def write_kubeconfig(tmp_path, server: str, user: dict):
     path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u", "namespace": "team"}}],
-        "clusters": [{"name": "k", "cluster": {"server": server}}],
-        "users": [{"name": "u", "user": user}],
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u", "namespace": "team"}}],
+                "clusters": [{"name": "k", "cluster": {"server": server}}],
+                "users": [{"name": "u", "user": user}],
+            }
+        )
+    )
     return path
 
 
@@ -30,9 +36,11 @@ def exec_plugin(tmp_path) -> dict:
     expiring EKS token would change."""
     counter = tmp_path / "count"
     counter.write_text("0")
-    script = (f"import json, pathlib; p = pathlib.Path({str(counter)!r}); n = int(p.read_text()) + 1; "
-              "p.write_text(str(n)); print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', "
-              "'kind': 'ExecCredential', 'status': {'token': f'token-{n}'}}))")
+    script = (
+        f"import json, pathlib; p = pathlib.Path({str(counter)!r}); n = int(p.read_text()) + 1; "
+        "p.write_text(str(n)); print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', "
+        "'kind': 'ExecCredential', 'status': {'token': f'token-{n}'}}))"
+    )
     return {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable, "args": ["-c", script]}
 
 
@@ -51,8 +59,9 @@ class FakeApiServer:
                 outer.seen.append((self.command, self.path, self.headers.get("Authorization"), body))
                 if outer.busy:
                     outer.busy -= 1
-                    return self._send(429, {"kind": "Status", "message": "storage is (re)initializing"},
-                                      {"Retry-After": "0"})
+                    return self._send(
+                        429, {"kind": "Status", "message": "storage is (re)initializing"}, {"Retry-After": "0"}
+                    )
                 if self.headers.get("Authorization") != f"Bearer {outer.accepted}":
                     return self._send(401, {"kind": "Status", "message": "Unauthorized"})
                 if self.path.endswith("/missing"):
@@ -90,7 +99,9 @@ class FakeApiServer:
 
 
 def test_kubeconfig_exec_plugin_gives_the_token(tmp_path):
-    info = kubeconfig_connection(str(write_kubeconfig(tmp_path, "https://example:6443", {"exec": exec_plugin(tmp_path)})))
+    info = kubeconfig_connection(
+        str(write_kubeconfig(tmp_path, "https://example:6443", {"exec": exec_plugin(tmp_path)}))
+    )
     assert info.server == "https://example:6443" and info.token == "token-1" and info.default_namespace == "team"
 
 
@@ -125,9 +136,16 @@ def test_refusals_are_api_errors_and_absence_is_none(tmp_path):
 def test_events_name_the_object_and_this_instance(tmp_path):
     with FakeApiServer(accepted="abc") as server:
         kube = Kube(Rest(str(write_kubeconfig(tmp_path, server.url, {"token": "abc"}))))
-        kube.event({"apiVersion": "awsctl.io/v1alpha1", "kind": "Canary",
-                    "metadata": {"name": "web", "namespace": "team", "uid": "u1"}},
-                   type="Normal", reason="Progressing", message="step 1")
+        kube.event(
+            {
+                "apiVersion": "awsctl.io/v1alpha1",
+                "kind": "Canary",
+                "metadata": {"name": "web", "namespace": "team", "uid": "u1"},
+            },
+            type="Normal",
+            reason="Progressing",
+            message="step 1",
+        )
         method, path, _, body = server.seen[-1]
         assert (method, path) == ("POST", "/api/v1/namespaces/team/events")
         event = json.loads(body)

@@ -7,21 +7,53 @@ from awsctl.analysis import metrics as m
 
 RECORDED = json.loads((Path(__file__).parent / "recorded" / "get_metric_data.json").read_text())
 LISTENER = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/demo/50dc6c495c0c9188/f2f7dc8efc522ab2"
-GROUPS = ["arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-c/73e2d6bc24d8a067",
-          "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-c2/83e2d6bc24d8a067"]
+GROUPS = [
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-c/73e2d6bc24d8a067",
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-c2/83e2d6bc24d8a067",
+]
 PRIMARY = ["arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-p/63e2d6bc24d8a067"]
 SUCCESS = m.MetricCheck("request-success-rate", 60, min=99.0)
 DURATION = m.MetricCheck("request-duration", 30, max=500.0)
-CUSTOM = m.MetricCheck("elb-5xx-rate", 60, max=1.0, query=({
-    "Id": "rate", "Expression": "100*errors/requests"}, {
-    "Id": "errors", "ReturnData": False, "MetricStat": {"Metric": {
-        "Namespace": "AWS/ApplicationELB", "MetricName": "HTTPCode_Target_5XX_Count",
-        "Dimensions": [{"Name": "TargetGroup", "Value": "{{ target_group }}"},
-                       {"Name": "LoadBalancer", "Value": "{{load_balancer}}"}]}, "Period": 60, "Stat": "Sum"}}, {
-    "Id": "requests", "ReturnData": False, "MetricStat": {"Metric": {
-        "Namespace": "AWS/ApplicationELB", "MetricName": "RequestCount",
-        "Dimensions": [{"Name": "TargetGroup", "Value": "{{ target_group }}"},
-                       {"Name": "LoadBalancer", "Value": "{{load_balancer}}"}]}, "Period": 60, "Stat": "Sum"}}))
+CUSTOM = m.MetricCheck(
+    "elb-5xx-rate",
+    60,
+    max=1.0,
+    query=(
+        {"Id": "rate", "Expression": "100*errors/requests"},
+        {
+            "Id": "errors",
+            "ReturnData": False,
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": "AWS/ApplicationELB",
+                    "MetricName": "HTTPCode_Target_5XX_Count",
+                    "Dimensions": [
+                        {"Name": "TargetGroup", "Value": "{{ target_group }}"},
+                        {"Name": "LoadBalancer", "Value": "{{load_balancer}}"},
+                    ],
+                },
+                "Period": 60,
+                "Stat": "Sum",
+            },
+        },
+        {
+            "Id": "requests",
+            "ReturnData": False,
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": "AWS/ApplicationELB",
+                    "MetricName": "RequestCount",
+                    "Dimensions": [
+                        {"Name": "TargetGroup", "Value": "{{ target_group }}"},
+                        {"Name": "LoadBalancer", "Value": "{{load_balancer}}"},
+                    ],
+                },
+                "Period": 60,
+                "Stat": "Sum",
+            },
+        },
+    ),
+)
 
 
 def recorded(name):
@@ -49,11 +81,17 @@ def test_success_rate_takes_the_latest_period_of_every_canary_group():
     queries = m.queries(SUCCESS, 0, GROUPS, LISTENER)
     assert [q["Id"] for q in queries][:5] == ["m0g0_req", "m0g0_err0", "m0g0_err1", "m0g0_err2", "m0g0_err3"]
     assert {q["MetricStat"]["Metric"]["MetricName"] for q in queries} == {
-        "RequestCount", "HTTPCode_Target_5XX_Count", "TargetConnectionErrorCount", "HTTPCode_ELB_502_Count",
-        "HTTPCode_ELB_504_Count"}
+        "RequestCount",
+        "HTTPCode_Target_5XX_Count",
+        "TargetConnectionErrorCount",
+        "HTTPCode_ELB_502_Count",
+        "HTTPCode_ELB_504_Count",
+    }
     dims = queries[0]["MetricStat"]["Metric"]["Dimensions"]
-    assert dims == [{"Name": "TargetGroup", "Value": "targetgroup/web-c/73e2d6bc24d8a067"},
-                    {"Name": "LoadBalancer", "Value": "app/demo/50dc6c495c0c9188"}]
+    assert dims == [
+        {"Name": "TargetGroup", "Value": "targetgroup/web-c/73e2d6bc24d8a067"},
+        {"Name": "LoadBalancer", "Value": "app/demo/50dc6c495c0c9188"},
+    ]
     result = m.evaluate(SUCCESS, 0, GROUPS, recorded("success"))
     # Latest minute only (10:05): 1180 + 420 requests, 3 target 5xx + 1 connection error.
     assert result.ok is True and round(result.value, 3) == round(100 * (1 - 4 / 1600), 3)
@@ -83,8 +121,14 @@ def test_duration_is_the_worst_groups_latest_p99_in_milliseconds():
 
 def test_metric_math_expressions_refer_to_the_prefixed_ids():
     queries = m.queries(CUSTOM, 2, GROUPS, LISTENER)
-    assert [q["Id"] for q in queries] == ["m2g0_rate", "m2g0_errors", "m2g0_requests",
-                                          "m2g1_rate", "m2g1_errors", "m2g1_requests"]
+    assert [q["Id"] for q in queries] == [
+        "m2g0_rate",
+        "m2g0_errors",
+        "m2g0_requests",
+        "m2g1_rate",
+        "m2g1_errors",
+        "m2g1_requests",
+    ]
     assert queries[0]["Expression"] == "100*m2g0_errors/m2g0_requests"
     assert queries[3]["Expression"] == "100*m2g1_errors/m2g1_requests"
     ids = {q["Id"] for q in queries}  # every identifier an expression uses is a query of the same call
@@ -116,8 +160,10 @@ def test_relative_mode_judges_the_canary_against_the_primary():
 
 
 def test_alarms_are_gates():
-    results = m.alarm_results({"web-5xx": "ALARM", "web-latency": "OK", "web-new": "INSUFFICIENT_DATA"},
-                              ["web-5xx", "web-latency", "web-new", "gone"])
+    results = m.alarm_results(
+        {"web-5xx": "ALARM", "web-latency": "OK", "web-new": "INSUFFICIENT_DATA"},
+        ["web-5xx", "web-latency", "web-new", "gone"],
+    )
     assert [r.ok for r in results] == [False, True, None, None]
     assert results[0].message == "alarm web-5xx is ALARM" and results[3].message == "alarm gone does not exist"
     assert m.verdict(results)[0] is False

@@ -3,9 +3,14 @@ from awsctl.planning import naming, objects
 CANARY = {"metadata": {"name": "web", "namespace": "ns", "uid": "u-1"}}
 TARGET = {
     "metadata": {"name": "web", "namespace": "ns", "labels": {"team": "a"}},
-    "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
-             "template": {"metadata": {"labels": {"app": "web", "v": "1"}},
-                          "spec": {"containers": [{"name": "app", "image": "img:1"}]}}},
+    "spec": {
+        "replicas": 3,
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {
+            "metadata": {"labels": {"app": "web", "v": "1"}},
+            "spec": {"containers": [{"name": "app", "image": "img:1"}]},
+        },
+    },
 }
 HEADLESS = {"spec": {"clusterIP": "None", "ports": [{"name": "http", "port": 80, "targetPort": 8000, "nodePort": 1}]}}
 
@@ -28,8 +33,9 @@ def test_template_hash_ignores_replicas():
 
 def test_generated_services_stay_headless_and_keep_ports():
     ports = objects.service_ports(HEADLESS, 80, 8000)
-    services = objects.generated_services(CANARY, "web", {"app": "web"}, ports, headless=True, node_port=False,
-                                          user_service=HEADLESS)
+    services = objects.generated_services(
+        CANARY, "web", {"app": "web"}, ports, headless=True, node_port=False, user_service=HEADLESS
+    )
     assert [s["metadata"]["name"] for s in services] == ["web-primary", "web-canary"]  # the user's apex is theirs
     for svc in services:
         assert svc["spec"]["clusterIP"] == "None"
@@ -39,8 +45,15 @@ def test_generated_services_stay_headless_and_keep_ports():
 
 
 def test_ordinary_services_get_an_assigned_cluster_ip():
-    services = objects.generated_services(CANARY, "web", {"app": "web"}, objects.service_ports(None, 80, 8080),
-                                          headless=False, node_port=False, user_service=None)
+    services = objects.generated_services(
+        CANARY,
+        "web",
+        {"app": "web"},
+        objects.service_ports(None, 80, 8080),
+        headless=False,
+        node_port=False,
+        user_service=None,
+    )
     assert [s["metadata"]["name"] for s in services] == ["web-primary", "web-canary", "web"]
     assert all("clusterIP" not in s["spec"] and s["spec"]["type"] == "ClusterIP" for s in services)
     assert services[2]["spec"]["selector"] == {"app": "web-primary"}
@@ -49,6 +62,8 @@ def test_ordinary_services_get_an_assigned_cluster_ip():
 def test_target_group_names_are_short_valid_and_stable():
     name = naming.target_group_name("cluster", "a-very-long-namespace-name", "checkout-service", "primary", "svc")
     assert len(name) <= 32 and name.endswith("-p") and not name.startswith("-")
-    assert name == naming.target_group_name("cluster", "a-very-long-namespace-name", "checkout-service", "primary", "svc")
+    assert name == naming.target_group_name(
+        "cluster", "a-very-long-namespace-name", "checkout-service", "primary", "svc"
+    )
     assert name != naming.target_group_name("other", "a-very-long-namespace-name", "checkout-service", "primary", "svc")
     assert naming.target_group_name("c", "ns", "web", "canary", "svc").startswith("ns-web-")

@@ -17,8 +17,12 @@ def sample(series, **labels):
 
 
 def test_a_canary_status_becomes_its_series_and_they_go_with_it():
-    status = {"phase": "Progressing", "canaryWeight": 12.5, "failedChecks": 1,
-              "metrics": [{"name": "error-rate", "value": 0.4}, {"name": "latency", "value": None}]}
+    status = {
+        "phase": "Progressing",
+        "canaryWeight": 12.5,
+        "failedChecks": 1,
+        "metrics": [{"name": "error-rate", "value": 0.4}, {"name": "latency", "value": None}],
+    }
     metrics.canary_observed("shop", "cart", status, 0.2)
     assert sample("awsctl_canary_weight", name="cart", namespace="shop") == 12.5
     assert sample("awsctl_canary_status", name="cart", namespace="shop") == 0
@@ -47,11 +51,17 @@ def test_target_health_states_drop_to_zero_and_go_with_the_group():
 
 def test_the_dashboard_asks_only_for_series_awsctl_exports():
     exported = set(re.findall(r"^# TYPE (\w+) (\w+)", generate_latest(REGISTRY).decode(), re.M))
-    names = {n for n, _ in exported} | {f"{n}_{s}" for n, kind in exported if kind == "histogram"
-                                        for s in ("bucket", "sum", "count")} | {
-        f"{n}_total" for n, kind in exported if kind == "counter"}
+    names = (
+        {n for n, _ in exported}
+        | {f"{n}_{s}" for n, kind in exported if kind == "histogram" for s in ("bucket", "sum", "count")}
+        | {f"{n}_total" for n, kind in exported if kind == "counter"}
+    )
     dashboard = json.loads(DASHBOARD.read_text())
-    asked = {name for panel in dashboard["panels"] for target in panel["targets"]
-             for name in re.findall(r"\b(awsctl_\w+|process_\w+)", target["expr"])}
+    asked = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\b(awsctl_\w+|process_\w+)", target["expr"])
+    }
     assert asked and asked <= names, asked - names
     assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])

@@ -2,11 +2,19 @@
 
 from dataclasses import replace
 
+from awsctl.planning.phases import Phase
 from awsctl.planning.rollout import Ask, Observed, Policy, RolloutState, Step, decide
 
 POLICY = Policy(steps=(5, 50, 200, 500), max_weight=500, threshold=2, progress_deadline=60)
-READY = Observed(revision="v2", now=100.0, primary_ready=True, primary_updated=True, canary_ready=True,
-                 primary_healthy=True, canary_healthy=True)
+READY = Observed(
+    revision="v2",
+    now=100.0,
+    primary_ready=True,
+    primary_updated=True,
+    canary_ready=True,
+    primary_healthy=True,
+    canary_healthy=True,
+)
 STEADY = RolloutState(phase="Initialized", last_applied="v1", last_promoted="v1", transition_at=0.0)
 
 
@@ -25,7 +33,7 @@ def run(policy, state, observed, answers=None):
 
 def test_initialization_waits_for_a_healthy_primary_then_pins_weight_zero():
     waiting = run(POLICY, RolloutState(), replace(READY, primary_healthy=False, revision="v1"))
-    assert waiting.state.phase == "" and waiting.weight is None
+    assert waiting.state.phase == Phase.INITIALIZING and waiting.weight is None
     done = run(POLICY, RolloutState(), replace(READY, revision="v1"))
     assert done.state.phase == "Initialized" and done.weight == 0 and done.scale_canary == "down"
     assert done.state.last_applied == done.state.last_promoted == "v1"
@@ -40,8 +48,15 @@ def test_a_full_promotion_steps_exactly_through_the_configured_weights():
         state = step.state
         if state.phase == "Succeeded":
             break
-    assert seen == [("Progressing", 0), ("Progressing", 5), ("Progressing", 50), ("Progressing", 200),
-                    ("Progressing", 500), ("Finalising", 0), ("Succeeded", 0)]
+    assert seen == [
+        ("Progressing", 0),
+        ("Progressing", 5),
+        ("Progressing", 50),
+        ("Progressing", 200),
+        ("Progressing", 500),
+        ("Finalising", 0),
+        ("Succeeded", 0),
+    ]
     assert state.last_promoted == "v2" and state.weight == 0
 
 
@@ -120,6 +135,7 @@ def test_iterations_run_the_analysis_at_weight_zero_then_promote():
 def test_steady_state_does_not_read_health():
     """needs_health() lets the shell skip DescribeTargetHealth; decide() must not depend on it then."""
     from awsctl.planning.rollout import needs_health
+
     assert not needs_health(POLICY, STEADY, "v1")
     unhealthy = replace(READY, revision="v1", primary_healthy=False, canary_healthy=False)
     assert run(POLICY, STEADY, unhealthy) == run(POLICY, STEADY, replace(READY, revision="v1"))
@@ -144,8 +160,9 @@ def test_no_metric_data_holds_then_counts_as_failed_past_the_tolerance():
 def test_waiting_for_promotion_keeps_analysing():
     policy = replace(POLICY, hooks=frozenset({"confirm-promotion"}))
     waiting = replace(STEADY, phase="WaitingPromotion", weight=500, last_applied="v2")
-    failed = run(policy, waiting, replace(READY, details={"analysis": "5xx"}),
-                 {"analysis": False, "confirm-promotion": False})
+    failed = run(
+        policy, waiting, replace(READY, details={"analysis": "5xx"}), {"analysis": False, "confirm-promotion": False}
+    )
     assert failed.state.failed_checks == 1 and failed.state.phase == "WaitingPromotion" and not failed.promote
     second = run(policy, failed.state, READY, {"analysis": False, "confirm-promotion": False})
     rolled = run(policy, second.state, READY, {"confirm-promotion": False})
@@ -168,16 +185,28 @@ def test_bake_at_full_weight_then_promote_and_a_failure_rolls_back_at_once():
     finalising = run(policy, done.state, replace(READY, now=180.0))
     assert finalising.state.phase == "Finalising" and finalising.weight == 0
     # One failed check during the bake: the weight goes back to the primary in one write.
-    failed = run(policy, baking.state, replace(READY, now=120.0, details={"analysis": "alarm web-5xx is ALARM"}),
-                 {"analysis": False})
+    failed = run(
+        policy,
+        baking.state,
+        replace(READY, now=120.0, details={"analysis": "alarm web-5xx is ALARM"}),
+        {"analysis": False},
+    )
     assert failed.state.phase == "Failed" and failed.weight == 0 and "bake failed: alarm web-5xx" in failed.message
 
 
 def test_a_wait_on_aws_health_names_the_groups_and_their_states():
     from awsctl.planning.rollout import Observed, Policy, RolloutState, decide
-    ob = Observed(revision="r1", now=10.0, primary_ready=True, primary_updated=True, canary_ready=True,
-                  primary_healthy=False, canary_healthy=False,
-                  details={"primary-targets": "web-primary: 1/3 healthy (2 initial)"})
+
+    ob = Observed(
+        revision="r1",
+        now=10.0,
+        primary_ready=True,
+        primary_updated=True,
+        canary_ready=True,
+        primary_healthy=False,
+        canary_healthy=False,
+        details={"primary-targets": "web-primary: 1/3 healthy (2 initial)"},
+    )
     step = decide(Policy(steps=(100,), max_weight=500, threshold=2), RolloutState(), ob)
-    assert step.state.phase == "" and step.weight is None
+    assert step.state.phase == Phase.INITIALIZING and step.weight is None
     assert step.message == "waiting for every primary target to be healthy in AWS: web-primary: 1/3 healthy (2 initial)"

@@ -3,13 +3,29 @@
 from awsctl.api.canary import CanarySpec
 from awsctl.routing.alb import AlbRouter, free_priority, is_warmup, warmup_conditions, with_forward
 
-OIDC = {"Type": "authenticate-oidc", "Order": 1, "AuthenticateOidcConfig": {
-    "Issuer": "https://idp.example.com", "ClientId": "awsctl", "AuthorizationEndpoint": "https://idp/auth",
-    "TokenEndpoint": "https://idp/token", "UserInfoEndpoint": "https://idp/user"}}
-USERS = {"Type": "forward", "Order": 2, "TargetGroupArn": "arn:users",
-         "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": "arn:users", "Weight": 1}]}}
-OURS = {"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": "arn:p", "Weight": 999},
-                                                              {"TargetGroupArn": "arn:c", "Weight": 0}]}}
+OIDC = {
+    "Type": "authenticate-oidc",
+    "Order": 1,
+    "AuthenticateOidcConfig": {
+        "Issuer": "https://idp.example.com",
+        "ClientId": "awsctl",
+        "AuthorizationEndpoint": "https://idp/auth",
+        "TokenEndpoint": "https://idp/token",
+        "UserInfoEndpoint": "https://idp/user",
+    },
+}
+USERS = {
+    "Type": "forward",
+    "Order": 2,
+    "TargetGroupArn": "arn:users",
+    "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": "arn:users", "Weight": 1}]},
+}
+OURS = {
+    "Type": "forward",
+    "ForwardConfig": {
+        "TargetGroups": [{"TargetGroupArn": "arn:p", "Weight": 999}, {"TargetGroupArn": "arn:c", "Weight": 0}]
+    },
+}
 LISTENER = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/alb/1/2"
 
 
@@ -35,8 +51,9 @@ def test_warm_up_rule_matches_no_request_and_takes_the_highest_free_priority():
 
 def spec(rule=None, listener=LISTENER):
     lb = {"listenerARN": listener, **({"rule": rule} if rule else {})}
-    return CanarySpec.parse({"targetRef": {"name": "web"}, "service": {"port": 80}, "loadBalancer": lb,
-                             "analysis": {"stepWeight": 10}})
+    return CanarySpec.parse(
+        {"targetRef": {"name": "web"}, "service": {"port": 80}, "loadBalancer": lb, "analysis": {"stepWeight": 10}}
+    )
 
 
 def test_a_changed_listener_priority_or_removed_rule_moves_the_route():

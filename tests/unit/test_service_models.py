@@ -12,8 +12,12 @@ def test_the_committed_trimmed_models_match_the_installed_botocore():
 
 
 def test_the_operator_session_loads_the_trimmed_ec2_model_and_can_describe_vpcs():
-    session = boto3.session.Session(botocore_session=service_models.session(), region_name="us-east-1",
-                                    aws_access_key_id="x", aws_secret_access_key="y")
+    session = boto3.session.Session(
+        botocore_session=service_models.session(),
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+    )
     ec2 = session.client("ec2")
     assert ec2.meta.service_model.operation_names == ["DescribeVpcs"]
     model = ec2.meta.service_model.operation_model("DescribeVpcs")

@@ -10,8 +10,9 @@ def health(**groups):
 
 
 def test_one_healthy_target_of_three_is_not_ready():
-    side = health(p={"desiredTargets": 3, "healthyTargets": 1, "targetHealth": {"healthy": 1, "initial": 2},
-                     "conditions": READY})
+    side = health(
+        p={"desiredTargets": 3, "healthyTargets": 1, "targetHealth": {"healthy": 1, "initial": 2}, "conditions": READY}
+    )
     assert not side.ready(["p"])
     assert side.serving(["p"]) == {"p": 1}  # not void, though: drift repair may still route to it
     assert side.describe(["p"]) == "p: 1/3 healthy (2 initial)"

@@ -1,13 +1,26 @@
-from awsctl.planning.targets import (
-    MAX_TARGETS_PER_CALL, PortNotFound, Target, batches, desired_instance_targets, desired_ip_targets, unserved_pods,
-    instance_id_from_provider_id, plan_removal, plan_targets, select_service_port,
-)
 import pytest
+
+from awsctl.planning.targets import (
+    MAX_TARGETS_PER_CALL,
+    PortNotFound,
+    Target,
+    batches,
+    desired_instance_targets,
+    desired_ip_targets,
+    instance_id_from_provider_id,
+    plan_removal,
+    plan_targets,
+    select_service_port,
+    unserved_pods,
+)
 
 
 def slice_(port_name, port, endpoints):
-    return {"addressType": "IPv4", "ports": [{"name": port_name, "port": port, "protocol": "TCP"}],
-            "endpoints": endpoints}
+    return {
+        "addressType": "IPv4",
+        "ports": [{"name": port_name, "port": port, "protocol": "TCP"}],
+        "endpoints": endpoints,
+    }
 
 
 def ep(ip, ready=True, terminating=False, pod=None):
@@ -29,9 +42,19 @@ def test_named_target_port_resolves_per_pod():
 
 
 def test_only_ready_non_terminating_endpoints():
-    slices = [slice_("", 80, [ep("10.0.0.1"), ep("10.0.0.2", ready=False), ep("10.0.0.3", terminating=True),
-                              {"addresses": ["10.0.0.4"], "conditions": {}},  # nil ready means ready
-                              ep("10.0.0.5", pod="going", terminating=True)])]
+    slices = [
+        slice_(
+            "",
+            80,
+            [
+                ep("10.0.0.1"),
+                ep("10.0.0.2", ready=False),
+                ep("10.0.0.3", terminating=True),
+                {"addresses": ["10.0.0.4"], "conditions": {}},  # nil ready means ready
+                ep("10.0.0.5", pod="going", terminating=True),
+            ],
+        )
+    ]
     got = desired_ip_targets(slices, "", ["10.0.0.0/8"])
     assert got == {Target("10.0.0.1", 80), Target("10.0.0.4", 80)}
 
@@ -57,10 +80,17 @@ def test_service_port_by_number_or_name():
 
 def test_instance_targets_from_provider_ids_of_ready_nodes():
     def node(pid, ready=True, unschedulable=False):
-        return {"spec": {"providerID": pid, "unschedulable": unschedulable},
-                "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
-    nodes = [node("aws:///us-east-1a/i-0aaa"), node("aws:///us-east-1b/i-0bbb", ready=False),
-             node("kind://docker/x"), node("aws:///us-east-1c/i-0ccc", unschedulable=True)]
+        return {
+            "spec": {"providerID": pid, "unschedulable": unschedulable},
+            "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+        }
+
+    nodes = [
+        node("aws:///us-east-1a/i-0aaa"),
+        node("aws:///us-east-1b/i-0bbb", ready=False),
+        node("kind://docker/x"),
+        node("aws:///us-east-1c/i-0ccc", unschedulable=True),
+    ]
     assert desired_instance_targets(nodes, 30080) == {Target("i-0aaa", 30080)}
     assert instance_id_from_provider_id("aws:///us-east-1a/i-0123456789abcdef0") == "i-0123456789abcdef0"
     assert instance_id_from_provider_id(None) is None
@@ -103,19 +133,31 @@ def _endpoint(ip, pod, **conditions):
 
 def test_publish_not_ready_addresses_registers_only_serving_endpoints():
     """With publishNotReadyAddresses every endpoint says ready=true; `serving` tells the truth."""
-    slices = [{"addressType": "IPv4", "ports": [{"name": "", "port": 8080}], "endpoints": [
-        _endpoint("10.0.0.1", "a", ready=True, serving=True, terminating=False),
-        _endpoint("10.0.0.2", "b", ready=True, serving=False, terminating=False),
-        _endpoint("10.0.0.3", "c", ready=True, serving=True, terminating=True),
-    ]}]
+    slices = [
+        {
+            "addressType": "IPv4",
+            "ports": [{"name": "", "port": 8080}],
+            "endpoints": [
+                _endpoint("10.0.0.1", "a", ready=True, serving=True, terminating=False),
+                _endpoint("10.0.0.2", "b", ready=True, serving=False, terminating=False),
+                _endpoint("10.0.0.3", "c", ready=True, serving=True, terminating=True),
+            ],
+        }
+    ]
     assert desired_ip_targets(slices, "", ["10.0.0.0/8"]) == {Target("10.0.0.1", 8080)}
 
 
 def test_a_pod_held_only_by_our_readiness_gate_is_registered():
-    slices = [{"addressType": "IPv4", "ports": [{"name": "", "port": 8080}], "endpoints": [
-        _endpoint("10.0.0.1", "gated", ready=False, serving=False, terminating=False),
-        _endpoint("10.0.0.2", "starting", ready=False, serving=False, terminating=False),
-    ]}]
+    slices = [
+        {
+            "addressType": "IPv4",
+            "ports": [{"name": "", "port": 8080}],
+            "endpoints": [
+                _endpoint("10.0.0.1", "gated", ready=False, serving=False, terminating=False),
+                _endpoint("10.0.0.2", "starting", ready=False, serving=False, terminating=False),
+            ],
+        }
+    ]
     assert unserved_pods(slices) == {"gated", "starting"}
     got = desired_ip_targets(slices, "", ["10.0.0.0/8"], gated_pods=frozenset({"gated"}))
     assert got == {Target("10.0.0.1", 8080)}

@@ -18,4 +18,5 @@ def test_only_waiting_phases_are_woken_from_other_threads():
         thread.join()
         wakeups.unregister(("ns", "web"))
         return woke[0], wakeups.wake(("ns", "web"))
+
     assert asyncio.run(scenario()) == (True, False)
