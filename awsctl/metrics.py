@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 
-from awsctl.planning.phases import Phase
+from awsctl.api.phases import Phase
 
 # Flagger: 0 running, 1 successful, 2 failed (a waiting or paused rollout is still running).
 STATUS_OF_PHASE = {Phase.INITIALIZED: 1, Phase.SUCCEEDED: 1, Phase.FAILED: 2}

@@ -41,6 +41,7 @@ from awsctl.dev.realism import RATE_LIMITS
 from awsctl.dev.waiting import wait_until
 from awsctl.kube.client import Kube
 from awsctl.planning import weights as w
+from awsctl.routing import alb_wire as wire
 from awsctl.routing.alb import AlbRouter as Traffic
 from benchmarks.common import bench_environment, peak_rss_mib, percentile, verdict
 
@@ -71,7 +72,7 @@ def weight_steps(moto) -> tuple[list[float], float, float]:
         ListenerArn=listener,
         Priority=1,
         Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/*"]}}],
-        Actions=[w.forward_action({arns[0]: 999, arns[1]: 0})],
+        Actions=[wire.forward_action({arns[0]: 999, arns[1]: 0})],
     )["Rules"][0]["RuleArn"]
     spec = canary_api.CanarySpec.parse(
         {"targetRef": {"name": "bench"}, "service": {"port": 80}, "loadBalancer": {"listenerARN": listener}}
@@ -86,7 +87,9 @@ def weight_steps(moto) -> tuple[list[float], float, float]:
     for _ in range(rounds):
         for permille in STEPS:
             started = time.perf_counter()
-            result = traffic.set_weight(route, spec, [w.Backend(arns[0])], [w.Backend(arns[1])], permille, healthy)
+            result = traffic.set_route_weight(
+                route, spec, [w.Backend(arns[0])], [w.Backend(arns[1])], permille, healthy
+            )
             seconds.append(time.perf_counter() - started)
             if not result.verified:
                 raise RuntimeError(result.message)

@@ -25,7 +25,7 @@ from moto.server import ThreadedMotoServer
 from awsctl.demo.alb import create_alb, record_requests
 from awsctl.dev import realism as realism_layer
 from awsctl.dev.cluster import free_port
-from awsctl.planning.weights import weights_of
+from awsctl.routing.alb_wire import weights_of
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from awsctl.api.canary import MetricCheck, Relative
+
 NAMESPACE = "AWS/ApplicationELB"
-BUILT_IN = ("request-success-rate", "request-duration")
 ALB_MIN_PERIOD = 60  # ALB publishes its metrics at 60-second resolution
 LOOKBACK_PERIODS = 10  # Flagger looks back ten metric intervals
 ERROR_METRICS = (
@@ -46,33 +47,6 @@ _TEMPLATE = re.compile(r"\{\{\s*(target_group|load_balancer)\s*\}\}")
 _PERIODS = (1, 5, 10, 30, 60)  # below a minute only for high-resolution custom metrics
 
 Series = Sequence[tuple[str, float]]  # (ISO timestamp, value), newest first
-
-
-@dataclass(frozen=True)
-class Relative:
-    """Judge the canary against the primary: at most `max_delta` worse, or `max_ratio` times worse."""
-
-    max_delta: float | None = None
-    max_ratio: float | None = None
-
-
-@dataclass(frozen=True)
-class MetricCheck:
-    name: str
-    interval_seconds: float
-    min: float | None = None
-    max: float | None = None
-    query: tuple[Mapping[str, Any], ...] = ()  # custom MetricDataQueries; empty for the built-ins
-    relative: Relative | None = None
-    lookback_seconds: float | None = None  # None: LOOKBACK_PERIODS periods
-
-    @property
-    def built_in(self) -> bool:
-        return self.name in BUILT_IN and not self.query
-
-    @property
-    def higher_is_better(self) -> bool:
-        return self.name == "request-success-rate" if self.built_in else (self.min is not None and self.max is None)
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,13 @@ from typing import Any
 
 from awsctl.api import GROUP, VERSION
 from awsctl.api.schema import SpecError, crd
-from awsctl.planning.alerts import TYPES
 
 KIND = "AlertProvider"
 PLURAL = "alertproviders"
 SHORT_NAMES = ["alp"]
 SECRET_KEY = "address"
+TYPES = ("slack", "msteams", "discord", "generic")
+SEVERITIES = ("info", "warn", "error")  # an alert hears news of its severity and above
 
 
 @dataclass(frozen=True)

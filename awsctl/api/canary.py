@@ -11,11 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from awsctl.analysis.metrics import BUILT_IN, MetricCheck, Relative
 from awsctl.api import GROUP, VERSION
+from awsctl.api.alert_provider import SEVERITIES
+from awsctl.api.phases import Phase
 from awsctl.api.schema import SpecError, condition_schema, crd
-from awsctl.planning import ab, alerts
-from awsctl.planning.phases import Phase
 
 KIND = "Canary"
 PLURAL = "canaries"
@@ -65,6 +64,51 @@ def permille(value: Any, field_name: str) -> int:
     if not 0 < out <= 1000:
         raise SpecError(field_name, f"{value} is outside (0, 100]")
     return out
+
+
+BUILT_IN = ("request-success-rate", "request-duration")  # ALB metrics awsctl queries by itself
+
+
+@dataclass(frozen=True)
+class Relative:
+    """Judge the canary against the primary: at most `max_delta` worse, or `max_ratio` times worse."""
+
+    max_delta: float | None = None
+    max_ratio: float | None = None
+
+
+@dataclass(frozen=True)
+class MetricCheck:
+    name: str
+    interval_seconds: float
+    min: float | None = None
+    max: float | None = None
+    query: tuple[Mapping[str, Any], ...] = ()  # custom MetricDataQueries; empty for the built-ins
+    relative: Relative | None = None
+    lookback_seconds: float | None = None  # None: LOOKBACK_PERIODS periods
+
+    @property
+    def built_in(self) -> bool:
+        return self.name in BUILT_IN and not self.query
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.name == "request-success-rate" if self.built_in else (self.min is not None and self.max is None)
+
+
+@dataclass(frozen=True)
+class HeaderMatch:
+    name: str
+    value: str
+    wildcard: bool = False
+
+
+@dataclass(frozen=True)
+class Match:
+    headers: tuple[HeaderMatch, ...] = ()
+    cookies: tuple[tuple[str, str], ...] = ()
+    query: tuple[tuple[str, str], ...] = ()
+    source_ips: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,7 +182,7 @@ class AnalysisSpec:
     iterations: int | None
     webhooks: tuple[Webhook, ...]
     metrics: tuple[MetricCheck, ...] = ()
-    match: tuple[ab.Match, ...] = ()
+    match: tuple[Match, ...] = ()
     alarms: tuple[str, ...] = ()  # CloudWatch alarm names or ARNs
     no_data_tolerance: int = NO_DATA_TOLERANCE
     bake: Bake | None = None
@@ -203,8 +247,8 @@ def _alert(raw: Mapping[str, Any], where: str) -> Alert:
     if not ref.get("name"):
         raise SpecError(f"{where}.providerRef.name", "is required")
     severity = raw.get("severity") or "info"
-    if severity not in alerts.SEVERITIES:
-        raise SpecError(f"{where}.severity", f"{severity!r} is not one of {', '.join(alerts.SEVERITIES)}")
+    if severity not in SEVERITIES:
+        raise SpecError(f"{where}.severity", f"{severity!r} is not one of {', '.join(SEVERITIES)}")
     return Alert(str(raw.get("name") or ref["name"]), severity, str(ref["name"]), str(ref.get("namespace") or ""))
 
 
@@ -412,14 +456,14 @@ def _metric(raw: Mapping[str, Any], where: str) -> MetricCheck:
     )
 
 
-def _match(raw: Mapping[str, Any], where: str) -> ab.Match:
+def _match(raw: Mapping[str, Any], where: str) -> Match:
     headers = []
     for name, rule in (raw.get("headers") or {}).items():
         rule = rule or {}
         if ("exact" in rule) == ("wildcard" in rule):
             raise SpecError(f"{where}.headers.{name}", "set exactly one of exact and wildcard")
-        headers.append(ab.HeaderMatch(name, str(rule.get("exact", rule.get("wildcard"))), "wildcard" in rule))
-    return ab.Match(
+        headers.append(HeaderMatch(name, str(rule.get("exact", rule.get("wildcard"))), "wildcard" in rule))
+    return Match(
         headers=tuple(headers),
         cookies=tuple((str(k), str(v)) for k, v in (raw.get("cookies") or {}).items()),
         query=tuple((str(k), str(v)) for k, v in (raw.get("queryStrings") or {}).items()),
@@ -440,11 +484,11 @@ def _check_ab(analysis: AnalysisSpec, lb: LoadBalancerSpec) -> None:
             "spec.loadBalancer.rule.priority",
             f"{lb.rule.priority} leaves no room for {len(analysis.match)} A/B rules above it",
         )
-    for i, match in enumerate(analysis.match):
-        try:
-            ab.check_limits(ab.conditions(match, lb.rule.hosts, lb.rule.paths), f"spec.analysis.match[{i}]")
-        except ab.MatchError as err:
-            raise SpecError(f"spec.analysis.match[{i}]", str(err).split(": ", 1)[1]) from err
+    for i, match in enumerate(analysis.match):  # ALB's own limits per rule: routing/alb_wire.py
+        if not (match.headers or match.cookies or match.query or match.source_ips):
+            raise SpecError(
+                f"spec.analysis.match[{i}]", "set at least one of headers, cookies, queryStrings or sourceIPs"
+            )
 
 
 # -- schema ---------------------------------------------------------------------------------
@@ -781,7 +825,7 @@ def schema() -> dict[str, Any]:
                         "name": {"type": "string"},
                         "severity": {
                             "type": "string",
-                            "enum": list(alerts.SEVERITIES),
+                            "enum": list(SEVERITIES),
                             "default": "info",
                             "description": "info: every phase change; warn: warnings and failures; "
                             "error: failures only.",

@@ -11,13 +11,14 @@ from botocore.exceptions import ClientError
 
 from awsctl.aws.clients import Clients
 from awsctl.aws.errors import describe_tags, not_found
+from awsctl.routing import RouteGone
 
 
-class ListenerNotFound(LookupError):
+class ListenerNotFound(RouteGone):
     pass
 
 
-class RuleNotFound(LookupError):
+class RuleNotFound(RouteGone):
     """The rule awsctl drove was deleted outside awsctl."""
 
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass, replace
 
 from awsctl.api import canary as api
 from awsctl.api.binding import PLURAL as BINDINGS
-from awsctl.aws.listeners import Listeners
 from awsctl.aws.target_groups import DesiredGroup, OwnedTargetGroups
 from awsctl.aws.targets import TargetGroupNotFound, TargetGroups
 from awsctl.controllers.generated import owned_or_absent
 from awsctl.kube.client import Kube
 from awsctl.planning import naming, objects
+from awsctl.routing import Router
 
 
 @dataclass(frozen=True)
@@ -32,17 +32,17 @@ class Backend:
 
 
 class CanaryGroups:
-    def __init__(self, kube: Kube, groups: TargetGroups, owned: OwnedTargetGroups, listeners: Listeners, cluster: str):
+    def __init__(self, kube: Kube, groups: TargetGroups, owned: OwnedTargetGroups, traffic: Router, cluster: str):
         self.kube = kube
         self.groups = groups
         self.owned = owned
-        self.listeners = listeners
+        self.traffic = traffic  # where the load balancer is: new groups go into its VPC
         self.cluster = cluster
 
     def ensure(self, body: dict, spec: api.CanarySpec, backends: list[Backend], target_type: str) -> list[Backend]:
         meta = body["metadata"]
         lb = spec.load_balancer
-        vpc = lb.target_group.vpc_id or self.listeners.vpc_of(lb.listener_arn)
+        vpc = lb.target_group.vpc_id or self.traffic.vpc_of(spec)
         known = self.recorded(body)
         spec_changed = meta.get("generation") != (body.get("status") or {}).get("observedGeneration")
         out = []

@@ -19,7 +19,7 @@ from awsctl import metrics
 from awsctl.analysis import webhooks
 from awsctl.api import canary as api
 from awsctl.api.binding import PLURAL as BINDINGS
-from awsctl.aws.listeners import ListenerNotFound, Route, RuleNotFound
+from awsctl.api.phases import FINISHED, Phase
 from awsctl.aws.target_groups import OwnedTargetGroups, TargetGroupConflict
 from awsctl.aws.targets import TargetGroups
 from awsctl.controllers.alerts import Alerter
@@ -31,12 +31,11 @@ from awsctl.controllers.errors import NotReady, refusal
 from awsctl.controllers.generated import REVISION_ANNOTATION, GeneratedObjects
 from awsctl.controllers.wakeups import Wakeups
 from awsctl.kube.client import Kube, epoch, rfc3339
-from awsctl.planning import ab, alerts, commands, naming, objects
+from awsctl.planning import alerts, commands, naming, objects
 from awsctl.planning import weights as w
 from awsctl.planning.conditions import refused, set_condition
-from awsctl.planning.phases import FINISHED, Phase
-from awsctl.planning.rollout import Ask, Observed, Policy, RolloutState, Step, decide, needs_health
-from awsctl.routing.alb import AlbRouter
+from awsctl.planning.rollout import Ask, Observed, Policy, RolloutState, Step, ab_routes, decide, needs_health
+from awsctl.routing import Ledger, RouteGone, Router, WeightResult
 
 log = logging.getLogger("awsctl.canary")
 INVALID_SPEC_RETRY = 30.0  # seconds between looks at a Canary whose spec cannot be parsed
@@ -118,6 +117,7 @@ def policy_of(spec: api.CanarySpec) -> Policy:
         no_data_tolerance=a.no_data_tolerance,
         bake_weight=a.bake.weight if a.bake else None,
         bake_seconds=a.bake.duration_seconds if a.bake else 0.0,
+        ab_testing=bool(a.match),
     )
 
 
@@ -157,7 +157,7 @@ class CanaryReconciler:
         kube: Kube,
         groups: TargetGroups,
         owned: OwnedTargetGroups,
-        traffic: AlbRouter,
+        traffic: Router,
         analysis: AnalysisRunner,
         cluster: str,
         clock: Callable[[], float] = time.time,
@@ -174,7 +174,7 @@ class CanaryReconciler:
         self.status = CanaryStatusWriter(kube)
         self.generated = GeneratedObjects(kube)
         self.alerter = Alerter(kube)
-        self.canary_groups = CanaryGroups(kube, groups, owned, traffic.listeners, cluster)
+        self.canary_groups = CanaryGroups(kube, groups, owned, traffic, cluster)
         self.on_groups_attached: Callable[[str, str], None] | None = None  # (namespace, Canary name)
 
     def tick(self, namespace: str, name: str) -> float:
@@ -194,6 +194,7 @@ class CanaryReconciler:
     def _tick_safely(self, body: dict) -> float:
         try:
             spec = api.CanarySpec.parse(body.get("spec") or {})
+            self.traffic.check(spec)
         except api.SpecError as err:
             self._refuse(body, NotReady("InvalidSpec", str(err), err.field))
             return INVALID_SPEC_RETRY
@@ -203,15 +204,8 @@ class CanaryReconciler:
             self._refuse(body, why)
         except TargetGroupConflict as err:
             self._refuse(body, NotReady("TargetGroupConflict", str(err), "spec.loadBalancer.targetGroup"))
-        except ListenerNotFound:
-            self._refuse(
-                body,
-                NotReady(
-                    "ListenerNotFound",
-                    f"spec.loadBalancer.listenerARN: listener {spec.load_balancer.listener_arn} does not exist",
-                    "spec.loadBalancer.listenerARN",
-                ),
-            )
+        except RouteGone as err:
+            self._refuse(body, self.traffic.refusal(spec, err))
         except ClientError as err:  # AWS said no to the input: a condition and one event, not a loop
             code = (err.response.get("Error") or {}).get("Code", "")
             why = refusal(
@@ -301,7 +295,7 @@ class CanaryReconciler:
         state, message, verified = self._apply(body, spec, step, target, primary, primary_side, canary_side, health)
         self._record_commands(body, observed.commands, step, state)
         self._warm_up(body, spec, primary_side, canary_side, verified or shown)
-        self._sync_ab(body, spec, state, canary_side, observed)
+        self._sync_ab(body, spec, step if state is step.state else None, state, canary_side, observed)
         self._scale_down_when_drained(body, spec, step, state, target)
         if state.phase != Phase.INITIALIZING and user_apex is not None:
             self.generated.point_apex_at_primary(body, user_apex, target, self.status.writer(body))
@@ -337,30 +331,27 @@ class CanaryReconciler:
                 out[arn] = st
         return out
 
+    def ledger(self, body: dict) -> Ledger:
+        """The router's access to this Canary's status and events, for this tick."""
+        return Ledger(
+            status=lambda: body.get("status") or {},
+            record=lambda changes: self.status.write(body, body.get("status") or {}, changes),
+            announce=lambda type, reason, message: self._announce(body, type, reason, message),
+        )
+
+    def _tags(self, body: dict, role: str) -> dict[str, str]:
+        meta = body["metadata"]
+        return naming.owner_tags(self.cluster, api.KIND, meta["namespace"], meta["name"], role)
+
     def _warm_up(
         self, body: dict, spec: api.CanarySpec, primary_side, canary_side, shown: Mapping[str, int] | None
     ) -> None:
-        """Until the live route forwards to every group, a warm-up rule does (at weight 0, matching no
-        request), so that AWS health-checks the targets; it goes once the route carries them all."""
-        arns = [b.arn for b in primary_side + canary_side]
-        status = body.get("status") or {}
-        uid = body["metadata"]["uid"]
-        if shown is None or not set(arns) <= set(shown):
-            meta = body["metadata"]
-            _, changed = self.traffic.attach(
-                spec,
-                uid,
-                w.target_weights(primary_side, canary_side, 0),
-                naming.owner_tags(self.cluster, api.KIND, meta["namespace"], meta["name"], "warmup"),
-            )
-            if changed and self.on_groups_attached is not None:
+        meta = body["metadata"]
+        weights = w.target_weights(primary_side, canary_side, 0)
+        if self.traffic.warm_up(spec, meta["uid"], self.ledger(body), weights, self._tags(body, "warmup"), shown):
+            if self.on_groups_attached is not None:
                 # `unused` targets turn `initial` with no Kubernetes event: the bindings must look again.
                 self.on_groups_attached(meta["namespace"], meta["name"])
-            if not status.get("warmup"):
-                self.status.write(body, status, {"warmup": True})
-        elif status.get("warmup"):
-            self.traffic.detach(spec, uid)
-            self.status.write(body, status, {"warmup": False})
 
     def _backends(self, ns: str, spec: api.CanarySpec) -> list[Backend]:
         out = []
@@ -381,140 +372,64 @@ class CanaryReconciler:
         return out
 
     # -- the route and its weights ---------------------------------------------------------------------
-    def _route(self, body: dict, spec: api.CanarySpec, weights: Mapping[str, int], health: SideHealth) -> Route | None:
-        """The recorded route, or a new one taken over once no group would get traffic into the void.
-        Taking a route is rare and decisive, so AWS is asked afresh too: a binding's counts can be a
-        resync old (a route deleted by hand turns its groups `unused` without any Kubernetes event)."""
-        route = self.traffic.route(body.get("status") or {})
-        if route is not None:
-            return route
-        if w.unserved(weights, health.serving(weights)) or w.unserved(
-            weights, self.canary_groups.healthy_arns(list(weights))
-        ):
-            return None
-        meta = body["metadata"]
-        return self.traffic.take_route(
-            spec,
-            naming.owner_tags(self.cluster, api.KIND, meta["namespace"], meta["name"], "rule"),
-            weights,
-            lambda rule: self.status.write(body, body.get("status") or {}, {"listenerRule": rule}),
+    # -- the route and its weights ---------------------------------------------------------------------
+    def _may_take(self, health: SideHealth) -> Callable[[Mapping[str, int]], bool]:
+        """A route is taken only once no group would get traffic into the void. Taking a route is rare
+        and decisive, so AWS is asked afresh too: a binding's counts can be a resync old (a route
+        deleted by hand turns its groups `unused` without any Kubernetes event)."""
+        return lambda weights: (
+            not w.unserved(weights, health.serving(weights))
+            and not w.unserved(weights, self.canary_groups.healthy_arns(list(weights)))
         )
 
     def _hold_weight(
         self, body: dict, spec: api.CanarySpec, permille: int, primary_side, canary_side, health: SideHealth
     ) -> dict[str, int] | None:
-        """Keeps AWS on the last verified weight: repairs drift (with a Warning event that names it),
-        adopts a weight written just before a restart, re-takes a rule deleted outside awsctl, and
-        moves the route when the spec names another one. Returns the weights the live route shows
-        (None when there is no live route)."""
-        status = body.get("status") or {}
-        if self.traffic.moved(spec, status):
-            status = self._retire_route(body, spec, status, canary_side)
-        wanted = w.target_weights(primary_side, canary_side, permille)
-        route = self.traffic.route(status)
-        drift = ""
-        if route is not None:
-            try:
-                if status.get("observedGeneration") != body["metadata"].get("generation"):
-                    self.traffic.sync_conditions(spec, status)  # hosts/paths only change with the spec
-                shown = self.traffic.shown(route, max_age=spec.analysis.interval_seconds)
-            except RuleNotFound:
-                drift = f"listener rule {naming.rule_id(route.arn)} was deleted outside awsctl; recreating it"
-                self.status.write(body, status, {"listenerRule": None})
-                self._announce(body, "Warning", "RouteDrifted", drift)
-                return None  # the groups are unused now: warm up again before the route is re-taken
-            else:
-                if self.traffic.matches(shown, spec, wanted):
-                    if status.get("pendingWeight") is not None:
-                        self.status.write(body, status, {"pendingWeight": None})
-                    self._finish_move(body)
-                    return shown[0]
-                pending = status.get("pendingWeight")
-                if pending is not None and self.traffic.matches(
-                    shown, spec, w.target_weights(primary_side, canary_side, w.from_percent(pending))
-                ):
-                    # Our own write, made just before a restart: AWS shows it, so it counts (not drift).
-                    self.status.write(body, status, {"canaryWeight": pending, "pendingWeight": None})
-                    log.info(
-                        "adopted the weight written before a restart",
-                        extra={"canary": self._key(body), "weight": pending},
-                    )
-                    return shown[0]
-                if set(wanted) == set(shown[0]):  # otherwise the spec changed the groups: no drift to report
-                    drift = (
-                        f"{'listener default action' if route.is_default else 'listener rule'} showed "
-                        f"{w.describe(shown[0])} (stickiness {shown[1][0]}) instead of the verified "
-                        f"{w.describe(wanted)}; restored"
-                    )
-        route = route or self._route(body, spec, wanted, health)
-        if route is None:
+        """Keeps AWS on the last verified weight (the router repairs drift, adopts a weight written
+        just before a restart, re-takes a deleted rule, follows a moved route). Returns the weights
+        the live route shows (None when there is no live route)."""
+        ledger = self.ledger(body)
+        spec_changed = (body.get("status") or {}).get("observedGeneration") != body["metadata"].get("generation")
+        held = self.traffic.hold(spec, ledger, primary_side, canary_side, permille, spec_changed)
+        if held.adopted is not None:
+            ledger.record({"canaryWeight": w.percent(held.adopted), **self.traffic.settled(ledger)})
+            log.info(
+                "adopted the weight written before a restart",
+                extra={"canary": self._key(body), "weight": w.percent(held.adopted)},
+            )
+        if not held.write:
+            return held.shown
+        result = self._set_weight(body, spec, primary_side, canary_side, permille, health, write_ahead=False)
+        if result is None:
             return None
-        result = self._set_weight(body, route, spec, primary_side, canary_side, permille, health)
-        if drift:
-            message = drift if result.verified else f"{drift.rsplit(';', 1)[0]}; restoring failed: {result.message}"
+        if held.drift:
+            message = (
+                held.drift if result.verified else f"{held.drift.rsplit(';', 1)[0]}; restoring failed: {result.message}"
+            )
             self._announce(body, "Warning", "RouteDrifted", message)
-        return wanted if result.verified else None
+        return w.target_weights(primary_side, canary_side, permille) if result.verified else None
 
     def _set_weight(
         self,
         body: dict,
-        route: Route,
         spec: api.CanarySpec,
         primary_side,
         canary_side,
         permille: int,
         health: SideHealth,
-    ):
-        status = body.get("status") or {}
-        owned = bool((status.get("listenerRule") or {}).get("created"))
+        write_ahead: bool,
+    ) -> WeightResult | None:
         arns = [b.arn for b in primary_side + canary_side]
-        result = self.traffic.set_weight(
-            route, spec, primary_side, canary_side, permille, health.serving(arns), owned_route=owned
-        )
-        if result.verified:
-            self._finish_move(body)
-        return result
-
-    def _retire_route(self, body: dict, spec: api.CanarySpec, status: dict, canary_side) -> dict:
-        """The spec names another route: keep the old one recorded as retiring (it still carries the
-        traffic), drop the A/B rules (their priorities follow the route), and let this tick take the
-        new route; the old one is restored or deleted once the new one shows the verified weight."""
-        old = status.get("listenerRule")
-        if status.get("abRules"):
-            self.traffic.sync_ab(
-                spec,
-                status,
-                {},
-                canary_side,
-                False,
-                lambda arns: self.status.write(body, body.get("status") or {}, {"abRules": arns}),
-            )
-        self._announce(
-            body,
-            "Normal",
-            "RouteMoving",
-            f"the spec names another route than "
-            f"{naming.rule_id(old['arn']) if ':listener-rule/' in old['arn'] else 'the default action'}"
-            "; taking the new one, then restoring the old one",
-        )
-        return self.status.write(body, body.get("status") or {}, {"retiringRule": old, "listenerRule": None})
-
-    def _finish_move(self, body: dict) -> None:
-        status = body.get("status") or {}
-        retiring = status.get("retiringRule")
-        if not retiring:
-            return
-        try:
-            self.traffic.restore(status, rule=retiring)
-        except (RuleNotFound, ListenerNotFound):
-            pass  # already gone
-        self.status.write(body, status, {"retiringRule": None})
-        self._announce(
-            body,
-            "Normal",
-            "RouteMoved",
-            "traffic moved to the route the spec names; the old route "
-            f"{'was deleted' if retiring.get('created') else 'was restored'}",
+        return self.traffic.set_weight(
+            spec,
+            self.ledger(body),
+            primary_side,
+            canary_side,
+            permille,
+            health.serving(arns),
+            self._may_take(health),
+            self._tags(body, "rule"),
+            write_ahead,
         )
 
     def _scale_down_when_drained(
@@ -530,7 +445,7 @@ class CanaryReconciler:
             wait = min(float(lb.stickiness_seconds), MAX_STICKY_WAIT) if lb.stickiness else 0.0
             status = self.status.write(body, status, {"scaleDownAt": rfc3339(now + wait)})
         due = status.get("scaleDownAt")
-        if due is None or state.weight != 0 or status.get("abRules"):
+        if due is None or state.weight != 0 or self.traffic.ab_active(status):
             return
         if now + 0.5 < epoch(due):
             return
@@ -539,20 +454,18 @@ class CanaryReconciler:
             self.kube.scale(ns, spec.target_name, 0)
         self.status.write(body, status, {"scaleDownAt": None})
 
-    def _sync_ab(self, body: dict, spec: api.CanarySpec, state: RolloutState, canary_side, observed: Observed) -> None:
-        meta = body["metadata"]
-        want = ab.wanted(state.phase, bool(spec.analysis.match), observed.canary_ready and observed.canary_healthy)
-        changed = self.traffic.sync_ab(
-            spec,
-            body.get("status") or {},
-            naming.owner_tags(self.cluster, api.KIND, meta["namespace"], meta["name"], "ab"),
-            canary_side,
-            want,
-            lambda arns: self.status.write(body, body.get("status") or {}, {"abRules": arns}),
-        )
-        if changed:
-            reason, message = changed
-            self._announce(body, "Normal" if reason == "ABRules" else "Warning", reason, message)
+    def _sync_ab(
+        self,
+        body: dict,
+        spec: api.CanarySpec,
+        step: Step | None,
+        state: RolloutState,
+        canary_side,
+        observed: Observed,
+    ) -> None:
+        """`step`: the step that took effect; None when its weight did not verify and `state` is the last one."""
+        want = step.ab_routes if step is not None else ab_routes(policy_of(spec), state, observed)
+        self.traffic.sync_ab(spec, self.ledger(body), self._tags(body, "ab"), canary_side, want)
 
     # -- decide, with gates answered by webhooks ---------------------------------------------------
     def _decide(
@@ -606,8 +519,11 @@ class CanaryReconciler:
             replicas = int((primary.get("spec") or {}).get("replicas", 1))
             self.kube.apply(self.generated.primary(body, spec, target, replicas))
         if step.weight is not None:
-            route = self._route(body, spec, w.target_weights(primary_side, canary_side, step.weight), health)
-            if route is None:
+            # write-ahead of a new weight, so a restart can tell our write from drift
+            result = self._set_weight(
+                body, spec, primary_side, canary_side, step.weight, health, write_ahead=step.weight != previous.weight
+            )
+            if result is None:
                 return (
                     previous,
                     (
@@ -616,9 +532,6 @@ class CanaryReconciler:
                     ),
                     None,
                 )
-            if step.weight != previous.weight:  # write-ahead, so a restart can tell our write from drift
-                self.status.write(body, body.get("status") or {}, {"pendingWeight": w.percent(step.weight)})
-            result = self._set_weight(body, route, spec, primary_side, canary_side, step.weight, health)
             if not result.verified:
                 log.warning(result.message, extra={"canary": self._key(body), "asked": w.percent(step.weight)})
                 return previous, result.message, None
@@ -717,7 +630,11 @@ class CanaryReconciler:
                 "conditions": conditions,
                 "noDataChecks": state.no_data,
                 "unavailableSince": rfc3339(state.unavailable_since) if state.unavailable_since else None,
-                **({"pendingWeight": None} if step.weight is None or state.weight == step.weight else {}),
+                **(
+                    self.traffic.settled(self.ledger(body))
+                    if step.weight is None or state.weight == step.weight
+                    else {}
+                ),
             },
         )
 

@@ -12,12 +12,11 @@ import time
 
 from awsctl.api import canary as api
 from awsctl.api.binding import PLURAL as BINDINGS
-from awsctl.aws.listeners import ListenerNotFound, RuleNotFound
+from awsctl.api.phases import Phase
 from awsctl.aws.target_groups import TargetGroupInUse
 from awsctl.controllers.canary_reconciler import CanaryReconciler, deployment_ready
 from awsctl.planning import naming, objects
 from awsctl.planning import weights as w
-from awsctl.planning.phases import Phase
 
 log = logging.getLogger("awsctl.canary")
 DRAIN_WAIT_SECONDS = 20.0
@@ -49,7 +48,7 @@ class CanaryRemoval:
             spec = api.CanarySpec.parse(body.get("spec") or {})
         except api.SpecError:
             spec = None
-        self._restore_traffic(body, spec, status)
+        self._restore_traffic(body, spec)
         self._drain_bindings(body)
         deleted = 0
         for arn in self.r.owned.owned(naming.owner(api.KIND, ns, name), self.r.cluster):
@@ -88,41 +87,16 @@ class CanaryRemoval:
         if bindings:
             raise Retry(f"waiting for {len(bindings)} bindings to deregister their targets")
 
-    def _restore_traffic(self, body: dict, spec: api.CanarySpec | None, status: dict) -> None:
-        listeners = [r.listener_arn for r in (self.r.traffic.route(status),) if r is not None]
-        if spec is not None:  # the warm-up rule forwards to our groups too: it goes first
-            self.r.traffic.detach(spec, body["metadata"]["uid"], listeners)
-        retiring = status.get("retiringRule")
-        if retiring:
-            try:
-                self.r.traffic.restore(status, rule=retiring)
-            except (RuleNotFound, ListenerNotFound):
-                pass
-            status = self.r.status.write(body, status, {"retiringRule": None})
-        route = self.r.traffic.route(status)
-        if route is None:
-            return
+    def _restore_traffic(self, body: dict, spec: api.CanarySpec | None) -> None:
         recorded = self.r.canary_groups.recorded(body)
         primary = [w.Backend(arn) for (role, _), arn in recorded.items() if role == "primary"]
         canary = [w.Backend(arn) for (role, _), arn in recorded.items() if role == "canary"]
-        healthy = self.r.canary_groups.healthy_arns([b.arn for b in primary + canary])
-        if spec is not None and primary and all(healthy.get(b.arn, 0) > 0 for b in primary):
-            try:
-                result = self.r.traffic.set_weight(
-                    route,
-                    spec,
-                    primary,
-                    canary,
-                    0,
-                    healthy,
-                    owned_route=bool((status.get("listenerRule") or {}).get("created")),
-                )
-            except (RuleNotFound, ListenerNotFound):
-                result = None  # the route is gone already: nothing sends traffic to our groups
-            if result is not None and not result.verified:
-                raise Retry(f"weight back to the primary not verified yet: {result.message}")
-        self.r.traffic.restore(status)
-        self.r.status.write(body, status, {"listenerRule": None, "canaryWeight": 0})
+        awaited = self.r.traffic.release(
+            spec, body["metadata"]["uid"], self.r.ledger(body), primary, canary, self.r.canary_groups.healthy_arns
+        )
+        if awaited:
+            raise Retry(awaited)
+        self.r.status.write(body, body.get("status") or {}, {"canaryWeight": 0})
 
     def _revert(self, body: dict, spec: api.CanarySpec, status: dict) -> None:
         ns = body["metadata"]["namespace"]

@@ -12,7 +12,7 @@ import asyncio
 import threading
 from collections.abc import Hashable
 
-from awsctl.planning.phases import Phase
+from awsctl.api.phases import Phase
 
 WAITING_PHASES = frozenset({Phase.INITIALIZING, Phase.PROMOTING})
 

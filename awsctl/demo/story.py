@@ -22,11 +22,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from awsctl.api.phases import FINISHED, Phase
 from awsctl.demo.alb import create_alb, record_requests
 from awsctl.dev.cluster import Environment
 from awsctl.dev.waiting import wait_until
-from awsctl.planning.phases import FINISHED, Phase
-from awsctl.planning.weights import weights_of
+from awsctl.routing.alb_wire import weights_of
 
 NS = "demo"
 GOOD, BAD = "demo/web:v2", "demo/web:v3-broken"

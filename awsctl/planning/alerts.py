@@ -6,10 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from awsctl.planning.phases import Phase
+from awsctl.api.alert_provider import SEVERITIES
+from awsctl.api.phases import Phase
 
-TYPES = ("slack", "msteams", "discord", "generic")
-SEVERITIES = ("info", "warn", "error")
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 _COLOUR = {"info": "#2eb67d", "warn": "#ecb22e", "error": "#e01e5a"}
 

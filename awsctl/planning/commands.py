@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from awsctl.planning.phases import Phase
+from awsctl.api.phases import Phase
 
 PREFIX = "awsctl.io/"
 PROMOTE, PROMOTE_FULL, ABORT, RETRY = "promote", "promote-full", "abort", "retry"

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from awsctl.api.phases import STEADY, Phase, phase_of
 from awsctl.planning.commands import ABORT, PROMOTE, PROMOTE_FULL, RETRY
-from awsctl.planning.phases import STEADY, Phase, phase_of
 from awsctl.planning.weights import next_step, percent, promotion_step
 
 EventType = Literal["Normal", "Warning"]
@@ -37,6 +37,7 @@ class Policy:
     no_data_tolerance: int = 2  # consecutive no-data checks that hold; each further one is a failed check
     bake_weight: int | None = None  # permille: bake at this weight after confirm-promotion
     bake_seconds: float = 0.0
+    ab_testing: bool = False  # analysis.match: header/cookie routes send matching requests to the canary
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class Step:
     hooks: tuple[str, ...] = ()  # fire-and-forget webhooks (post-rollout)
     event: EventType | None = None  # post `message` as an event of this type
     commands: frozenset[str] = frozenset()  # the pending commands this step carries out
+    ab_routes: bool = False  # the A/B routes should exist once this step's state holds
 
 
 def needs_health(policy: Policy, st: RolloutState, revision: str) -> bool:
@@ -95,7 +97,17 @@ def needs_health(policy: Policy, st: RolloutState, revision: str) -> bool:
     return not (steady or policy.suspend)
 
 
+def ab_routes(policy: Policy, st: RolloutState, ob: Observed) -> bool:
+    """A/B routes exist only while the analysis runs, and never towards an unready canary."""
+    return policy.ab_testing and st.phase == Phase.PROGRESSING and ob.canary_ready and ob.canary_healthy
+
+
 def decide(policy: Policy, st: RolloutState, ob: Observed) -> Step | Ask:
+    out = _decide(policy, st, ob)
+    return replace(out, ab_routes=ab_routes(policy, out.state, ob)) if isinstance(out, Step) else out
+
+
+def _decide(policy: Policy, st: RolloutState, ob: Observed) -> Step | Ask:
     if policy.suspend:
         return Step(st, "Suspended", "spec.suspend is true: the rollout is frozen")
     phase = st.phase

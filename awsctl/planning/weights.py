@@ -1,16 +1,16 @@
-"""Canary percent (as permille) to an ALB weighted forward action, and back.
+"""Canary percent (as permille) to a weight per target group, and back.
 
-ALB weights are 0..999 per target group and relative. A side's permille is split over its
-groups by their relative shares with largest remainders, so the action sums to 1000 and a
-0.5% step is the exact integer 5, never rounded away. 1000 on one group becomes 999: the
-only group with weight, so the ratio is unchanged.
+Weights are 0..999 per group and relative (ALB's range, which the routing provider writes as is).
+A side's permille is split over its groups by their relative shares with largest remainders, so
+the weights sum to 1000 and a 0.5% step is the exact integer 5, never rounded away. 1000 on one
+group becomes 999: the only group with weight, so the ratio is unchanged. The ALB wire format
+(forward actions) is routing/alb_wire.py's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from awsctl.planning.naming import group_of
 
@@ -46,49 +46,6 @@ def target_weights(primary: Sequence[Backend], canary: Sequence[Backend], canary
         for backend, weight in zip(side, split(total, [b.share for b in side])):
             weights[backend.arn] = min(weight, ALB_MAX_WEIGHT)
     return weights
-
-
-def forward_action(
-    weights: Mapping[str, int], stickiness: bool = False, stickiness_seconds: int = 300
-) -> dict[str, Any]:
-    sticky: dict[str, Any] = {"Enabled": stickiness}
-    if stickiness:
-        sticky["DurationSeconds"] = stickiness_seconds
-    return {
-        "Type": "forward",
-        "ForwardConfig": {
-            "TargetGroups": [{"TargetGroupArn": arn, "Weight": w} for arn, w in weights.items()],
-            "TargetGroupStickinessConfig": sticky,
-        },
-    }
-
-
-def weights_of(actions: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """The weights AWS shows; a plain `TargetGroupArn` forward counts as weight 1 on that one group."""
-    for action in actions or ():
-        if action.get("Type") != "forward":
-            continue
-        groups = (action.get("ForwardConfig") or {}).get("TargetGroups")
-        if groups:
-            return {g["TargetGroupArn"]: int(g.get("Weight", 1)) for g in groups}
-        if action.get("TargetGroupArn"):
-            return {action["TargetGroupArn"]: 1}
-    return {}
-
-
-def stickiness_of(actions: Iterable[Mapping[str, Any]]) -> tuple[bool, int | None]:
-    """(enabled, duration) of the forward action; the duration only matters when enabled."""
-    for action in actions or ():
-        if action.get("Type") == "forward":
-            sticky = (action.get("ForwardConfig") or {}).get("TargetGroupStickinessConfig") or {}
-            enabled = bool(sticky.get("Enabled"))
-            return enabled, int(sticky["DurationSeconds"]) if enabled and "DurationSeconds" in sticky else None
-    return False, None
-
-
-def forward_of(actions: Iterable[Mapping[str, Any]]) -> tuple[dict[str, int], tuple[bool, int | None]]:
-    """What a route does with traffic: the weights and the stickiness of its forward action."""
-    return weights_of(actions), stickiness_of(actions)
 
 
 def describe(weights: Mapping[str, int]) -> str:

@@ -20,15 +20,17 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from awsctl import metrics
 from awsctl.api.canary import CanarySpec
 from awsctl.aws.budget import Priority, urgency
 from awsctl.aws.listeners import ListenerNotFound, Listeners, Route, RuleNotFound, condition_values, rule_conditions
 from awsctl.controllers.errors import NotReady
-from awsctl.planning import ab
 from awsctl.planning import weights as w
 from awsctl.planning.naming import OWNER, group_of, lbc_tag, rule_id
-from awsctl.routing import WeightResult
+from awsctl.routing import Held, Ledger, RouteGone, Shown, WeightResult
+from awsctl.routing import alb_wire as wire
 
 log = logging.getLogger("awsctl.canary")
 READ_BACK_ATTEMPTS = 5
@@ -111,7 +113,26 @@ class AlbRouter:
         self._listener_tags: dict[str, tuple[float, dict[str, str]]] = {}  # listener -> (read at, tags)
 
     # -- the route --------------------------------------------------------------------------
-    def route(self, status: Mapping[str, Any]) -> Route | None:
+    @staticmethod
+    def check(spec: CanarySpec) -> None:
+        """ALB's limits on what the spec asks of a rule (A/B conditions), before any AWS call."""
+        wire.check_ab_limits(spec)
+
+    @staticmethod
+    def refusal(spec: CanarySpec, err: RouteGone) -> NotReady:
+        if isinstance(err, ListenerNotFound):
+            field = "spec.loadBalancer.listenerARN"
+            return NotReady(
+                "ListenerNotFound", f"{field}: listener {spec.load_balancer.listener_arn} does not exist", field
+            )
+        field = "spec.loadBalancer.rule"
+        return NotReady("RouteGone", f"{field}: a rule awsctl uses vanished during the tick ({err}); retrying", field)
+
+    def vpc_of(self, spec: CanarySpec) -> str:
+        return self.listeners.vpc_of(spec.load_balancer.listener_arn)
+
+    @staticmethod
+    def recorded_route(status: Mapping[str, Any]) -> Route | None:
         arn = (status.get("listenerRule") or {}).get("arn")
         return Route.parse(arn) if arn else None
 
@@ -130,6 +151,30 @@ class AlbRouter:
         return "priority" in rule and rule["priority"] != want["priority"]
 
     # -- warm-up: every group in use (health-checked) before it carries traffic ----------------------
+    def warm_up(
+        self,
+        spec: CanarySpec,
+        uid: str,
+        ledger: Ledger,
+        weights: Mapping[str, int],
+        tags: Mapping[str, str],
+        shown: Mapping[str, int] | None,
+    ) -> bool:
+        """Until the live route forwards to every group, a warm-up rule does (at weight 0, matching no
+        request), so that AWS health-checks the targets; it goes once the route carries them all.
+        Returns whether groups were just attached (their `unused` targets turn `initial` then, with
+        no Kubernetes event)."""
+        status = ledger.status()
+        if shown is None or not set(weights) <= set(shown):
+            _, changed = self.attach(spec, uid, {arn: 0 for arn in weights}, tags)
+            if not status.get("warmup"):
+                ledger.record({"warmup": True})
+            return changed
+        if status.get("warmup"):
+            self.detach(spec, uid)
+            ledger.record({"warmup": False})
+        return False
+
     def attach(
         self, spec: CanarySpec, uid: str, weights: Mapping[str, int], tags: Mapping[str, str]
     ) -> tuple[str, bool]:
@@ -137,7 +182,7 @@ class AlbRouter:
         AWS was changed (the groups' targets then start health checks). Looks in the listener's
         shared snapshot first: a Canary waiting to warm up costs no read of its own."""
         listener = spec.load_balancer.listener_arn
-        action = w.forward_action({arn: 0 for arn in weights})
+        action = wire.forward_action({arn: 0 for arn in weights})
         found = next(
             (r for r in self.listeners.recent_rules(listener, spec.analysis.interval_seconds) if is_warmup(r, uid)),
             None,
@@ -150,7 +195,7 @@ class AlbRouter:
             rules = self.listeners.rules(listener)
             found = next((r for r in rules if is_warmup(r, uid)), None)
         if found is not None:
-            if set(w.weights_of(found.get("Actions") or [])) == set(weights):
+            if set(wire.weights_of(found.get("Actions") or [])) == set(weights):
                 return found["RuleArn"], False
             self.listeners.set_actions(Route(found["RuleArn"], False), [action])
             return found["RuleArn"], True
@@ -258,7 +303,7 @@ class AlbRouter:
     def _not_driven_by_another(self, actions: list[Any], tags: Mapping[str, str], what: str, field: str) -> None:
         """Two Canaries on one default action (or one pre-existing rule) would fight over its weights:
         a route that already forwards to another Canary's groups is refused, not taken over."""
-        groups = list(w.weights_of(actions))
+        groups = list(wire.weights_of(actions))
         tagged = self.listeners.tags(groups).values() if groups else ()
         owners = {o for t in tagged if (o := t.get(OWNER)) and o != tags[OWNER]}
         if owners:
@@ -279,7 +324,7 @@ class AlbRouter:
     @staticmethod
     def action(spec: CanarySpec, weights: Mapping[str, int]) -> dict[str, Any]:
         lb = spec.load_balancer
-        return w.forward_action(weights, lb.stickiness, lb.stickiness_seconds)
+        return wire.forward_action(weights, lb.stickiness, lb.stickiness_seconds)
 
     # -- weights ----------------------------------------------------------------------------
     def shown(self, route: Route, max_age: float | None = None) -> tuple[dict[str, int], tuple[bool, int | None]]:
@@ -287,15 +332,134 @@ class AlbRouter:
         routine look that may come from the listener's shared snapshot (not older than that, and
         never older than our own last write); without, a read-back that asks AWS now."""
         if max_age is None:
-            return w.forward_of(self.listeners.actions(route))
-        return w.forward_of(self.listeners.recent_actions(route, max_age))
+            return wire.forward_of(self.listeners.actions(route))
+        return wire.forward_of(self.listeners.recent_actions(route, max_age))
 
     def matches(
         self, shown: tuple[dict[str, int], tuple[bool, int | None]], spec: CanarySpec, weights: Mapping[str, int]
     ) -> bool:
-        return shown == w.forward_of([self.action(spec, weights)])
+        return shown == wire.forward_of([self.action(spec, weights)])
 
+    # -- holding the verified weight ---------------------------------------------------------------
+    def hold(
+        self,
+        spec: CanarySpec,
+        ledger: Ledger,
+        primary: Sequence[w.Backend],
+        canary: Sequence[w.Backend],
+        permille: int,
+        spec_changed: bool,
+    ) -> Held:
+        """Keeps AWS on the last verified weight: follows a spec that names another route (the old
+        one is given back once the new one verifies), re-takes a rule deleted outside awsctl, adopts
+        a weight we wrote just before a restart, and reports drift for set_weight to restore."""
+        status = ledger.status()
+        if self.moved(spec, status):
+            self._retire(spec, ledger, canary)
+            status = ledger.status()
+        wanted = w.target_weights(primary, canary, permille)
+        route = self.recorded_route(status)
+        if route is None:
+            return Held(None, write=True)
+        try:
+            if spec_changed:
+                self.sync_conditions(spec, status)  # hosts/paths only change with the spec
+            shown = self.shown(route, max_age=spec.analysis.interval_seconds)
+        except RuleNotFound:
+            ledger.record({"listenerRule": None})
+            ledger.announce(
+                "Warning",
+                "RouteDrifted",
+                f"listener rule {rule_id(route.arn)} was deleted outside awsctl; recreating it",
+            )
+            return Held(None, write=False)  # the groups are unused now: warm up again before re-taking
+        if self.matches(shown, spec, wanted):
+            if status.get("pendingWeight") is not None:
+                ledger.record({"pendingWeight": None})
+            self._finish_move(ledger)
+            return Held(shown[0])
+        pending = status.get("pendingWeight")
+        if pending is not None:
+            adopted = w.from_percent(pending)
+            if self.matches(shown, spec, w.target_weights(primary, canary, adopted)):
+                return Held(shown[0], adopted=adopted)  # our own write: AWS shows it, so it counts
+        drift = ""
+        if set(wanted) == set(shown[0]):  # otherwise the spec changed the groups: no drift to report
+            drift = (
+                f"{'listener default action' if route.is_default else 'listener rule'} showed "
+                f"{w.describe(shown[0])} (stickiness {shown[1][0]}) instead of the verified "
+                f"{w.describe(wanted)}; restored"
+            )
+        return Held(None, drift=drift, write=True)
+
+    def settled(self, ledger: Ledger) -> dict[str, Any]:
+        """The write-ahead is spent once status records the weight it was for."""
+        return {"pendingWeight": None}
+
+    def _retire(self, spec: CanarySpec, ledger: Ledger, canary: Sequence[w.Backend]) -> None:
+        """The spec names another route: keep the old one recorded as retiring (it still carries the
+        traffic), drop the A/B rules (their priorities follow the route), and let the tick take the
+        new route; the old one is restored or deleted once the new one shows the verified weight."""
+        status = ledger.status()
+        old = status["listenerRule"]
+        if status.get("abRules"):
+            self.sync_ab(spec, ledger, {}, canary, False)
+        ledger.announce(
+            "Normal",
+            "RouteMoving",
+            f"the spec names another route than "
+            f"{rule_id(old['arn']) if ':listener-rule/' in old['arn'] else 'the default action'}"
+            "; taking the new one, then restoring the old one",
+        )
+        ledger.record({"retiringRule": old, "listenerRule": None})
+
+    def _finish_move(self, ledger: Ledger) -> None:
+        retiring = ledger.status().get("retiringRule")
+        if not retiring:
+            return
+        try:
+            self.restore(ledger.status(), rule=retiring)
+        except (RuleNotFound, ListenerNotFound):
+            pass  # already gone
+        ledger.record({"retiringRule": None})
+        ledger.announce(
+            "Normal",
+            "RouteMoved",
+            "traffic moved to the route the spec names; the old route "
+            f"{'was deleted' if retiring.get('created') else 'was restored'}",
+        )
+
+    # -- weights ----------------------------------------------------------------------------------
     def set_weight(
+        self,
+        spec: CanarySpec,
+        ledger: Ledger,
+        primary: Sequence[w.Backend],
+        canary: Sequence[w.Backend],
+        permille: int,
+        serving: Mapping[str, int],
+        may_take: Callable[[Mapping[str, int]], bool],
+        tags: Mapping[str, str],
+        write_ahead: bool,
+    ) -> WeightResult | None:
+        """Takes the route first if none is recorded, once `may_take` says no group would get traffic
+        into the void (None until then). `write_ahead`: record the weight as pending before writing
+        it, so a restart can tell our write from drift."""
+        route = self.recorded_route(ledger.status())
+        if route is None:
+            weights = w.target_weights(primary, canary, permille)
+            if not may_take(weights):
+                return None
+            route = self.take_route(spec, tags, weights, lambda rule: ledger.record({"listenerRule": rule}))
+        if write_ahead:
+            ledger.record({"pendingWeight": w.percent(permille)})
+        owned = bool((ledger.status().get("listenerRule") or {}).get("created"))
+        result = self.set_route_weight(route, spec, primary, canary, permille, serving, owned_route=owned)
+        if result.verified:
+            self._finish_move(ledger)
+        return result
+
+    def set_route_weight(
         self,
         route: Route,
         spec: CanarySpec,
@@ -351,7 +515,21 @@ class AlbRouter:
         )
 
     # -- A/B rules ---------------------------------------------------------------------------------
+    def ab_active(self, status: Mapping[str, Any]) -> bool:
+        return bool(status.get("abRules"))
+
     def sync_ab(
+        self, spec: CanarySpec, ledger: Ledger, tags: Mapping[str, str], canary: Sequence[w.Backend], want: bool
+    ) -> bool:
+        """Creates, repairs or removes the A/B rules, and says so; returns whether anything changed."""
+        news = self._sync_ab(spec, ledger.status(), tags, canary, want, lambda arns: ledger.record({"abRules": arns}))
+        if news is None:
+            return False
+        reason, message = news
+        ledger.announce("Normal" if reason == "ABRules" else "Warning", reason, message)
+        return True
+
+    def _sync_ab(
         self,
         spec: CanarySpec,
         status: Mapping[str, Any],
@@ -360,7 +538,6 @@ class AlbRouter:
         want: bool,
         record: Callable[[list[str]], None],
     ) -> tuple[str, str] | None:
-        """Creates, repairs or removes the A/B rules; returns (event reason, message) or None."""
         recorded = list(status.get("abRules") or ())
         if not want:
             if not recorded:
@@ -375,7 +552,7 @@ class AlbRouter:
         lb, rule = spec.load_balancer, spec.load_balancer.rule
         if rule is None:  # the spec parser refuses A/B without a rule; a default action has no priority
             raise NotReady("InvalidSpec", "spec.analysis.match needs spec.loadBalancer.rule", "spec.loadBalancer.rule")
-        priorities = ab.priorities(rule.priority, len(spec.analysis.match))
+        priorities = wire.priorities(rule.priority, len(spec.analysis.match))
         arns = []
         for priority, match in zip(priorities, spec.analysis.match):
             existing = self.listeners.rule_at(lb.listener_arn, priority)
@@ -392,7 +569,7 @@ class AlbRouter:
                 continue
             arns.append(
                 self.listeners.create_rule(
-                    lb.listener_arn, priority, ab.conditions(match, rule.hosts, rule.paths), [action], dict(tags)
+                    lb.listener_arn, priority, wire.conditions(match, rule.hosts, rule.paths), [action], dict(tags)
                 )
             )
         record(arns)
@@ -406,11 +583,11 @@ class AlbRouter:
     ) -> tuple[str, str] | None:
         """A/B rules are read back like the weighted rule: a changed action is put back, a deleted
         rule makes the next tick create the set again (our own survivors are adopted by tag)."""
-        wanted = w.weights_of([action])
+        wanted = wire.weights_of([action])
         repaired = []
         for arn in recorded:
             try:
-                if w.weights_of(self.listeners.actions(Route(arn, False))) != wanted:
+                if wire.weights_of(self.listeners.actions(Route(arn, False))) != wanted:
                     self.listeners.set_actions(Route(arn, False), [action])
                     repaired.append(rule_id(arn))
             except RuleNotFound:
@@ -419,6 +596,55 @@ class AlbRouter:
         if not repaired:
             return None
         return "RouteDrifted", f"A/B rule(s) {', '.join(repaired)} forwarded elsewhere; restored 100% to the canary"
+
+    # -- deletion ------------------------------------------------------------------------------------
+    def release(
+        self,
+        spec: CanarySpec | None,
+        uid: str,
+        ledger: Ledger,
+        primary: Sequence[w.Backend],
+        canary: Sequence[w.Backend],
+        serving: Callable[[list[str]], Mapping[str, int]],
+    ) -> str | None:
+        """Deletion: the warm-up rule goes, a retiring route is given back, the weight goes back to the
+        primary (verified, when its groups can serve), then the route is restored or deleted. Returns
+        what is still awaited (the caller retries), or None once nothing of awsctl's routes traffic."""
+        route = self.recorded_route(ledger.status())
+        if spec is not None:  # the warm-up rule forwards to our groups too: it goes first
+            self.detach(spec, uid, [route.listener_arn] if route is not None else [])
+        retiring = ledger.status().get("retiringRule")
+        if retiring:
+            try:
+                self.restore(ledger.status(), rule=retiring)
+            except (RuleNotFound, ListenerNotFound):
+                pass
+            ledger.record({"retiringRule": None})
+        if route is None:
+            return None
+        healthy = serving([b.arn for b in [*primary, *canary]])
+        if spec is not None and primary and all(healthy.get(b.arn, 0) > 0 for b in primary):
+            owned = bool((ledger.status().get("listenerRule") or {}).get("created"))
+            try:
+                result = self.set_route_weight(route, spec, primary, canary, 0, healthy, owned_route=owned)
+            except (RuleNotFound, ListenerNotFound):
+                result = None  # the route is gone already: nothing sends traffic to our groups
+            if result is not None and not result.verified:
+                return f"weight back to the primary not verified yet: {result.message}"
+        self.restore(ledger.status())
+        ledger.record({"listenerRule": None})
+        return None
+
+    def show(self, status: Mapping[str, Any]) -> Shown:
+        route = self.recorded_route(status)
+        if route is None:
+            return Shown("")
+        where = "listener default action" if route.is_default else f"rule {rule_id(route.arn)}"
+        try:
+            weights, sticky = self.shown(route)
+        except (RuleNotFound, ListenerNotFound, ClientError) as err:
+            return Shown(where, route.arn, ab_routes=len(status.get("abRules") or ()), error=f"route unreadable: {err}")
+        return Shown(where, route.arn, weights, sticky, ab_routes=len(status.get("abRules") or ()))
 
     def restore(self, status: Mapping[str, Any], rule: Mapping[str, Any] | None = None) -> None:
         """Deletion (or a route move): remove the A/B rules and the rule awsctl created, or put back

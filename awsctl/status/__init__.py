@@ -9,8 +9,8 @@ import json
 import sys
 import time
 
+from awsctl import routing
 from awsctl.aws.clients import Clients
-from awsctl.aws.listeners import Listeners
 from awsctl.aws.targets import TargetGroups
 from awsctl.explain import CliError
 from awsctl.kube.client import Kube
@@ -19,10 +19,10 @@ from awsctl.status import bindings, canaries
 
 def show(name: str | None, namespace: str | None, output: str, watch: bool = False, interval: float = 2.0) -> int:
     kube, clients = Kube(), Clients()
-    groups, listeners = TargetGroups(clients), Listeners(clients)
+    groups, traffic = TargetGroups(clients), routing.select(clients)
     while True:
         report = {
-            "canaries": canaries.collect(kube, groups, listeners, name, namespace),
+            "canaries": canaries.collect(kube, groups, traffic, name, namespace),
             "bindings": bindings.collect(kube, groups, name, namespace),
         }
         if name and not report["canaries"] and not report["bindings"]:

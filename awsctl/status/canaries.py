@@ -4,14 +4,11 @@ last event."""
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
-
 from awsctl.api import canary as api
-from awsctl.aws.listeners import ListenerNotFound, Listeners, Route, RuleNotFound
 from awsctl.aws.targets import TargetGroupNotFound, TargetGroups
 from awsctl.kube.client import Kube, epoch
 from awsctl.planning import naming
-from awsctl.planning import weights as w
+from awsctl.routing import Router
 
 WIDTH = 80
 BAR = 20
@@ -58,21 +55,13 @@ def _groups(groups: TargetGroups, status: dict, shown: dict[str, int]) -> list[d
     return out
 
 
-def collect(
-    kube: Kube, groups: TargetGroups, listeners: Listeners, name: str | None, namespace: str | None
-) -> list[dict]:
+def collect(kube: Kube, groups: TargetGroups, traffic: Router, name: str | None, namespace: str | None) -> list[dict]:
     rows = []
     for item in kube.list_custom(api.PLURAL, namespace):
         meta, spec, status = item["metadata"], item.get("spec") or {}, item.get("status") or {}
         if name and meta["name"] != name:
             continue
-        route_arn = (status.get("listenerRule") or {}).get("arn")
-        shown, sticky, route_error = {}, (False, None), None
-        if route_arn:
-            try:
-                shown, sticky = w.forward_of(listeners.actions(Route.parse(route_arn)))
-            except (RuleNotFound, ListenerNotFound, ClientError) as err:
-                route_error = f"route unreadable: {err}"
+        shown = traffic.show(status)
         rows.append(
             {
                 "namespace": meta["namespace"],
@@ -86,13 +75,13 @@ def collect(
                 "promoted": status.get("lastPromotedSpec"),
                 "message": status.get("message", ""),
                 "route": {
-                    "arn": route_arn,
-                    "default": bool(route_arn) and ":listener/" in route_arn,
-                    "stickiness": {"enabled": sticky[0], "durationSeconds": sticky[1]},
-                    "error": route_error,
+                    "id": shown.id or None,
+                    "description": shown.route,
+                    "stickiness": {"enabled": shown.sticky[0], "durationSeconds": shown.sticky[1]},
+                    "error": shown.error or None,
                 },
-                "groups": _groups(groups, status, shown),
-                "abRules": len(status.get("abRules") or ()),
+                "groups": _groups(groups, status, shown.weights),
+                "abRules": shown.ab_routes,
                 "metrics": status.get("metrics") or [],
                 "alarms": status.get("alarms") or [],
                 "lastEvent": _last_event(kube, meta["namespace"], meta["name"]),
@@ -166,8 +155,8 @@ def render(rows: list[dict], now: float) -> str:
         route = row["route"]
         if route["error"]:
             out.append(_fit(f"  route   {route['error']}"))
-        elif route["arn"]:
-            kind = "listener default action" if route["default"] else f"rule {naming.rule_id(route['arn'])}"
+        elif route["id"]:
+            kind = route["description"]
             sticky = route["stickiness"]
             extra = f", sticky {sticky['durationSeconds']}s" if sticky["enabled"] else ""
             ab = f", {row['abRules']} A/B rule(s)" if row["abRules"] else ""

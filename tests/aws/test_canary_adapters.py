@@ -11,6 +11,7 @@ from awsctl.aws.listeners import Listeners, Route, RuleNotFound, rule_conditions
 from awsctl.aws.target_groups import DesiredGroup, OwnedTargetGroups, TargetGroupConflict, TargetGroupInUse
 from awsctl.planning import naming
 from awsctl.planning import weights as w
+from awsctl.routing import alb_wire as wire
 from awsctl.routing.alb import AlbRouter as Traffic
 
 pytestmark = pytest.mark.aws
@@ -60,7 +61,7 @@ def test_rules_weights_read_back_and_the_void_guard(moto):
     assert listeners.vpc_of(listener) == moto.default_vpc()["VpcId"]
     assert listeners.rule_at(listener, 10) is None
     arn = listeners.create_rule(
-        listener, 10, rule_conditions(("web.example.com",), ()), [w.forward_action({primary: 999, canary: 0})], TAGS
+        listener, 10, rule_conditions(("web.example.com",), ()), [wire.forward_action({primary: 999, canary: 0})], TAGS
     )
     found = listeners.rule_at(listener, 10)
     assert found.arn == arn and found.tags[naming.OWNER] == "Canary/ns/web"
@@ -74,10 +75,14 @@ def test_rules_weights_read_back_and_the_void_guard(moto):
     )
     traffic = Traffic(listeners, sleep=lambda _: None)
     route = Route(arn, False)
-    result = traffic.set_weight(route, spec, [w.Backend(primary)], [w.Backend(canary)], 5, {primary: 2, canary: 1})
+    result = traffic.set_route_weight(
+        route, spec, [w.Backend(primary)], [w.Backend(canary)], 5, {primary: 2, canary: 1}
+    )
     assert result.verified and moto.forward_weights(arn) == {primary: 995, canary: 5}
     assert traffic.shown(route) == ({primary: 995, canary: 5}, (True, 300))
-    refused = traffic.set_weight(route, spec, [w.Backend(primary)], [w.Backend(canary)], 200, {primary: 2, canary: 0})
+    refused = traffic.set_route_weight(
+        route, spec, [w.Backend(primary)], [w.Backend(canary)], 200, {primary: 2, canary: 0}
+    )
     assert not refused.verified and refused.shown == 5 and "no healthy targets in c" in refused.message
     assert moto.forward_weights(arn) == {primary: 995, canary: 5}  # nothing was written
 
@@ -109,7 +114,7 @@ def test_a_route_another_canary_drives_is_refused_not_taken(moto):
     theirs = moto.target_group("theirs-p")
     elbv2 = moto.client("elbv2")
     elbv2.add_tags(ResourceArns=[theirs], Tags=[{"Key": naming.OWNER, "Value": "Canary/other/api"}])
-    elbv2.modify_listener(ListenerArn=listener, DefaultActions=[w.forward_action({theirs: 999})])
+    elbv2.modify_listener(ListenerArn=listener, DefaultActions=[wire.forward_action({theirs: 999})])
     spec = CanarySpec.parse(
         {"targetRef": {"name": "web"}, "service": {"port": 80}, "loadBalancer": {"listenerARN": listener}}
     )
@@ -155,7 +160,7 @@ def test_taking_over_a_rule_changes_only_its_forward_action(moto):
     traffic = Traffic(Listeners(Clients()), sleep=lambda _: None)
     route = traffic.take_route(spec, TAGS, {}, recorded.append)
     assert recorded[0]["created"] is False and recorded[0]["priority"] == 7
-    result = traffic.set_weight(
+    result = traffic.set_route_weight(
         route, spec, [w.Backend(primary)], [w.Backend(canary)], 100, {primary: 1, canary: 1}, owned_route=False
     )
     assert result.verified
@@ -217,7 +222,7 @@ def test_a_listener_or_rule_the_load_balancer_controller_manages_is_refused(moto
         ListenerArn=listener,
         Priority=3,
         Conditions=rule_conditions(("web.example.com",), ()),
-        Actions=[w.forward_action({users: 1})],
+        Actions=[wire.forward_action({users: 1})],
     )["Rules"][0]["RuleArn"]
     lbc = [{"Key": "elbv2.k8s.aws/cluster", "Value": "prod"}, {"Key": "ingress.k8s.aws/stack", "Value": "shop/web"}]
     elbv2.add_tags(ResourceArns=[listener if where == "listener" else rule], Tags=lbc)

@@ -1,34 +1,40 @@
 import pytest
 
 from awsctl.api import canary
+from awsctl.api.phases import Phase
 from awsctl.api.schema import SpecError
-from awsctl.planning import ab
+from awsctl.planning.rollout import Observed, Policy, RolloutState, ab_routes
+from awsctl.routing import alb_wire as wire
 
 LISTENER = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/a/b/c"
 
 
 def test_match_becomes_anded_alb_conditions_with_the_rules_hosts():
-    match = ab.Match(
-        headers=(ab.HeaderMatch("x-canary", "in*ider?"), ab.HeaderMatch("x-user", "beta-*", True)),
+    match = canary.Match(
+        headers=(canary.HeaderMatch("x-canary", "in*ider?"), canary.HeaderMatch("x-user", "beta-*", True)),
         cookies=(("canary", "always"),),
         query=(("flag", "on"),),
         source_ips=("10.0.0.0/8",),
     )
-    conds = ab.conditions(match, hosts=("app.example.com",))
+    conds = wire.conditions(match, hosts=("app.example.com",))
     assert conds[0] == {"Field": "host-header", "HostHeaderConfig": {"Values": ["app.example.com"]}}
     assert conds[1]["HttpHeaderConfig"] == {"HttpHeaderName": "x-canary", "Values": ["in\\*ider\\?"]}  # exact
     assert conds[2]["HttpHeaderConfig"]["Values"] == ["beta-*"]
     assert conds[3]["HttpHeaderConfig"] == {"HttpHeaderName": "Cookie", "Values": ["*canary=always*"]}
     assert conds[4]["QueryStringConfig"] == {"Values": [{"Key": "flag", "Value": "on"}]}
     assert conds[5] == {"Field": "source-ip", "SourceIpConfig": {"Values": ["10.0.0.0/8"]}}
-    with pytest.raises(ab.MatchError, match="6 condition values"):
-        ab.check_limits(conds, "m")
+    with pytest.raises(wire.MatchError, match="6 condition values"):
+        wire.check_limits(conds, "m")
 
 
 def test_priorities_sit_above_the_rule_and_exist_only_while_analysing():
-    assert ab.priorities(10, 2) == [9, 8]
-    assert ab.wanted("Progressing", True, True)
-    assert not ab.wanted("Progressing", True, False) and not ab.wanted("Promoting", True, True)
+    assert wire.priorities(10, 2) == [9, 8]
+    policy = Policy(steps=(10,), max_weight=10, threshold=1, ab_testing=True)
+    ready = Observed("v2", 0.0, True, True, True, True, True)
+    progressing, promoting = RolloutState(phase=Phase.PROGRESSING), RolloutState(phase=Phase.PROMOTING)
+    assert ab_routes(policy, progressing, ready)
+    assert not ab_routes(policy, progressing, Observed("v2", 0.0, True, True, True, True, False))
+    assert not ab_routes(policy, promoting, ready)
 
 
 def spec(analysis, rule=None):
@@ -60,8 +66,8 @@ def spec(analysis, rule=None):
     ],
 )
 def test_bad_ab_specs_name_the_field(analysis, rule, field):
-    with pytest.raises(SpecError) as err:
-        canary.CanarySpec.parse(spec(analysis, rule))
+    with pytest.raises(SpecError) as err:  # the API's rules, then ALB's limits (as the reconciler checks)
+        wire.check_ab_limits(canary.CanarySpec.parse(spec(analysis, rule)))
     assert err.value.field == field
 
 

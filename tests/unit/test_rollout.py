@@ -2,7 +2,7 @@
 
 from dataclasses import replace
 
-from awsctl.planning.phases import Phase
+from awsctl.api.phases import Phase
 from awsctl.planning.rollout import Ask, Observed, Policy, RolloutState, Step, decide
 
 POLICY = Policy(steps=(5, 50, 200, 500), max_weight=500, threshold=2, progress_deadline=60)
@@ -210,3 +210,13 @@ def test_a_wait_on_aws_health_names_the_groups_and_their_states():
     step = decide(Policy(steps=(100,), max_weight=500, threshold=2), RolloutState(), ob)
     assert step.state.phase == Phase.INITIALIZING and step.weight is None
     assert step.message == "waiting for every primary target to be healthy in AWS: web-primary: 1/3 healthy (2 initial)"
+
+
+def test_each_step_says_whether_the_ab_routes_exist():
+    policy = replace(POLICY, ab_testing=True)
+    analysing = replace(STEADY, phase="Progressing", weight=0, last_applied="v2", transition_at=90)
+    step = decide(policy, analysing, READY)
+    assert isinstance(step, Step) and step.state.phase == Phase.PROGRESSING and step.ab_routes
+    unready = decide(policy, analysing, replace(READY, canary_healthy=False))
+    assert isinstance(unready, Step) and not unready.ab_routes  # never towards an unhealthy canary
+    assert not decide(POLICY, analysing, READY).ab_routes  # no analysis.match, no A/B routes

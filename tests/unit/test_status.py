@@ -35,8 +35,8 @@ PROGRESSING = {
     "promoted": "591a57b75cb8b311",
     "message": "advancing",
     "route": {
-        "arn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/demo/1/2/0f3c",
-        "default": False,
+        "id": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/demo/1/2/0f3c",
+        "description": "rule 0f3c",
         "stickiness": {"enabled": True, "durationSeconds": 300},
         "error": None,
     },
@@ -67,8 +67,8 @@ BACKEND_REFS = {
     "promoted": "ee55ff66",
     "message": "waiting for confirm-promotion",
     "route": {
-        "arn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/demo/1/2",
-        "default": True,
+        "id": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/demo/1/2",
+        "description": "listener default action",
         "stickiness": {"enabled": False, "durationSeconds": None},
         "error": None,
     },
@@ -97,8 +97,8 @@ FAILED = {
     "promoted": "591a57b7",
     "message": "rolling back",
     "route": {
-        "arn": None,
-        "default": False,
+        "id": None,
+        "description": "",
         "stickiness": {"enabled": False, "durationSeconds": None},
         "error": "route unreadable: rule not found",
     },
@@ -118,8 +118,8 @@ BAKING = {
     "promoted": "591a57b75cb8b311",
     "message": "baking at 100% with the primary warm: 240s left",
     "route": {
-        "arn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/demo/1/2/0f3c",
-        "default": False,
+        "id": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/demo/1/2/0f3c",
+        "description": "rule 0f3c",
         "stickiness": {"enabled": False, "durationSeconds": None},
         "error": None,
     },

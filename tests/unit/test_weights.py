@@ -1,6 +1,7 @@
 import pytest
 
 from awsctl.planning import weights as w
+from awsctl.routing import alb_wire as wire
 
 
 def test_half_percent_is_an_exact_alb_weight():
@@ -28,11 +29,11 @@ def test_split_is_exact_and_deterministic():
 
 
 def test_weights_read_back_from_aws_actions():
-    action = w.forward_action({"a": 995, "b": 5}, stickiness=True, stickiness_seconds=60)
+    action = wire.forward_action({"a": 995, "b": 5}, stickiness=True, stickiness_seconds=60)
     assert action["ForwardConfig"]["TargetGroupStickinessConfig"] == {"Enabled": True, "DurationSeconds": 60}
-    assert w.weights_of([action]) == {"a": 995, "b": 5}
-    assert w.weights_of([{"Type": "forward", "TargetGroupArn": "x"}]) == {"x": 1}
-    assert w.weights_of([{"Type": "fixed-response"}]) == {}
+    assert wire.weights_of([action]) == {"a": 995, "b": 5}
+    assert wire.weights_of([{"Type": "forward", "TargetGroupArn": "x"}]) == {"x": 1}
+    assert wire.weights_of([{"Type": "fixed-response"}]) == {}
     assert w.canary_share({}, ["c"]) is None
 
 

@@ -1,35 +1,19 @@
-"""A/B routing: each `analysis.match` entry becomes one ALB rule above the Canary's rule that sends
-matching requests 100% to the canary while the analysis runs (Flagger's A/B testing, natively).
+"""ALB's wire format: weighted forward actions and A/B rule conditions, built and read back.
 
-Entries are ORed (one rule each); inside an entry everything is ANDed (one condition per header,
-cookie and query pair). The main rule's hosts and paths are added to every A/B rule, so A/B only
-ever catches traffic the Canary's rule would have caught.
+Pure functions of the ELBv2 API's shapes, used by routing/alb.py (and by `awsctl status`, the demo
+and the tests, to read what AWS shows). planning/ never sees these dicts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from awsctl.planning.phases import Phase
+from awsctl.api.canary import CanarySpec, Match
+from awsctl.api.schema import SpecError
 
 MAX_VALUES_PER_RULE = 5  # ALB: match evaluations per rule
 MAX_WILDCARDS_PER_RULE = 5
-
-
-@dataclass(frozen=True)
-class HeaderMatch:
-    name: str
-    value: str
-    wildcard: bool = False
-
-
-@dataclass(frozen=True)
-class Match:
-    headers: tuple[HeaderMatch, ...] = ()
-    cookies: tuple[tuple[str, str], ...] = ()
-    query: tuple[tuple[str, str], ...] = ()
-    source_ips: tuple[str, ...] = ()
 
 
 class MatchError(ValueError):
@@ -85,8 +69,6 @@ def _wildcards(value: str) -> int:
 
 def check_limits(conds: list[dict[str, Any]], where: str) -> None:
     """ALB's per-rule limits, checked before any AWS call so the message can name the field."""
-    if not any(c["Field"] not in ("host-header", "path-pattern") for c in conds):
-        raise MatchError(f"{where}: set at least one of headers, cookies, queryStrings or sourceIPs")
     values = [v for c in conds for v in _values(c)]
     if len(values) > MAX_VALUES_PER_RULE:
         raise MatchError(
@@ -100,11 +82,60 @@ def check_limits(conds: list[dict[str, Any]], where: str) -> None:
         )
 
 
+def check_ab_limits(spec: CanarySpec) -> None:
+    """Each A/B rule within ALB's limits, with the main rule's hosts and paths added to it."""
+    rule = spec.load_balancer.rule
+    hosts, paths = (rule.hosts, rule.paths) if rule else ((), ())
+    for i, match in enumerate(spec.analysis.match):
+        try:
+            check_limits(conditions(match, hosts, paths), f"spec.analysis.match[{i}]")
+        except MatchError as err:
+            raise SpecError(f"spec.analysis.match[{i}]", str(err).split(": ", 1)[1]) from err
+
+
 def priorities(rule_priority: int, count: int) -> list[int]:
     """Just above the Canary's rule: priority-1, priority-2, ... (a lower number wins in ALB)."""
     return [rule_priority - 1 - i for i in range(count)]
 
 
-def wanted(phase: str, has_match: bool, canary_healthy: bool) -> bool:
-    """A/B rules exist only while the analysis runs, and never towards an unhealthy canary."""
-    return has_match and phase == Phase.PROGRESSING and canary_healthy
+def forward_action(
+    weights: Mapping[str, int], stickiness: bool = False, stickiness_seconds: int = 300
+) -> dict[str, Any]:
+    sticky: dict[str, Any] = {"Enabled": stickiness}
+    if stickiness:
+        sticky["DurationSeconds"] = stickiness_seconds
+    return {
+        "Type": "forward",
+        "ForwardConfig": {
+            "TargetGroups": [{"TargetGroupArn": arn, "Weight": w} for arn, w in weights.items()],
+            "TargetGroupStickinessConfig": sticky,
+        },
+    }
+
+
+def weights_of(actions: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """The weights AWS shows; a plain `TargetGroupArn` forward counts as weight 1 on that one group."""
+    for action in actions or ():
+        if action.get("Type") != "forward":
+            continue
+        groups = (action.get("ForwardConfig") or {}).get("TargetGroups")
+        if groups:
+            return {g["TargetGroupArn"]: int(g.get("Weight", 1)) for g in groups}
+        if action.get("TargetGroupArn"):
+            return {action["TargetGroupArn"]: 1}
+    return {}
+
+
+def stickiness_of(actions: Iterable[Mapping[str, Any]]) -> tuple[bool, int | None]:
+    """(enabled, duration) of the forward action; the duration only matters when enabled."""
+    for action in actions or ():
+        if action.get("Type") == "forward":
+            sticky = (action.get("ForwardConfig") or {}).get("TargetGroupStickinessConfig") or {}
+            enabled = bool(sticky.get("Enabled"))
+            return enabled, int(sticky["DurationSeconds"]) if enabled and "DurationSeconds" in sticky else None
+    return False, None
+
+
+def forward_of(actions: Iterable[Mapping[str, Any]]) -> tuple[dict[str, int], tuple[bool, int | None]]:
+    """What a route does with traffic: the weights and the stickiness of its forward action."""
+    return weights_of(actions), stickiness_of(actions)
