@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from awsctl.api import GROUP, VERSION
 from awsctl.api.alert_provider import SEVERITIES
@@ -489,6 +489,40 @@ def _check_ab(analysis: AnalysisSpec, lb: LoadBalancerSpec) -> None:
             raise SpecError(
                 f"spec.analysis.match[{i}]", "set at least one of headers, cookies, queryStrings or sourceIPs"
             )
+
+
+class CanaryStatus(TypedDict, total=False):
+    """status: the Canary's only memory between ticks (and across restarts). `None` in a change
+    removes the key (JSON merge patch)."""
+
+    # the rollout (controllers/canary_reconciler.py)
+    phase: str
+    canaryWeight: float  # verified percent
+    failedChecks: int
+    iterations: int
+    noDataChecks: int
+    lastAppliedSpec: str
+    lastPromotedSpec: str
+    lastTransitionTime: str
+    unavailableSince: str | None
+    observedGeneration: int
+    message: str
+    conditions: list[dict[str, Any]]
+    commands: dict[str, str]  # verb -> the annotation value it answered
+    metrics: list[dict[str, Any]]
+    alarms: list[dict[str, Any]]
+    scaleDownAt: str | None
+    # the groups and the user's objects (write-aheads for revertOnDeletion)
+    targetGroups: dict[str, list[str]]
+    backends: dict[str, list[str]]
+    targetReplicas: int
+    apexSelector: dict[str, str] | None
+    # the traffic provider's record (routing/alb.py)
+    listenerRule: dict[str, Any] | None
+    retiringRule: dict[str, Any] | None
+    abRules: list[str]
+    pendingWeight: float | None  # percent written to AWS, not yet verified (a write-ahead)
+    warmup: bool
 
 
 # -- schema ---------------------------------------------------------------------------------

@@ -187,7 +187,8 @@ class CanaryReconciler:
         if body is None or body["metadata"].get("deletionTimestamp"):
             metrics.canary_removed(namespace, name)
             return 1.0
-        interval = self._tick_safely(body)
+        with self.status.tick(body):  # one PATCH of status per tick, besides the write-aheads
+            interval = self._tick_safely(body)
         metrics.canary_observed(namespace, name, body.get("status"), time.monotonic() - started)
         return interval
 
@@ -335,7 +336,7 @@ class CanaryReconciler:
         """The router's access to this Canary's status and events, for this tick."""
         return Ledger(
             status=lambda: body.get("status") or {},
-            record=lambda changes: self.status.write(body, body.get("status") or {}, changes),
+            record=lambda changes: self.status.write(body, body.get("status") or {}, changes, now=True),
             announce=lambda type, reason, message: self._announce(body, type, reason, message),
         )
 
