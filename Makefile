@@ -23,7 +23,8 @@ cluster-tools: venv
 crds: venv
 	$(PY) -m awsctl.api.crds
 
-# ruff (lint and format) over the code, tests and benchmarks; mypy, strict, over planning/, api/, routing/.
+# ruff (lint and format) over the code, tests and benchmarks; mypy: strict over planning/, api/ and
+# routing/, and the kopf handlers against kopf's protocols.
 LINTED := awsctl tests benchmarks
 
 lint: venv

@@ -26,6 +26,7 @@ from awsctl.api import GROUP, VERSION
 from awsctl.api import binding as api
 from awsctl.aws.budget import Priority, Superseded, cancellable, urgency
 from awsctl.controllers.binding_reconciler import BindingReconciler
+from awsctl.controllers.errors import namespaced
 from awsctl.controllers.memory import Trimmer
 
 log = logging.getLogger("awsctl.binding")
@@ -191,7 +192,8 @@ class BindingQueue:
         assert self._loop is not None
         if self._idle is not None:
             self._idle.cancel()
-        self._idle = self._loop.call_later(1.0, lambda: self._loop.run_in_executor(self._pool, self._trim))
+        loop = self._loop
+        self._idle = loop.call_later(1.0, lambda: loop.run_in_executor(self._pool, self._trim))
 
     def _run(self, key: Key, priority: int, cancel: threading.Event):
         with urgency(Priority(priority)), cancellable(cancel):
@@ -221,28 +223,30 @@ def register(registry: kopf.OperatorRegistry, reconciler: BindingReconciler, que
             queue.put(key, priority)
 
     @kopf.index(GROUP, VERSION, api.PLURAL, id="bindings_by_service", registry=registry)
-    def bindings_by_service(namespace: str, name: str, spec: kopf.Spec, **_: Any):
+    def bindings_by_service(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> object:
         service = (spec.get("serviceRef") or {}).get("name")
-        return {(namespace, service): name} if service else None
+        return {(namespaced(namespace), service): name} if service else None
 
     @kopf.on.resume(GROUP, VERSION, api.PLURAL, id="binding_resumed", registry=registry)
     @kopf.on.create(GROUP, VERSION, api.PLURAL, id="binding_created", registry=registry)
     @kopf.on.update(GROUP, VERSION, api.PLURAL, field="spec", id="binding_updated", registry=registry)
-    async def binding_changed(namespace: str, name: str, **_: Any) -> None:
-        queue.track((namespace, name))
-        queue.put((namespace, name), Priority.REGISTER)
+    async def binding_changed(namespace: str | None, name: str, **_: Any) -> None:
+        key = (namespaced(namespace), name)
+        queue.track(key)
+        queue.put(key, Priority.REGISTER)
 
     @kopf.on.delete(GROUP, VERSION, api.PLURAL, id="binding_deleted", registry=registry)
-    async def binding_deleted(body: kopf.Body, namespace: str, name: str, **_: Any) -> None:
-        queue.forget((namespace, name))
+    async def binding_deleted(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
+        queue.forget((namespaced(namespace), name))
         with urgency(Priority.DEREGISTER):
             await asyncio.to_thread(reconciler.remove, dict(body))
 
-    @kopf.on.event("v1", "services", id="service_event", registry=registry)
-    async def service_event(namespace: str, name: str, bindings_by_service: kopf.Index, **_: Any) -> None:
-        queue_all(((namespace, b) for b in bindings_by_service.get((namespace, name), ())), Priority.REGISTER)
+    @kopf.on.event("v1", "services", id="service_event", registry=registry)  # type: ignore[arg-type]  # kopf passes indices as keywords its protocol omits
+    async def service_event(namespace: str | None, name: str, bindings_by_service: kopf.Index, **_: Any) -> None:
+        ns = namespaced(namespace)
+        queue_all(((ns, b) for b in bindings_by_service.get((ns, name), ())), Priority.REGISTER)
 
-    @kopf.on.event(
+    @kopf.on.event(  # type: ignore[arg-type]  # kopf passes indices as keywords its protocol omits
         "discovery.k8s.io",
         "v1",
         "endpointslices",
@@ -251,8 +255,14 @@ def register(registry: kopf.OperatorRegistry, reconciler: BindingReconciler, que
         registry=registry,
     )
     async def endpoints_event(
-        type: str, namespace: str, labels: kopf.Labels, body: kopf.Body, bindings_by_service: kopf.Index, **_: Any
+        type: str,
+        namespace: str | None,
+        labels: kopf.Labels,
+        body: kopf.Body,
+        bindings_by_service: kopf.Index,
+        **_: Any,
     ) -> None:
+        ns = namespaced(namespace)
         service = labels.get("kubernetes.io/service-name")
         priority = Priority.DEREGISTER if type == "DELETED" else slice_priority(body.get("endpoints") or ())
-        queue_all(((namespace, b) for b in bindings_by_service.get((namespace, service), ())), priority)
+        queue_all(((ns, b) for b in bindings_by_service.get((ns, service), ())), priority)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import kopf
 
@@ -13,6 +14,7 @@ from awsctl.api import GROUP, VERSION
 from awsctl.api import canary as api
 from awsctl.controllers.canary_reconciler import CanaryReconciler
 from awsctl.controllers.canary_removal import CanaryRemoval, Retry
+from awsctl.controllers.errors import namespaced
 from awsctl.kube.client import ApiError
 from awsctl.planning import commands
 
@@ -36,14 +38,15 @@ def register(registry: kopf.OperatorRegistry, reconciler: CanaryReconciler) -> N
     removal = CanaryRemoval(reconciler)
 
     @kopf.daemon(GROUP, VERSION, api.PLURAL, id="canary_loop", cancellation_timeout=30, registry=registry)
-    async def canary_loop(namespace, name, stopped: kopf.DaemonStopped, **_):
-        woken = reconciler.wakeups.register((namespace, name))
+    async def canary_loop(namespace: str | None, name: str, stopped: kopf.DaemonStopped, **_: Any) -> None:
+        key = (namespaced(namespace), name)
+        woken = reconciler.wakeups.register(key)
         try:
-            await run_loop(namespace, name, stopped, woken)
+            await run_loop(*key, stopped, woken)
         finally:
-            reconciler.wakeups.unregister((namespace, name))
+            reconciler.wakeups.unregister(key)
 
-    async def run_loop(namespace, name, stopped: kopf.DaemonStopped, woken: asyncio.Event):
+    async def run_loop(namespace: str, name: str, stopped: kopf.DaemonStopped, woken: asyncio.Event) -> None:
         errors = 0
         while not stopped:
             try:
@@ -65,13 +68,14 @@ def register(registry: kopf.OperatorRegistry, reconciler: CanaryReconciler) -> N
     woken_for: dict[tuple[str, str], frozenset[str]] = {}
 
     @kopf.on.event(GROUP, VERSION, api.PLURAL, registry=registry)
-    async def command_asked(namespace, name, body, type, **_):
+    async def command_asked(namespace: str | None, name: str, body: kopf.Body, type: str, **_: Any) -> None:
         """`awsctl promote|abort|retry` is answered now, not at the end of the analysis interval; once
         per command, so a command that must wait (for a ready canary) never hurries the analysis.
         Async on purpose: a sync handler takes a thread of the pool the Canary ticks use, and with 100
         Canaries every status patch queued a handler call there, holding its body (+30 MiB peak)."""
+        key = (namespaced(namespace), name)
         if type == "DELETED":
-            woken_for.pop((namespace, name), None)
+            woken_for.pop(key, None)
             return
         status = body.get("status") or {}
         annotations = body.get("metadata", {}).get("annotations") or {}
@@ -79,12 +83,13 @@ def register(registry: kopf.OperatorRegistry, reconciler: CanaryReconciler) -> N
             annotations[commands.annotation(v)]
             for v in commands.pending(annotations, status.get("commands"), status.get("lastAppliedSpec") or "")
         )
-        if asked - woken_for.get((namespace, name), frozenset()):
-            reconciler.wakeups.wake((namespace, name), any_phase=True)
-        woken_for[(namespace, name)] = asked
+        if asked - woken_for.get(key, frozenset()):
+            reconciler.wakeups.wake(key, any_phase=True)
+        woken_for[key] = asked
 
     @kopf.on.delete(GROUP, VERSION, api.PLURAL, id="canary_deleted", registry=registry)
-    def canary_deleted(namespace, name, **_):
+    def canary_deleted(namespace: str | None, name: str, **_: Any) -> None:
+        namespace = namespaced(namespace)
         body = reconciler.kube.get_custom(api.PLURAL, namespace, name)
         if body is None:
             return

@@ -595,6 +595,7 @@ class CanaryReconciler:
         now = rfc3339(self.clock())
         generation = meta.get("generation")
         phase = state.phase
+        message = message or status.get("message") or ""
         conditions = set_condition(
             status.get("conditions"),
             type="Ready",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import kopf
 from botocore.exceptions import ClientError
 
 from awsctl.aws.errors import error_code
@@ -49,3 +50,11 @@ def refusal(err: ClientError, what: str, field: str = "") -> NotReady | None:
         return None
     detail = err.response.get("Error", {}).get("Message") or code
     return NotReady(code, f"{field + ': ' if field else ''}AWS refused {what}: {detail}", field)
+
+
+def namespaced(namespace: str | None) -> str:
+    """kopf types a handler's `namespace` as optional for every kind; the kinds awsctl watches (its
+    CRDs, Services, EndpointSlices, pods) always have one."""
+    if namespace is None:
+        raise kopf.PermanentError("a namespaced object arrived without a namespace")
+    return namespace

@@ -7,6 +7,7 @@ import logging
 import os
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import kopf
@@ -104,18 +105,18 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
     canary_reconciler.on_groups_attached = recheck_bindings
 
     @kopf.on.login(registry=registry)
-    async def login(**_):
+    async def login(**_: Any) -> kopf.AiohttpSession:
         return bounded_session(load_connection())
 
     @kopf.on.startup(registry=registry)
-    async def share_executor(settings: kopf.OperatorSettings, **_):
+    async def share_executor(settings: kopf.OperatorSettings, **_: Any) -> None:
         """Our async handlers hand blocking work to asyncio.to_thread; give them kopf's pool
         (`--workers` threads), not asyncio's default of cpu+4 (6 threads on 2 cores)."""
         settings.execution.max_workers = options.workers
         asyncio.get_running_loop().set_default_executor(settings.execution.executor)
 
     @kopf.on.startup(registry=registry)
-    def configure(settings: kopf.OperatorSettings, **_):
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.persistence.finalizer = FINALIZER
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="awsctl.io")
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(

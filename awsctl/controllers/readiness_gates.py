@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import kopf
 
+from awsctl.controllers.errors import namespaced
 from awsctl.kube.client import ApiError, Kube
 from awsctl.planning.gates import NAMESPACE_LABEL, readiness_gates
 
@@ -147,18 +148,22 @@ class ManagedWebhookServer(kopf.WebhookServer):
 
 def register(registry: kopf.OperatorRegistry, kube: Kube, options: WebhookOptions) -> None:
     @kopf.on.startup(registry=registry)
-    def serve_webhook(settings: kopf.OperatorSettings, **_):
+    def serve_webhook(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.admission.server = ManagedWebhookServer(kube, options)
         settings.admission.managed = None  # our configuration, with its namespace selector, is written above
 
     @kopf.index("v1", "services", id="service_selectors", registry=registry)
-    def service_selectors(namespace: str, name: str, spec: kopf.Spec, **_: Any):
+    def service_selectors(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> object:
         """Which Services select a new pod: the bindings behind them each add a gate."""
-        return {namespace: (name, dict(spec.get("selector") or {}))}
+        return {namespaced(namespace): (name, dict(spec.get("selector") or {}))}
 
-    @kopf.on.mutate("v1", "pods", operations=["CREATE"], ignore_failures=True, id=HANDLER_ID, registry=registry)
+    @kopf.on.mutate("v1", "pods", operations=["CREATE"], ignore_failures=True, id=HANDLER_ID, registry=registry)  # type: ignore[arg-type]  # kopf passes indices as keywords its protocol omits
     def add_readiness_gates(
-        body, patch: kopf.Patch, service_selectors: kopf.Index, bindings_by_service: kopf.Index, **_: Any
+        body: kopf.Body,
+        patch: kopf.Patch,
+        service_selectors: kopf.Index,
+        bindings_by_service: kopf.Index,
+        **_: Any,
     ) -> None:
         meta = body.get("metadata") or {}
         namespace = meta.get("namespace")

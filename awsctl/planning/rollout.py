@@ -81,7 +81,7 @@ class Ask:
 class Step:
     state: RolloutState
     reason: str
-    message: str
+    message: str  # "": nothing new to say, status keeps its message
     weight: int | None = None  # set this canary weight and verify it before the actions below
     promote: bool = False  # copy the target's template to the primary
     scale_canary: Literal["up", "down"] | None = None
@@ -228,7 +228,7 @@ def _detect(policy: Policy, st: RolloutState, ob: Observed, phase: Phase) -> Ste
 
 def _steady_message(st: RolloutState) -> str:
     if st.phase == Phase.FAILED and st.last_applied != st.last_promoted:
-        return f"revision {st.last_applied} was rolled back; the primary serves {st.last_promoted}"
+        return ""  # the rollback's own message says why, and stays until the next revision
     return f"the primary serves revision {st.last_promoted}"
 
 
@@ -237,7 +237,7 @@ def _rollback(st: RolloutState, ob: Observed, why: str, commands: frozenset[str]
     return Step(
         failed,
         Phase.FAILED,
-        f"rolling back revision {st.last_applied}: {why}",
+        f"rolled back revision {st.last_applied} (the primary serves {st.last_promoted}): {why}",
         weight=0,
         scale_canary="down",
         hooks=("post-rollout",),
