@@ -21,7 +21,7 @@ import heapq
 import itertools
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import IntEnum
@@ -186,7 +186,7 @@ class Budget:
         self.buckets = {name: Bucket(rate, clock) for name, rate in rates.items()}
         self._lock = threading.Lock()
         self.calls: Counter[tuple[str, str]] = Counter()  # (operation, outcome) -> n
-        self.waited: Counter[str] = Counter()  # category -> seconds spent waiting
+        self.waited: dict[str, float] = defaultdict(float)  # category -> seconds spent waiting
 
     def bucket_of(self, service: str, operation: str) -> Bucket | None:
         return self.buckets.get(category(service, operation))

@@ -83,6 +83,8 @@ class OwnedTargetGroups:
                 if error_code(err) != "DuplicateTargetGroupName":
                     raise
                 existing = self._by_name(want.name)  # created concurrently: adopt below
+                if existing is None:
+                    raise TargetGroupConflict(f"target group {want.name} was created and deleted concurrently") from err
             else:
                 self._set_delay(created["TargetGroupArn"], want.deregistration_delay)
                 return created["TargetGroupArn"], True

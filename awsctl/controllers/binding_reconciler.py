@@ -137,10 +137,11 @@ class BindingReconciler:
             port = self._service_port(service, spec)
             group = self._target_group(spec)
             decision = decide_target_type(service, spec.target_type, group.target_type)
-            if not decision.ok:
+            target_type = decision.target_type
+            if target_type is None:
                 raise NotReady(decision.reason, decision.message, "spec.targetType")
             gated: dict[str, dict] = {}
-            desired, owners = self._desired(namespace, name, spec, decision.target_type, port, group, gated)
+            desired, owners = self._desired(namespace, name, spec, target_type, port, group, gated)
             managed = frozenset(status.get("managedTargets") or ())
             try:
                 health, due = self._current(namespace, name, group, managed)
@@ -149,17 +150,17 @@ class BindingReconciler:
                 health, due = self._health(group), None
             outcome = self._apply(body, group, desired, health, managed, due)
             self._open_gates(namespace, name, gated, owners, outcome)
-            self._write(body, outcome, decision.target_type, message=self._summary(group.name, outcome))
+            self._write(body, outcome, target_type, message=self._summary(group.name, outcome))
             return outcome
         except NotReady as why:
             self._refuse(body, why)
             return Outcome(False, why.reason)
         except ClientError as err:
-            why = refusal(err, "a target change", "spec.targetGroupARN")
-            if why is None:
+            refused = refusal(err, "a target change", "spec.targetGroupARN")
+            if refused is None:
                 raise
-            self._refuse(body, why)
-            return Outcome(False, why.reason)
+            self._refuse(body, refused)
+            return Outcome(False, refused.reason)
 
     def _parse(self, body: dict) -> api.BindingSpec:
         try:
@@ -330,7 +331,7 @@ class BindingReconciler:
             states, bool(changes.register), group.health_check_interval, group.healthy_threshold
         )
         now = self.monotonic()
-        if read or changes.writes or (recheck is not None and due is not None and now + recheck < due):
+        if read or changes.writes or due is None or (recheck is not None and now + recheck < due):
             due = now + (recheck if recheck is not None else self._drift_delay(key))
         elif recheck is not None:  # events in between never push a pending health read further out
             recheck = max(DUE_SLACK, due - now)

@@ -19,7 +19,8 @@ from awsctl import metrics
 from awsctl.analysis import webhooks
 from awsctl.api import canary as api
 from awsctl.api.binding import PLURAL as BINDINGS
-from awsctl.api.phases import FINISHED, Phase
+from awsctl.api.phases import FINISHED, Phase, phase_of
+from awsctl.api.schema import SpecError
 from awsctl.aws.target_groups import OwnedTargetGroups, TargetGroupConflict
 from awsctl.aws.targets import TargetGroups
 from awsctl.controllers.alerts import Alerter
@@ -123,7 +124,7 @@ def policy_of(spec: api.CanarySpec) -> Policy:
 
 def state_of(status: Mapping) -> RolloutState:
     return RolloutState(
-        phase=status.get("phase") or "",
+        phase=phase_of(status.get("phase")),
         weight=w.from_percent(status.get("canaryWeight")),
         failed_checks=int(status.get("failedChecks") or 0),
         iterations=int(status.get("iterations") or 0),
@@ -196,7 +197,7 @@ class CanaryReconciler:
         try:
             spec = api.CanarySpec.parse(body.get("spec") or {})
             self.traffic.check(spec)
-        except api.SpecError as err:
+        except SpecError as err:
             self._refuse(body, NotReady("InvalidSpec", str(err), err.field))
             return INVALID_SPEC_RETRY
         try:
@@ -209,12 +210,12 @@ class CanaryReconciler:
             self._refuse(body, self.traffic.refusal(spec, err))
         except ClientError as err:  # AWS said no to the input: a condition and one event, not a loop
             code = (err.response.get("Error") or {}).get("Code", "")
-            why = refusal(
+            refused = refusal(
                 err, f"a change for this Canary ({err.operation_name})", REFUSAL_FIELDS.get(code, "spec.loadBalancer")
             )
-            if why is None:
+            if refused is None:
                 raise
-            self._refuse(body, why)
+            self._refuse(body, refused)
         return spec.analysis.interval_seconds
 
     # -- the story ------------------------------------------------------------------------------
@@ -544,7 +545,7 @@ class CanaryReconciler:
         for kind in step.hooks:
             webhooks.run_all(spec.analysis.hooks(kind), self._payload(body, step.state, step.state.last_applied))
         if step.event and step.message != (body.get("status") or {}).get("message"):  # once, not every tick
-            self._event(body, spec, step)
+            self._event(body, spec, step, step.event)
         if spec.alerts and step.state.phase != previous.phase:
             self._alert(body, spec, step)
         return step.state, step.message, verified
@@ -572,16 +573,16 @@ class CanaryReconciler:
             message, extra={"canary": self._key(body), "reason": reason, **extra}
         )
 
-    def _event(self, body: dict, spec: api.CanarySpec, step: Step) -> None:
+    def _event(self, body: dict, spec: api.CanarySpec, step: Step, type: str) -> None:
         self._announce(
-            body, step.event, step.reason, step.message, phase=step.state.phase, weight=w.percent(step.state.weight)
+            body, type, step.reason, step.message, phase=step.state.phase, weight=w.percent(step.state.weight)
         )
         hooks = spec.analysis.hooks("event")
         if hooks:
             webhooks.run_all(
                 hooks,
                 self._payload(
-                    body, step.state, step.state.last_applied, {"eventMessage": step.message, "eventType": step.event}
+                    body, step.state, step.state.last_applied, {"eventMessage": step.message, "eventType": type}
                 ),
             )
 

@@ -13,6 +13,7 @@ import time
 from awsctl.api import canary as api
 from awsctl.api.binding import PLURAL as BINDINGS
 from awsctl.api.phases import Phase
+from awsctl.api.schema import SpecError
 from awsctl.aws.target_groups import TargetGroupInUse
 from awsctl.controllers.canary_reconciler import CanaryReconciler, deployment_ready
 from awsctl.planning import naming, objects
@@ -46,7 +47,7 @@ class CanaryRemoval:
         )
         try:
             spec = api.CanarySpec.parse(body.get("spec") or {})
-        except api.SpecError:
+        except SpecError:
             spec = None
         self._restore_traffic(body, spec)
         self._drain_bindings(body)

@@ -8,13 +8,14 @@ import logging
 from collections.abc import Callable, Mapping
 
 from awsctl.api import canary as api
+from awsctl.api.canary import CanaryStatus
 from awsctl.controllers.errors import NotReady
 from awsctl.kube.client import Kube
 from awsctl.planning import naming, objects
 
 log = logging.getLogger("awsctl.canary")
 REVISION_ANNOTATION = "awsctl.io/revision"
-Write = Callable[[dict], None]  # patches the Canary's status (write-ahead records)
+Write = Callable[[CanaryStatus], object]  # patches the Canary's status (write-ahead records)
 
 
 def owned_or_absent(existing: Mapping | None, body: dict, kind: str, name: str) -> None:

@@ -121,18 +121,18 @@ def chart(
         canvas.line(px(t), bottom, px(t), bottom + 5, BLACK)
         canvas.text(px(t) - 6, bottom + 10, str(t))
     canvas.text(right - 120, bottom + 28, "TIME (S)")
-    for t, label in marks:
+    for at, label in marks:
         for y in range(top, bottom, 6):
-            canvas.line(px(t), y, px(t), y + 2, BLACK)
-        canvas.text(px(t) + 4, top + 4, label)
+            canvas.line(px(at), y, px(at), y + 2, BLACK)
+        canvas.text(px(at) + 4, top + 4, label)
     legend_x = left + 10
     for name, values, color in series:
         canvas.line(legend_x, 18, legend_x + 20, 18, color, 3)
         canvas.text(legend_x + 26, 14, name, color)
         legend_x += 30 + 8 * len(name) + 20
         previous = None
-        for t, v in zip(times, values):
-            point = None if v is None else (px(t), py(v))
+        for at, v in zip(times, values):
+            point = None if v is None else (px(at), py(v))
             if point and previous:
                 canvas.line(previous[0], previous[1], point[0], point[1], color, 2)
             previous = point

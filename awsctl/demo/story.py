@@ -19,8 +19,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from awsctl.api.phases import FINISHED, Phase
 from awsctl.demo.alb import create_alb, record_requests
@@ -215,7 +217,7 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
         )
 
         def canary() -> dict:
-            return custom.get_namespaced_custom_object("awsctl.io", "v1alpha1", NS, "canaries", "web")
+            return cast(dict, custom.get_namespaced_custom_object("awsctl.io", "v1alpha1", NS, "canaries", "web"))
 
         st = wait_until(
             lambda: (lambda s: s if s.get("phase") == Phase.INITIALIZED else None)(canary().get("status") or {}),
@@ -232,7 +234,7 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
         record = Recording()
         elbv2 = boto3.client("elbv2")
 
-        def follow(until: set[str], label: str, on_bake=None) -> dict:
+        def follow(until: Collection[str], label: str, on_bake=None) -> dict:
             """Live progress, one line a second: AWS's weights and health, phase, the metric awsctl saw."""
             last_line, baking = "", False
             while True:

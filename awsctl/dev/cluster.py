@@ -108,7 +108,7 @@ class Environment:
 
     def running(self) -> bool:
         state = self.load_state()
-        return bool(state) and all(_alive(pid) for pid in state["pids"].values())
+        return state is not None and all(_alive(pid) for pid in state["pids"].values())
 
     # -- exports -----------------------------------------------------------------------
     def exports(self) -> dict[str, str]:

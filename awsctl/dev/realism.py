@@ -118,7 +118,7 @@ class Realism:
         self.unhealthy: set[str] = set()  # target ids, or id:port keys, that fail their health checks
         self.limits = dict(RATE_LIMITS)
         self.buckets: dict[tuple[str, str, str], TokenBucket] = {}
-        self.injected: list[tuple[int, frozenset[str] | None]] = []  # [remaining, actions or None = any]
+        self.injected: list[list[Any]] = []  # [remaining, actions or None = any]
         self.stats = Stats()
         self.recording = False
         self._undo: list[Callable[[], None]] = []

@@ -81,14 +81,16 @@ def ensure_binaries() -> Path:
         text=True,
     )
     output: list[str] = []
+    stream = proc.stdout
+    assert stream is not None  # stdout=PIPE
     while proc.poll() is None:
-        line = proc.stdout.readline()
+        line = stream.readline()
         if line:
             output.append(line)
             _say(f"go: {line.rstrip()}")
         elif proc.poll() is None:
             time.sleep(0.2)
-    output.extend(proc.stdout.readlines())
+    output.extend(stream.readlines())
     if proc.returncode != 0:
         raise ToolsError("go build of the cluster tools failed:\n" + "".join(output[-40:]))
     for name in missing:

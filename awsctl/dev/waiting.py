@@ -10,7 +10,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(predicate: Callable[[], T], what: str, timeout: float = 120.0, interval: float = 0.3) -> T:
+def wait_until(predicate: Callable[[], T | None], what: str, timeout: float = 120.0, interval: float = 0.3) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

@@ -17,6 +17,7 @@ import os
 import socket
 import subprocess
 import time
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import kopf
@@ -91,7 +92,10 @@ def _exec_token(plugin: dict) -> str | None:
 
 def kubeconfig_connection(paths: str) -> kopf.ConnectionInfo:
     """The current context of kubeconfig files (`KUBECONFIG` syntax: the first value of a name wins)."""
-    current, contexts, clusters, users = None, {}, {}, {}
+    current: str | None = None
+    contexts: dict[str, dict[str, Any]] = {}
+    clusters: dict[str, dict[str, Any]] = {}
+    users: dict[str, dict[str, Any]] = {}
     for path in (os.path.expanduser(p) for p in paths.split(os.pathsep) if p):
         with open(path, encoding="utf-8") as f:
             config = yaml.safe_load(f) or {}
@@ -102,7 +106,7 @@ def kubeconfig_connection(paths: str) -> kopf.ConnectionInfo:
     if current not in contexts:
         raise kopf.LoginError(f"kubeconfig {paths}: no current context")
     context = contexts[current]
-    cluster, user = clusters.get(context.get("cluster"), {}), users.get(context.get("user"), {})
+    cluster, user = clusters.get(context.get("cluster") or "", {}), users.get(context.get("user") or "", {})
     token = user.get("token") or (user.get("auth-provider") or {}).get("config", {}).get("access-token")
     if not token and user.get("exec"):
         token = _exec_token(user["exec"])

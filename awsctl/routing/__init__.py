@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from awsctl.api.canary import CanarySpec
+    from awsctl.api.canary import CanarySpec, CanaryStatus
     from awsctl.aws.clients import Clients
     from awsctl.controllers.errors import NotReady
     from awsctl.planning.weights import Backend
@@ -80,7 +80,7 @@ class Ledger:
     crash-safe write-aheads included), and tell people what happened (an event and a log line)."""
 
     status: Callable[[], Mapping[str, Any]]
-    record: Callable[[dict[str, Any]], None]
+    record: Callable[[CanaryStatus], object]
     announce: Callable[[str, str, str], None]  # (Normal|Warning, reason, message)
 
 
@@ -123,7 +123,7 @@ class Router(Protocol):
         tags: Mapping[str, str],
         write_ahead: bool,
     ) -> WeightResult | None: ...
-    def settled(self, ledger: Ledger) -> dict[str, Any]: ...
+    def settled(self, ledger: Ledger) -> CanaryStatus: ...
     def sync_ab(
         self, spec: CanarySpec, ledger: Ledger, tags: Mapping[str, str], canary: Sequence[Backend], want: bool
     ) -> bool: ...

@@ -23,7 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from awsctl import metrics
-from awsctl.api.canary import CanarySpec
+from awsctl.api.canary import CanarySpec, CanaryStatus
 from awsctl.aws.budget import Priority, urgency
 from awsctl.aws.listeners import ListenerNotFound, Listeners, Route, RuleNotFound, condition_values, rule_conditions
 from awsctl.controllers.errors import NotReady
@@ -227,7 +227,7 @@ class AlbRouter:
         spec: CanarySpec,
         tags: Mapping[str, str],
         weights: Mapping[str, int],
-        record: Callable[[dict[str, Any]], None],
+        record: Callable[[dict[str, Any]], object],
     ) -> Route:
         """Finds or creates the rule; `record` writes status.listenerRule before any AWS change (write-ahead)."""
         lb = spec.load_balancer
@@ -392,7 +392,7 @@ class AlbRouter:
             )
         return Held(None, drift=drift, write=True)
 
-    def settled(self, ledger: Ledger) -> dict[str, Any]:
+    def settled(self, ledger: Ledger) -> CanaryStatus:
         """The write-ahead is spent once status records the weight it was for."""
         return {"pendingWeight": None}
 
@@ -536,7 +536,7 @@ class AlbRouter:
         tags: Mapping[str, str],
         canary: Sequence[w.Backend],
         want: bool,
-        record: Callable[[list[str]], None],
+        record: Callable[[list[str]], object],
     ) -> tuple[str, str] | None:
         recorded = list(status.get("abRules") or ())
         if not want:
@@ -579,7 +579,7 @@ class AlbRouter:
         )
 
     def _repair_ab(
-        self, recorded: list[str], action: dict[str, Any], record: Callable[[list[str]], None]
+        self, recorded: list[str], action: dict[str, Any], record: Callable[[list[str]], object]
     ) -> tuple[str, str] | None:
         """A/B rules are read back like the weighted rule: a changed action is put back, a deleted
         rule makes the next tick create the set again (our own survivors are adopted by tag)."""

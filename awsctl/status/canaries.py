@@ -130,12 +130,12 @@ def _metric_line(metric: dict) -> str:
     if rel:
         primary = f"{metric['primary']:.2f}" if "primary" in metric else "no data"
         value = f"{value} vs {primary}"
-    verdict = {"pass": "ok", "fail": "FAIL"}.get(metric.get("verdict"), "wait")
+    verdict = {"pass": "ok", "fail": "FAIL"}.get(str(metric.get("verdict")), "wait")
     return f"  metric  {metric['name'][:22]:<22} {value:>18}  {bounds:<11} {verdict}"
 
 
 def _alarm_line(alarm: dict) -> str:
-    verdict = {"OK": "ok", "ALARM": "FAIL"}.get(alarm.get("state"), "wait")
+    verdict = {"OK": "ok", "ALARM": "FAIL"}.get(str(alarm.get("state")), "wait")
     return f"  alarm   {alarm['name'][:40]:<40} {alarm.get('state', '?'):<17} {verdict}"
 
 
