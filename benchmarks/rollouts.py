@@ -1,6 +1,6 @@
 """`make bench`, rollouts: what one weight step costs, and 100 Canaries initialized on one operator.
 
-1. Step decision -> verified weight: `Traffic.set_weight` (ModifyRule, then DescribeRules until
+1. Step decision -> verified weight: `AlbRouter.set_route_weight` (ModifyRule, then DescribeRules until
    AWS shows the asked weights) against moto over HTTP, with the AWS calls per step counted by the
    botocore before-call hook.
 2. AWS calls per Canary tick in steady state (an Initialized Canary, nothing to do).
@@ -238,7 +238,7 @@ def main() -> int:
         floor_seconds(MUTATIONS_PER_CANARY * CANARIES - after_health, "mutate"), floor_seconds(2 * CANARIES, "register")
     )
     floor = bucket_floor + HEALTH_SECONDS + after_health / RATE_LIMITS["mutate"][1]
-    print("\nWeight step: decision -> weight verified in AWS (Traffic.set_weight against moto over HTTP)")
+    print("\nWeight step: decision -> weight verified in AWS (AlbRouter.set_route_weight against moto over HTTP)")
     print(f"{'steps':>6} {'p50 s':>7} {'p99 s':>7} {'max s':>7} | {'AWS reads':>9} {'writes':>6} per step")
     print(f"{len(seconds):>6} {p50:>7.3f} {p99:>7.3f} {max(seconds):>7.3f} | {step_reads:>9.2f} {step_writes:>6.2f}")
     print(
