@@ -237,7 +237,7 @@ def _rollback(st: RolloutState, ob: Observed, why: str, commands: frozenset[str]
     return Step(
         failed,
         Phase.FAILED,
-        f"rolled back revision {st.last_applied} (the primary serves {st.last_promoted}): {why}",
+        f"rolled back revision {st.last_applied}: {why}",
         weight=0,
         scale_canary="down",
         hooks=("post-rollout",),
