@@ -44,7 +44,7 @@ class CanaryGroups:
         lb = spec.load_balancer
         vpc = lb.target_group.vpc_id or self.traffic.vpc_of(spec)
         known = self.recorded(body)
-        spec_changed = meta.get("generation") != (body.get("status") or {}).get("observedGeneration")
+        spec_changed = objects.spec_changed(body)
         out = []
         for b in backends:
             arn = known.get((b.role, b.key))

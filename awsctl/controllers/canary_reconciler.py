@@ -374,7 +374,6 @@ class CanaryReconciler:
         return out
 
     # -- the route and its weights ---------------------------------------------------------------------
-    # -- the route and its weights ---------------------------------------------------------------------
     def _may_take(self, health: SideHealth) -> Callable[[Mapping[str, int]], bool]:
         """A route is taken only once no group would get traffic into the void. Taking a route is rare
         and decisive, so AWS is asked afresh too: a binding's counts can be a resync old (a route
@@ -391,8 +390,7 @@ class CanaryReconciler:
         just before a restart, re-takes a deleted rule, follows a moved route). Returns the weights
         the live route shows (None when there is no live route)."""
         ledger = self.ledger(body)
-        spec_changed = (body.get("status") or {}).get("observedGeneration") != body["metadata"].get("generation")
-        held = self.traffic.hold(spec, ledger, primary_side, canary_side, permille, spec_changed)
+        held = self.traffic.hold(spec, ledger, primary_side, canary_side, permille, objects.spec_changed(body))
         if held.adopted is not None:
             ledger.record({"canaryWeight": w.percent(held.adopted), **self.traffic.settled(ledger)})
             log.info(
@@ -405,10 +403,8 @@ class CanaryReconciler:
         if result is None:
             return None
         if held.drift:
-            message = (
-                held.drift if result.verified else f"{held.drift.rsplit(';', 1)[0]}; restoring failed: {result.message}"
-            )
-            self._announce(body, "Warning", "RouteDrifted", message)
+            outcome = "restored" if result.verified else f"restoring failed: {result.message}"
+            self._announce(body, "Warning", "RouteDrifted", f"{held.drift}; {outcome}")
         return w.target_weights(primary_side, canary_side, permille) if result.verified else None
 
     def _set_weight(

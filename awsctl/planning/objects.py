@@ -43,6 +43,11 @@ def owned_by(obj: Mapping[str, Any] | None, canary_uid: str) -> bool:
     return any(r.get("uid") == canary_uid for r in refs)
 
 
+def spec_changed(body: Mapping[str, Any]) -> bool:
+    """The spec changed since status last recorded it (a tick that did not finish counts as changed)."""
+    return bool(body["metadata"].get("generation") != (body.get("status") or {}).get("observedGeneration"))
+
+
 def selector_of(deployment: Mapping[str, Any]) -> dict[str, str]:
     return dict(((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {})
 

@@ -58,7 +58,7 @@ class Held:
 
     shown: dict[str, int] | None  # the weights it shows when they are the verified (or adopted) ones
     adopted: int | None = None  # permille of our own write from before a restart, now verified
-    drift: str = ""  # what changed outside awsctl; set_weight must restore it
+    drift: str = ""  # what changed outside awsctl (set_weight must restore it), for the event
     write: bool = False  # set_weight should run this tick (no route yet, drift, or the groups changed)
 
 

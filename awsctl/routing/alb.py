@@ -313,7 +313,7 @@ class AlbRouter:
         """Hosts and paths are applied to rules awsctl created; a taken-over rule keeps its conditions."""
         rule = status.get("listenerRule") or {}
         spec_rule = spec.load_balancer.rule
-        if not rule.get("created") or spec_rule is None or ":listener/" in rule.get("arn", ""):
+        if not rule.get("created") or spec_rule is None or Route.parse(rule["arn"]).is_default:
             return False
         want = rule_conditions(spec_rule.hosts, spec_rule.paths)
         if condition_values(self.listeners.conditions(Route(rule["arn"], False))) == condition_values(want):
@@ -388,7 +388,7 @@ class AlbRouter:
             drift = (
                 f"{'listener default action' if route.is_default else 'listener rule'} showed "
                 f"{w.describe(shown[0])} (stickiness {shown[1][0]}) instead of the verified "
-                f"{w.describe(wanted)}; restored"
+                f"{w.describe(wanted)}"
             )
         return Held(None, drift=drift, write=True)
 
@@ -408,26 +408,38 @@ class AlbRouter:
             "Normal",
             "RouteMoving",
             f"the spec names another route than "
-            f"{rule_id(old['arn']) if ':listener-rule/' in old['arn'] else 'the default action'}"
+            f"{'the default action' if Route.parse(old['arn']).is_default else rule_id(old['arn'])}"
             "; taking the new one, then restoring the old one",
         )
         ledger.record({"retiringRule": old, "listenerRule": None})
 
     def _finish_move(self, ledger: Ledger) -> None:
-        retiring = ledger.status().get("retiringRule")
-        if not retiring:
+        retiring = self._give_back_retiring(ledger)
+        if retiring is None:
             return
-        try:
-            self.restore(ledger.status(), rule=retiring)
-        except (RuleNotFound, ListenerNotFound):
-            pass  # already gone
-        ledger.record({"retiringRule": None})
         ledger.announce(
             "Normal",
             "RouteMoved",
             "traffic moved to the route the spec names; the old route "
             f"{'was deleted' if retiring.get('created') else 'was restored'}",
         )
+
+    def _give_back_retiring(self, ledger: Ledger) -> Mapping[str, Any] | None:
+        """Restores (or deletes) the route a move left behind and forgets it; returns it, if any."""
+        retiring: Mapping[str, Any] | None = ledger.status().get("retiringRule")
+        if not retiring:
+            return None
+        try:
+            self.restore(ledger.status(), rule=retiring)
+        except (RuleNotFound, ListenerNotFound):
+            pass  # already gone
+        ledger.record({"retiringRule": None})
+        return retiring
+
+    @staticmethod
+    def _owned(status: Mapping[str, Any]) -> bool:
+        """The recorded route is a rule awsctl created: its only action is ours."""
+        return bool((status.get("listenerRule") or {}).get("created"))
 
     # -- weights ----------------------------------------------------------------------------------
     def set_weight(
@@ -453,7 +465,7 @@ class AlbRouter:
             route = self.take_route(spec, tags, weights, lambda rule: ledger.record({"listenerRule": rule}))
         if write_ahead:
             ledger.record({"pendingWeight": w.percent(permille)})
-        owned = bool((ledger.status().get("listenerRule") or {}).get("created"))
+        owned = self._owned(ledger.status())
         result = self.set_route_weight(route, spec, primary, canary, permille, serving, owned_route=owned)
         if result.verified:
             self._finish_move(ledger)
@@ -613,18 +625,12 @@ class AlbRouter:
         route = self.recorded_route(ledger.status())
         if spec is not None:  # the warm-up rule forwards to our groups too: it goes first
             self.detach(spec, uid, [route.listener_arn] if route is not None else [])
-        retiring = ledger.status().get("retiringRule")
-        if retiring:
-            try:
-                self.restore(ledger.status(), rule=retiring)
-            except (RuleNotFound, ListenerNotFound):
-                pass
-            ledger.record({"retiringRule": None})
+        self._give_back_retiring(ledger)
         if route is None:
             return None
         healthy = serving([b.arn for b in [*primary, *canary]])
         if spec is not None and primary and all(healthy.get(b.arn, 0) > 0 for b in primary):
-            owned = bool((ledger.status().get("listenerRule") or {}).get("created"))
+            owned = self._owned(ledger.status())
             try:
                 result = self.set_route_weight(route, spec, primary, canary, 0, healthy, owned_route=owned)
             except (RuleNotFound, ListenerNotFound):
@@ -640,11 +646,12 @@ class AlbRouter:
         if route is None:
             return Shown("")
         where = "listener default action" if route.is_default else f"rule {rule_id(route.arn)}"
+        ab_routes = len(status.get("abRules") or ())
         try:
             weights, sticky = self.shown(route)
         except (RuleNotFound, ListenerNotFound, ClientError) as err:
-            return Shown(where, route.arn, ab_routes=len(status.get("abRules") or ()), error=f"route unreadable: {err}")
-        return Shown(where, route.arn, weights, sticky, ab_routes=len(status.get("abRules") or ()))
+            return Shown(where, route.arn, ab_routes=ab_routes, error=f"route unreadable: {err}")
+        return Shown(where, route.arn, weights, sticky, ab_routes=ab_routes)
 
     def restore(self, status: Mapping[str, Any], rule: Mapping[str, Any] | None = None) -> None:
         """Deletion (or a route move): remove the A/B rules and the rule awsctl created, or put back

@@ -67,3 +67,10 @@ def test_target_group_names_are_short_valid_and_stable():
     )
     assert name != naming.target_group_name("other", "a-very-long-namespace-name", "checkout-service", "primary", "svc")
     assert naming.target_group_name("c", "ns", "web", "canary", "svc").startswith("ns-web-")
+
+
+def test_spec_changed_until_status_records_the_generation():
+    body = {"metadata": {"generation": 3}, "status": {"observedGeneration": 2}}
+    assert objects.spec_changed(body)
+    assert not objects.spec_changed({**body, "status": {"observedGeneration": 3}})
+    assert objects.spec_changed({"metadata": {"generation": 1}})  # never recorded
