@@ -30,9 +30,9 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from awsctl.api.canary import MetricCheck, Relative
+from awsctl.api.canary import MetricCheck, MetricStatus, Relative, RelativeStatus
 
 NAMESPACE = "AWS/ApplicationELB"
 ALB_MIN_PERIOD = 60  # ALB publishes its metrics at 60-second resolution
@@ -57,9 +57,10 @@ class MetricResult:
     message: str
     primary: float | None = None  # relative mode: the primary's value over the same window
 
-    def to_status(self, check: MetricCheck) -> dict:
-        verdict = {True: "pass", False: "fail", None: "wait"}[self.ok]  # a null would vanish in a merge patch
-        out: dict[str, Any] = {"name": self.name, "verdict": verdict, "message": self.message}
+    def to_status(self, check: MetricCheck) -> MetricStatus:
+        # "wait", not null, for no data: a null would vanish in a merge patch
+        verdict: Literal["pass", "fail", "wait"] = "wait" if self.ok is None else "pass" if self.ok else "fail"
+        out: MetricStatus = {"name": self.name, "verdict": verdict, "message": self.message}
         if self.value is not None:
             out["value"] = round(self.value, 3)
         if self.primary is not None:
@@ -69,11 +70,12 @@ class MetricResult:
         if check.max is not None:
             out["max"] = check.max
         if check.relative is not None:
-            out["relative"] = {
-                k: v
-                for k, v in (("maxDelta", check.relative.max_delta), ("maxRatio", check.relative.max_ratio))
-                if v is not None
-            }
+            relative: RelativeStatus = {}
+            if check.relative.max_delta is not None:
+                relative["maxDelta"] = check.relative.max_delta
+            if check.relative.max_ratio is not None:
+                relative["maxRatio"] = check.relative.max_ratio
+            out["relative"] = relative
         return out
 
 

@@ -6,17 +6,35 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
+
+from pydantic import Field
 
 from awsctl.api import GROUP, VERSION
-from awsctl.api.schema import SpecError, crd
+from awsctl.api.schema import Model, SpecError, crd, model_schema, parse
 
 KIND = "AlertProvider"
 PLURAL = "alertproviders"
 SHORT_NAMES = ["alp"]
 SECRET_KEY = "address"
-TYPES = ("slack", "msteams", "discord", "generic")
-SEVERITIES = ("info", "warn", "error")  # an alert hears news of its severity and above
+ProviderType = Literal["slack", "msteams", "discord", "generic"]
+Severity = Literal["info", "warn", "error"]  # an alert hears news of its severity and above
+TYPES: tuple[str, ...] = get_args(ProviderType)
+SEVERITIES: tuple[str, ...] = get_args(Severity)
+
+
+class SecretRefFields(Model):
+    name: str
+
+
+class AlertProviderFields(Model):
+    type: ProviderType
+    secret_ref: SecretRefFields | None = Field(
+        None, description=f"A Secret in this namespace; its '{SECRET_KEY}' key holds the incoming-webhook URL."
+    )
+    address: str | None = Field(None, description="The URL inline (prefer secretRef: the URL is the credential).")
+    channel: str | None = Field(None, description="Slack channel, overriding the webhook's own.")
+    username: str | None = Field(None, description="Sender name shown with each message (default awsctl).")
 
 
 @dataclass(frozen=True)
@@ -29,39 +47,18 @@ class AlertProviderSpec:
 
     @classmethod
     def parse(cls, spec: Mapping[str, Any]) -> AlertProviderSpec:
-        kind = spec.get("type")
-        if kind not in TYPES:
-            raise SpecError("spec.type", f"{kind!r} is not one of {', '.join(TYPES)}")
-        address = str(spec.get("address") or "")
-        secret = str((spec.get("secretRef") or {}).get("name") or "")
+        fields = parse(AlertProviderFields, spec)
+        secret = fields.secret_ref.name if fields.secret_ref else ""
+        address = fields.address or ""
         if not address and not secret:
             raise SpecError("spec.secretRef.name", f"set a Secret whose '{SECRET_KEY}' key holds the webhook URL")
         if address and not address.startswith(("http://", "https://")):
             raise SpecError("spec.address", f"{address!r} is not an http(s) URL")
-        return cls(kind, address, secret, str(spec.get("channel") or ""), str(spec.get("username") or ""))
+        return cls(fields.type, address, secret, fields.channel or "", fields.username or "")
 
 
 def schema() -> dict[str, Any]:
-    spec = {
-        "type": "object",
-        "required": ["type"],
-        "properties": {
-            "type": {"type": "string", "enum": list(TYPES)},
-            "secretRef": {
-                "type": "object",
-                "required": ["name"],
-                "description": f"A Secret in this namespace; its '{SECRET_KEY}' key holds the incoming-webhook URL.",
-                "properties": {"name": {"type": "string"}},
-            },
-            "address": {
-                "type": "string",
-                "description": "The URL inline (prefer secretRef: the URL is the credential).",
-            },
-            "channel": {"type": "string", "description": "Slack channel, overriding the webhook's own."},
-            "username": {"type": "string", "description": "Sender name shown with each message (default awsctl)."},
-        },
-    }
-    return {"type": "object", "required": ["spec"], "properties": {"spec": spec}}
+    return {"type": "object", "required": ["spec"], "properties": {"spec": model_schema(AlertProviderFields)}}
 
 
 def definition() -> dict[str, Any]:

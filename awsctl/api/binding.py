@@ -4,16 +4,58 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field
+from typing_extensions import TypedDict  # pydantic reads typing's TypedDict only from 3.12
 
 from awsctl.api import GROUP, VERSION
-from awsctl.api.schema import SpecError, condition_schema, crd
+from awsctl.api.schema import (
+    CONDITIONS,
+    INT64,
+    Condition,
+    IntOrString,
+    Model,
+    SpecError,
+    crd,
+    model_schema,
+    parse,
+    status_schema,
+)
 
-__all__ = ["BindingSpec", "SpecError", "definition", "schema"]
+__all__ = ["BindingSpec", "BindingStatus", "SpecError", "definition", "schema"]
 
 KIND = "TargetGroupBinding"
 PLURAL = "targetgroupbindings"
 SHORT_NAMES = ["tgb"]
+
+
+class ServiceRefFields(Model):
+    name: str = Field(min_length=1, max_length=63)
+    port: IntOrString = Field(description="Service port number or name (not the targetPort).")
+
+
+class BindingSpecFields(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.targetGroupARN) != has(self.targetGroupName)",
+                    "message": "set exactly one of targetGroupARN and targetGroupName",
+                }
+            ]
+        }
+    )
+    service_ref: ServiceRefFields
+    target_group_arn: str | None = Field(
+        None,
+        alias="targetGroupARN",
+        pattern="^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/.+",
+    )
+    target_group_name: str | None = Field(None, min_length=1, max_length=32)
+    target_type: Literal["ip", "instance"] | None = Field(
+        None, description="Forced to ip for headless Services; instance on a headless Service is refused."
+    )
 
 
 @dataclass(frozen=True)
@@ -31,88 +73,44 @@ class BindingSpec:
     @classmethod
     def parse(cls, spec: Mapping[str, Any]) -> BindingSpec:
         """Re-checks what the schema checks, so a binding written before a schema change still fails clearly."""
-        ref = spec.get("serviceRef") or {}
-        name = ref.get("name")
-        if not name:
-            raise SpecError("spec.serviceRef.name", "is required")
-        port = ref.get("port")
-        if port is None or port == "":
-            raise SpecError("spec.serviceRef.port", "is required (a Service port number or name)")
+        fields = parse(BindingSpecFields, spec)
+        port = fields.service_ref.port
         if isinstance(port, str) and port.isdigit():
             port = int(port)
-        arn, tg_name = spec.get("targetGroupARN"), spec.get("targetGroupName")
+        if port == "":
+            raise SpecError("spec.serviceRef.port", "is required (a Service port number or name)")
+        arn, tg_name = fields.target_group_arn, fields.target_group_name
         if bool(arn) == bool(tg_name):
             raise SpecError("spec.targetGroupARN", "set exactly one of targetGroupARN and targetGroupName")
-        target_type = spec.get("targetType")
-        if target_type not in (None, "ip", "instance"):
-            raise SpecError("spec.targetType", f"must be ip or instance, not {target_type!r}")
-        return cls(name, port, arn, tg_name, target_type)
+        return cls(fields.service_ref.name, port, arn, tg_name, fields.target_type)
+
+
+class BindingStatus(TypedDict, total=False):
+    """What awsctl registered in the target group, and what AWS shows of it."""
+
+    # Written by controllers/binding_reconciler.py; also the CRD's status schema.
+
+    observedGeneration: Annotated[int, Field(json_schema_extra=INT64)]
+    targetType: str
+    targetGroupARN: str
+    desiredTargets: Annotated[int, Field(description="Endpoints the binding wants registered (ready or gated).")]
+    registeredTargets: int
+    healthyTargets: Annotated[int, Field(description="Desired targets that AWS shows healthy.")]
+    targetHealth: Annotated[
+        dict[str, int], Field(description="Desired targets by the state AWS shows (unused, initial, healthy, ...).")
+    ]
+    managedTargets: Annotated[
+        list[str],
+        Field(description="id:port of every target this binding registered; only these are ever deregistered."),
+    ]
+    conditions: Annotated[list[Condition], Field(json_schema_extra=CONDITIONS)]
 
 
 def schema() -> dict[str, Any]:
     return {
         "type": "object",
         "required": ["spec"],
-        "properties": {
-            "spec": {
-                "type": "object",
-                "required": ["serviceRef"],
-                "x-kubernetes-validations": [
-                    {
-                        "rule": "has(self.targetGroupARN) != has(self.targetGroupName)",
-                        "message": "set exactly one of targetGroupARN and targetGroupName",
-                    }
-                ],
-                "properties": {
-                    "serviceRef": {
-                        "type": "object",
-                        "required": ["name", "port"],
-                        "properties": {
-                            "name": {"type": "string", "minLength": 1, "maxLength": 63},
-                            "port": {
-                                "x-kubernetes-int-or-string": True,
-                                "description": "Service port number or name (not the targetPort).",
-                            },
-                        },
-                    },
-                    "targetGroupARN": {
-                        "type": "string",
-                        "pattern": "^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/.+",
-                    },
-                    "targetGroupName": {"type": "string", "minLength": 1, "maxLength": 32},
-                    "targetType": {
-                        "type": "string",
-                        "enum": ["ip", "instance"],
-                        "description": "Forced to ip for headless Services; instance on a headless Service is refused.",
-                    },
-                },
-            },
-            "status": {
-                "type": "object",
-                "properties": {
-                    "observedGeneration": {"type": "integer", "format": "int64"},
-                    "targetType": {"type": "string"},
-                    "targetGroupARN": {"type": "string"},
-                    "desiredTargets": {
-                        "type": "integer",
-                        "description": "Endpoints the binding wants registered (ready or gated).",
-                    },
-                    "registeredTargets": {"type": "integer"},
-                    "healthyTargets": {"type": "integer", "description": "Desired targets that AWS shows healthy."},
-                    "targetHealth": {
-                        "type": "object",
-                        "additionalProperties": {"type": "integer"},
-                        "description": "Desired targets by the state AWS shows (unused, initial, healthy, ...).",
-                    },
-                    "managedTargets": {
-                        "type": "array",
-                        "items": {"type": "string"},
-                        "description": "id:port of every target this binding registered; only these are ever deregistered.",
-                    },
-                    "conditions": condition_schema(),
-                },
-            },
-        },
+        "properties": {"spec": model_schema(BindingSpecFields), "status": status_schema(BindingStatus)},
     }
 
 

@@ -1,5 +1,10 @@
 """Canary: the progressive release of one Deployment behind an ALB listener rule.
 
+Each field of the CRD is declared once, in the `*Fields` models below: type, default, limits and
+description. The parser, the defaults and the CRD schema (`make crds`) are generated from them;
+CEL rules stay explicit. `CanarySpec.parse` then turns the fields into the domain's frozen
+dataclasses, checking what the schema cannot (0.1% resolution, ascending steps, ALB's A/B room).
+
 Percentages have 0.1 resolution and are held as permille (0..1000) from here on, so a
 0.5% step is the integer 5 and maps onto ALB's 0..999 weights without rounding.
 """
@@ -8,21 +13,37 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import ConfigDict, Field
+from typing_extensions import TypedDict  # pydantic reads typing's TypedDict only from 3.12
 
 from awsctl.api import GROUP, VERSION
-from awsctl.api.alert_provider import SEVERITIES
+from awsctl.api.alert_provider import Severity
 from awsctl.api.phases import Phase
-from awsctl.api.schema import SpecError, condition_schema, crd
+from awsctl.api.schema import (
+    CONDITIONS,
+    INT64,
+    Condition,
+    IntOrString,
+    Model,
+    SpecError,
+    crd,
+    model_schema,
+    parse,
+    status_schema,
+)
 
 KIND = "Canary"
 PLURAL = "canaries"
 SHORT_NAMES = ["cnr"]
 
-PHASES = tuple(p.value for p in Phase)  # plain strings: the CRD schema is YAML
+PROGRESS_DEADLINE_SECONDS = 600  # a rollout that stops making progress this long rolls back
 NO_DATA_TOLERANCE = 2  # consecutive checks without data that hold; each further one is a failed check
-WEBHOOK_TYPES = (
+STEP_WEIGHT = 10.0  # percent per step when neither stepWeight nor stepWeights is set
+MAX_WEIGHT = 50.0  # percent at which promotion starts when maxWeight is not set
+WebhookType = Literal[
     "confirm-rollout",
     "pre-rollout",
     "rollout",
@@ -31,7 +52,8 @@ WEBHOOK_TYPES = (
     "post-rollout",
     "rollback",
     "event",
-)
+]
+WEBHOOK_TYPES: tuple[str, ...] = get_args(WebhookType)
 MAX_GROUPS_PER_ACTION = 5  # ALB: at most 5 target groups in one forward action
 DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
@@ -66,6 +88,255 @@ def permille(value: Any, field_name: str) -> int:
     return out
 
 
+# -- the fields, as written in a Canary ------------------------------------------------------------
+def _percent(description: str) -> Any:
+    """An optional percent (0.1 resolution, checked when it becomes permille)."""
+    return Field(None, ge=0.1, le=100, description=description)
+
+
+def _cel(*rules: tuple[str, str]) -> ConfigDict:
+    """CEL rules on an object: what one field's limits cannot say."""
+    return ConfigDict(json_schema_extra={"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]})
+
+
+Percent = Annotated[float, Field(ge=0.1, le=100)]
+Duration = Annotated[IntOrString, Field(description="Seconds, or a duration such as 1s, 30s, 1m.")]
+Name = Annotated[str, Field(min_length=1, max_length=63)]
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class TargetRefFields(Model):
+    api_version: str = "apps/v1"
+    kind: Literal["Deployment"] = "Deployment"
+    name: Name
+
+
+class BackendRefFields(Model):
+    name: Name
+    port: IntOrString = Field(description="Service port number or name.")
+    weight: int = Field(1, ge=1, le=999, description="Relative share of this side's weight.")
+
+
+class BackendRefsFields(Model):
+    model_config = _cel(
+        (
+            "(has(self.primary) && size(self.primary) > 0 ? size(self.primary) : 1) + "
+            "(has(self.canary) && size(self.canary) > 0 ? size(self.canary) : 1) <= 5",
+            "ALB allows at most 5 target groups in one forward action (primary + canary)",
+        )
+    )
+    # maxItems for the apiserver only: the parser names the whole forward action (see _service)
+    primary: list[BackendRefFields] = Field(default_factory=list, json_schema_extra={"maxItems": MAX_GROUPS_PER_ACTION})
+    canary: list[BackendRefFields] = Field(default_factory=list, json_schema_extra={"maxItems": MAX_GROUPS_PER_ACTION})
+
+
+class ServiceFields(Model):
+    name: str | None = Field(None, max_length=55, description="Defaults to the target's name.")
+    port: int = Field(ge=1, le=65535)
+    target_port: IntOrString | None = Field(None, description="Defaults to port.")
+    headless: bool | None = Field(None, description="Defaults to the headless state of your existing apex Service.")
+    backend_refs: BackendRefsFields = Field(
+        default_factory=BackendRefsFields,
+        description="Your own Services per side instead of the generated ones; each gets a target group.",
+    )
+
+
+class RuleFields(Model):
+    model_config = _cel(
+        (
+            "(has(self.hosts) ? size(self.hosts) : 0) + (has(self.paths) ? size(self.paths) : 0) <= 5",
+            "ALB allows at most 5 condition values per rule (hosts + paths)",
+        )
+    )
+    priority: int = Field(ge=1, le=50000)
+    hosts: list[NonEmpty] = Field(default_factory=list, max_length=5)
+    paths: list[NonEmpty] = Field(default_factory=list, max_length=5)
+
+
+class HealthCheckFields(Model):
+    path: str | None = Field(None, pattern="^/")
+    port: str | None = None
+    interval_seconds: int | None = Field(None, ge=5, le=300)
+    timeout_seconds: int | None = Field(None, ge=2, le=120)
+    healthy_threshold_count: int | None = Field(None, ge=2, le=10)
+    unhealthy_threshold_count: int | None = Field(None, ge=2, le=10)
+    matcher: str | None = None
+
+
+class TargetGroupFields(Model):
+    protocol: Literal["HTTP", "HTTPS"] = "HTTP"
+    port: int = Field(80, ge=1, le=65535)
+    vpc_id: str | None = Field(None, alias="vpcID", pattern="^vpc-[0-9a-f]+$")
+    deregistration_delay_seconds: int = Field(30, ge=0, le=3600)
+    health_check: HealthCheckFields = Field(default_factory=HealthCheckFields)
+
+
+class StickinessFields(Model):
+    enabled: bool = False
+    duration_seconds: int = Field(300, ge=1, le=604800)
+
+
+class LoadBalancerFields(Model):
+    listener_arn: str = Field(
+        alias="listenerARN", pattern="^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/app/.+"
+    )
+    rule: RuleFields | None = Field(None, description="Without it awsctl drives the listener's default action.")
+    target_type: Literal["ip", "instance"] = Field("ip", description="A headless Service forces ip.")
+    target_group: TargetGroupFields = Field(default_factory=TargetGroupFields)
+    stickiness: StickinessFields = Field(default_factory=StickinessFields)
+    readiness_gate: bool = Field(
+        True,
+        description="Give the generated primary's pods the readiness gate "
+        "target-health.awsctl.io/<name>-primary: a pod is Ready only once its "
+        "target is healthy in AWS, so a rolling update cannot outrun the ALB.",
+    )
+
+
+class WebhookFields(Model):
+    name: NonEmpty
+    type: WebhookType = "rollout"
+    url: str = Field(pattern="^https?://")
+    timeout: str = Field("10s", pattern=DURATION)
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class ThresholdRangeFields(Model):
+    min: float | None = None
+    max: float | None = None
+    max_delta: float | None = Field(
+        None,
+        ge=0,
+        description="Relative: the canary may be at most this much worse than the primary "
+        "over the same window (percentage points for request-success-rate).",
+    )
+    max_ratio: float | None = Field(
+        None, ge=1, description="Relative: canary/primary may be at most this (e.g. 1.2 for latency)."
+    )
+
+
+class MetricFields(Model):
+    name: str = Field(min_length=1, description="request-success-rate, request-duration, or any name with a query.")
+    interval: Duration = Field("1m", description="The metric's period (at least 1m for ALB metrics).")
+    lookback: Duration | None = Field(
+        None,
+        description="How far back the query reads; the latest period with data counts. "
+        "Default: ten periods, as Flagger.",
+    )
+    threshold_range: ThresholdRangeFields
+    query: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="CloudWatch MetricDataQueries; {{ target_group }} and "
+        "{{ load_balancer }} are replaced by dimension values.",
+    )
+
+
+class HeaderFields(Model):
+    model_config = _cel(("has(self.exact) != has(self.wildcard)", "set exactly one of exact and wildcard"))
+    exact: str | None = None
+    wildcard: str | None = None
+
+
+class MatchFields(Model):
+    headers: dict[str, HeaderFields] = Field(default_factory=dict)
+    cookies: dict[str, str] = Field(default_factory=dict)
+    query_strings: dict[str, str] = Field(default_factory=dict)
+    source_ips: list[str] = Field(default_factory=list, alias="sourceIPs")
+
+
+class AlarmFields(Model):
+    name: str = Field(min_length=1, description="Name or ARN.")
+
+
+class BakeFields(Model):
+    weight: Percent = Field(100, description="Canary percent during the bake.")
+    duration: Duration = Field(description="How long to bake (e.g. 10m).")
+
+
+class AnalysisFields(Model):
+    model_config = _cel(
+        ("!(has(self.stepWeight) && has(self.stepWeights))", "set stepWeight or stepWeights, not both"),
+        (
+            "!has(self.iterations) || !(has(self.stepWeight) || has(self.stepWeights) || has(self.maxWeight))",
+            "iterations (analysis at weight 0) excludes stepWeight, stepWeights and maxWeight",
+        ),
+        (
+            "!has(self.match) || has(self.iterations)",
+            "A/B testing (match) runs for a number of iterations: set iterations",
+        ),
+        (
+            "!has(self.stepWeights) || !has(self.maxWeight) || self.stepWeights.all(w, w <= self.maxWeight)",
+            "every stepWeights entry must be at most maxWeight",
+        ),
+    )
+    interval: Duration = Field("1m", description="Time between steps: seconds or a duration (1s, 30s, 1m).")
+    threshold: int = Field(5, ge=1, description="Failed checks before rollback.")
+    step_weight: float | None = _percent(f"Percent added per step (0.1 resolution); default {STEP_WEIGHT:g}.")
+    step_weights: list[Percent] | None = Field(
+        None, min_length=1, max_length=100, description="Percent at each step (0.1 resolution)."
+    )
+    max_weight: float | None = _percent(f"Canary percent at which promotion starts; default {MAX_WEIGHT:g}.")
+    step_weight_promotion: float | None = _percent("Percent moved back to the primary per step after promotion.")
+    iterations: int | None = Field(None, ge=1, description="Analysis runs at weight 0 before promotion (blue/green).")
+    webhooks: list[WebhookFields] = Field(default_factory=list)
+    metrics: list[MetricFields] = Field(default_factory=list)
+    match: list[MatchFields] = Field(
+        default_factory=list,
+        max_length=5,
+        description="A/B: each entry is an ALB rule sending matching requests to the "
+        "canary (entries ORed, fields ANDed); needs iterations.",
+    )
+    alarms: list[AlarmFields] = Field(
+        default_factory=list,
+        max_length=100,
+        description="CloudWatch alarms as gates: ALARM is a failed check, INSUFFICIENT_DATA follows the no-data rule.",
+    )
+    no_data_tolerance: int = Field(
+        NO_DATA_TOLERANCE,
+        ge=0,
+        description="Consecutive checks without data that hold the step; each further one counts as a failed check.",
+    )
+    bake: BakeFields | None = Field(
+        None,
+        description="After the steps and confirm-promotion, the canary at weight for duration with the primary "
+        "warm; any failed check moves the weight back in one verified write.",
+    )
+
+
+class ProviderRefFields(Model):
+    name: str
+    namespace: str | None = Field(None, description="Defaults to the Canary's.")
+
+
+class AlertFields(Model):
+    name: str | None = None
+    severity: Severity = Field(
+        "info", description="info: every phase change; warn: warnings and failures; error: failures only."
+    )
+    provider_ref: ProviderRefFields
+
+
+class CanarySpecFields(Model):
+    model_config = _cel(
+        (
+            "!(has(self.service.headless) && self.service.headless && has(self.loadBalancer.targetType)"
+            " && self.loadBalancer.targetType == 'instance')",
+            "a headless Service has no NodePort: loadBalancer.targetType must be ip",
+        )
+    )
+    target_ref: TargetRefFields
+    service: ServiceFields
+    load_balancer: LoadBalancerFields
+    analysis: AnalysisFields = Field(default_factory=AnalysisFields)
+    progress_deadline_seconds: int = Field(PROGRESS_DEADLINE_SECONDS, ge=1)
+    skip_analysis: bool = False
+    suspend: bool = False
+    revert_on_deletion: bool = False
+    alerts: list[AlertFields] = Field(
+        default_factory=list, description="Where phase changes are announced (AlertProviders)."
+    )
+
+
+# -- the domain: what the rollout works with -------------------------------------------------------
 BUILT_IN = ("request-success-rate", "request-duration")  # ALB metrics awsctl queries by itself
 
 
@@ -115,7 +386,7 @@ class Match:
 class BackendRef:
     name: str
     port: int | str
-    weight: int = 1
+    weight: int
 
 
 @dataclass(frozen=True)
@@ -129,11 +400,11 @@ class ServiceSpec:
 
 @dataclass(frozen=True)
 class TargetGroupSpec:
-    protocol: str = "HTTP"
-    port: int = 80
-    vpc_id: str | None = None
-    deregistration_delay: int = 30
-    health_check: Mapping[str, Any] = field(default_factory=dict)
+    protocol: str
+    port: int
+    vpc_id: str | None
+    deregistration_delay: int
+    health_check: Mapping[str, Any]  # as written (camelCase), unset keys left out
 
 
 @dataclass(frozen=True)
@@ -149,9 +420,9 @@ class LoadBalancerSpec:
     rule: RuleSpec | None
     target_type: str
     target_group: TargetGroupSpec
-    stickiness: bool = False
-    stickiness_seconds: int = 300
-    readiness_gate: bool = True
+    stickiness: bool
+    stickiness_seconds: int
+    readiness_gate: bool
 
 
 @dataclass(frozen=True)
@@ -181,11 +452,11 @@ class AnalysisSpec:
     step_promotion: int | None
     iterations: int | None
     webhooks: tuple[Webhook, ...]
-    metrics: tuple[MetricCheck, ...] = ()
-    match: tuple[Match, ...] = ()
-    alarms: tuple[str, ...] = ()  # CloudWatch alarm names or ARNs
-    no_data_tolerance: int = NO_DATA_TOLERANCE
-    bake: Bake | None = None
+    metrics: tuple[MetricCheck, ...]
+    match: tuple[Match, ...]
+    alarms: tuple[str, ...]  # CloudWatch alarm names or ARNs
+    no_data_tolerance: int
+    bake: Bake | None
 
     def blind_metrics(self) -> list[int]:
         """Built-in metrics of a blue/green analysis (iterations, no match): the canary gets no ALB
@@ -216,225 +487,146 @@ class CanarySpec:
     skip_analysis: bool
     suspend: bool
     revert_on_deletion: bool
-    alerts: tuple[Alert, ...] = ()
+    alerts: tuple[Alert, ...]
 
     @classmethod
     def parse(cls, spec: Mapping[str, Any]) -> CanarySpec:
-        """Re-checks what the schema checks (and what CEL cannot), naming the field for the condition."""
-        target = spec.get("targetRef") or {}
-        if (target.get("kind") or "Deployment") != "Deployment":
-            raise SpecError("spec.targetRef.kind", f"only Deployment is supported, not {target.get('kind')!r}")
-        if not target.get("name"):
-            raise SpecError("spec.targetRef.name", "is required")
-        load_balancer = _load_balancer(spec.get("loadBalancer"))
-        analysis = _analysis(spec.get("analysis") or {})
+        """Re-checks what the schema checks (a Canary stored under an older schema still fails
+        clearly) and what it cannot, naming the field for the condition."""
+        fields = parse(CanarySpecFields, spec)
+        load_balancer = _load_balancer(fields.load_balancer)
+        analysis = _analysis(fields.analysis)
         _check_ab(analysis, load_balancer)
+        name = fields.target_ref.name
         return cls(
-            target_name=target["name"],
-            service=_service(spec.get("service") or {}, target["name"]),
+            target_name=name,
+            service=_service(fields.service, name),
             load_balancer=load_balancer,
             analysis=analysis,
-            progress_deadline_seconds=int(spec.get("progressDeadlineSeconds") or 600),
-            skip_analysis=bool(spec.get("skipAnalysis")),
-            suspend=bool(spec.get("suspend")),
-            revert_on_deletion=bool(spec.get("revertOnDeletion")),
-            alerts=tuple(_alert(a, f"spec.alerts[{i}]") for i, a in enumerate(spec.get("alerts") or ())),
+            progress_deadline_seconds=fields.progress_deadline_seconds,
+            skip_analysis=fields.skip_analysis,
+            suspend=fields.suspend,
+            revert_on_deletion=fields.revert_on_deletion,
+            alerts=tuple(
+                Alert(a.name or a.provider_ref.name, a.severity, a.provider_ref.name, a.provider_ref.namespace or "")
+                for a in fields.alerts
+            ),
         )
 
 
-def _alert(raw: Mapping[str, Any], where: str) -> Alert:
-    ref = raw.get("providerRef") or {}
-    if not ref.get("name"):
-        raise SpecError(f"{where}.providerRef.name", "is required")
-    severity = raw.get("severity") or "info"
-    if severity not in SEVERITIES:
-        raise SpecError(f"{where}.severity", f"{severity!r} is not one of {', '.join(SEVERITIES)}")
-    return Alert(str(raw.get("name") or ref["name"]), severity, str(ref["name"]), str(ref.get("namespace") or ""))
-
-
-def _port(value: Any, field_name: str) -> int | str:
+def _port(value: int | str, field_name: str) -> int | str:
+    """A port number (digits in a string count) or a port name."""
     if isinstance(value, str) and value.isdigit():
         value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536:
+    if isinstance(value, int) and 0 < value < 65536:
         return value
     if isinstance(value, str) and value:
         return value
     raise SpecError(field_name, f"{value!r} is not a port number or name")
 
 
-def _service(raw: Mapping[str, Any], default_name: str) -> ServiceSpec:
-    port = raw.get("port")
-    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
-        raise SpecError("spec.service.port", f"{port!r} must be a port number (1-65535)")
+def _service(fields: ServiceFields, default_name: str) -> ServiceSpec:
     refs: dict[str, tuple[BackendRef, ...]] = {}
-    for side, entries in (raw.get("backendRefs") or {}).items():
-        if side not in ("primary", "canary"):
-            raise SpecError(f"spec.service.backendRefs.{side}", "only primary and canary are allowed")
-        parsed = []
-        for i, entry in enumerate(entries or ()):
-            where = f"spec.service.backendRefs.{side}[{i}]"
-            if not entry.get("name"):
-                raise SpecError(f"{where}.name", "is required")
-            weight = entry.get("weight", 1)
-            if not isinstance(weight, int) or isinstance(weight, bool) or not 0 < weight <= 999:
-                raise SpecError(f"{where}.weight", f"{weight!r} must be 1-999")
-            parsed.append(BackendRef(entry["name"], _port(entry.get("port"), f"{where}.port"), weight))
-        if parsed:
-            refs[side] = tuple(parsed)
+    for side, entries in (("primary", fields.backend_refs.primary), ("canary", fields.backend_refs.canary)):
+        if entries:
+            refs[side] = tuple(
+                BackendRef(e.name, _port(e.port, f"spec.service.backendRefs.{side}[{i}].port"), e.weight)
+                for i, e in enumerate(entries)
+            )
     groups = sum(len(refs.get(side, ())) or 1 for side in ("primary", "canary"))
     if groups > MAX_GROUPS_PER_ACTION:
         raise SpecError(
             "spec.service.backendRefs",
             f"{groups} target groups in one forward action; ALB allows at most {MAX_GROUPS_PER_ACTION}",
         )
-    headless = raw.get("headless")
+    target_port = fields.target_port if fields.target_port is not None else fields.port
     return ServiceSpec(
-        name=raw.get("name") or default_name,
-        port=port,
-        target_port=_port(raw.get("targetPort", port), "spec.service.targetPort"),
-        headless=None if headless is None else bool(headless),
+        name=fields.name or default_name,
+        port=fields.port,
+        target_port=_port(target_port, "spec.service.targetPort"),
+        headless=fields.headless,
         backend_refs=refs,
     )
 
 
-def _load_balancer(raw: Mapping[str, Any] | None) -> LoadBalancerSpec:
-    if not raw or not raw.get("listenerARN"):
-        raise SpecError("spec.loadBalancer.listenerARN", "is required")
-    rule = None
-    if raw.get("rule"):
-        r = raw["rule"]
-        if not isinstance(r.get("priority"), int) or not 1 <= r["priority"] <= 50000:
-            raise SpecError("spec.loadBalancer.rule.priority", f"{r.get('priority')!r} must be 1-50000")
-        rule = RuleSpec(r["priority"], tuple(r.get("hosts") or ()), tuple(r.get("paths") or ()))
-    target_type = raw.get("targetType") or "ip"
-    if target_type not in ("ip", "instance"):
-        raise SpecError("spec.loadBalancer.targetType", f"must be ip or instance, not {target_type!r}")
-    tg = raw.get("targetGroup") or {}
-    protocol = tg.get("protocol") or "HTTP"
-    if protocol not in ("HTTP", "HTTPS"):
-        raise SpecError("spec.loadBalancer.targetGroup.protocol", f"must be HTTP or HTTPS, not {protocol!r}")
-    sticky = raw.get("stickiness") or {}
+def _load_balancer(fields: LoadBalancerFields) -> LoadBalancerSpec:
+    rule = fields.rule
+    tg = fields.target_group
     return LoadBalancerSpec(
-        listener_arn=raw["listenerARN"],
-        rule=rule,
-        target_type=target_type,
+        listener_arn=fields.listener_arn,
+        rule=RuleSpec(rule.priority, tuple(rule.hosts), tuple(rule.paths)) if rule else None,
+        target_type=fields.target_type,
         target_group=TargetGroupSpec(
-            protocol=protocol,
-            port=int(tg.get("port") or 80),
-            vpc_id=tg.get("vpcID"),
-            deregistration_delay=int(tg.get("deregistrationDelaySeconds", 30)),
-            health_check=dict(tg.get("healthCheck") or {}),
+            protocol=tg.protocol,
+            port=tg.port,
+            vpc_id=tg.vpc_id,
+            deregistration_delay=tg.deregistration_delay_seconds,
+            health_check=tg.health_check.model_dump(by_alias=True, exclude_none=True),
         ),
-        stickiness=bool(sticky.get("enabled")),
-        stickiness_seconds=int(sticky.get("durationSeconds") or 300),
-        readiness_gate=bool(raw.get("readinessGate", True)),
+        stickiness=fields.stickiness.enabled,
+        stickiness_seconds=fields.stickiness.duration_seconds,
+        readiness_gate=fields.readiness_gate,
     )
 
 
-def _analysis(raw: Mapping[str, Any]) -> AnalysisSpec:
-    if "stepWeight" in raw and "stepWeights" in raw:
-        raise SpecError("spec.analysis.stepWeights", "set stepWeight or stepWeights, not both")
-    max_weight = permille(raw["maxWeight"], "spec.analysis.maxWeight") if "maxWeight" in raw else None
-    if "stepWeights" in raw:
-        steps = tuple(permille(w, f"spec.analysis.stepWeights[{i}]") for i, w in enumerate(raw["stepWeights"]))
+def _steps(fields: AnalysisFields) -> tuple[tuple[int, ...], int]:
+    """The permille steps, ascending and ending at the max weight, and that max weight."""
+    where = "spec.analysis"
+    if fields.step_weight is not None and fields.step_weights is not None:
+        raise SpecError(f"{where}.stepWeights", "set stepWeight or stepWeights, not both")
+    max_weight = permille(fields.max_weight, f"{where}.maxWeight") if fields.max_weight is not None else None
+    if fields.step_weights is not None:
+        steps = tuple(permille(w, f"{where}.stepWeights[{i}]") for i, w in enumerate(fields.step_weights))
         if not steps or any(b <= a for a, b in zip(steps, steps[1:])):
-            raise SpecError("spec.analysis.stepWeights", "must be a non-empty, strictly increasing list")
+            raise SpecError(f"{where}.stepWeights", "must be a non-empty, strictly increasing list")
         if max_weight is None:
-            max_weight = steps[-1]
-        elif steps[-1] > max_weight:
-            raise SpecError("spec.analysis.stepWeights", f"{steps[-1] / 10:g} is above maxWeight {max_weight / 10:g}")
-        elif steps[-1] < max_weight:
-            steps += (max_weight,)
-    else:
-        step = permille(raw.get("stepWeight", 10), "spec.analysis.stepWeight")
-        max_weight = max_weight or 500
-        steps = tuple(range(step, max_weight, step)) + (max_weight,)
-    step_promotion = raw.get("stepWeightPromotion")
-    iterations = raw.get("iterations")
-    if iterations is not None and (not isinstance(iterations, int) or iterations < 1):
-        raise SpecError("spec.analysis.iterations", f"{iterations!r} must be a positive integer")
-    if iterations is not None and ({"stepWeight", "stepWeights", "maxWeight"} & set(raw)):
+            return steps, steps[-1]
+        if steps[-1] > max_weight:
+            raise SpecError(f"{where}.stepWeights", f"{steps[-1] / 10:g} is above maxWeight {max_weight / 10:g}")
+        return (steps + (max_weight,) if steps[-1] < max_weight else steps), max_weight
+    step = permille(STEP_WEIGHT if fields.step_weight is None else fields.step_weight, f"{where}.stepWeight")
+    max_weight = max_weight or permille(MAX_WEIGHT, f"{where}.maxWeight")
+    return tuple(range(step, max_weight, step)) + (max_weight,), max_weight
+
+
+def _analysis(fields: AnalysisFields) -> AnalysisSpec:
+    steps, max_weight = _steps(fields)
+    weights_set = {"step_weight", "step_weights", "max_weight"} & fields.model_fields_set
+    if fields.iterations is not None and weights_set:
         raise SpecError("spec.analysis.iterations", "iterations (weight stays 0) excludes stepWeight(s)/maxWeight")
-    threshold = raw.get("threshold", 5)
-    if not isinstance(threshold, int) or threshold < 1:
-        raise SpecError("spec.analysis.threshold", f"{threshold!r} must be a positive integer")
-    hooks = []
-    for i, hook in enumerate(raw.get("webhooks") or ()):
-        where = f"spec.analysis.webhooks[{i}]"
-        if hook.get("type", "rollout") not in WEBHOOK_TYPES:
-            raise SpecError(f"{where}.type", f"{hook.get('type')!r} is not one of {', '.join(WEBHOOK_TYPES)}")
-        if not str(hook.get("url", "")).startswith(("http://", "https://")):
-            raise SpecError(f"{where}.url", f"{hook.get('url')!r} is not an http(s) URL")
-        hooks.append(
-            Webhook(
-                hook.get("name") or f"webhook-{i}",
-                hook.get("type", "rollout"),
-                hook["url"],
-                parse_duration(hook.get("timeout", "10s"), f"{where}.timeout"),
-                {str(k): str(v) for k, v in (hook.get("metadata") or {}).items()},
-            )
-        )
+    promotion = fields.step_weight_promotion
+    bake = fields.bake
     return AnalysisSpec(
-        interval_seconds=parse_duration(raw.get("interval", "1m"), "spec.analysis.interval"),
-        threshold=threshold,
+        interval_seconds=parse_duration(fields.interval, "spec.analysis.interval"),
+        threshold=fields.threshold,
         steps=steps,
         max_weight=max_weight,
-        step_promotion=permille(step_promotion, "spec.analysis.stepWeightPromotion") if step_promotion else None,
-        iterations=iterations,
-        webhooks=tuple(hooks),
-        metrics=tuple(_metric(m, f"spec.analysis.metrics[{i}]") for i, m in enumerate(raw.get("metrics") or ())),
-        match=tuple(_match(m, f"spec.analysis.match[{i}]") for i, m in enumerate(raw.get("match") or ())),
-        alarms=tuple(_alarm(a, f"spec.analysis.alarms[{i}]") for i, a in enumerate(raw.get("alarms") or ())),
-        no_data_tolerance=_count(raw.get("noDataTolerance", NO_DATA_TOLERANCE), "spec.analysis.noDataTolerance"),
-        bake=_bake(raw.get("bake"), "spec.analysis.bake"),
+        step_promotion=permille(promotion, "spec.analysis.stepWeightPromotion") if promotion else None,
+        iterations=fields.iterations,
+        webhooks=tuple(
+            Webhook(
+                h.name, h.type, h.url, parse_duration(h.timeout, f"spec.analysis.webhooks[{i}].timeout"), h.metadata
+            )
+            for i, h in enumerate(fields.webhooks)
+        ),
+        metrics=tuple(_metric(m, f"spec.analysis.metrics[{i}]") for i, m in enumerate(fields.metrics)),
+        match=tuple(_match(m, f"spec.analysis.match[{i}]") for i, m in enumerate(fields.match)),
+        alarms=tuple(a.name for a in fields.alarms),
+        no_data_tolerance=fields.no_data_tolerance,
+        bake=Bake(
+            permille(bake.weight, "spec.analysis.bake.weight"),
+            parse_duration(bake.duration, "spec.analysis.bake.duration"),
+        )
+        if bake
+        else None,
     )
 
 
-def _count(value: Any, field_name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise SpecError(field_name, f"{value!r} must be a whole number, 0 or more")
-    return value
-
-
-def _alarm(raw: Any, where: str) -> str:
-    name = raw.get("name") if isinstance(raw, Mapping) else None
-    if not name:
-        raise SpecError(f"{where}.name", "is required (an alarm name or ARN)")
-    return str(name)
-
-
-def _bake(raw: Any, where: str) -> Bake | None:
-    if not raw:
-        return None
-    return Bake(
-        permille(raw.get("weight", 100), f"{where}.weight"), parse_duration(raw.get("duration"), f"{where}.duration")
-    )
-
-
-def _number(value: Any, field_name: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SpecError(field_name, f"{value!r} is not a number")
-    return float(value)
-
-
-def _metric(raw: Mapping[str, Any], where: str) -> MetricCheck:
-    name = raw.get("name")
-    if not name:
-        raise SpecError(f"{where}.name", "is required")
-    bounds = raw.get("thresholdRange") or {}
-    low, high = (
-        _number(bounds.get("min"), f"{where}.thresholdRange.min"),
-        _number(bounds.get("max"), f"{where}.thresholdRange.max"),
-    )
-    delta, ratio = (
-        _number(bounds.get("maxDelta"), f"{where}.thresholdRange.maxDelta"),
-        _number(bounds.get("maxRatio"), f"{where}.thresholdRange.maxRatio"),
-    )
+def _metric(fields: MetricFields, where: str) -> MetricCheck:
+    name, bounds, query = fields.name, fields.threshold_range, tuple(fields.query)
+    low, high, delta, ratio = bounds.min, bounds.max, bounds.max_delta, bounds.max_ratio
     if low is None and high is None and delta is None and ratio is None:
         raise SpecError(f"{where}.thresholdRange", "set min and/or max, or maxDelta/maxRatio (relative to the primary)")
-    query = tuple(dict(q) for q in raw.get("query") or ())
     relative = Relative(delta, ratio) if delta is not None or ratio is not None else None
     if relative is not None and (name not in BUILT_IN or query):
         raise SpecError(
@@ -450,24 +642,24 @@ def _metric(raw: Mapping[str, Any], where: str) -> MetricCheck:
     for i, q in enumerate(query):
         if not re.fullmatch(r"[a-z][a-zA-Z0-9_]*", str(q.get("Id", ""))):
             raise SpecError(f"{where}.query[{i}].Id", "must start with a lowercase letter (CloudWatch query Id)")
-    lookback = parse_duration(raw["lookback"], f"{where}.lookback") if raw.get("lookback") else None
-    return MetricCheck(
-        name, parse_duration(raw.get("interval", "1m"), f"{where}.interval"), low, high, query, relative, lookback
-    )
+    lookback = parse_duration(fields.lookback, f"{where}.lookback") if fields.lookback else None
+    interval = parse_duration(fields.interval, f"{where}.interval")
+    return MetricCheck(name, interval, low, high, query, relative, lookback)
 
 
-def _match(raw: Mapping[str, Any], where: str) -> Match:
+def _match(fields: MatchFields, where: str) -> Match:
     headers = []
-    for name, rule in (raw.get("headers") or {}).items():
-        rule = rule or {}
-        if ("exact" in rule) == ("wildcard" in rule):
+    for name, rule in fields.headers.items():
+        if (rule.exact is None) == (rule.wildcard is None):
             raise SpecError(f"{where}.headers.{name}", "set exactly one of exact and wildcard")
-        headers.append(HeaderMatch(name, str(rule.get("exact", rule.get("wildcard"))), "wildcard" in rule))
+        headers.append(
+            HeaderMatch(name, rule.exact if rule.exact is not None else str(rule.wildcard), rule.exact is None)
+        )
     return Match(
         headers=tuple(headers),
-        cookies=tuple((str(k), str(v)) for k, v in (raw.get("cookies") or {}).items()),
-        query=tuple((str(k), str(v)) for k, v in (raw.get("queryStrings") or {}).items()),
-        source_ips=tuple(raw.get("sourceIPs") or ()),
+        cookies=tuple(fields.cookies.items()),
+        query=tuple(fields.query_strings.items()),
+        source_ips=tuple(fields.source_ips),
     )
 
 
@@ -491,497 +683,108 @@ def _check_ab(analysis: AnalysisSpec, lb: LoadBalancerSpec) -> None:
             )
 
 
+# -- status ----------------------------------------------------------------------------------------
+def _described(description: str, **extra: Any) -> Any:
+    return Field(description=description, json_schema_extra=extra or None)
+
+
+class RouteRecord(TypedDict, total=False):
+    """A route awsctl drives (routing/alb.py): enough to give it back as it was."""
+
+    arn: str
+    created: bool
+    previousActions: str  # JSON
+    listener: str
+    priority: int | None
+
+
+class Sides(TypedDict, total=False):
+    primary: list[str]
+    canary: list[str]
+
+
+class RelativeStatus(TypedDict, total=False):
+    maxDelta: float
+    maxRatio: float
+
+
+class MetricStatus(TypedDict, total=False):
+    name: str
+    value: float
+    min: float
+    max: float
+    primary: Annotated[float, _described("Relative mode: the primary's value.")]
+    relative: RelativeStatus
+    verdict: Literal["pass", "fail", "wait"]
+    message: str
+
+
+class AlarmStatus(TypedDict, total=False):
+    name: str
+    state: str
+
+
 class CanaryStatus(TypedDict, total=False):
-    """status: the Canary's only memory between ticks (and across restarts). `None` in a change
-    removes the key (JSON merge patch)."""
+    """What awsctl has verified and decided: the Canary's only memory between ticks and across restarts."""
+
+    # Also the CRD's status schema. `None` in a change removes the key (JSON merge patch).
 
     # the rollout (controllers/canary_reconciler.py)
-    phase: str
-    canaryWeight: float  # verified percent
+    phase: Phase
+    canaryWeight: Annotated[float, _described("Verified canary percent, as read back from AWS.")]
     failedChecks: int
     iterations: int
-    noDataChecks: int
+    noDataChecks: Annotated[int, _described("Consecutive checks that had no data.")]
     lastAppliedSpec: str
     lastPromotedSpec: str
-    lastTransitionTime: str
-    unavailableSince: str | None
-    observedGeneration: int
+    lastTransitionTime: Annotated[str, _described("When the phase last changed.", format="date-time")]
+    unavailableSince: Annotated[
+        str | None, _described("When the canary stopped being ready (the progress deadline counts from here).")
+    ]
+    observedGeneration: Annotated[int, Field(json_schema_extra=INT64)]
     message: str
-    conditions: list[dict[str, Any]]
-    commands: dict[str, str]  # verb -> the annotation value it answered
-    metrics: list[dict[str, Any]]
-    alarms: list[dict[str, Any]]
-    scaleDownAt: str | None
+    conditions: Annotated[list[Condition], Field(json_schema_extra=CONDITIONS)]
+    commands: Annotated[
+        dict[str, str],
+        _described("The awsctl.io/<verb> annotation values (awsctl promote, abort, retry) already carried out."),
+    ]
+    metrics: Annotated[list[MetricStatus], _described("Last value of each metric check.")]
+    alarms: Annotated[list[AlarmStatus], _described("State of each analysis alarm at the last check.")]
+    scaleDownAt: Annotated[
+        str | None,
+        _described(
+            "When the canary, at weight 0 and with its A/B rules gone, scales to 0 (after the stickiness duration)."
+        ),
+    ]
     # the groups and the user's objects (write-aheads for revertOnDeletion)
-    targetGroups: dict[str, list[str]]
-    backends: dict[str, list[str]]
-    targetReplicas: int
-    apexSelector: dict[str, str] | None
+    targetGroups: Annotated[Sides, _described("Target group ARNs per side, in forward-action order.")]
+    backends: Annotated[Sides, _described("Service:port per side, in forward-action order.")]
+    targetReplicas: Annotated[int, _described("Replicas of your Deployment before awsctl scaled it.")]
+    apexSelector: Annotated[
+        dict[str, str] | None, _described("Selector of your apex Service before awsctl pointed it at the primary.")
+    ]
     # the traffic provider's record (routing/alb.py)
-    listenerRule: dict[str, Any] | None
-    retiringRule: dict[str, Any] | None
-    abRules: list[str]
-    pendingWeight: float | None  # percent written to AWS, not yet verified (a write-ahead)
-    warmup: bool
-
-
-# -- schema ---------------------------------------------------------------------------------
-def _percent(description: str) -> dict[str, Any]:
-    return {"type": "number", "minimum": 0.1, "maximum": 100, "description": description}
-
-
-def _backend_refs() -> dict[str, Any]:
-    side = {
-        "type": "array",
-        "maxItems": MAX_GROUPS_PER_ACTION,
-        "items": {
-            "type": "object",
-            "required": ["name", "port"],
-            "properties": {
-                "name": {"type": "string", "minLength": 1, "maxLength": 63},
-                "port": {"x-kubernetes-int-or-string": True, "description": "Service port number or name."},
-                "weight": {
-                    "type": "integer",
-                    "minimum": 1,
-                    "maximum": 999,
-                    "default": 1,
-                    "description": "Relative share of this side's weight.",
-                },
-            },
-        },
-    }
-    return {
-        "type": "object",
-        "description": "Your own Services per side instead of the generated ones; each gets a target group.",
-        "properties": {"primary": side, "canary": side},
-        "x-kubernetes-validations": [
-            {
-                "rule": "(has(self.primary) && size(self.primary) > 0 ? size(self.primary) : 1) + "
-                "(has(self.canary) && size(self.canary) > 0 ? size(self.canary) : 1) <= 5",
-                "message": "ALB allows at most 5 target groups in one forward action (primary + canary)",
-            }
-        ],
-    }
-
-
-def _webhook() -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": ["name", "url"],
-        "properties": {
-            "name": {"type": "string", "minLength": 1},
-            "type": {"type": "string", "enum": list(WEBHOOK_TYPES), "default": "rollout"},
-            "url": {"type": "string", "pattern": "^https?://"},
-            "timeout": {"type": "string", "pattern": DURATION, "default": "10s"},
-            "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
-        },
-    }
-
-
-def _metric_schema() -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": ["name", "thresholdRange"],
-        "properties": {
-            "name": {
-                "type": "string",
-                "minLength": 1,
-                "description": "request-success-rate, request-duration, or any name with a query.",
-            },
-            "interval": {
-                "x-kubernetes-int-or-string": True,
-                "default": "1m",
-                "description": "The metric's period (at least 1m for ALB metrics).",
-            },
-            "lookback": {
-                "x-kubernetes-int-or-string": True,
-                "description": "How far back the query reads; the latest period with data counts. "
-                "Default: ten periods, as Flagger.",
-            },
-            "thresholdRange": {
-                "type": "object",
-                "properties": {
-                    "min": {"type": "number"},
-                    "max": {"type": "number"},
-                    "maxDelta": {
-                        "type": "number",
-                        "minimum": 0,
-                        "description": "Relative: the canary may be at most this much worse than the primary "
-                        "over the same window (percentage points for request-success-rate).",
-                    },
-                    "maxRatio": {
-                        "type": "number",
-                        "minimum": 1,
-                        "description": "Relative: canary/primary may be at most this (e.g. 1.2 for latency).",
-                    },
-                },
-            },
-            "query": {
-                "type": "array",
-                "description": "CloudWatch MetricDataQueries; {{ target_group }} and "
-                "{{ load_balancer }} are replaced by dimension values.",
-                "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-            },
-        },
-    }
-
-
-def _match_schema() -> dict[str, Any]:
-    header = {
-        "type": "object",
-        "properties": {"exact": {"type": "string"}, "wildcard": {"type": "string"}},
-        "x-kubernetes-validations": [
-            {"rule": "has(self.exact) != has(self.wildcard)", "message": "set exactly one of exact and wildcard"}
-        ],
-    }
-    strings = {"type": "object", "additionalProperties": {"type": "string"}}
-    return {
-        "type": "object",
-        "properties": {
-            "headers": {"type": "object", "additionalProperties": header},
-            "cookies": strings,
-            "queryStrings": strings,
-            "sourceIPs": {"type": "array", "items": {"type": "string"}},
-        },
-    }
+    listenerRule: Annotated[
+        RouteRecord | None, _described("The rule awsctl drives; previousActions (JSON) are restored on deletion.")
+    ]
+    retiringRule: Annotated[
+        RouteRecord | None, _described("The route the spec named before; restored once the new one is verified.")
+    ]
+    abRules: Annotated[list[str], _described("A/B rules awsctl created for this analysis.")]
+    pendingWeight: Annotated[
+        float | None, _described("Written before a weight change (percent); adopted if AWS shows it after a crash.")
+    ]
+    warmup: Annotated[
+        bool, _described("A warm-up rule makes AWS health-check groups the live route does not forward to yet.")
+    ]
 
 
 def schema() -> dict[str, Any]:
-    spec = {
+    return {
         "type": "object",
-        "required": ["targetRef", "service", "loadBalancer"],
-        "x-kubernetes-validations": [
-            {
-                "rule": "!(has(self.service.headless) && self.service.headless && has(self.loadBalancer.targetType)"
-                " && self.loadBalancer.targetType == 'instance')",
-                "message": "a headless Service has no NodePort: loadBalancer.targetType must be ip",
-            }
-        ],
-        "properties": {
-            "targetRef": {
-                "type": "object",
-                "required": ["name"],
-                "properties": {
-                    "apiVersion": {"type": "string", "default": "apps/v1"},
-                    "kind": {"type": "string", "enum": ["Deployment"], "default": "Deployment"},
-                    "name": {"type": "string", "minLength": 1, "maxLength": 63},
-                },
-            },
-            "service": {
-                "type": "object",
-                "required": ["port"],
-                "properties": {
-                    "name": {"type": "string", "maxLength": 55, "description": "Defaults to the target's name."},
-                    "port": {"type": "integer", "minimum": 1, "maximum": 65535},
-                    "targetPort": {"x-kubernetes-int-or-string": True, "description": "Defaults to port."},
-                    "headless": {
-                        "type": "boolean",
-                        "description": "Defaults to the headless state of your existing apex Service.",
-                    },
-                    "backendRefs": _backend_refs(),
-                },
-            },
-            "loadBalancer": {
-                "type": "object",
-                "required": ["listenerARN"],
-                "properties": {
-                    "listenerARN": {
-                        "type": "string",
-                        "pattern": "^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/app/.+",
-                    },
-                    "rule": {
-                        "type": "object",
-                        "required": ["priority"],
-                        "description": "Without it awsctl drives the listener's default action.",
-                        "x-kubernetes-validations": [
-                            {
-                                "rule": "(has(self.hosts) ? size(self.hosts) : 0) + (has(self.paths) ? size(self.paths) : 0)"
-                                " <= 5",
-                                "message": "ALB allows at most 5 condition values per rule (hosts + paths)",
-                            }
-                        ],
-                        "properties": {
-                            "priority": {"type": "integer", "minimum": 1, "maximum": 50000},
-                            "hosts": {"type": "array", "maxItems": 5, "items": {"type": "string", "minLength": 1}},
-                            "paths": {"type": "array", "maxItems": 5, "items": {"type": "string", "minLength": 1}},
-                        },
-                    },
-                    "targetType": {
-                        "type": "string",
-                        "enum": ["ip", "instance"],
-                        "default": "ip",
-                        "description": "A headless Service forces ip.",
-                    },
-                    "targetGroup": {
-                        "type": "object",
-                        "properties": {
-                            "protocol": {"type": "string", "enum": ["HTTP", "HTTPS"], "default": "HTTP"},
-                            "port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 80},
-                            "vpcID": {"type": "string", "pattern": "^vpc-[0-9a-f]+$"},
-                            "deregistrationDelaySeconds": {
-                                "type": "integer",
-                                "minimum": 0,
-                                "maximum": 3600,
-                                "default": 30,
-                            },
-                            "healthCheck": {
-                                "type": "object",
-                                "properties": {
-                                    "path": {"type": "string", "pattern": "^/"},
-                                    "port": {"type": "string"},
-                                    "intervalSeconds": {"type": "integer", "minimum": 5, "maximum": 300},
-                                    "timeoutSeconds": {"type": "integer", "minimum": 2, "maximum": 120},
-                                    "healthyThresholdCount": {"type": "integer", "minimum": 2, "maximum": 10},
-                                    "unhealthyThresholdCount": {"type": "integer", "minimum": 2, "maximum": 10},
-                                    "matcher": {"type": "string"},
-                                },
-                            },
-                        },
-                    },
-                    "stickiness": {
-                        "type": "object",
-                        "properties": {
-                            "enabled": {"type": "boolean", "default": False},
-                            "durationSeconds": {"type": "integer", "minimum": 1, "maximum": 604800, "default": 300},
-                        },
-                    },
-                    "readinessGate": {
-                        "type": "boolean",
-                        "default": True,
-                        "description": "Give the generated primary's pods the readiness gate "
-                        "target-health.awsctl.io/<name>-primary: a pod is Ready only once its "
-                        "target is healthy in AWS, so a rolling update cannot outrun the ALB.",
-                    },
-                },
-            },
-            "analysis": {
-                "type": "object",
-                "x-kubernetes-validations": [
-                    {
-                        "rule": "!(has(self.stepWeight) && has(self.stepWeights))",
-                        "message": "set stepWeight or stepWeights, not both",
-                    },
-                    {
-                        "rule": "!has(self.iterations) || !(has(self.stepWeight) || has(self.stepWeights) || "
-                        "has(self.maxWeight))",
-                        "message": "iterations (analysis at weight 0) excludes stepWeight, stepWeights and maxWeight",
-                    },
-                    {
-                        "rule": "!has(self.match) || has(self.iterations)",
-                        "message": "A/B testing (match) runs for a number of iterations: set iterations",
-                    },
-                    {
-                        "rule": "!has(self.stepWeights) || !has(self.maxWeight) || "
-                        "self.stepWeights.all(w, w <= self.maxWeight)",
-                        "message": "every stepWeights entry must be at most maxWeight",
-                    },
-                ],
-                "properties": {
-                    "interval": {
-                        "x-kubernetes-int-or-string": True,
-                        "default": "1m",
-                        "description": "Time between steps: seconds or a duration (1s, 30s, 1m).",
-                    },
-                    "threshold": {
-                        "type": "integer",
-                        "minimum": 1,
-                        "default": 5,
-                        "description": "Failed checks before rollback.",
-                    },
-                    "stepWeight": _percent("Percent added per step (0.1 resolution)."),
-                    "stepWeights": {
-                        "type": "array",
-                        "minItems": 1,
-                        "maxItems": 100,
-                        "items": _percent("Percent at this step (0.1 resolution)."),
-                    },
-                    "maxWeight": _percent("Canary percent at which promotion starts."),
-                    "stepWeightPromotion": _percent("Percent moved back to the primary per step after promotion."),
-                    "iterations": {
-                        "type": "integer",
-                        "minimum": 1,
-                        "description": "Analysis runs at weight 0 before promotion (blue/green).",
-                    },
-                    "webhooks": {"type": "array", "items": _webhook()},
-                    "metrics": {"type": "array", "items": _metric_schema()},
-                    "match": {
-                        "type": "array",
-                        "maxItems": 5,
-                        "items": _match_schema(),
-                        "description": "A/B: each entry is an ALB rule sending matching requests to the "
-                        "canary (entries ORed, fields ANDed); needs iterations.",
-                    },
-                    "alarms": {
-                        "type": "array",
-                        "maxItems": 100,
-                        "description": "CloudWatch alarms as gates: ALARM "
-                        "is a failed check, INSUFFICIENT_DATA follows the no-data rule.",
-                        "items": {
-                            "type": "object",
-                            "required": ["name"],
-                            "properties": {"name": {"type": "string", "minLength": 1, "description": "Name or ARN."}},
-                        },
-                    },
-                    "noDataTolerance": {
-                        "type": "integer",
-                        "minimum": 0,
-                        "default": NO_DATA_TOLERANCE,
-                        "description": "Consecutive checks without data that hold the step; each "
-                        "further one counts as a failed check.",
-                    },
-                    "bake": {
-                        "type": "object",
-                        "required": ["duration"],
-                        "description": "After the steps and "
-                        "confirm-promotion, the canary at weight for duration with the primary warm; any "
-                        "failed check moves the weight back in one verified write.",
-                        "properties": {
-                            "weight": {**_percent("Canary percent during the bake."), "default": 100},
-                            "duration": {
-                                "x-kubernetes-int-or-string": True,
-                                "description": "How long to bake (e.g. 10m).",
-                            },
-                        },
-                    },
-                },
-            },
-            "progressDeadlineSeconds": {"type": "integer", "minimum": 1, "default": 600},
-            "skipAnalysis": {"type": "boolean", "default": False},
-            "suspend": {"type": "boolean", "default": False},
-            "revertOnDeletion": {"type": "boolean", "default": False},
-            "alerts": {
-                "type": "array",
-                "description": "Where phase changes are announced (AlertProviders).",
-                "items": {
-                    "type": "object",
-                    "required": ["providerRef"],
-                    "properties": {
-                        "name": {"type": "string"},
-                        "severity": {
-                            "type": "string",
-                            "enum": list(SEVERITIES),
-                            "default": "info",
-                            "description": "info: every phase change; warn: warnings and failures; "
-                            "error: failures only.",
-                        },
-                        "providerRef": {
-                            "type": "object",
-                            "required": ["name"],
-                            "properties": {
-                                "name": {"type": "string"},
-                                "namespace": {"type": "string", "description": "Defaults to the Canary's."},
-                            },
-                        },
-                    },
-                },
-            },
-        },
+        "required": ["spec"],
+        "properties": {"spec": model_schema(CanarySpecFields), "status": status_schema(CanaryStatus)},
     }
-    arns = {"type": "array", "items": {"type": "string"}}
-
-    def route_record(description: str) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "description": description,
-            "properties": {
-                "arn": {"type": "string"},
-                "created": {"type": "boolean"},
-                "previousActions": {"type": "string"},
-                "listener": {"type": "string"},
-                "priority": {"type": "integer", "nullable": True},
-            },
-        }
-
-    status = {
-        "type": "object",
-        "properties": {
-            "phase": {"type": "string", "enum": list(PHASES)},
-            "canaryWeight": {"type": "number", "description": "Verified canary percent, as read back from AWS."},
-            "failedChecks": {"type": "integer"},
-            "iterations": {"type": "integer"},
-            "lastAppliedSpec": {"type": "string"},
-            "lastPromotedSpec": {"type": "string"},
-            "lastTransitionTime": {"type": "string", "format": "date-time"},
-            "observedGeneration": {"type": "integer", "format": "int64"},
-            "message": {"type": "string"},
-            "conditions": condition_schema(),
-            "targetGroups": {"type": "object", "properties": {"primary": arns, "canary": arns}},
-            "backends": {
-                "type": "object",
-                "description": "Service:port per side, in forward-action order.",
-                "properties": {"primary": arns, "canary": arns},
-            },
-            "listenerRule": route_record("The rule awsctl drives; previousActions (JSON) are restored on deletion."),
-            "retiringRule": route_record("The route the spec named before; restored once the new one is verified."),
-            "warmup": {
-                "type": "boolean",
-                "description": "A warm-up rule makes AWS health-check groups the live route does not forward to yet.",
-            },
-            "scaleDownAt": {
-                "type": "string",
-                "nullable": True,
-                "description": "When the canary, at weight 0 "
-                "and with its A/B rules gone, scales to 0 (after the stickiness duration).",
-            },
-            "metrics": {
-                "type": "array",
-                "description": "Last value of each metric check.",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "name": {"type": "string"},
-                        "value": {"type": "number"},
-                        "min": {"type": "number"},
-                        "max": {"type": "number"},
-                        "primary": {"type": "number", "description": "Relative mode: the primary's value."},
-                        "relative": {
-                            "type": "object",
-                            "properties": {"maxDelta": {"type": "number"}, "maxRatio": {"type": "number"}},
-                        },
-                        "verdict": {"type": "string", "enum": ["pass", "fail", "wait"]},
-                        "message": {"type": "string"},
-                    },
-                },
-            },
-            "alarms": {
-                "type": "array",
-                "description": "State of each analysis alarm at the last check.",
-                "items": {"type": "object", "properties": {"name": {"type": "string"}, "state": {"type": "string"}}},
-            },
-            "noDataChecks": {"type": "integer", "description": "Consecutive checks that had no data."},
-            "unavailableSince": {
-                "type": "string",
-                "nullable": True,
-                "description": "When the canary stopped being ready (the progress deadline counts from here).",
-            },
-            "abRules": {
-                "type": "array",
-                "items": {"type": "string"},
-                "description": "A/B rules awsctl created for this analysis.",
-            },
-            "pendingWeight": {
-                "type": "number",
-                "nullable": True,
-                "description": "Written before a weight change; adopted if AWS shows it after a crash.",
-            },
-            "targetReplicas": {
-                "type": "integer",
-                "description": "Replicas of your Deployment before awsctl scaled it.",
-            },
-            "commands": {
-                "type": "object",
-                "additionalProperties": {"type": "string"},
-                "description": "The awsctl.io/<verb> annotation values (awsctl promote, abort, retry) "
-                "already carried out.",
-            },
-            "apexSelector": {
-                "type": "object",
-                "additionalProperties": {"type": "string"},
-                "description": "Selector of your apex Service before awsctl pointed it at the primary.",
-            },
-        },
-    }
-    return {"type": "object", "required": ["spec"], "properties": {"spec": spec, "status": status}}
 
 
 def definition() -> dict[str, Any]:

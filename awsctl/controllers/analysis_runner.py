@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from awsctl.analysis import metrics, webhooks
 from awsctl.api import canary as api
+from awsctl.api.canary import AlarmStatus, MetricStatus
 from awsctl.aws.cloudwatch import CloudWatch, alarm_name
 from awsctl.planning.rollout import ANALYSIS
 
@@ -20,8 +21,8 @@ log = logging.getLogger("awsctl.analysis")
 class Answer:
     ok: bool | None  # None: no data yet (metrics, alarms), hold the step
     detail: str
-    metrics: list[dict] = field(default_factory=list)  # last value of each metric, for status
-    alarms: list[dict] = field(default_factory=list)  # each alarm's state, for status
+    metrics: list[MetricStatus] = field(default_factory=list)  # last value of each metric, for status
+    alarms: list[AlarmStatus] = field(default_factory=list)  # each alarm's state, for status
 
 
 class AnalysisRunner:
@@ -56,7 +57,7 @@ class AnalysisRunner:
             )
         return Answer(checks_ok, checks_detail, status, alarm_status)
 
-    def _alarms(self, refs: Sequence[str]) -> tuple[list[metrics.MetricResult], list[dict]]:
+    def _alarms(self, refs: Sequence[str]) -> tuple[list[metrics.MetricResult], list[AlarmStatus]]:
         """The alarms as checks, and {name, state} of each for status (UNKNOWN when unreadable)."""
         if not refs:
             return [], []

@@ -264,8 +264,14 @@ class CanaryReconciler:
             body,
             body.get("status") or {},
             {
-                "targetGroups": {r: [b.arn for b in backends if b.role == r] for r in ("primary", "canary")},
-                "backends": {r: [b.key for b in backends if b.role == r] for r in ("primary", "canary")},
+                "targetGroups": {
+                    "primary": [b.arn for b in backends if b.role == "primary"],
+                    "canary": [b.arn for b in backends if b.role == "canary"],
+                },
+                "backends": {
+                    "primary": [b.key for b in backends if b.role == "primary"],
+                    "canary": [b.key for b in backends if b.role == "canary"],
+                },
             },
         )
         health = SideHealth(lambda: self._binding_health(body))

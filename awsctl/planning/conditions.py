@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, cast
+
+from awsctl.api.schema import Condition
 
 
 def set_condition(
@@ -15,13 +17,13 @@ def set_condition(
     message: str,
     now: str,
     generation: int | None,
-) -> list[dict[str, Any]]:
-    status_text = "True" if status else "False"
-    merged: list[dict[str, Any]] = []
+) -> list[Condition]:
+    status_text: Literal["True", "False"] = "True" if status else "False"
+    merged: list[Condition] = []
     found = False
     for cond in conditions or ():
         if cond.get("type") != type:
-            merged.append(dict(cond))
+            merged.append(cast(Condition, dict(cond)))
             continue
         found = True
         moved = cond.get("status") != status_text
@@ -51,7 +53,7 @@ def set_condition(
 
 def refused(
     conditions: Sequence[Mapping[str, Any]] | None, *, reason: str, message: str, now: str, generation: int | None
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[Condition], bool]:
     """Ready=False for bad or missing input, and whether it is news (a new reason or message), so the
     shell posts one event per refusal rather than one per resync."""
     previous = find_condition(conditions, "Ready") or {}

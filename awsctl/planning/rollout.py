@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from awsctl.api.canary import NO_DATA_TOLERANCE, PROGRESS_DEADLINE_SECONDS
 from awsctl.api.phases import STEADY, Phase, phase_of
 from awsctl.planning.commands import ABORT, PROMOTE, PROMOTE_FULL, RETRY
 from awsctl.planning.weights import next_step, percent, promotion_step
@@ -30,11 +31,11 @@ class Policy:
     threshold: int
     step_promotion: int | None = None
     iterations: int | None = None  # set: analysis at weight 0 for this many runs (blue/green)
-    progress_deadline: float = 600.0
+    progress_deadline: float = PROGRESS_DEADLINE_SECONDS
     skip_analysis: bool = False
     suspend: bool = False
     hooks: frozenset[str] = frozenset()  # webhook types the spec defines
-    no_data_tolerance: int = 2  # consecutive no-data checks that hold; each further one is a failed check
+    no_data_tolerance: int = NO_DATA_TOLERANCE  # consecutive no-data checks that hold; each further one fails
     bake_weight: int | None = None  # permille: bake at this weight after confirm-promotion
     bake_seconds: float = 0.0
     ab_testing: bool = False  # analysis.match: header/cookie routes send matching requests to the canary

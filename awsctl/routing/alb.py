@@ -23,7 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from awsctl import metrics
-from awsctl.api.canary import CanarySpec, CanaryStatus
+from awsctl.api.canary import CanarySpec, CanaryStatus, RouteRecord
 from awsctl.aws.budget import Priority, urgency
 from awsctl.aws.listeners import ListenerNotFound, Listeners, Route, RuleNotFound, condition_values, rule_conditions
 from awsctl.controllers.errors import NotReady
@@ -89,7 +89,7 @@ def free_priority(rules: Sequence[Mapping[str, Any]]) -> int:
     return next(p for p in range(MAX_PRIORITY, 0, -1) if p not in taken)
 
 
-def route_identity(spec: CanarySpec) -> dict[str, Any]:
+def route_identity(spec: CanarySpec) -> RouteRecord:
     """Where the spec says the weights live: the listener, and the rule priority (None: default action)."""
     lb = spec.load_balancer
     return {"listener": lb.listener_arn, "priority": lb.rule.priority if lb.rule else None}
@@ -227,7 +227,7 @@ class AlbRouter:
         spec: CanarySpec,
         tags: Mapping[str, str],
         weights: Mapping[str, int],
-        record: Callable[[dict[str, Any]], object],
+        record: Callable[[RouteRecord], object],
     ) -> Route:
         """Finds or creates the rule; `record` writes status.listenerRule before any AWS change (write-ahead)."""
         lb = spec.load_balancer
@@ -324,7 +324,7 @@ class AlbRouter:
     @staticmethod
     def action(spec: CanarySpec, weights: Mapping[str, int]) -> dict[str, Any]:
         lb = spec.load_balancer
-        return wire.forward_action(weights, lb.stickiness, lb.stickiness_seconds)
+        return wire.forward_action(weights, lb.stickiness_seconds if lb.stickiness else None)
 
     # -- weights ----------------------------------------------------------------------------
     def shown(self, route: Route, max_age: float | None = None) -> tuple[dict[str, int], tuple[bool, int | None]]:

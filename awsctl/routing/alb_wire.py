@@ -98,11 +98,10 @@ def priorities(rule_priority: int, count: int) -> list[int]:
     return [rule_priority - 1 - i for i in range(count)]
 
 
-def forward_action(
-    weights: Mapping[str, int], stickiness: bool = False, stickiness_seconds: int = 300
-) -> dict[str, Any]:
-    sticky: dict[str, Any] = {"Enabled": stickiness}
-    if stickiness:
+def forward_action(weights: Mapping[str, int], stickiness_seconds: int | None = None) -> dict[str, Any]:
+    """A forward action at these weights; group stickiness for `stickiness_seconds` when given."""
+    sticky: dict[str, Any] = {"Enabled": stickiness_seconds is not None}
+    if stickiness_seconds is not None:
         sticky["DurationSeconds"] = stickiness_seconds
     return {
         "Type": "forward",

@@ -3,6 +3,8 @@ import pytest
 from awsctl.api import binding, crds
 from awsctl.planning.conditions import set_condition
 
+ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"
+
 
 def test_crd_files_match_the_models():
     for path, text in crds.expected().items():
@@ -32,7 +34,7 @@ def test_binding_crd_contract():
 def test_spec_parse_accepts_number_or_name_and_one_group_ref():
     spec = binding.BindingSpec.parse({"serviceRef": {"name": "web", "port": "80"}, "targetGroupName": "tg"})
     assert spec.service_port == 80 and spec.target_group_ref == "tg"
-    spec = binding.BindingSpec.parse({"serviceRef": {"name": "web", "port": "http"}, "targetGroupARN": "arn:x"})
+    spec = binding.BindingSpec.parse({"serviceRef": {"name": "web", "port": "http"}, "targetGroupARN": ARN})
     assert spec.service_port == "http"
 
 

@@ -29,7 +29,7 @@ def test_split_is_exact_and_deterministic():
 
 
 def test_weights_read_back_from_aws_actions():
-    action = wire.forward_action({"a": 995, "b": 5}, stickiness=True, stickiness_seconds=60)
+    action = wire.forward_action({"a": 995, "b": 5}, stickiness_seconds=60)
     assert action["ForwardConfig"]["TargetGroupStickinessConfig"] == {"Enabled": True, "DurationSeconds": 60}
     assert wire.weights_of([action]) == {"a": 995, "b": 5}
     assert wire.weights_of([{"Type": "forward", "TargetGroupArn": "x"}]) == {"x": 1}
