@@ -11,7 +11,7 @@ from typing import Any, Literal, get_args
 from pydantic import Field
 
 from awsctl.api import GROUP, VERSION
-from awsctl.api.schema import Model, SpecError, crd, model_schema, parse
+from awsctl.api.schema import Model, SpecError, crd, object_schema, parse
 
 KIND = "AlertProvider"
 PLURAL = "alertproviders"
@@ -58,7 +58,7 @@ class AlertProviderSpec:
 
 
 def schema() -> dict[str, Any]:
-    return {"type": "object", "required": ["spec"], "properties": {"spec": model_schema(AlertProviderFields)}}
+    return object_schema(AlertProviderFields)
 
 
 def definition() -> dict[str, Any]:

@@ -10,18 +10,7 @@ from pydantic import ConfigDict, Field
 from typing_extensions import TypedDict  # pydantic reads typing's TypedDict only from 3.12
 
 from awsctl.api import GROUP, VERSION
-from awsctl.api.schema import (
-    CONDITIONS,
-    INT64,
-    Condition,
-    IntOrString,
-    Model,
-    SpecError,
-    crd,
-    model_schema,
-    parse,
-    status_schema,
-)
+from awsctl.api.schema import Conditions, Int64, IntOrString, Model, SpecError, crd, object_schema, parse
 
 __all__ = ["BindingSpec", "BindingStatus", "SpecError", "definition", "schema"]
 
@@ -90,7 +79,7 @@ class BindingStatus(TypedDict, total=False):
 
     # Written by controllers/binding_reconciler.py; also the CRD's status schema.
 
-    observedGeneration: Annotated[int, Field(json_schema_extra=INT64)]
+    observedGeneration: Int64
     targetType: str
     targetGroupARN: str
     desiredTargets: Annotated[int, Field(description="Endpoints the binding wants registered (ready or gated).")]
@@ -103,15 +92,11 @@ class BindingStatus(TypedDict, total=False):
         list[str],
         Field(description="id:port of every target this binding registered; only these are ever deregistered."),
     ]
-    conditions: Annotated[list[Condition], Field(json_schema_extra=CONDITIONS)]
+    conditions: Conditions
 
 
 def schema() -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": ["spec"],
-        "properties": {"spec": model_schema(BindingSpecFields), "status": status_schema(BindingStatus)},
-    }
+    return object_schema(BindingSpecFields, BindingStatus)
 
 
 def definition() -> dict[str, Any]:

@@ -22,18 +22,7 @@ from typing_extensions import TypedDict  # pydantic reads typing's TypedDict onl
 from awsctl.api import GROUP, VERSION
 from awsctl.api.alert_provider import Severity
 from awsctl.api.phases import Phase
-from awsctl.api.schema import (
-    CONDITIONS,
-    INT64,
-    Condition,
-    IntOrString,
-    Model,
-    SpecError,
-    crd,
-    model_schema,
-    parse,
-    status_schema,
-)
+from awsctl.api.schema import Conditions, Int64, IntOrString, Model, SpecError, crd, object_schema, parse
 
 KIND = "Canary"
 PLURAL = "canaries"
@@ -741,9 +730,9 @@ class CanaryStatus(TypedDict, total=False):
     unavailableSince: Annotated[
         str | None, _described("When the canary stopped being ready (the progress deadline counts from here).")
     ]
-    observedGeneration: Annotated[int, Field(json_schema_extra=INT64)]
+    observedGeneration: Int64
     message: str
-    conditions: Annotated[list[Condition], Field(json_schema_extra=CONDITIONS)]
+    conditions: Conditions
     commands: Annotated[
         dict[str, str],
         _described("The awsctl.io/<verb> annotation values (awsctl promote, abort, retry) already carried out."),
@@ -780,11 +769,7 @@ class CanaryStatus(TypedDict, total=False):
 
 
 def schema() -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": ["spec"],
-        "properties": {"spec": model_schema(CanarySpecFields), "status": status_schema(CanaryStatus)},
-    }
+    return object_schema(CanarySpecFields, CanaryStatus)
 
 
 def definition() -> dict[str, Any]:

@@ -11,7 +11,18 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
 from typing_extensions import TypedDict  # pydantic reads typing's TypedDict only from 3.12
 
-__all__ = ["Condition", "IntOrString", "Model", "SpecError", "crd", "parse", "status_schema", "structural"]
+__all__ = [
+    "Condition",
+    "Conditions",
+    "Int64",
+    "IntOrString",
+    "Model",
+    "SpecError",
+    "crd",
+    "object_schema",
+    "parse",
+    "structural",
+]
 
 
 class SpecError(ValueError):
@@ -26,12 +37,12 @@ class SpecError(ValueError):
 class Model(BaseModel):
     """A CRD object's fields, camelCase on the wire. Strict: "5" is not a number, as in the apiserver."""
 
-    model_config = ConfigDict(strict=True, frozen=True, alias_generator=to_camel, populate_by_name=True)
+    model_config = ConfigDict(strict=True, frozen=True, alias_generator=to_camel)
 
 
 INT_OR_STRING = {"x-kubernetes-int-or-string": True}
 IntOrString = Annotated[int | str, Field(json_schema_extra=INT_OR_STRING)]
-INT64 = {"format": "int64"}
+Int64 = Annotated[int, Field(json_schema_extra={"format": "int64"})]
 
 M = TypeVar("M", bound=Model)
 
@@ -46,7 +57,11 @@ def parse(model: type[M], raw: Mapping[str, Any], root: str = "spec") -> M:
         where = _path(plain, first["loc"], root)
         if first["type"] == "missing":
             raise SpecError(where, "is required") from None
-        raise SpecError(where, f"{first['msg'][0].lower()}{first['msg'][1:]}, not {first['input']!r}") from None
+        msg = first["msg"]
+        said = (
+            f"{first['input']!r} {msg[len('Input ') :]}" if msg.startswith("Input ") else f"{msg}: {first['input']!r}"
+        )
+        raise SpecError(where, said) from None
 
 
 def _plain(value: Any) -> Any:
@@ -142,13 +157,13 @@ def structural(schema: Mapping[str, Any], *, nullable: bool = False) -> dict[str
     return walk(schema)
 
 
-def model_schema(model: type[Model]) -> dict[str, Any]:
-    return structural(model.model_json_schema(by_alias=True))
-
-
-def status_schema(status: Any) -> dict[str, Any]:
-    """A status TypedDict's schema: its keys are all optional, and None clears one."""
-    return structural(TypeAdapter(status).json_schema(by_alias=True), nullable=True)
+def object_schema(spec: type[Model], status: Any = None) -> dict[str, Any]:
+    """A custom resource's schema: the spec model's, and the status TypedDict's (every key optional;
+    None clears one)."""
+    properties = {"spec": structural(spec.model_json_schema(by_alias=True))}
+    if status is not None:
+        properties["status"] = structural(TypeAdapter(status).json_schema(by_alias=True), nullable=True)
+    return {"type": "object", "required": ["spec"], "properties": properties}
 
 
 class Condition(TypedDict, total=False):
@@ -159,10 +174,12 @@ class Condition(TypedDict, total=False):
     reason: str
     message: str
     lastTransitionTime: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
-    observedGeneration: Annotated[int | None, Field(json_schema_extra=INT64)]
+    observedGeneration: Int64 | None
 
 
-CONDITIONS = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]}
+Conditions = Annotated[
+    list[Condition], Field(json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
+]
 
 
 def crd(

@@ -111,3 +111,63 @@ def test_blue_green_built_in_metrics_are_named_as_blind():
         ).analysis.blind_metrics()
         == []
     )
+
+
+@pytest.mark.parametrize(
+    "overrides,field",
+    [
+        ({"service": {"port": "80"}}, "spec.service.port"),  # strict, as the apiserver: "80" is not a number
+        ({"service": {"port": 80, "targetPort": 1.5}}, "spec.service.targetPort"),  # int-or-string: no union tags
+        ({"alerts": [{"severity": "warn"}]}, "spec.alerts[0].providerRef"),  # a missing object is named
+        ({"analysis": {"webhooks": [{"name": "x", "url": "ftp://a"}]}}, "spec.analysis.webhooks[0].url"),
+        (
+            {"loadBalancer": {"listenerARN": BASE["loadBalancer"]["listenerARN"], "rule": {}}},
+            "spec.loadBalancer.rule.priority",
+        ),
+        (
+            {"analysis": {"match": [{"headers": {"x-user": {"exact": 1}}}], "iterations": 2}},
+            "spec.analysis.match[0].headers.x-user.exact",
+        ),
+    ],
+)
+def test_model_errors_name_the_field_as_written(overrides, field):
+    with pytest.raises(SpecError) as err:
+        parse(**overrides)
+    assert err.value.field == field
+
+
+def test_every_default_is_the_declared_one():
+    """The parser's defaults are the schema's: one declaration per field."""
+    spec = parse()
+    props = canary.schema()["properties"]["spec"]["properties"]
+    lb, tg = props["loadBalancer"]["properties"], props["loadBalancer"]["properties"]["targetGroup"]["properties"]
+    analysis = props["analysis"]["properties"]
+    assert spec.load_balancer.target_group.port == tg["port"]["default"] == 80
+    assert spec.load_balancer.target_group.deregistration_delay == tg["deregistrationDelaySeconds"]["default"] == 30
+    assert spec.load_balancer.stickiness_seconds == lb["stickiness"]["properties"]["durationSeconds"]["default"] == 300
+    assert spec.analysis.threshold == analysis["threshold"]["default"] == 5
+    assert spec.analysis.interval_seconds == 60 and analysis["interval"]["default"] == "1m"
+    assert spec.progress_deadline_seconds == props["progressDeadlineSeconds"]["default"] == 600
+    hooks = parse(analysis={"webhooks": [{"name": "h", "url": "http://a"}]}).analysis.webhooks
+    assert hooks[0].timeout_seconds == 10 and analysis["webhooks"]["items"]["properties"]["timeout"]["default"] == "10s"
+
+
+def test_generated_schemas_are_structural():
+    """What the apiserver demands of a CRD schema: every node typed (or int-or-string, or free-form),
+    no $ref, anyOf or title left from JSON schema."""
+    from awsctl.api import alert_provider, binding
+
+    def nodes(node, path):
+        yield path, node
+        for name, sub in (node.get("properties") or {}).items():
+            yield from nodes(sub, f"{path}.{name}")
+        for key in ("items", "additionalProperties"):
+            if isinstance(node.get(key), dict):
+                yield from nodes(node[key], f"{path}[{key}]")
+
+    for module in (canary, binding, alert_provider):
+        for path, node in nodes(module.schema(), module.KIND):
+            assert not {"$ref", "$defs", "anyOf", "allOf", "title"} & set(node), path
+            free = node.get("x-kubernetes-int-or-string") or node.get("x-kubernetes-preserve-unknown-fields")
+            assert "type" in node or free, f"{path} has no type"
+            assert "default" not in node or node["default"] is not None, path
