@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from awsctl.api.canary import NO_DATA_TOLERANCE, PROGRESS_DEADLINE_SECONDS
 from awsctl.api.phases import STEADY, Phase, phase_of
@@ -149,23 +149,13 @@ def _initialize(st: RolloutState, ob: Observed) -> Step:
         return Step(st, Phase.INITIALIZING, "waiting for the primary Deployment to become ready")
     if not ob.primary_healthy:
         return Step(st, Phase.INITIALIZING, _awaiting(ob, "primary"))
-    done = replace(
+    return _at_zero(
         st,
-        phase=Phase.INITIALIZED,
-        weight=0,
-        failed_checks=0,
-        iterations=0,
-        last_applied=ob.revision,
-        last_promoted=ob.revision,
-        transition_at=ob.now,
-    )
-    return Step(
-        done,
+        ob,
         Phase.INITIALIZED,
         "initialization done: all traffic on the primary",
-        weight=0,
-        scale_canary="down",
-        event="Normal",
+        "down",
+        last_promoted=ob.revision,
     )
 
 
@@ -176,24 +166,15 @@ def _detect(policy: Policy, st: RolloutState, ob: Observed, phase: Phase) -> Ste
             return Step(back, back.phase, "the target is back on the promoted revision: nothing to roll out")
         return Step(st, phase, _steady_message(st))
     if ob.revision == st.last_applied and phase == Phase.FAILED and RETRY in ob.commands:
-        again = replace(
+        return _at_zero(
             st,
-            phase=Phase.PROGRESSING,
-            weight=0,
-            failed_checks=0,
-            iterations=0,
-            no_data=0,
-            unavailable_since=0.0,
-            transition_at=ob.now,
-        )
-        return Step(
-            again,
+            ob,
             Phase.PROGRESSING,
             f"awsctl retry: restarting the analysis of revision {ob.revision} at weight 0",
-            weight=0,
-            scale_canary="up",
-            event="Normal",
+            "up",
             commands=frozenset({RETRY}),
+            no_data=0,
+            unavailable_since=0.0,
         )
     if ob.revision == st.last_applied and phase != Phase.WAITING:
         return Step(st, phase, _steady_message(st))
@@ -208,23 +189,33 @@ def _detect(policy: Policy, st: RolloutState, ob: Observed, phase: Phase) -> Ste
             f"new revision {ob.revision} waits for confirm-rollout: {_why(ob, 'confirm-rollout')}",
             event=None if phase == Phase.WAITING else "Normal",
         )
-    started = replace(
+    return _at_zero(
+        st, ob, Phase.PROGRESSING, f"new revision {ob.revision} detected: starting the canary analysis", "up"
+    )
+
+
+def _at_zero(
+    st: RolloutState,
+    ob: Observed,
+    phase: Phase,
+    message: str,
+    scale: Literal["up", "down"],
+    commands: frozenset[str] = frozenset(),
+    **changes: Any,
+) -> Step:
+    """Weight 0 with the counters reset for the observed revision: where an analysis starts (scale
+    the canary up) or where the rollout settles without one (down)."""
+    state = replace(
         st,
-        phase=Phase.PROGRESSING,
+        phase=phase,
         weight=0,
         failed_checks=0,
         iterations=0,
         last_applied=ob.revision,
         transition_at=ob.now,
+        **changes,
     )
-    return Step(
-        started,
-        Phase.PROGRESSING,
-        f"new revision {ob.revision} detected: starting the canary analysis",
-        weight=0,
-        scale_canary="up",
-        event="Normal",
-    )
+    return Step(state, phase, message, weight=0, scale_canary=scale, event="Normal", commands=commands)
 
 
 def _steady_message(st: RolloutState) -> str:
@@ -250,39 +241,11 @@ def _rollback(st: RolloutState, ob: Observed, why: str, commands: frozenset[str]
 def _progress(policy: Policy, st: RolloutState, ob: Observed, phase: Phase) -> Step | Ask:
     if ob.revision != st.last_applied:
         if ob.revision == st.last_promoted:
-            back = replace(
-                st,
-                phase=Phase.SUCCEEDED,
-                weight=0,
-                failed_checks=0,
-                iterations=0,
-                last_applied=ob.revision,
-                transition_at=ob.now,
+            return _at_zero(
+                st, ob, Phase.SUCCEEDED, "the target went back to the promoted revision: canary stopped", "down"
             )
-            return Step(
-                back,
-                Phase.SUCCEEDED,
-                "the target went back to the promoted revision: canary stopped",
-                weight=0,
-                scale_canary="down",
-                event="Normal",
-            )
-        restarted = replace(
-            st,
-            phase=Phase.PROGRESSING,
-            weight=0,
-            failed_checks=0,
-            iterations=0,
-            last_applied=ob.revision,
-            transition_at=ob.now,
-        )
-        return Step(
-            restarted,
-            Phase.PROGRESSING,
-            f"new revision {ob.revision} during the analysis: restarting at weight 0",
-            weight=0,
-            scale_canary="up",
-            event="Normal",
+        return _at_zero(
+            st, ob, Phase.PROGRESSING, f"new revision {ob.revision} during the analysis: restarting at weight 0", "up"
         )
     if ABORT in ob.commands:
         return _rollback(st, ob, "awsctl abort asked for it", frozenset({ABORT}))
