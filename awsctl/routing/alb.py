@@ -486,45 +486,33 @@ class AlbRouter:
         A weight back to the primary (0) goes first in the API budget; a step after rollbacks and
         deregistrations, before registrations and routine reads."""
         with urgency(Priority.ROLLBACK if permille == 0 else Priority.STEP):
-            return self._set_weight(route, spec, primary, canary, permille, serving, owned_route)
-
-    def _set_weight(
-        self,
-        route: Route,
-        spec: CanarySpec,
-        primary: Sequence[w.Backend],
-        canary: Sequence[w.Backend],
-        permille: int,
-        serving: Mapping[str, int],
-        owned_route: bool,
-    ) -> WeightResult:
-        wanted = w.target_weights(primary, canary, permille)
-        canary_arns = [b.arn for b in canary]
-        void = w.unserved(wanted, serving)
-        if void:
+            wanted = w.target_weights(primary, canary, permille)
+            canary_arns = [b.arn for b in canary]
+            void = w.unserved(wanted, serving)
+            if void:
+                return WeightResult(
+                    False,
+                    w.canary_share(self.shown(route)[0], canary_arns),
+                    f"refused {w.percent(permille):g}%: no healthy targets in {', '.join(map(group_of, void))}",
+                )
+            forward = self.action(spec, wanted)
+            started = time.monotonic()
+            self.listeners.set_actions(
+                route, [forward] if owned_route else with_forward(self.listeners.actions(route), forward)
+            )
+            actual: dict[str, int] = {}
+            for attempt in range(READ_BACK_ATTEMPTS):
+                shown = self.shown(route)
+                if self.matches(shown, spec, wanted):
+                    metrics.weight_verification.observe(time.monotonic() - started)
+                    return WeightResult(True, permille, f"canary weight {w.percent(permille):g}% verified")
+                actual = shown[0]
+                self.sleep(READ_BACK_PAUSE * (attempt + 1))
             return WeightResult(
                 False,
-                w.canary_share(self.shown(route)[0], canary_arns),
-                f"refused {w.percent(permille):g}%: no healthy targets in {', '.join(map(group_of, void))}",
+                w.canary_share(actual, canary_arns),
+                f"asked for {w.describe(wanted)}, AWS shows {w.describe(actual)}; the step is not counted",
             )
-        forward = self.action(spec, wanted)
-        started = time.monotonic()
-        self.listeners.set_actions(
-            route, [forward] if owned_route else with_forward(self.listeners.actions(route), forward)
-        )
-        actual: dict[str, int] = {}
-        for attempt in range(READ_BACK_ATTEMPTS):
-            shown = self.shown(route)
-            if self.matches(shown, spec, wanted):
-                metrics.weight_verification.observe(time.monotonic() - started)
-                return WeightResult(True, permille, f"canary weight {w.percent(permille):g}% verified")
-            actual = shown[0]
-            self.sleep(READ_BACK_PAUSE * (attempt + 1))
-        return WeightResult(
-            False,
-            w.canary_share(actual, canary_arns),
-            f"asked for {w.describe(wanted)}, AWS shows {w.describe(actual)}; the step is not counted",
-        )
 
     # -- A/B rules ---------------------------------------------------------------------------------
     def ab_active(self, status: Mapping[str, Any]) -> bool:
