@@ -10,7 +10,6 @@ from typing import Any, Literal, get_args
 
 from pydantic import Field
 
-from awsctl.api import GROUP, VERSION
 from awsctl.api.schema import Model, SpecError, crd, object_schema, parse
 
 KIND = "AlertProvider"
@@ -62,9 +61,7 @@ def schema() -> dict[str, Any]:
 
 
 def definition() -> dict[str, Any]:
-    out = crd(
-        group=GROUP,
-        version=VERSION,
+    return crd(
         kind=KIND,
         plural=PLURAL,
         short_names=SHORT_NAMES,
@@ -73,6 +70,5 @@ def definition() -> dict[str, Any]:
             {"name": "Type", "type": "string", "jsonPath": ".spec.type"},
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         ],
+        status=False,  # configuration only: nothing writes a status
     )
-    del out["spec"]["versions"][0]["subresources"]  # configuration only: nothing writes a status
-    return out

@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field
 from typing_extensions import TypedDict  # pydantic reads typing's TypedDict only from 3.12
 
-from awsctl.api import GROUP, VERSION
 from awsctl.api.schema import Conditions, Int64, IntOrString, Model, SpecError, crd, object_schema, parse
 
 __all__ = ["BindingSpec", "BindingStatus", "SpecError", "definition", "schema"]
@@ -101,8 +100,6 @@ def schema() -> dict[str, Any]:
 
 def definition() -> dict[str, Any]:
     return crd(
-        group=GROUP,
-        version=VERSION,
         kind=KIND,
         plural=PLURAL,
         short_names=SHORT_NAMES,

@@ -19,7 +19,6 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import ConfigDict, Field
 from typing_extensions import TypedDict  # pydantic reads typing's TypedDict only from 3.12
 
-from awsctl.api import GROUP, VERSION
 from awsctl.api.alert_provider import Severity
 from awsctl.api.phases import Phase
 from awsctl.api.schema import Conditions, Int64, IntOrString, Model, SpecError, crd, object_schema, parse
@@ -774,8 +773,6 @@ def schema() -> dict[str, Any]:
 
 def definition() -> dict[str, Any]:
     return crd(
-        group=GROUP,
-        version=VERSION,
         kind=KIND,
         plural=PLURAL,
         short_names=SHORT_NAMES,

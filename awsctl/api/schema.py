@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
 from typing_extensions import TypedDict  # pydantic reads typing's TypedDict only from 3.12
 
+from awsctl.api import GROUP, VERSION
+
 __all__ = [
     "Condition",
     "Conditions",
@@ -184,20 +186,20 @@ Conditions = Annotated[
 
 def crd(
     *,
-    group: str,
-    version: str,
     kind: str,
     plural: str,
     short_names: list[str],
     schema: dict[str, Any],
     columns: list[dict[str, Any]],
+    status: bool = True,
 ) -> dict[str, Any]:
+    """The CustomResourceDefinition of one awsctl.io kind; `status`: it has the status subresource."""
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{group}"},
+        "metadata": {"name": f"{plural}.{GROUP}"},
         "spec": {
-            "group": group,
+            "group": GROUP,
             "names": {
                 "kind": kind,
                 "listKind": f"{kind}List",
@@ -209,10 +211,10 @@ def crd(
             "scope": "Namespaced",
             "versions": [
                 {
-                    "name": version,
+                    "name": VERSION,
                     "served": True,
                     "storage": True,
-                    "subresources": {"status": {}},
+                    **({"subresources": {"status": {}}} if status else {}),
                     "additionalPrinterColumns": columns,
                     "schema": {"openAPIV3Schema": schema},
                 }
