@@ -34,7 +34,7 @@ from awsctl.controllers.wakeups import Wakeups
 from awsctl.kube.client import Kube, epoch, rfc3339
 from awsctl.planning import alerts, commands, naming, objects
 from awsctl.planning import weights as w
-from awsctl.planning.conditions import refused, set_condition
+from awsctl.planning.conditions import is_true, refused, set_condition
 from awsctl.planning.rollout import Ask, Observed, Policy, RolloutState, Step, ab_routes, decide, needs_health
 from awsctl.routing import Ledger, RouteGone, Router, WeightResult
 
@@ -97,9 +97,7 @@ def _replicas_behind(backends: list[Backend], role: str, deployment: Mapping | N
 def _binding_ready(status: dict) -> bool:
     desired = int(status.get("desiredTargets") or 0)
     return (
-        desired > 0
-        and int(status.get("healthyTargets") or 0) == desired
-        and any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ())
+        desired > 0 and int(status.get("healthyTargets") or 0) == desired and is_true(status.get("conditions"), "Ready")
     )
 
 

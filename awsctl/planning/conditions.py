@@ -65,3 +65,8 @@ def refused(
 
 def find_condition(conditions: Sequence[Mapping[str, Any]] | None, type: str) -> Mapping[str, Any] | None:
     return next((c for c in conditions or () if c.get("type") == type), None)
+
+
+def is_true(conditions: Sequence[Mapping[str, Any]] | None, type: str) -> bool:
+    """The condition of this type is there and says True (a Node's or a binding's Ready)."""
+    return (find_condition(conditions, type) or {}).get("status") == "True"

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from awsctl.planning.conditions import is_true
+
 MAX_TARGETS_PER_CALL = 200  # ELBv2 RegisterTargets/DeregisterTargets accept at most this many
 
 
@@ -161,8 +163,7 @@ def node_is_ready(node: Mapping[str, Any]) -> bool:
     spec = node.get("spec") or {}
     if spec.get("unschedulable"):
         return False
-    conditions = (node.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    return is_true((node.get("status") or {}).get("conditions"), "Ready")
 
 
 def desired_instance_targets(nodes: Iterable[Mapping[str, Any]], node_port: int) -> set[Target]:
