@@ -166,7 +166,7 @@ class AlbRouter:
         no Kubernetes event)."""
         status = ledger.status()
         if shown is None or not set(weights) <= set(shown):
-            _, changed = self.attach(spec, uid, {arn: 0 for arn in weights}, tags)
+            _, changed = self.attach(spec, uid, weights, tags)  # at 0: only the groups count
             if not status.get("warmup"):
                 ledger.record({"warmup": True})
             return changed
