@@ -1,21 +1,50 @@
-# Every target installs what it needs: a .venv with awsctl and its test extras, and the
-# local control-plane binaries (built once from the Go module proxy, cached in ~/.cache/awsctl).
+# Every target installs what it needs: a .venv with exactly the locked packages (requirements/lock.txt,
+# hashes checked) and awsctl itself, and the local control-plane binaries (built once from the Go
+# module proxy). Tools live outside the clone, keyed by version, in $(CACHE) (AWSCTL_CACHE_DIR).
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 PYTEST  := $(PY) -m pytest -p no:cacheprovider --durations=12
+CACHE   ?= $(or $(AWSCTL_CACHE_DIR),$(HOME)/.cache/awsctl)
+PYTHON  ?= python3
 
-.PHONY: all venv cluster-tools crds lint format test test-unit test-aws test-e2e test-terraform bench demo dev-up dev-down clean
+# uv installs the lock: pinned in requirements/uv.txt (with its wheels' hashes) and installed once per
+# version by pip into its own small venv under the cache.
+UV_VERSION := $(shell sed -n 's/^uv==\([^ ]*\).*/\1/p' requirements/uv.txt)
+UV      := $(CACHE)/uv-$(UV_VERSION)/bin/uv
+LOCK    := requirements/lock.txt
+COMPILE := $(UV) pip compile -q --universal --generate-hashes --python-version 3.11
+
+.PHONY: all venv lock cluster-tools crds lint format test test-unit test-aws test-e2e test-terraform bench demo dev-up dev-down clean
 
 all: test
 
-$(STAMP): pyproject.toml
-	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
+$(UV): requirements/uv.txt
+	rm -rf $(CACHE)/uv-$(UV_VERSION)
+	$(PYTHON) -m venv $(CACHE)/uv-$(UV_VERSION)
+	$(CACHE)/uv-$(UV_VERSION)/bin/pip install -q --require-hashes --no-deps -r requirements/uv.txt
+	touch $@
+
+# The venv is made anew whenever the lock or pyproject.toml changes: exactly the locked set, nothing
+# left over from an older one. awsctl goes in editable, built by the locked setuptools.
+$(STAMP): $(LOCK) pyproject.toml $(UV)
+	rm -rf $(VENV)
+	$(UV) venv -q --python $(PYTHON) $(VENV)
+	$(UV) pip sync -q --python $(PY) --require-hashes $(LOCK)
+	$(UV) pip install -q --python $(PY) --no-deps --no-build-isolation -e .
 	touch $@
 
 venv: $(STAMP)
+
+# Refreshes the lock on purpose (the newest versions pyproject.toml allows), installs it, and re-runs
+# what is generated from the installed packages: the trimmed botocore models and the CRDs.
+# requirements/runtime.txt is the operator image's subset, at the same versions.
+lock: $(UV)
+	$(COMPILE) --upgrade --extra test -o $(LOCK) pyproject.toml requirements/build.in
+	$(COMPILE) -c $(LOCK) -o requirements/runtime.txt pyproject.toml requirements/build.in
+	$(MAKE) venv
+	$(PY) -m awsctl.aws.service_models
+	$(PY) -m awsctl.api.crds
 
 cluster-tools: venv
 	$(PY) -m awsctl.dev.tools

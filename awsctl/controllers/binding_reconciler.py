@@ -297,8 +297,13 @@ class BindingReconciler:
             self.kube.event(body, type="Warning", reason="TargetsDrifted", message=message)
             log.warning(message, extra={"binding": f"{meta['namespace']}/{meta['name']}", "reason": "TargetsDrifted"})
         if changes.writes:
+            # Written ahead: the targets about to be registered, and the group they go to (after a group
+            # was re-created under the same name, status names the new one before any target reaches it).
             self.kube.patch_status(
-                api.PLURAL, meta["namespace"], meta["name"], {"managedTargets": sorted(changes.managed_during)}
+                api.PLURAL,
+                meta["namespace"],
+                meta["name"],
+                {"managedTargets": sorted(changes.managed_during), "targetGroupARN": group.arn},
             )
             try:
                 for batch in changes.deregister:  # terminating pods first: they hold connections that must drain

@@ -8,7 +8,9 @@ from awsctl.aws import service_models
 
 def test_the_committed_trimmed_models_match_the_installed_botocore():
     for path, text in service_models.generated().items():
-        assert (service_models.HERE / path).read_text() == text, f"run python -m awsctl.aws.service_models ({path})"
+        assert (service_models.HERE / path).read_text() == text, (
+            f"run make lock, or python -m awsctl.aws.service_models ({path})"
+        )
 
 
 def test_the_operator_session_loads_the_trimmed_ec2_model_and_can_describe_vpcs():
