@@ -36,6 +36,7 @@ from awsctl.planning import alerts, commands, naming, objects
 from awsctl.planning import weights as w
 from awsctl.planning.conditions import is_true, refused, set_condition
 from awsctl.planning.rollout import Ask, Observed, Policy, RolloutState, Step, ab_routes, decide, needs_health
+from awsctl.planning.targets import serves_only
 from awsctl.routing import Ledger, RouteGone, Router, WeightResult
 
 log = logging.getLogger("awsctl.canary")
@@ -287,8 +288,8 @@ class CanaryReconciler:
             revision=revision,
             now=self.clock(),
             primary_ready=deployment_ready(primary),
-            primary_updated=((primary or {}).get("metadata", {}).get("annotations") or {}).get(REVISION_ANNOTATION)
-            == revision,
+            primary_revision=((primary or {}).get("metadata", {}).get("annotations") or {}).get(REVISION_ANNOTATION)
+            or "",
             canary_ready=deployment_ready(target),
             primary_healthy=not look or health.ready(primary_arns, _replicas_behind(backends, "primary", primary)),
             canary_healthy=not look or health.ready(canary_arns, _replicas_behind(backends, "canary", target)),
@@ -302,9 +303,9 @@ class CanaryReconciler:
         self._record_commands(body, observed.commands, step, state)
         self._warm_up(body, spec, primary_side, canary_side, verified or shown)
         self._sync_ab(body, spec, step if state is step.state else None, state, canary_side, observed)
-        self._scale_down_when_drained(body, spec, step, state, target)
         if state.phase != Phase.INITIALIZING and user_apex is not None:
             self.generated.point_apex_at_primary(body, user_apex, target, self.status.writer(body))
+        self._scale_down_when_drained(body, spec, step, state, target, user_apex is not None)
         self._write_rollout(body, state, step, message, spec)
         self.wakeups.phase((ns, meta["name"]), state.phase)
 
@@ -435,14 +436,16 @@ class CanaryReconciler:
         )
 
     def _scale_down_when_drained(
-        self, body: dict, spec: api.CanarySpec, step: Step, state: RolloutState, target: dict
+        self, body: dict, spec: api.CanarySpec, step: Step, state: RolloutState, target: dict, user_apex: bool
     ) -> None:
-        """The canary scales to 0 only after its weight is 0 (verified) and its A/B rules are gone, and
-        with stickiness on, after the cookie duration (bounded): clients pinned to the canary group
-        must not be sent to pods that are gone."""
+        """The canary scales to 0 only after the step that asks for it took effect (its weight 0
+        verified, not merely 0 before), its A/B rules are gone, with stickiness on after the cookie
+        duration (bounded): clients pinned to the canary group must not be sent to pods that are gone;
+        and with your own apex Service, once its EndpointSlices serve primary pods only."""
         status = body.get("status") or {}
         now = self.clock()
-        if step.scale_canary == "down" and state.weight == 0 and status.get("scaleDownAt") is None:
+        took_effect = state is step.state
+        if took_effect and step.scale_canary == "down" and state.weight == 0 and status.get("scaleDownAt") is None:
             lb = spec.load_balancer
             wait = min(float(lb.stickiness_seconds), MAX_STICKY_WAIT) if lb.stickiness else 0.0
             status = self.status.write(body, status, {"scaleDownAt": rfc3339(now + wait)})
@@ -452,6 +455,12 @@ class CanaryReconciler:
         if now + 0.5 < epoch(due):
             return
         ns = body["metadata"]["namespace"]
+        if user_apex and not serves_only(
+            self.kube.endpoint_slices(ns, spec.service.name),
+            self.kube.endpoint_slices(ns, naming.primary_name(spec.service.name)),
+        ):
+            log.info("waiting for the apex Service to serve primary pods only", extra={"canary": self._key(body)})
+            return
         if int((target.get("spec") or {}).get("replicas", 0)) != 0:
             self.kube.scale(ns, spec.target_name, 0)
         self.status.write(body, status, {"scaleDownAt": None})
@@ -517,7 +526,7 @@ class CanaryReconciler:
         its message, and the weights AWS verifiably shows when this step wrote them."""
         previous = state_of(body.get("status") or {})
         verified = None
-        if step.promote:
+        if step.promote and objects.template_hash(target) == step.state.last_applied:  # never another revision
             replicas = int((primary.get("spec") or {}).get("replicas", 1))
             self.kube.apply(self.generated.primary(body, spec, target, replicas))
         if step.weight is not None:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from awsctl.api.canary import NO_DATA_TOLERANCE, PROGRESS_DEADLINE_SECONDS
 from awsctl.api.phases import STEADY, Phase, phase_of
 from awsctl.planning.commands import ABORT, PROMOTE, PROMOTE_FULL, RETRY
-from awsctl.planning.weights import next_step, percent, promotion_step
+from awsctl.planning.weights import FULL, next_step, percent, promotion_step
 
 EventType = Literal["Normal", "Warning"]
 ANALYSIS = "analysis"  # the pseudo-gate for rollout webhooks and metrics
@@ -64,7 +64,7 @@ class Observed:
     revision: str  # template hash of the target Deployment
     now: float
     primary_ready: bool  # primary Deployment fully rolled out
-    primary_updated: bool  # primary runs the target's current template
+    primary_revision: str  # the template hash the primary was last given ("" when it has none)
     canary_ready: bool  # target Deployment rolled out, at least one pod available
     primary_healthy: bool  # every primary-side group has a healthy target
     canary_healthy: bool  # every canary-side group has a healthy target
@@ -149,13 +149,16 @@ def _initialize(st: RolloutState, ob: Observed) -> Step:
         return Step(st, Phase.INITIALIZING, "waiting for the primary Deployment to become ready")
     if not ob.primary_healthy:
         return Step(st, Phase.INITIALIZING, _awaiting(ob, "primary"))
+    # What the primary runs is what is promoted: a template change during Initializing is a new
+    # revision, analysed as a canary on the next tick, never recorded as promoted unseen.
+    runs = ob.primary_revision or ob.revision
     return _at_zero(
         st,
-        ob,
+        replace(ob, revision=runs),
         Phase.INITIALIZED,
         "initialization done: all traffic on the primary",
         "down",
-        last_promoted=ob.revision,
+        last_promoted=runs,
     )
 
 
@@ -283,11 +286,17 @@ def _progress(policy: Policy, st: RolloutState, ob: Observed, phase: Phase) -> S
             return pre
         if not pre:
             return _failed_check(st, ob, "pre-rollout")
-    if st.weight > 0 or st.iterations > 0 or policy.iterations:
-        # Also while waiting for promotion and while baking: a canary that degrades then is caught.
+    analysed = st.weight > 0 or st.iterations > 0 or bool(policy.iterations)
+    promote = PROMOTE in ob.commands
+    if analysed or promote:
+        # Also while waiting for promotion and while baking: a canary that degrades then is caught. An
+        # `awsctl promote` at weight 0 needs this tick's analysis to pass too.
         analysis = _gate(policy, ob, ANALYSIS)
         if isinstance(analysis, Ask):
             return analysis
+        if analysis is None and not analysed:
+            # Nothing to judge at weight 0 (no traffic, no data): the promote waits for the first step's data.
+            promote, analysis = False, True
         if analysis is None:  # no data: held, then counted as failed past the tolerance
             held = replace(st, no_data=st.no_data + 1)
             if held.no_data > policy.no_data_tolerance:
@@ -306,7 +315,7 @@ def _progress(policy: Policy, st: RolloutState, ob: Observed, phase: Phase) -> S
             if phase == Phase.BAKING:  # the primary never stopped: back to it at once, in one verified write
                 return _rollback(st, ob, f"bake failed: {_why(ob, ANALYSIS)}")
             return _failed_check(st, ob, ANALYSIS)
-    if PROMOTE in ob.commands:  # the analysis of this tick passed (or there is no traffic to judge yet)
+    if promote:  # the analysis of this tick passed
         return _start_promotion(
             st, ob, f"awsctl promote: skipping the remaining steps at {percent(st.weight):g}%", frozenset({PROMOTE})
         )
@@ -362,6 +371,17 @@ def _ask_promotion(policy: Policy, st: RolloutState, ob: Observed) -> Step | Ask
             f"waiting for confirm-promotion: {_why(ob, 'confirm-promotion')}",
             event=None if st.phase == Phase.WAITING_PROMOTION else "Normal",
         )
+    if policy.iterations and not policy.ab_testing and policy.bake_weight is None and st.weight < FULL:
+        # Blue/green (Flagger's runBlueGreen): all traffic to the canary first, one more analysis under
+        # it, and only then the template is copied; the primary stays up to take it back at once.
+        switched = replace(st, phase=Phase.PROGRESSING, weight=FULL)
+        return Step(
+            switched,
+            Phase.PROGRESSING,
+            "blue/green: all traffic to the canary; promoting after one more analysis",
+            weight=FULL,
+            event="Normal",
+        )
     if policy.bake_weight is not None:
         baking = replace(st, phase=Phase.BAKING, weight=policy.bake_weight, transition_at=ob.now)
         return Step(
@@ -381,31 +401,54 @@ def _start_promotion(st: RolloutState, ob: Observed, message: str, commands: fro
 
 
 def _promote(policy: Policy, st: RolloutState, ob: Observed) -> Step:
-    if not (ob.primary_updated and ob.primary_ready):
-        return Step(
-            st, Phase.PROMOTING, "waiting for the primary Deployment to roll out the new revision", promote=True
+    """The template was copied at the transition (`_start_promotion`); here the primary rolls it out.
+    A revision that arrives meanwhile is analysed after Succeeded, never copied along."""
+    if ob.primary_revision != st.last_applied:
+        if ob.revision == st.last_applied:  # the copy did not land, or someone undid it: the same revision again
+            return Step(st, Phase.PROMOTING, f"copying revision {st.last_applied} to the primary", promote=True)
+        return _rollback(
+            st,
+            ob,
+            f"the primary never received revision {st.last_applied}, and the target moved on to {ob.revision} "
+            "before it could be copied",
         )
+    if not ob.primary_ready:
+        return Step(st, Phase.PROMOTING, f"waiting for the primary Deployment to roll out revision {st.last_applied}")
     if not ob.primary_healthy:
         return Step(st, Phase.PROMOTING, _awaiting(ob, "primary"))
-    target = promotion_step(st.weight, policy.step_promotion)
+    target = _back_to_primary(policy, st, ob)
     finalising = replace(st, phase=Phase.FINALISING, weight=target, transition_at=ob.now)
     return Step(
         finalising,
         Phase.FINALISING,
-        f"routing traffic back to the primary: canary at {percent(target):g}%",
+        f"routing traffic back to the primary: canary at {percent(target):g}%{_arrived(st, ob)}",
         weight=target,
         event="Normal",
     )
 
 
+def _back_to_primary(policy: Policy, st: RolloutState, ob: Observed) -> int:
+    """The next canary weight on the way back to the primary: by stepWeightPromotion, or 0 at once when
+    the target already runs a newer revision (its pods are no longer the ones analysed)."""
+    if ob.revision != st.last_applied:
+        return 0
+    return promotion_step(st.weight, policy.step_promotion)
+
+
+def _arrived(st: RolloutState, ob: Observed) -> str:
+    if ob.revision == st.last_applied:
+        return ""
+    return f" (revision {ob.revision} arrived during the promotion: it is analysed once {st.last_applied} is promoted)"
+
+
 def _finalise(policy: Policy, st: RolloutState, ob: Observed) -> Step:
     if st.weight > 0:
-        target = promotion_step(st.weight, policy.step_promotion)
+        target = _back_to_primary(policy, st, ob)
         stepped = replace(st, weight=target)
         return Step(
             stepped,
             Phase.FINALISING,
-            f"routing traffic back to the primary: canary at {percent(target):g}%",
+            f"routing traffic back to the primary: canary at {percent(target):g}%{_arrived(st, ob)}",
             weight=target,
         )
     done = replace(st, phase=Phase.SUCCEEDED, last_promoted=st.last_applied, failed_checks=0, transition_at=ob.now)

@@ -113,6 +113,25 @@ def endpoint_pods(slices: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
     return out
 
 
+def serving_pods(slices: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The pods a Service's EndpointSlices send traffic to: serving, not terminating."""
+    out: set[str] = set()
+    for slc in slices:
+        for endpoint in slc.get("endpoints") or ():
+            ref: Mapping[str, str] = endpoint.get("targetRef") or {}
+            if ref.get("kind") == "Pod" and endpoint_is_serving(endpoint):
+                out.add(ref["name"])
+    return out
+
+
+def serves_only(slices: Iterable[Mapping[str, Any]], within: Iterable[Mapping[str, Any]]) -> bool:
+    """Does a Service serve at least one pod, and only pods that another Service (`within`) serves?
+    The apex, once its selector names the primary: your Deployment may go to 0 only when the apex's
+    EndpointSlices no longer send anyone to its pods (Flagger points the apex first, then scales)."""
+    pods = serving_pods(slices)
+    return bool(pods) and pods <= serving_pods(within)
+
+
 def in_networks(ip: str, networks: Sequence[str]) -> bool:
     addr = ipaddress.ip_address(ip)
     return any(addr in ipaddress.ip_network(cidr, strict=False) for cidr in networks)

@@ -6,6 +6,7 @@ from tests.e2e.conftest import wait_for
 from tests.e2e.objects import create, deployment, events_for, service
 from tests.harness import VoidWatch  # noqa: F401 - the stories import it from here
 
+V1 = "registry.local/app:v1"  # the image app() starts with
 V2 = "registry.local/app:v2"
 
 
@@ -36,6 +37,33 @@ def image_of(kube, namespace, name):
 
 def replicas_of(kube, namespace, name):
     return client.AppsV1Api(kube).read_namespaced_deployment(name, namespace).spec.replicas
+
+
+def apex_pods(kube, namespace, service="web"):
+    """The pods the apex Service's EndpointSlices serve (ready, not terminating)."""
+    slices = (
+        client.DiscoveryV1Api(kube)
+        .list_namespaced_endpoint_slice(namespace, label_selector=f"kubernetes.io/service-name={service}")
+        .items
+    )
+    return sorted(
+        e.target_ref.name
+        for s in slices
+        for e in s.endpoints or ()
+        if e.target_ref and e.conditions and e.conditions.serving and not e.conditions.terminating
+    )
+
+
+def primary_templates(kube, namespace, name="web-primary"):
+    """The images of the primary's ReplicaSets, oldest first: one per template the primary was given."""
+    sets = client.AppsV1Api(kube).list_namespaced_replica_set(namespace).items
+    mine = [
+        rs
+        for rs in sets
+        if any(ref.kind == "Deployment" and ref.name == name for ref in rs.metadata.owner_references or ())
+    ]
+    mine.sort(key=lambda rs: int((rs.metadata.annotations or {}).get("deployment.kubernetes.io/revision", "0")))
+    return [rs.spec.template.spec.containers[0].image for rs in mine]
 
 
 def fold(values):

@@ -11,11 +11,14 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from tests.e2e.canaries import (
+    V1,
     V2,
     VoidWatch,
+    apex_pods,
     app,
     canary_shares,
     image_of,
+    primary_templates,
     reasons,
     replicas_of,
     set_image,
@@ -23,7 +26,7 @@ from tests.e2e.canaries import (
     wait_phase,
 )
 from tests.e2e.conftest import wait_for
-from tests.e2e.objects import canary, create, deployment, pod_targets, service
+from tests.e2e.objects import canary, create, deployment, events_for, pod_targets, service
 
 
 def test_promotion_steps_exactly_and_ends_on_the_new_image(kube, namespace, moto, operator):
@@ -46,7 +49,15 @@ def test_promotion_steps_exactly_and_ends_on_the_new_image(kube, namespace, moto
         st["targetGroups"]["canary"][0],
     )
     assert moto.forward_weights(rule) == {primary: 999, canary_arn: 0}
-    assert replicas_of(kube, namespace, "web") == 0 and replicas_of(kube, namespace, "web-primary") == 2
+    assert replicas_of(kube, namespace, "web-primary") == 2
+    # Your Deployment goes to 0 only once the apex Service (yours, pointed at the primary) serves primary pods.
+    served = wait_for(
+        lambda: (lambda n, pods: (n, pods) if n == 0 else None)(
+            replicas_of(kube, namespace, "web"), apex_pods(kube, namespace)
+        ),
+        what="your Deployment scaled to 0",
+    )
+    assert served[1] and all(pod.startswith("web-primary-") for pod in served[1]), served
 
     # The primary's pods carry the readiness gate its binding answers: Ready means healthy in AWS.
     gates = client.AppsV1Api(kube).read_namespaced_deployment("web-primary", namespace).spec.template.spec
@@ -62,6 +73,8 @@ def test_promotion_steps_exactly_and_ends_on_the_new_image(kube, namespace, moto
     assert moto.forward_weights(rule) == {primary: 999, canary_arn: 0}
     assert st["canaryWeight"] == 0 and st["lastPromotedSpec"] == st["lastAppliedSpec"]
     assert image_of(kube, namespace, "web-primary") == V2
+    # The template was copied once, at the transition to Promoting: v1 at initialization, then v2.
+    assert primary_templates(kube, namespace) == [V1, V2]
     wait_for(lambda: replicas_of(kube, namespace, "web") == 0, what="canary scaled to 0")
     # Ordinary Services stay ordinary: the API server assigned ClusterIPs.
     core = client.CoreV1Api(kube)
@@ -227,6 +240,38 @@ def test_new_revision_mid_rollout_restarts_at_zero_and_promotes_the_latest(kube,
     shares = canary_shares(moto, rule, canary_arn)
     peak = shares.index(max(s for s in shares[: shares.index(0, 2)]))  # the first rollout's highest step
     assert shares[peak + 1] == 0 and shares[-1] == 0 and max(shares[peak + 1 :]) == 500
+
+
+def test_a_revision_pushed_during_promoting_is_analysed_after_not_carried_along(kube, namespace, moto, operator):
+    """v2 promotes; v3 arrives while the primary rolls v2 out. The primary gets v2 (copied once, at the
+    transition), the canary goes to 0 at once, and v3 is analysed from weight 0 before it reaches the
+    primary (Flagger: a revision that arrives during Promoting is analysed after Succeeded)."""
+    listener = moto.listener(namespace)
+    app(kube, namespace)
+    create(kube, namespace, canary("web", listener=listener, rule={"priority": 10}, analysis={"stepWeights": [50]}))
+    st = wait_phase(kube, namespace, "Initialized")
+    rule, canary_arn = st["listenerRule"]["arn"], st["targetGroups"]["canary"][0]
+    set_image(kube, namespace, V2)
+    promoting = wait_phase(kube, namespace, "Promoting", timeout=60)
+    v2 = promoting["lastAppliedSpec"]
+    v3_image = "registry.local/app:v3"
+    set_image(kube, namespace, v3_image)
+    seen = []  # (primary image, lastAppliedSpec, phase), sampled until v3 is promoted
+
+    def promoted_v3():
+        s = status(kube, namespace)
+        seen.append((image_of(kube, namespace, "web-primary"), s.get("lastAppliedSpec"), s.get("phase")))
+        return s if s.get("phase") == "Succeeded" and s.get("lastPromotedSpec") not in (None, v2) else None
+
+    st = wait_for(promoted_v3, timeout=150, interval=0.1, what="v3 promoted after its own analysis")
+    v3 = st["lastPromotedSpec"]
+    # The primary ran v3 only once v3 was the revision under analysis, never during v2's promotion.
+    assert {applied for image, applied, _ in seen if image == v3_image} == {v3}
+    messages = [e.message or "" for e in events_for(kube, namespace, "web")]
+    assert f"promotion of revision {v2} completed" in messages, messages
+    assert primary_templates(kube, namespace) == [V1, V2, v3_image]
+    shares = canary_shares(moto, rule, canary_arn)
+    assert shares == [0, 500, 0, 500, 0], shares  # v2 at 50%, back to 0 at once, then v3 analysed from 0
 
 
 def test_deletion_restores_the_default_action_and_the_users_objects(kube, namespace, moto, operator, hooks):

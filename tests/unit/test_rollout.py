@@ -10,7 +10,7 @@ READY = Observed(
     revision="v2",
     now=100.0,
     primary_ready=True,
-    primary_updated=True,
+    primary_revision="v2",
     canary_ready=True,
     primary_healthy=True,
     canary_healthy=True,
@@ -34,7 +34,7 @@ def run(policy, state, observed, answers=None):
 def test_initialization_waits_for_a_healthy_primary_then_pins_weight_zero():
     waiting = run(POLICY, RolloutState(), replace(READY, primary_healthy=False, revision="v1"))
     assert waiting.state.phase == Phase.INITIALIZING and waiting.weight is None
-    done = run(POLICY, RolloutState(), replace(READY, revision="v1"))
+    done = run(POLICY, RolloutState(), replace(READY, revision="v1", primary_revision="v1"))
     assert done.state.phase == "Initialized" and done.weight == 0 and done.scale_canary == "down"
     assert done.state.last_applied == done.state.last_promoted == "v1"
 
@@ -129,7 +129,13 @@ def test_iterations_run_the_analysis_at_weight_zero_then_promote():
     for expected in (1, 2):
         state = run(policy, state, READY).state
         assert state.iterations == expected and state.weight == 0
-    assert run(policy, state, READY).state.phase == "Promoting"
+    # Blue/green (Flagger's runBlueGreen): all traffic to the canary, one more analysis, then the copy.
+    switch = run(policy, state, READY)
+    assert switch.state.phase == "Progressing" and switch.weight == 1000 and not switch.promote
+    failing = run(policy, switch.state, READY, {"analysis": False})
+    assert failing.state.phase == "Progressing" and failing.state.failed_checks == 1 and not failing.promote
+    promote = run(policy, switch.state, READY)
+    assert promote.state.phase == "Promoting" and promote.promote and promote.state.weight == 1000
 
 
 def test_steady_state_does_not_read_health():
@@ -201,7 +207,7 @@ def test_a_wait_on_aws_health_names_the_groups_and_their_states():
         revision="r1",
         now=10.0,
         primary_ready=True,
-        primary_updated=True,
+        primary_revision="v2",
         canary_ready=True,
         primary_healthy=False,
         canary_healthy=False,
@@ -227,3 +233,76 @@ def test_a_rollbacks_reason_stays_while_the_failed_revision_does():
     assert failed.state.phase == Phase.FAILED and failed.message.startswith("rolled back revision v2: 2 failed checks")
     later = decide(POLICY, failed.state, replace(READY, now=200.0))
     assert later.state == failed.state and later.message == "" and later.event is None  # status keeps the reason
+
+
+# -- transitions: a revision reaches the primary only after its own analysis -----------------------------
+PROMOTING = replace(STEADY, phase="Promoting", weight=500, last_applied="v2", transition_at=90)
+FINALISING = replace(PROMOTING, phase="Finalising", weight=300)
+
+
+def test_the_template_is_copied_once_at_the_transition_and_never_again():
+    """Table: (state, observed) -> (phase, promote, weight). A v3 pushed while v2 promotes is never
+    copied; v2's promotion completes with the canary taken to 0 at once, and v3 is analysed after."""
+    v3 = replace(READY, revision="v3")
+    rows = [
+        # the primary rolls v2 out: wait, no second copy
+        (PROMOTING, replace(READY, primary_ready=False), "Promoting", False, None),
+        # v3 arrives while the primary still rolls v2 out: wait, copy nothing
+        (PROMOTING, replace(v3, primary_ready=False), "Promoting", False, None),
+        # v2 is rolled out and healthy, v3 is in the target: traffic back to the primary at once
+        (PROMOTING, v3, "Finalising", False, 0),
+        # the same in Finalising, where stepWeightPromotion would step
+        (FINALISING, v3, "Finalising", False, 0),
+        # the copy did not land, the target still runs v2: copy v2 again
+        (PROMOTING, replace(READY, primary_revision="v1"), "Promoting", True, None),
+        # the copy did not land and the target moved on: nothing analysed to copy, roll back
+        (PROMOTING, replace(v3, primary_revision="v1"), "Failed", False, 0),
+    ]
+    policy = replace(POLICY, step_promotion=100)
+    for state, observed, phase, promote, weight in rows:
+        step = run(policy, state, observed)
+        assert (step.state.phase, step.promote, step.weight) == (phase, promote, weight), (state.phase, observed)
+        assert step.state.last_applied == "v2"
+    done = run(policy, replace(FINALISING, weight=0), v3)
+    assert done.state.phase == "Succeeded" and done.state.last_promoted == "v2"
+    after = run(policy, done.state, v3)
+    assert after.state.phase == "Progressing" and after.state.last_applied == "v3" and after.weight == 0
+
+
+def test_a_promotion_copies_exactly_once_per_revision():
+    state, copies = replace(STEADY, phase="Progressing", last_applied="v2"), 0
+    primary = "v1"
+    for _ in range(20):
+        step = run(POLICY, state, replace(READY, primary_revision=primary))
+        if step.promote:
+            copies += 1
+            primary = step.state.last_applied
+        state = step.state
+        if state.phase == "Succeeded":
+            break
+    assert state.phase == "Succeeded" and copies == 1
+
+
+def test_a_template_change_during_initializing_is_analysed_not_promoted():
+    init = run(POLICY, RolloutState(), replace(READY, revision="v2", primary_revision="v1"))
+    assert init.state.phase == "Initialized" and init.state.last_promoted == "v1" and not init.promote
+    nxt = run(POLICY, init.state, replace(READY, revision="v2", primary_revision="v1"))
+    assert nxt.state.phase == "Progressing" and nxt.state.last_applied == "v2" and nxt.scale_canary == "up"
+
+
+def test_awsctl_promote_at_weight_zero_needs_this_ticks_analysis():
+    from awsctl.planning.commands import PROMOTE
+
+    at_zero = replace(STEADY, phase="Progressing", last_applied="v2")
+    asked = replace(READY, commands=frozenset({PROMOTE}))
+    rows = [
+        ({"analysis": True}, "Promoting", None),  # passed: promote
+        ({"analysis": False}, "Progressing", None),  # failed: a failed check, no promotion
+        ({"analysis": None}, "Progressing", 5),  # no data at weight 0: the first step, the promote waits
+    ]
+    for answers, phase, weight in rows:
+        step = run(POLICY, at_zero, asked, answers)
+        assert (step.state.phase, step.weight) == (phase, weight), answers
+        assert step.promote == (phase == "Promoting")
+    failed = run(POLICY, at_zero, asked, {"analysis": False})
+    assert failed.state.failed_checks == 1 and not failed.commands
