@@ -274,6 +274,36 @@ def test_a_revision_pushed_during_promoting_is_analysed_after_not_carried_along(
     assert shares == [0, 500, 0, 500, 0], shares  # v2 at 50%, back to 0 at once, then v3 analysed from 0
 
 
+def test_blue_green_moves_all_traffic_to_the_canary_before_the_primary_changes(kube, namespace, moto, operator, hooks):
+    """Blue/green (iterations, no match): the analysis runs at weight 0, then all traffic goes to the
+    canary and one more analysis passes under it; only then is the template copied to the primary, and
+    traffic comes back to it once the primary runs the new revision (Flagger's runBlueGreen)."""
+    listener = moto.listener(namespace)
+    app(kube, namespace)
+    check = {"name": "check", "type": "rollout", "url": f"{hooks.url}/check"}
+    create(
+        kube,
+        namespace,
+        canary("web", listener=listener, rule={"priority": 10}, analysis={"iterations": 2, "webhooks": [check]}),
+    )
+    st = wait_phase(kube, namespace, "Initialized")
+    rule, canary_arn = st["listenerRule"]["arn"], st["targetGroups"]["canary"][0]
+    set_image(kube, namespace, V2)
+    seen = []  # (primary image, canary weight AWS shows)
+
+    def promoted():
+        seen.append((image_of(kube, namespace, "web-primary"), moto.forward_weights(rule).get(canary_arn, 0)))
+        return (lambda s: s if s.get("phase") == "Succeeded" else None)(status(kube, namespace))
+
+    wait_for(promoted, timeout=120, interval=0.1, what="blue/green promoted")
+    assert canary_shares(moto, rule, canary_arn) == [0, 999, 0]
+    first_v2 = next(i for i, (image, _) in enumerate(seen) if image == V2)
+    assert any(weight == 999 for _, weight in seen[:first_v2]), "the primary changed before the canary had all traffic"
+    assert primary_templates(kube, namespace) == [V1, V2]
+    # Every analysis ran the rollout webhook: two at weight 0, one with all traffic on the canary.
+    assert len(hooks.received("/check")) >= 3
+
+
 def test_deletion_restores_the_default_action_and_the_users_objects(kube, namespace, moto, operator, hooks):
     hooks.respond("/promote", 403)
     listener = moto.listener(namespace)
