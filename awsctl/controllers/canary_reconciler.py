@@ -19,10 +19,11 @@ from awsctl import metrics
 from awsctl.analysis import webhooks
 from awsctl.api import canary as api
 from awsctl.api.binding import PLURAL as BINDINGS
+from awsctl.api.canary import PROGRESS_DEADLINE_SECONDS
 from awsctl.api.phases import FINISHED, Phase, phase_of
 from awsctl.api.schema import SpecError
 from awsctl.aws.target_groups import OwnedTargetGroups, TargetGroupConflict
-from awsctl.aws.targets import TargetGroups
+from awsctl.aws.targets import TargetGroupNotFound, TargetGroups
 from awsctl.controllers.alerts import Alerter
 from awsctl.controllers.analysis_runner import AnalysisRunner
 from awsctl.controllers.canary_groups import Backend, CanaryGroups
@@ -34,8 +35,18 @@ from awsctl.controllers.wakeups import Wakeups
 from awsctl.kube.client import Kube, epoch, rfc3339
 from awsctl.planning import alerts, commands, naming, objects
 from awsctl.planning import weights as w
-from awsctl.planning.conditions import is_true, refused, set_condition
-from awsctl.planning.rollout import Ask, Observed, Policy, RolloutState, Step, ab_routes, decide, needs_health
+from awsctl.planning.conditions import find_condition, is_true, refused, set_condition
+from awsctl.planning.rollout import (
+    Ask,
+    Observed,
+    Policy,
+    RolloutState,
+    Step,
+    ab_routes,
+    decide,
+    needs_health,
+    when_refused,
+)
 from awsctl.planning.targets import serves_only
 from awsctl.routing import Ledger, RouteGone, Router, WeightResult
 
@@ -135,6 +146,11 @@ def state_of(status: Mapping) -> RolloutState:
     )
 
 
+def _int_or(value: object, default: int) -> int:
+    """A field of a spec that did not parse, when it is still a positive whole number."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
+
+
 def deployment_ready(dep: Mapping | None) -> bool:
     """Rolled out: the controller saw the latest spec and every one of its (at least one) replicas is
     updated and available; a Deployment scaled to 0 is not ready to take traffic."""
@@ -197,16 +213,16 @@ class CanaryReconciler:
             spec = api.CanarySpec.parse(body.get("spec") or {})
             self.traffic.check(spec)
         except SpecError as err:
-            self._refuse(body, NotReady("InvalidSpec", str(err), err.field))
+            self._refused(body, None, NotReady("InvalidSpec", str(err), err.field))
             return INVALID_SPEC_RETRY
         try:
             self._tick(body, spec)
         except NotReady as why:
-            self._refuse(body, why)
+            self._refused(body, spec, why)
         except TargetGroupConflict as err:
-            self._refuse(body, NotReady("TargetGroupConflict", str(err), "spec.loadBalancer.targetGroup"))
+            self._refused(body, spec, NotReady("TargetGroupConflict", str(err), "spec.loadBalancer.targetGroup"))
         except RouteGone as err:
-            self._refuse(body, self.traffic.refusal(spec, err))
+            self._refused(body, spec, self.traffic.refusal(spec, err))
         except ClientError as err:  # AWS said no to the input: a condition and one event, not a loop
             code = (err.response.get("Error") or {}).get("Code", "")
             refused = refusal(
@@ -214,8 +230,69 @@ class CanaryReconciler:
             )
             if refused is None:
                 raise
-            self._refuse(body, refused)
+            self._refused(body, spec, refused)
         return spec.analysis.interval_seconds
+
+    def _refused(self, body: dict, spec: api.CanarySpec | None, why: NotReady) -> None:
+        """A refused tick: the condition and one event, and, while a canary is in flight, what must
+        still work without decide(): `awsctl abort`, and the progress deadline, each taking the weight
+        back to 0 (verified) from the route and groups recorded in status (invariant 15)."""
+        self._refuse(body, why)
+        status = body.get("status") or {}
+        state = state_of(status)
+        ready = find_condition(status.get("conditions"), "Ready") or {}
+        since = epoch(ready["lastTransitionTime"]) if ready.get("lastTransitionTime") else self.clock()
+        raw = body.get("spec") or {}
+        step = when_refused(
+            state,
+            self.clock(),
+            since,
+            commands.pending(body["metadata"].get("annotations"), status.get("commands"), state.last_applied),
+            float(
+                spec.progress_deadline_seconds
+                if spec
+                else _int_or(raw.get("progressDeadlineSeconds"), PROGRESS_DEADLINE_SECONDS)
+            ),
+            why.message,
+            suspended=spec.suspend if spec else raw.get("suspend") is True,
+        )
+        if step is None:
+            return
+        groups = status.get("targetGroups") or {}
+        primary, canary = list(groups.get("primary") or ()), list(groups.get("canary") or ())
+        try:
+            result = self.traffic.back_to_primary(self.ledger(body), primary, canary, self._healthy_now(primary))
+        except (RouteGone, ClientError) as err:
+            log.warning(f"rollback of a refused Canary failed: {err}", extra={"canary": self._key(body)})
+            return
+        if result is not None and not result.verified:
+            log.warning(result.message, extra={"canary": self._key(body), "asked": 0})
+            return
+        self._announce(body, "Warning", step.reason, step.message)
+        self._record_commands(body, step.commands, step, step.state)
+        now = rfc3339(self.clock())
+        self.status.write(
+            body,
+            body.get("status") or {},
+            {
+                "phase": step.state.phase,
+                "canaryWeight": 0,
+                "pendingWeight": None,
+                "lastTransitionTime": now,
+                "message": step.message,
+                "scaleDownAt": now,  # the canary scales to 0 once a tick runs again
+            },
+        )
+
+    def _healthy_now(self, arns: list[str]) -> dict[str, int]:
+        """Healthy targets per group, read from AWS now (not from a binding's cached counts)."""
+        out = {}
+        for arn in arns:
+            try:
+                out[arn] = sum(1 for h in self.groups.health(arn) if h.state == "healthy")
+            except TargetGroupNotFound:
+                out[arn] = 0
+        return out
 
     # -- the story ------------------------------------------------------------------------------
     def _tick(self, body: dict, spec: api.CanarySpec) -> None:

@@ -228,7 +228,11 @@ def _steady_message(st: RolloutState) -> str:
 
 
 def _rollback(st: RolloutState, ob: Observed, why: str, commands: frozenset[str] = frozenset()) -> Step:
-    failed = replace(st, phase=Phase.FAILED, weight=0, transition_at=ob.now)
+    return _rolled_back(st, ob.now, why, commands)
+
+
+def _rolled_back(st: RolloutState, now: float, why: str, commands: frozenset[str] = frozenset()) -> Step:
+    failed = replace(st, phase=Phase.FAILED, weight=0, transition_at=now)
     return Step(
         failed,
         Phase.FAILED,
@@ -460,4 +464,34 @@ def _finalise(policy: Policy, st: RolloutState, ob: Observed) -> Step:
         scale_canary="down",
         hooks=("post-rollout",),
         event="Normal",
+    )
+
+
+# Phases in which a canary may carry weight (or is about to): a refusal there must not freeze it.
+IN_FLIGHT = (Phase.PROGRESSING, Phase.WAITING_PROMOTION, Phase.BAKING, Phase.PROMOTING, Phase.FINALISING)
+
+
+def when_refused(
+    st: RolloutState,
+    now: float,
+    refused_since: float,
+    commands: frozenset[str],
+    deadline: float,
+    why: str,
+    suspended: bool = False,
+) -> Step | None:
+    """A tick that stopped before `decide()` could run: the spec no longer parses, a backend or a group
+    is missing, AWS refused a change. Nothing may freeze traffic (invariant 15): `awsctl abort` rolls
+    back at once, and a refusal that outlasts the progress deadline rolls back too (unless suspended),
+    from what status recorded. Returns that rollback, or None to hold the verified weight meanwhile."""
+    if st.phase not in IN_FLIGHT:
+        return None
+    if ABORT in commands:
+        return _rolled_back(
+            st, now, f"awsctl abort asked for it while the Canary was refused: {why}", frozenset({ABORT})
+        )
+    if suspended or now - refused_since <= deadline:
+        return None
+    return _rolled_back(
+        st, now, f"refused for {now - refused_since:.0f}s, past the progress deadline of {deadline:g}s: {why}"
     )

@@ -17,6 +17,9 @@ Canary's status through a `Ledger`, and never reports a weight it has not read b
     set_weight(spec, ledger, primary, canary, permille, serving, may_take, tags, write_ahead)
                                  take the route if none is recorded (once may_take), refuse traffic into
                                  the void, write, read back, verify -> WeightResult (None: no route yet)
+    back_to_primary(ledger, primary, canary, serving) -> WeightResult | None
+                                 every canary group to 0 on the recorded route, verified, without the
+                                 spec (a refused tick must not freeze traffic); None: no route
     settled(ledger) -> changes   status changes once the step's weight is recorded
     sync_ab(spec, ledger, tags, canary, want) -> bool
                                  create, repair or remove the header/cookie routes (True: changed)
@@ -122,6 +125,9 @@ class Router(Protocol):
         may_take: Callable[[Weights], bool],
         tags: Mapping[str, str],
         write_ahead: bool,
+    ) -> WeightResult | None: ...
+    def back_to_primary(
+        self, ledger: Ledger, primary: Sequence[str], canary: Sequence[str], serving: Weights
     ) -> WeightResult | None: ...
     def settled(self, ledger: Ledger) -> CanaryStatus: ...
     def sync_ab(

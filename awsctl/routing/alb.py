@@ -514,6 +514,59 @@ class AlbRouter:
                 f"asked for {w.describe(wanted)}, AWS shows {w.describe(actual)}; the step is not counted",
             )
 
+    def back_to_primary(
+        self, ledger: Ledger, primary: Sequence[str], canary: Sequence[str], serving: Mapping[str, int]
+    ) -> WeightResult | None:
+        """Every canary group to 0 on the recorded route, verified, without the spec: for a Canary whose
+        spec no longer parses or whose tick is refused (invariant 15). The primary groups keep their
+        shares as AWS shows them (evenly when they all had 0), and the forward keeps its stickiness.
+        None when no route is recorded (nothing of ours carries traffic)."""
+        route = self.recorded_route(ledger.status())
+        if route is None:
+            return None
+        with urgency(Priority.ROLLBACK):
+            ab = list(ledger.status().get("abRules") or ())
+            for arn in ab:  # matching requests go to the canary whatever the weights: they go first
+                try:
+                    self.listeners.delete_rule(arn)
+                except RuleNotFound:
+                    pass
+            if ab:
+                ledger.record({"abRules": []})
+            actions = self.listeners.actions(route)
+            current, sticky = wire.forward_of(actions)
+            if not any(current.get(arn, 0) for arn in canary):
+                return WeightResult(True, 0, "canary weight 0% verified")
+            groups = [arn for arn in primary if arn in current] or list(primary)
+            shares = [current.get(arn, 0) for arn in groups]
+            wanted = {
+                **{arn: 0 for arn in current},
+                **dict(
+                    zip(groups, w.split(w.ALB_MAX_WEIGHT, shares if any(shares) else [1] * len(groups)), strict=True)
+                ),
+            }
+            void = w.unserved(wanted, serving)
+            if void:
+                return WeightResult(
+                    False,
+                    w.canary_share(current, canary),
+                    f"refused 0%: no healthy targets in {', '.join(map(group_of, void))}",
+                )
+            forward = wire.forward_action(wanted, sticky[1] if sticky[0] else None)
+            self.listeners.set_actions(
+                route, [forward] if self._owned(ledger.status()) else with_forward(actions, forward)
+            )
+            for attempt in range(READ_BACK_ATTEMPTS):
+                shown = self.shown(route)[0]
+                if shown == wanted:
+                    return WeightResult(True, 0, "canary weight 0% verified")
+                self.sleep(READ_BACK_PAUSE * (attempt + 1))
+            return WeightResult(
+                False,
+                w.canary_share(shown, canary),
+                f"asked for {w.describe(wanted)}, AWS shows {w.describe(shown)}",
+            )
+
     # -- A/B rules ---------------------------------------------------------------------------------
     def ab_active(self, status: Mapping[str, Any]) -> bool:
         return bool(status.get("abRules"))

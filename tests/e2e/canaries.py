@@ -1,5 +1,9 @@
 """Helpers shared by the Canary e2e stories: reading status, driving images, reading what AWS was told."""
 
+import os
+import subprocess
+import sys
+
 from kubernetes import client
 
 from tests.e2e.conftest import wait_for
@@ -8,6 +12,16 @@ from tests.harness import VoidWatch  # noqa: F401 - the stories import it from h
 
 V1 = "registry.local/app:v1"  # the image app() starts with
 V2 = "registry.local/app:v2"
+
+
+def awsctl(cluster, *args, env=None, timeout=120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "awsctl", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "KUBECONFIG": str(cluster[0].kubeconfig), **(env or {})},
+    )
 
 
 def status(kube, namespace, name="web"):

@@ -16,6 +16,7 @@ from tests.e2e.canaries import (
     VoidWatch,
     apex_pods,
     app,
+    awsctl,
     canary_shares,
     image_of,
     primary_templates,
@@ -302,6 +303,50 @@ def test_blue_green_moves_all_traffic_to_the_canary_before_the_primary_changes(k
     assert primary_templates(kube, namespace) == [V1, V2]
     # Every analysis ran the rollout webhook: two at weight 0, one with all traffic on the canary.
     assert len(hooks.received("/check")) >= 3
+
+
+def test_an_edit_refused_at_50_percent_does_not_freeze_the_canary(kube, namespace, moto, operator, hooks, cluster):
+    """At 50%, an edit the schema lets through but awsctl refuses (steps that go down): the weight is
+    held, the refusal is a condition and an event, and `awsctl abort` still takes the canary back to 0,
+    verified in AWS, from what status recorded. Once the spec is mended, the canary scales to 0."""
+    hooks.respond("/promote", 500)
+    listener = moto.listener(namespace)
+    app(kube, namespace)
+    gate = {"name": "promote", "type": "confirm-promotion", "url": f"{hooks.url}/promote"}
+    create(
+        kube,
+        namespace,
+        canary("web", listener=listener, rule={"priority": 10}, analysis={"stepWeights": [50], "webhooks": [gate]}),
+    )
+    st = wait_phase(kube, namespace, "Initialized")
+    rule, canary_arn = st["listenerRule"]["arn"], st["targetGroups"]["canary"][0]
+    set_image(kube, namespace, V2)
+    wait_phase(kube, namespace, "WaitingPromotion", timeout=90)
+    assert moto.forward_weights(rule)[canary_arn] == 500
+    custom = client.CustomObjectsApi(kube)
+    custom.patch_namespaced_custom_object(
+        "awsctl.io", "v1alpha1", namespace, "canaries", "web", {"spec": {"analysis": {"stepWeights": [50, 20]}}}
+    )
+    wait_for(
+        lambda: any(
+            c["type"] == "Ready" and c["reason"] == "InvalidSpec" for c in status(kube, namespace).get("conditions", [])
+        ),
+        what="the InvalidSpec condition",
+    )
+    assert "InvalidSpec" in reasons(kube, namespace)
+    assert moto.forward_weights(rule)[canary_arn] == 500  # held, not dropped: the refusal alone changes nothing
+    aborted = awsctl(cluster, "abort", "web", "-n", namespace, "--wait", "60")
+    assert aborted.returncode == 0, aborted.stderr
+    st = wait_phase(kube, namespace, "Failed", timeout=30)
+    assert st["canaryWeight"] == 0 and "awsctl abort" in st["message"], st
+    assert moto.forward_weights(rule)[canary_arn] == 0
+    assert canary_shares(moto, rule, canary_arn)[-1] == 0
+    assert replicas_of(kube, namespace, "web") == 2  # a tick that cannot parse the spec scales nothing
+    custom.patch_namespaced_custom_object(
+        "awsctl.io", "v1alpha1", namespace, "canaries", "web", {"spec": {"analysis": {"stepWeights": [50]}}}
+    )
+    wait_for(lambda: replicas_of(kube, namespace, "web") == 0, timeout=60, what="the canary scaled to 0 once mended")
+    assert status(kube, namespace)["phase"] == "Failed"
 
 
 def test_deletion_restores_the_default_action_and_the_users_objects(kube, namespace, moto, operator, hooks):

@@ -10,7 +10,7 @@ from kubernetes import client
 from prometheus_client.parser import text_string_to_metric_families
 
 from awsctl.dev.cluster import free_port
-from tests.e2e.canaries import V2, app, canary_shares, set_image, status, wait_phase
+from tests.e2e.canaries import V2, app, awsctl, canary_shares, set_image, status, wait_phase
 from tests.e2e.conftest import Operator, wait_for
 from tests.e2e.objects import canary, create
 
@@ -34,16 +34,6 @@ def value(samples, sample, **labels) -> float | None:
 
 def total(samples, sample, **labels) -> float:
     return sum(v for (n, ls), v in samples.items() if n == sample and labels.items() <= dict(ls).items())
-
-
-def awsctl(cluster, *args, env=None, timeout=120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "awsctl", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "KUBECONFIG": str(cluster[0].kubeconfig), **(env or {})},
-    )
 
 
 def phases(hooks, path):

@@ -306,3 +306,29 @@ def test_awsctl_promote_at_weight_zero_needs_this_ticks_analysis():
         assert step.promote == (phase == "Promoting")
     failed = run(POLICY, at_zero, asked, {"analysis": False})
     assert failed.state.failed_checks == 1 and not failed.commands
+
+
+def test_a_refused_tick_holds_then_rolls_back_on_abort_or_past_the_deadline():
+    """Table: a tick refused before decide() (spec, backend, AWS) never freezes a canary in flight."""
+    from awsctl.planning.commands import ABORT
+    from awsctl.planning.rollout import when_refused
+
+    at_50 = replace(STEADY, phase="WaitingPromotion", weight=500, last_applied="v2")
+    rows = [
+        # (state, seconds refused, commands, suspended) -> phase after (None: hold)
+        (at_50, 5, frozenset(), False, None),  # within the deadline: hold the verified weight
+        (at_50, 5, frozenset({ABORT}), False, "Failed"),  # abort works at once
+        (at_50, 61, frozenset(), False, "Failed"),  # past the deadline (60 s): roll back
+        (at_50, 61, frozenset(), True, None),  # suspended: frozen on purpose
+        (at_50, 61, frozenset({ABORT}), True, "Failed"),  # abort works even then
+        (replace(at_50, phase="Promoting"), 61, frozenset(), False, "Failed"),
+        (replace(at_50, phase="Baking", weight=1000), 1, frozenset({ABORT}), False, "Failed"),
+        (STEADY, 600, frozenset({ABORT}), False, None),  # nothing in flight: nothing to take back
+        (replace(STEADY, phase="Failed"), 600, frozenset(), False, None),
+    ]
+    for state, refused_for, commands, suspended, phase in rows:
+        step = when_refused(state, 1000.0, 1000.0 - refused_for, commands, 60.0, "spec.x: bad", suspended)
+        assert (step.state.phase if step else None) == phase, (state.phase, refused_for, commands, suspended)
+        if step is not None:
+            assert step.weight == 0 and step.state.weight == 0 and step.event == "Warning"
+            assert "spec.x: bad" in step.message and step.commands == (commands & {ABORT})
