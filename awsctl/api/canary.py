@@ -765,6 +765,10 @@ class CanaryStatus(TypedDict, total=False):
     warmup: Annotated[
         bool, _described("A warm-up rule makes AWS health-check groups the live route does not forward to yet.")
     ]
+    warmupRule: Annotated[
+        str | None,
+        _described("The warm-up rule's ARN, so that deletion removes it even when the spec no longer parses."),
+    ]
 
 
 def schema() -> dict[str, Any]:

@@ -166,13 +166,13 @@ class AlbRouter:
         no Kubernetes event)."""
         status = ledger.status()
         if shown is None or not set(weights) <= set(shown):
-            _, changed = self.attach(spec, uid, weights, tags)  # at 0: only the groups count
-            if not status.get("warmup"):
-                ledger.record({"warmup": True})
+            arn, changed = self.attach(spec, uid, weights, tags)  # at 0: only the groups count
+            if not status.get("warmup") or status.get("warmupRule") != arn:
+                ledger.record({"warmup": True, "warmupRule": arn})  # deletion finds it without the spec
             return changed
         if status.get("warmup"):
-            self.detach(spec, uid)
-            ledger.record({"warmup": False})
+            self.detach(spec.load_balancer.listener_arn, uid=uid)
+            ledger.record({"warmup": False, "warmupRule": None})
         return False
 
     def attach(
@@ -208,10 +208,17 @@ class AlbRouter:
         )
         return arn, True
 
-    def detach(self, spec: CanarySpec, uid: str, listeners: Sequence[str] = ()) -> bool:
-        """Deletes the warm-up rule(s) of this Canary; returns whether one existed."""
+    def detach(self, *listeners: str, uid: str, recorded: str | None = None) -> bool:
+        """Deletes the warm-up rule(s) of this Canary (by its uid) on these listeners, and the one
+        status recorded (by ARN: no spec needed); returns whether one existed."""
         found = False
-        for listener in dict.fromkeys([spec.load_balancer.listener_arn, *listeners]):
+        if recorded:
+            try:
+                self.listeners.delete_rule(recorded)  # a rule already gone is not an error
+                found = True
+            except ListenerNotFound:
+                pass
+        for listener in dict.fromkeys(listeners):
             try:
                 rules = self.listeners.rules(listener)
             except ListenerNotFound:
@@ -663,9 +670,15 @@ class AlbRouter:
         """Deletion: the warm-up rule goes, a retiring route is given back, the weight goes back to the
         primary (verified, when its groups can serve), then the route is restored or deleted. Returns
         what is still awaited (the caller retries), or None once nothing of awsctl's routes traffic."""
-        route = self.recorded_route(ledger.status())
-        if spec is not None:  # the warm-up rule forwards to our groups too: it goes first
-            self.detach(spec, uid, [route.listener_arn] if route is not None else [])
+        status = ledger.status()
+        route = self.recorded_route(status)
+        # The warm-up rule forwards to our groups too: it goes first, found by the ARN status recorded
+        # and by uid on the listeners known, so a spec that no longer parses still lets it go.
+        listeners = [spec.load_balancer.listener_arn] if spec is not None else []
+        listeners += [route.listener_arn] if route is not None else []
+        listeners += [(status.get("listenerRule") or {}).get("listener") or ""]
+        if self.detach(*filter(None, listeners), uid=uid, recorded=status.get("warmupRule")):
+            ledger.record({"warmup": False, "warmupRule": None})
         self._give_back_retiring(ledger)
         if route is None:
             return None

@@ -2,6 +2,7 @@
 their read-back, the weight step with its invariants, and CloudWatch queries."""
 
 import pytest
+from botocore.exceptions import ClientError
 
 from awsctl.analysis import metrics
 from awsctl.api.canary import CanarySpec
@@ -194,7 +195,35 @@ def test_warm_up_rule_puts_groups_in_use_and_goes(moto, realism_clock):
     assert set(moto.target_states(primary).values()) == {"initial"}
     realism_clock.now += 10
     assert set(moto.target_states(primary).values()) == {"healthy"}
-    assert traffic.detach(spec, "uid-1") and not traffic.detach(spec, "uid-1")
+    listener = spec.load_balancer.listener_arn
+    assert traffic.detach(listener, uid="uid-1") and not traffic.detach(listener, uid="uid-1")
+
+
+def test_deleting_a_canary_whose_spec_no_longer_parses_removes_its_warm_up_rule(moto):
+    """Deletion of a Canary in Initializing (no route yet) with a spec that no longer parses: the warm-up
+    rule goes by the ARN status recorded, so its target groups can be deleted (no ResourceInUse loop)."""
+    from awsctl.routing import Ledger
+
+    listener = moto.listener("warm-gone")
+    primary = moto.target_group("wg-p")
+    spec = CanarySpec.parse(
+        {"targetRef": {"name": "web"}, "service": {"port": 80}, "loadBalancer": {"listenerARN": listener}}
+    )
+    traffic = Traffic(Listeners(Clients()), sleep=lambda _: None)
+    status: dict = {}
+    ledger = Ledger(lambda: status, status.update, lambda *_: None)
+    traffic.warm_up(spec, "uid-9", ledger, {primary: 999}, TAGS, None)
+    assert status["warmup"] and status["warmupRule"]
+    elbv2 = moto.client("elbv2")
+    assert [r["RuleArn"] for r in elbv2.describe_rules(ListenerArn=listener)["Rules"] if not r["IsDefault"]] == [
+        status["warmupRule"]
+    ]
+    with pytest.raises(ClientError, match="ResourceInUse"):
+        elbv2.delete_target_group(TargetGroupArn=primary)  # what the finalizer retried forever
+    assert traffic.release(None, "uid-9", ledger, [w.Backend(primary)], [], lambda arns: {}) is None
+    assert [r for r in elbv2.describe_rules(ListenerArn=listener)["Rules"] if not r["IsDefault"]] == []
+    assert status["warmupRule"] is None
+    elbv2.delete_target_group(TargetGroupArn=primary)  # in use by no rule now
 
 
 def test_a_group_recreated_under_its_name_is_looked_up_afresh(moto):
