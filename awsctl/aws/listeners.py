@@ -164,7 +164,12 @@ class Listeners:
 
     def set_conditions(self, rule_arn: str, conditions: list) -> None:
         self._wrote(rule_arn)
-        self._elb.modify_rule(RuleArn=rule_arn, Conditions=conditions)
+        try:
+            self._elb.modify_rule(RuleArn=rule_arn, Conditions=conditions)
+        except ClientError as err:
+            if not_found(err, "Rule"):
+                raise RuleNotFound(rule_arn) from err
+            raise
 
     def _rule(self, rule_arn: str) -> dict:
         try:
@@ -219,7 +224,12 @@ class Listeners:
         return rule.get("Actions") or []
 
     def conditions(self, route: Route) -> list:
-        return [] if route.is_default else self._rule(route.arn).get("Conditions") or []
+        if route.is_default:
+            return []
+        rule = self._rule(route.arn)
+        if not rule:
+            raise RuleNotFound(route.arn)  # deleted outside awsctl: the caller re-takes the route
+        return rule.get("Conditions") or []
 
     def set_actions(self, route: Route, actions: list) -> None:
         self._wrote(route.arn)

@@ -273,3 +273,31 @@ def test_a_listener_or_rule_the_load_balancer_controller_manages_is_refused(moto
         with pytest.raises(NotReady):
             traffic.attach(spec, "uid-1", {users: 0}, TAGS)
         assert len(elbv2.describe_rules(ListenerArn=listener)["Rules"]) == 2  # the default and the LBC's
+
+
+def test_a_spec_change_while_the_rule_was_deleted_outside_awsctl_retakes_the_route(moto):
+    """The hosts changed and the rule is gone: the condition sync meets RuleNotFound, which means
+    "re-take the route" (an event), not an error that loops the tick forever."""
+    from awsctl.routing import Ledger
+
+    listener = moto.listener("cond-gone")
+    primary, canary = moto.target_group("cg-p"), moto.target_group("cg-c")
+    listeners = Listeners(Clients())
+    arn = listeners.create_rule(
+        listener, 10, rule_conditions(("old.example.com",), ()), [wire.forward_action({primary: 999, canary: 0})], TAGS
+    )
+    spec = CanarySpec.parse(
+        {
+            "targetRef": {"name": "web"},
+            "service": {"port": 80},
+            "loadBalancer": {"listenerARN": listener, "rule": {"priority": 10, "hosts": ["new.example.com"]}},
+        }
+    )
+    status: dict = {"listenerRule": {"arn": arn, "created": True, "listener": listener, "priority": 10}}
+    said = []
+    ledger = Ledger(lambda: status, status.update, lambda *args: said.append(args))
+    moto.client("elbv2").delete_rule(RuleArn=arn)
+    traffic = Traffic(listeners, sleep=lambda _: None)
+    held = traffic.hold(spec, ledger, [w.Backend(primary)], [w.Backend(canary)], 0, spec_changed=True)
+    assert held.shown is None and status["listenerRule"] is None
+    assert [reason for _, reason, _ in said] == ["RouteDrifted"]
