@@ -28,7 +28,7 @@ from awsctl.aws.budget import Priority, urgency
 from awsctl.aws.listeners import ListenerNotFound, Listeners, Route, RuleNotFound, condition_values, rule_conditions
 from awsctl.controllers.errors import NotReady
 from awsctl.planning import weights as w
-from awsctl.planning.naming import OWNER, group_of, lbc_tag, rule_id
+from awsctl.planning.naming import OWNER, ROLE, group_of, lbc_tag, rule_id
 from awsctl.routing import Held, Ledger, RouteGone, Shown, WeightResult
 from awsctl.routing import alb_wire as wire
 
@@ -36,6 +36,7 @@ log = logging.getLogger("awsctl.canary")
 READ_BACK_ATTEMPTS = 5
 READ_BACK_PAUSE = 0.2
 WARMUP_HEADER = "X-Awsctl-Warmup"
+WARMUP_ROLE = "warmup"  # the awsctl.io/role tag of a warm-up rule
 MAX_PRIORITY = 50000  # ALB rule priorities are 1-50000; warm-up rules take the highest free ones
 TERMINAL_ACTIONS = ("forward", "fixed-response", "redirect")
 
@@ -84,9 +85,10 @@ def _resendable(action: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def free_priority(rules: Sequence[Mapping[str, Any]]) -> int:
+def free_priority(rules: Sequence[Mapping[str, Any]], spare: int | None = None) -> int:
+    """The highest priority no rule has, never `spare` (the spec's own: the route will want it)."""
     taken = {int(r["Priority"]) for r in rules if str(r.get("Priority", "")).isdigit()}
-    return next(p for p in range(MAX_PRIORITY, 0, -1) if p not in taken)
+    return next(p for p in range(MAX_PRIORITY, 0, -1) if p not in taken and p != spare)
 
 
 def route_identity(spec: CanarySpec) -> RouteRecord:
@@ -200,7 +202,11 @@ class AlbRouter:
             self.listeners.set_actions(Route(found["RuleArn"], False), [action])
             return found["RuleArn"], True
         arn = self.listeners.create_rule(
-            listener, free_priority(rules), warmup_conditions(uid), [action], {**tags, "awsctl.io/role": "warmup"}
+            listener,
+            free_priority(rules, spare=spec.load_balancer.rule.priority if spec.load_balancer.rule else None),
+            warmup_conditions(uid),
+            [action],
+            {**tags, ROLE: WARMUP_ROLE},
         )
         log.info(
             "warm-up rule created: AWS health-checks the groups before they carry traffic",
@@ -256,6 +262,11 @@ class AlbRouter:
             )
             return Route(lb.listener_arn, True)
         rule = self.listeners.rule_at(lb.listener_arn, lb.rule.priority)
+        if rule is not None and rule.tags.get(OWNER) == tags[OWNER] and rule.tags.get(ROLE) == WARMUP_ROLE:
+            # Our own warm-up rule holds the priority (taken before the spec named it): it is never the
+            # route. It goes, and the route is created in its place.
+            self.listeners.delete_rule(rule.arn)
+            rule = None
         if rule is None:
             arn = self.listeners.create_rule(
                 lb.listener_arn,

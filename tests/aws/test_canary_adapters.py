@@ -301,3 +301,43 @@ def test_a_spec_change_while_the_rule_was_deleted_outside_awsctl_retakes_the_rou
     held = traffic.hold(spec, ledger, [w.Backend(primary)], [w.Backend(canary)], 0, spec_changed=True)
     assert held.shown is None and status["listenerRule"] is None
     assert [reason for _, reason, _ in said] == ["RouteDrifted"]
+
+
+def test_the_warm_up_rule_never_takes_the_specs_priority_and_is_never_adopted_as_the_route(moto):
+    from awsctl.routing.alb import WARMUP_ROLE, warmup_conditions
+
+    listener = moto.listener("warm-prio")
+    primary, canary = moto.target_group("wp-p"), moto.target_group("wp-c")
+    elbv2 = moto.client("elbv2")
+    traffic = Traffic(Listeners(Clients()), sleep=lambda _: None)
+
+    def spec_at(priority):
+        return CanarySpec.parse(
+            {
+                "targetRef": {"name": "web"},
+                "service": {"port": 80},
+                "loadBalancer": {"listenerARN": listener, "rule": {"priority": priority}},
+            }
+        )
+
+    # The highest free priority is the spec's own: the warm-up rule takes the next one.
+    arn, _ = traffic.attach(spec_at(50000), "uid-w", {primary: 999, canary: 0}, TAGS)
+    assert elbv2.describe_rules(RuleArns=[arn])["Rules"][0]["Priority"] == "49999"
+    traffic.detach(listener, uid="uid-w")
+
+    # A warm-up rule of ours already at the priority the spec now names (an older operator, or an edit).
+    old = Listeners(Clients()).create_rule(
+        listener,
+        7,
+        warmup_conditions("uid-w"),
+        [wire.forward_action({primary: 0, canary: 0})],
+        {**TAGS, naming.ROLE: WARMUP_ROLE},
+    )
+    recorded = []
+    route = traffic.take_route(spec_at(7), TAGS, {primary: 999, canary: 0}, recorded.append)
+    assert route.arn != old and recorded[-1]["arn"] == route.arn and recorded[-1]["created"]
+    rules = {r["Priority"]: r for r in elbv2.describe_rules(ListenerArn=listener)["Rules"]}
+    assert rules["7"]["RuleArn"] == route.arn and not any(
+        c.get("HttpHeaderConfig") for c in rules["7"]["Conditions"]
+    )  # the route's conditions, not the warm-up's header
+    assert moto.forward_weights(route.arn) == {primary: 999, canary: 0}
