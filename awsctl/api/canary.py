@@ -148,7 +148,11 @@ class HealthCheckFields(Model):
     timeout_seconds: int | None = Field(None, ge=2, le=120)
     healthy_threshold_count: int | None = Field(None, ge=2, le=10)
     unhealthy_threshold_count: int | None = Field(None, ge=2, le=10)
-    matcher: str | None = None
+    matcher: str | None = Field(
+        None,
+        pattern=r"^[1-5][0-9]{2}(-[1-5][0-9]{2})?(,[1-5][0-9]{2}(-[1-5][0-9]{2})?)*$",
+        description='HTTP codes a healthy target answers: "200", "200,202" or "200-299" (ALB allows 200-499).',
+    )
 
 
 class TargetGroupFields(Model):
@@ -183,12 +187,13 @@ class LoadBalancerFields(Model):
 class WebhookFields(Model):
     name: NonEmpty
     type: WebhookType = "rollout"
-    url: str = Field(pattern="^https?://")
+    url: str = Field(pattern=r"^https?://[^\s/?#]+([/?#]\S*)?$", description="http(s) with a host, no spaces.")
     timeout: str = Field("10s", pattern=DURATION)
     metadata: dict[str, str] = Field(default_factory=dict)
 
 
 class ThresholdRangeFields(Model):
+    model_config = _cel(("!has(self.min) || !has(self.max) || self.min <= self.max", "min must not be above max"))
     min: float | None = None
     max: float | None = None
     max_delta: float | None = Field(
@@ -615,6 +620,8 @@ def _metric(fields: MetricFields, where: str) -> MetricCheck:
     low, high, delta, ratio = bounds.min, bounds.max, bounds.max_delta, bounds.max_ratio
     if low is None and high is None and delta is None and ratio is None:
         raise SpecError(f"{where}.thresholdRange", "set min and/or max, or maxDelta/maxRatio (relative to the primary)")
+    if low is not None and high is not None and low > high:
+        raise SpecError(f"{where}.thresholdRange.min", f"{low:g} is above max {high:g}: no value could pass")
     relative = Relative(delta, ratio) if delta is not None or ratio is not None else None
     if relative is not None and (name not in BUILT_IN or query):
         raise SpecError(

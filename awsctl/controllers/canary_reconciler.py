@@ -57,6 +57,8 @@ REFUSAL_FIELDS = {
     "TooManyRules": "spec.loadBalancer.rule.priority",
     "PriorityInUse": "spec.loadBalancer.rule.priority",
     "TooManyTargetGroups": "spec.loadBalancer.targetGroup",
+    "TooManyUniqueTargetGroupsPerLoadBalancer": "spec.loadBalancer.targetGroup",
+    "UnsupportedProtocol": "spec.loadBalancer.targetGroup.protocol",
 }
 
 

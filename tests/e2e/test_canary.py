@@ -419,19 +419,39 @@ def test_operator_killed_mid_rollout_resumes_without_duplicates(kube, namespace,
     assert image_of(kube, namespace, "web-primary") == V2
 
 
+def hook(url):
+    return {"webhooks": [{"name": "check", "url": url}]}
+
+
 @pytest.mark.parametrize(
-    "analysis,service_extra,needle",
+    "analysis,service_extra,health_check,needle",
     [
-        ({"maxWeight": 101}, {}, "maxWeight"),
-        ({"stepWeight": 5, "stepWeights": [10]}, {}, "set stepWeight or stepWeights, not both"),
-        ({}, {"backendRefs": {"primary": [{"name": f"s{i}", "port": 80} for i in range(6)]}}, "backendRefs.primary"),
+        ({"maxWeight": 101}, {}, {}, "maxWeight"),
+        ({"stepWeight": 5, "stepWeights": [10]}, {}, {}, "set stepWeight or stepWeights, not both"),
+        (
+            {},
+            {"backendRefs": {"primary": [{"name": f"s{i}", "port": 80} for i in range(6)]}},
+            {},
+            "backendRefs.primary",
+        ),
+        (hook("http://"), {}, {}, "webhooks[0].url"),  # no host
+        (hook("http://load tester/"), {}, {}, "webhooks[0].url"),  # a space
+        (
+            {"metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 99, "max": 50}}]},
+            {},
+            {},
+            "min must not be above max",
+        ),
+        ({}, {}, {"matcher": "abc"}, "healthCheck.matcher"),
     ],
 )
-def test_schema_rejects_bad_specs(kube, namespace, analysis, service_extra, needle):
+def test_schema_rejects_bad_specs(kube, namespace, analysis, service_extra, health_check, needle):
     listener = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/x/1/2"
+    body = canary("web", listener=listener, analysis=analysis, service_extra=service_extra)
+    body["spec"]["loadBalancer"]["targetGroup"]["healthCheck"].update(health_check)
     with pytest.raises(ApiException) as err:
-        create(kube, namespace, canary("web", listener=listener, analysis=analysis, service_extra=service_extra))
-    assert err.value.status == 422 and needle in err.value.body
+        create(kube, namespace, body)
+    assert err.value.status == 422 and needle in err.value.body, err.value.body
 
 
 def test_bad_input_gets_a_condition_and_an_event_not_a_crash(kube, namespace, moto, operator):

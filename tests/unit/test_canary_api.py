@@ -46,6 +46,16 @@ def test_durations(value, seconds):
         ),
         ({"loadBalancer": {}}, "spec.loadBalancer.listenerARN"),
         ({"targetRef": {"kind": "StatefulSet", "name": "x"}}, "spec.targetRef.kind"),
+        ({"analysis": {"webhooks": [{"name": "x", "url": "http://"}]}}, "spec.analysis.webhooks[0].url"),
+        ({"analysis": {"webhooks": [{"name": "x", "url": "http://a b/"}]}}, "spec.analysis.webhooks[0].url"),
+        (
+            {"analysis": {"metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 99, "max": 9}}]}},
+            "spec.analysis.metrics[0].thresholdRange.min",
+        ),
+        (
+            {"loadBalancer": {**BASE["loadBalancer"], "targetGroup": {"healthCheck": {"matcher": "abc"}}}},
+            "spec.loadBalancer.targetGroup.healthCheck.matcher",
+        ),
     ],
 )
 def test_bad_specs_name_the_field(overrides, field):
@@ -171,3 +181,24 @@ def test_generated_schemas_are_structural():
             free = node.get("x-kubernetes-int-or-string") or node.get("x-kubernetes-preserve-unknown-fields")
             assert "type" in node or free, f"{path} has no type"
             assert "default" not in node or node["default"] is not None, path
+
+
+@pytest.mark.parametrize("matcher", ["200", "200,202", "200-299", "200-299,404"])
+def test_health_check_matchers_alb_accepts_are_accepted(matcher):
+    lb = {**BASE["loadBalancer"], "targetGroup": {"healthCheck": {"matcher": matcher}}}
+    assert parse(loadBalancer=lb).load_balancer is not None
+
+
+def test_aws_refusals_of_the_input_are_conditions_not_retries():
+    from botocore.exceptions import ClientError
+
+    from awsctl.controllers.errors import refusal
+
+    for code in ("TooManyUniqueTargetGroupsPerLoadBalancer", "OperationNotPermitted", "UnsupportedProtocol"):
+        err = ClientError({"Error": {"Code": code, "Message": "no"}}, "CreateRule")
+        refused = refusal(err, "a change", "spec.loadBalancer")
+        assert (
+            refused is not None and refused.reason == code and "spec.loadBalancer: AWS refused a change" in str(refused)
+        )
+    throttled = ClientError({"Error": {"Code": "Throttling", "Message": "slow down"}}, "CreateRule")
+    assert refusal(throttled, "a change") is None
