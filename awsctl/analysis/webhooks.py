@@ -65,3 +65,9 @@ def run_all(hooks: Sequence[Webhook], body: Mapping) -> list[HookResult]:
 def passed(results: Sequence[HookResult]) -> tuple[bool, str]:
     failures = [r.detail for r in results if not r.ok]
     return (not failures, "; ".join(failures))
+
+
+def any_passed(results: Sequence[HookResult]) -> tuple[bool, str]:
+    """Rollback hooks: one that passes is enough (Flagger), and it is named."""
+    asked = [r.hook for r in results if r.ok]
+    return (bool(asked), f"rollback webhook {', '.join(asked)} asked for it" if asked else "")

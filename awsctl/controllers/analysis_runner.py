@@ -38,6 +38,8 @@ class AnalysisRunner:
         primary_groups: Sequence[str] = (),
     ) -> Answer:
         hooks = spec.analysis.hooks("rollout" if gate == ANALYSIS else gate)
+        if gate == "rollback":  # Flagger: any rollback hook that passes asks for the rollback
+            return Answer(*webhooks.any_passed(webhooks.run_all(hooks, payload)))
         hooks_ok, hooks_detail = webhooks.passed(webhooks.run_all(hooks, payload))
         if gate != ANALYSIS or not (spec.analysis.metrics or spec.analysis.alarms):
             return Answer(hooks_ok, hooks_detail)

@@ -181,6 +181,16 @@ def _detect(policy: Policy, st: RolloutState, ob: Observed, phase: Phase) -> Ste
         )
     if ob.revision == st.last_applied and phase != Phase.WAITING:
         return Step(st, phase, _steady_message(st))
+    if phase == Phase.WAITING and "rollback" in policy.hooks:  # Flagger asks its rollback hooks here too
+        rollback = _gate(policy, ob, "rollback")
+        if isinstance(rollback, Ask):
+            return rollback
+        if rollback:
+            return _rollback(
+                replace(st, last_applied=ob.revision),
+                ob,
+                ob.details.get("rollback") or "a rollback webhook asked for it",
+            )
     gate = _gate(policy, ob, "confirm-rollout")
     if isinstance(gate, Ask):
         return gate
@@ -260,7 +270,7 @@ def _progress(policy: Policy, st: RolloutState, ob: Observed, phase: Phase) -> S
     if isinstance(rollback, Ask):
         return rollback
     if rollback:
-        return _rollback(st, ob, "a rollback webhook asked for it")
+        return _rollback(st, ob, ob.details.get("rollback") or "a rollback webhook asked for it")
     if st.failed_checks >= policy.threshold:
         return _rollback(st, ob, f"{st.failed_checks} failed checks reached the threshold {policy.threshold}")
     if not (ob.canary_ready and ob.canary_healthy):

@@ -332,3 +332,25 @@ def test_a_refused_tick_holds_then_rolls_back_on_abort_or_past_the_deadline():
         if step is not None:
             assert step.weight == 0 and step.state.weight == 0 and step.event == "Warning"
             assert "spec.x: bad" in step.message and step.commands == (commands & {ABORT})
+
+
+def test_rollback_hooks_are_asked_in_waiting_too_and_one_is_enough():
+    policy = replace(POLICY, hooks=frozenset({"rollback", "confirm-rollout"}))
+    waiting = replace(STEADY, phase="Waiting")
+    held = run(policy, waiting, READY, {"rollback": False, "confirm-rollout": False})
+    assert held.state.phase == "Waiting" and held.weight is None
+    rolled = run(policy, waiting, READY, {"rollback": True})
+    assert rolled.state.phase == "Failed" and rolled.state.last_applied == "v2" and rolled.weight == 0
+    # Failed for v2 stays failed: v2 is not rolled out again on the next tick.
+    assert run(policy, rolled.state, READY).state.phase == "Failed"
+
+
+def test_any_passing_rollback_hook_asks_for_the_rollback():
+    from awsctl.analysis.webhooks import HookResult, any_passed
+
+    assert any_passed([HookResult("a", False, "a: 500"), HookResult("b", True, "")]) == (
+        True,
+        "rollback webhook b asked for it",
+    )
+    assert any_passed([HookResult("a", False, "a: 500")]) == (False, "")
+    assert any_passed([]) == (False, "")
