@@ -137,8 +137,9 @@ class RuleFields(Model):
         )
     )
     priority: int = Field(ge=1, le=50000)
-    hosts: list[NonEmpty] = Field(default_factory=list, max_length=5)
-    paths: list[NonEmpty] = Field(default_factory=list, max_length=5)
+    # ALB: at most 3 values in one condition, and 5 in the whole rule (the CEL rule above)
+    hosts: list[NonEmpty] = Field(default_factory=list, max_length=3)
+    paths: list[NonEmpty] = Field(default_factory=list, max_length=3)
 
 
 class HealthCheckFields(Model):
@@ -233,7 +234,7 @@ class MatchFields(Model):
     headers: dict[str, HeaderFields] = Field(default_factory=dict)
     cookies: dict[str, str] = Field(default_factory=dict)
     query_strings: dict[str, str] = Field(default_factory=dict)
-    source_ips: list[str] = Field(default_factory=list, alias="sourceIPs")
+    source_ips: list[str] = Field(default_factory=list, alias="sourceIPs", max_length=3)
 
 
 class AlarmFields(Model):

@@ -50,6 +50,7 @@ MAX_WEIGHT = 999
 MAX_GROUPS_PER_FORWARD = 5
 MAX_RULES_PER_LOAD_BALANCER = 100
 MAX_CONDITION_VALUES = 5
+MAX_VALUES_PER_CONDITION = 3  # ALB: match evaluations in one condition
 REGISTRATION_SECONDS = 1.0  # how long a target shows Elb.RegistrationInProgress before its health checks
 
 
@@ -295,6 +296,14 @@ class Realism:
 
     @staticmethod
     def check_conditions(conditions: list[dict] | None) -> None:
+        for condition in conditions or ():
+            count = _condition_value_count(condition)
+            if count > MAX_VALUES_PER_CONDITION:
+                raise _error(
+                    "ValidationError",
+                    f"A condition can only have '{MAX_VALUES_PER_CONDITION}' values; "
+                    f"this {condition.get('Field', 'condition')} condition has {count}",
+                )
         values = sum(_condition_value_count(c) for c in conditions or ())
         if values > MAX_CONDITION_VALUES:
             raise _error(

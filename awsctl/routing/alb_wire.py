@@ -13,6 +13,7 @@ from awsctl.api.canary import CanarySpec, Match
 from awsctl.api.schema import SpecError
 
 MAX_VALUES_PER_RULE = 5  # ALB: match evaluations per rule
+MAX_VALUES_PER_CONDITION = 3  # ALB: match evaluations per condition
 MAX_WILDCARDS_PER_RULE = 5
 
 
@@ -69,6 +70,12 @@ def _wildcards(value: str) -> int:
 
 def check_limits(conds: list[dict[str, Any]], where: str) -> None:
     """ALB's per-rule limits, checked before any AWS call so the message can name the field."""
+    for cond in conds:
+        if len(_values(cond)) > MAX_VALUES_PER_CONDITION:
+            raise MatchError(
+                f"{where}: {len(_values(cond))} values in one {cond['Field']} condition; "
+                f"ALB allows {MAX_VALUES_PER_CONDITION} per condition"
+            )
     values = [v for c in conds for v in _values(c)]
     if len(values) > MAX_VALUES_PER_RULE:
         raise MatchError(

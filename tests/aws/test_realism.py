@@ -132,7 +132,17 @@ def test_validation_moto_skips(moto):
         "ValidationError",
         Priority=1,
         Actions=forward([1]),
-        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": [f"/{i}" for i in range(6)]}}],
+        Conditions=[
+            {"Field": "path-pattern", "PathPatternConfig": {"Values": [f"/{i}" for i in range(3)]}},
+            {"Field": "host-header", "HostHeaderConfig": {"Values": [f"h{i}.example.com" for i in range(3)]}},
+        ],
+    )
+    # Four hosts: within the rule's five, but over the three one condition may hold.
+    assert "'3' values" in refused(
+        "ValidationError",
+        Priority=1,
+        Actions=forward([1]),
+        Conditions=[{"Field": "host-header", "HostHeaderConfig": {"Values": [f"h{i}.example.com" for i in range(4)]}}],
     )
     elbv2.create_rule(ListenerArn=listener, Priority=1, Conditions=path, Actions=forward([1]))
     refused("PriorityInUse", Priority=1, Conditions=path, Actions=forward([1]))

@@ -56,6 +56,10 @@ def test_durations(value, seconds):
             {"loadBalancer": {**BASE["loadBalancer"], "targetGroup": {"healthCheck": {"matcher": "abc"}}}},
             "spec.loadBalancer.targetGroup.healthCheck.matcher",
         ),
+        (  # ALB: 3 values per condition (and 5 per rule)
+            {"loadBalancer": {**BASE["loadBalancer"], "rule": {"priority": 1, "hosts": ["a", "b", "c", "d"]}}},
+            "spec.loadBalancer.rule.hosts",
+        ),
     ],
 )
 def test_bad_specs_name_the_field(overrides, field):
