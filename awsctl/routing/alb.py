@@ -41,9 +41,17 @@ MAX_PRIORITY = 50000  # ALB rule priorities are 1-50000; warm-up rules take the 
 TERMINAL_ACTIONS = ("forward", "fixed-response", "redirect")
 
 
+# No TCP connection comes from the limited-broadcast address: a rule that needs it matches no request.
+UNREACHABLE_SOURCE = "255.255.255.255/32"
+
+
 def warmup_conditions(uid: str) -> list[dict[str, Any]]:
-    """A condition no real request meets: the warm-up rule makes AWS health-check, never route."""
-    return [{"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": WARMUP_HEADER, "Values": [uid]}}]
+    """Conditions no real request meets, even from someone who knows the Canary's uid (the header
+    alone could be sent): the warm-up rule makes AWS health-check the groups, and never routes."""
+    return [
+        {"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": WARMUP_HEADER, "Values": [uid]}},
+        {"Field": "source-ip", "SourceIpConfig": {"Values": [UNREACHABLE_SOURCE]}},
+    ]
 
 
 def is_warmup(rule: Mapping[str, Any], uid: str) -> bool:

@@ -192,6 +192,9 @@ def test_warm_up_rule_puts_groups_in_use_and_goes(moto, realism_clock):
     assert traffic.attach(spec, "uid-1", {primary: 999, canary: 0}, TAGS) == (arn, False)  # found, not duplicated
     rule = moto.client("elbv2").describe_rules(RuleArns=[arn])["Rules"][0]
     assert rule["Priority"] == "50000" and moto.forward_weights(arn) == {primary: 0, canary: 0}
+    # It matches no real request: the uid header alone is not enough, the source must be 255.255.255.255.
+    sources = [c["SourceIpConfig"]["Values"] for c in rule["Conditions"] if c["Field"] == "source-ip"]
+    assert sources == [["255.255.255.255/32"]]
     assert set(moto.target_states(primary).values()) == {"initial"}
     realism_clock.now += 10
     assert set(moto.target_states(primary).values()) == {"healthy"}
