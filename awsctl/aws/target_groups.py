@@ -47,10 +47,32 @@ class DesiredGroup:
     tags: Mapping[str, str]
 
 
+# AWS's defaults for an HTTP(S) target group's health check: a field the spec leaves out (or no longer
+# names) is set to these, so removing it from the spec resets it in AWS.
+HEALTH_CHECK_DEFAULTS: Mapping[str, object] = {
+    "path": "/",
+    "port": "traffic-port",
+    "intervalSeconds": 30,
+    "timeoutSeconds": 5,
+    "healthyThresholdCount": 5,
+    "unhealthyThresholdCount": 2,
+    "matcher": "200",
+}
+
+
+def with_defaults(health_check: Mapping[str, object]) -> dict[str, object]:
+    """The spec's health check with AWS's defaults for what it leaves out; the default timeout stays
+    below a shorter interval, as AWS requires."""
+    full = {**HEALTH_CHECK_DEFAULTS, **health_check}
+    if "timeoutSeconds" not in health_check:
+        full["timeoutSeconds"] = min(int(str(full["timeoutSeconds"])), int(str(full["intervalSeconds"])) - 1)
+    return full
+
+
 def _health_check_args(health_check: Mapping[str, object]) -> dict:
-    out = {arg: health_check[key] for key, arg in _HEALTH_CHECK_FIELDS.items() if key in health_check}
-    if "matcher" in health_check:
-        out["Matcher"] = {"HttpCode": str(health_check["matcher"])}
+    full = with_defaults(health_check)
+    out = {arg: full[key] for key, arg in _HEALTH_CHECK_FIELDS.items()}
+    out["Matcher"] = {"HttpCode": str(full["matcher"])}
     return out
 
 
@@ -103,7 +125,7 @@ class OwnedTargetGroups:
             )
         changed = False
         health = _health_check_args(want.health_check)
-        if any(existing.get(k) != v for k, v in health.items()):
+        if any(existing.get(k) != v for k, v in health.items()):  # what the spec left out goes back to AWS's default
             self._elb.modify_target_group(TargetGroupArn=arn, **health)
             changed = True
         return arn, self._set_delay(arn, want.deregistration_delay) or changed

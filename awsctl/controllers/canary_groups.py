@@ -49,7 +49,7 @@ class CanaryGroups:
         for b in backends:
             arn = known.get((b.role, b.key))
             if not arn or spec_changed or not self._group_exists(arn):  # create, adopt, or update in place
-                arn, _ = self.owned.ensure(
+                arn, changed = self.owned.ensure(
                     DesiredGroup(
                         name=naming.target_group_name(self.cluster, meta["namespace"], meta["name"], b.role, b.key),
                         protocol=lb.target_group.protocol,
@@ -61,6 +61,8 @@ class CanaryGroups:
                         tags=naming.owner_tags(self.cluster, api.KIND, meta["namespace"], meta["name"], b.role),
                     )
                 )
+                if changed:  # its health-check settings (which pace health reads) are read afresh
+                    self.groups.forget(arn)
             out.append(replace(b, arn=arn))
             binding = objects.child_binding(
                 naming.binding_name(meta["name"], b.role, b.service, b.generated),

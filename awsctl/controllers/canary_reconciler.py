@@ -23,7 +23,7 @@ from awsctl.api.canary import PROGRESS_DEADLINE_SECONDS
 from awsctl.api.phases import FINISHED, Phase, phase_of
 from awsctl.api.schema import SpecError
 from awsctl.aws.target_groups import OwnedTargetGroups, TargetGroupConflict
-from awsctl.aws.targets import TargetGroupNotFound, TargetGroups
+from awsctl.aws.targets import TargetGroups
 from awsctl.controllers.alerts import Alerter
 from awsctl.controllers.analysis_runner import AnalysisRunner
 from awsctl.controllers.canary_groups import Backend, CanaryGroups
@@ -263,7 +263,9 @@ class CanaryReconciler:
         groups = status.get("targetGroups") or {}
         primary, canary = list(groups.get("primary") or ()), list(groups.get("canary") or ())
         try:
-            result = self.traffic.back_to_primary(self.ledger(body), primary, canary, self._healthy_now(primary))
+            result = self.traffic.back_to_primary(
+                self.ledger(body), primary, canary, self.canary_groups.healthy_arns(primary)
+            )
         except (RouteGone, ClientError) as err:
             log.warning(f"rollback of a refused Canary failed: {err}", extra={"canary": self._key(body)})
             return
@@ -285,16 +287,6 @@ class CanaryReconciler:
                 "scaleDownAt": now,  # the canary scales to 0 once a tick runs again
             },
         )
-
-    def _healthy_now(self, arns: list[str]) -> dict[str, int]:
-        """Healthy targets per group, read from AWS now (not from a binding's cached counts)."""
-        out = {}
-        for arn in arns:
-            try:
-                out[arn] = sum(1 for h in self.groups.health(arn) if h.state == "healthy")
-            except TargetGroupNotFound:
-                out[arn] = 0
-        return out
 
     # -- the story ------------------------------------------------------------------------------
     def _tick(self, body: dict, spec: api.CanarySpec) -> None:

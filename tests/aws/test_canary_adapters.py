@@ -344,3 +344,41 @@ def test_the_warm_up_rule_never_takes_the_specs_priority_and_is_never_adopted_as
         c.get("HttpHeaderConfig") for c in rules["7"]["Conditions"]
     )  # the route's conditions, not the warm-up's header
     assert moto.forward_weights(route.arn) == {primary: 999, canary: 0}
+
+
+def test_health_check_fields_removed_from_the_spec_go_back_to_aws_defaults(moto):
+    owned = OwnedTargetGroups(Clients())
+    arn, _ = owned.ensure(desired(moto, name="ns-web-hc-p", health_check={"path": "/ready", "intervalSeconds": 10}))
+    elbv2 = moto.client("elbv2")
+    group = elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
+    assert (group["HealthCheckPath"], group["HealthCheckIntervalSeconds"], group["HealthCheckTimeoutSeconds"]) == (
+        "/ready",
+        10,
+        5,
+    )
+    _, changed = owned.ensure(desired(moto, name="ns-web-hc-p", health_check={}))
+    group = elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
+    assert changed and group["HealthCheckPath"] == "/" and group["HealthCheckIntervalSeconds"] == 30
+    assert group["Matcher"] == {"HttpCode": "200"} and group["HealthyThresholdCount"] == 5
+    _, changed = owned.ensure(desired(moto, name="ns-web-hc-p", health_check={}))
+    assert not changed  # at the defaults: nothing to write
+    # A short interval keeps the default timeout below it, as AWS requires.
+    owned.ensure(desired(moto, name="ns-web-hc-p", health_check={"intervalSeconds": 5}))
+    group = elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
+    assert (group["HealthCheckIntervalSeconds"], group["HealthCheckTimeoutSeconds"]) == (5, 4)
+
+
+def test_a_groups_settings_are_read_again_after_a_while_and_after_forget(moto):
+    from awsctl.aws.targets import INFO_MAX_AGE, TargetGroups
+
+    arn = moto.target_group("cache-hc")
+    clock = [1000.0]
+    groups = TargetGroups(Clients(), clock=lambda: clock[0])
+    assert groups.describe(arn).health_check_interval == 5  # as the harness creates it
+    moto.client("elbv2").modify_target_group(TargetGroupArn=arn, HealthCheckIntervalSeconds=10)
+    assert groups.describe(arn).health_check_interval == 5  # cached
+    groups.forget(arn)  # awsctl changed it: read again at once
+    assert groups.describe(arn).health_check_interval == 10
+    moto.client("elbv2").modify_target_group(TargetGroupArn=arn, HealthCheckIntervalSeconds=15)
+    clock[0] += INFO_MAX_AGE + 1  # changed outside awsctl: read again once the entry is old
+    assert groups.describe(arn).health_check_interval == 15
