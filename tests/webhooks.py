@@ -15,12 +15,16 @@ class Hooks:
     def __init__(self, port: int):
         self.url = f"http://127.0.0.1:{port}"
         self.status: dict[str, int] = {}
+        self.first: dict[str, list[int]] = {}  # answers given once each, in order, before `status`
         self.calls: list[tuple[str, dict]] = []
         self.answered: list[tuple[str, int, float]] = []  # (path, status, monotonic time of the answer)
         self.lock = threading.Lock()
 
-    def respond(self, path: str, status: int) -> None:
-        self.status[path] = status
+    def respond(self, path: str, status: int, first: tuple[int, ...] = ()) -> None:
+        """Answer `path` with `status`, after answering its next calls with `first`, one each."""
+        with self.lock:
+            self.first[path] = list(first)
+            self.status[path] = status
 
     def received(self, path: str) -> list[dict]:
         with self.lock:
@@ -36,8 +40,9 @@ def webhook_server():
         def do_POST(self):
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
-            status = hooks.status.get(self.path, 200)
             with hooks.lock:
+                queued = hooks.first.get(self.path)
+                status = queued.pop(0) if queued else hooks.status.get(self.path, 200)
                 hooks.calls.append((self.path, body))
                 hooks.answered.append((self.path, status, time.monotonic()))
             self.send_response(status)

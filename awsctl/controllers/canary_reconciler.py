@@ -492,15 +492,25 @@ class CanaryReconciler:
         permille: int,
         health: SideHealth,
         write_ahead: bool,
+        from_permille: int | None = None,
     ) -> WeightResult | None:
+        """`from_permille`: the verified weight this write starts from (None: not known, e.g. a drift
+        repair). A group whose weight goes up is judged by its health read from AWS now (invariant 14):
+        ALB fails open when every target is unhealthy, so a stale count would send traffic to bad pods."""
         arns = [b.arn for b in primary_side + canary_side]
+        serving = health.serving(arns)
+        before = None if from_permille is None else w.target_weights(primary_side, canary_side, from_permille)
+        up = w.raised(before, w.target_weights(primary_side, canary_side, permille))
+        if up:
+            fresh = self.canary_groups.healthy_arns(up)
+            serving = {arn: min(n, fresh[arn]) if arn in fresh else n for arn, n in serving.items()}
         return self.traffic.set_weight(
             spec,
             self.ledger(body),
             primary_side,
             canary_side,
             permille,
-            health.serving(arns),
+            serving,
             self._may_take(health),
             self._tags(body, "rule"),
             write_ahead,
@@ -547,6 +557,11 @@ class CanaryReconciler:
     ) -> None:
         """`step`: the step that took effect; None when its weight did not verify and `state` is the last one."""
         want = step.ab_routes if step is not None else ab_routes(policy_of(spec), state, observed)
+        if want and not self.traffic.ab_active(body.get("status") or {}):
+            # Rules that send matching requests to the canary are created on health read now, not on a
+            # binding's count: ALB fails open, so a stale count would route them to known-bad pods.
+            fresh = self.canary_groups.healthy_arns([b.arn for b in canary_side])
+            want = bool(fresh) and all(n > 0 for n in fresh.values())
         self.traffic.sync_ab(spec, self.ledger(body), self._tags(body, "ab"), canary_side, want)
 
     # -- decide, with gates answered by webhooks ---------------------------------------------------
@@ -603,7 +618,14 @@ class CanaryReconciler:
         if step.weight is not None:
             # write-ahead of a new weight, so a restart can tell our write from drift
             result = self._set_weight(
-                body, spec, primary_side, canary_side, step.weight, health, write_ahead=step.weight != previous.weight
+                body,
+                spec,
+                primary_side,
+                canary_side,
+                step.weight,
+                health,
+                write_ahead=step.weight != previous.weight,
+                from_permille=previous.weight,
             )
             if result is None:
                 return (

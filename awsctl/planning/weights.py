@@ -68,6 +68,12 @@ def unserved(weights: Mapping[str, int], healthy: Mapping[str, int]) -> list[str
     return [arn for arn, w in weights.items() if w > 0 and healthy.get(arn, 0) <= 0]
 
 
+def raised(before: Mapping[str, int] | None, after: Mapping[str, int]) -> list[str]:
+    """Groups whose weight goes up (every group above 0 when `before` is unknown): their health must be
+    read from AWS for the write, not taken from a count that can be minutes old."""
+    return [arn for arn, weight in after.items() if weight > (before or {}).get(arn, 0)]
+
+
 def next_step(current: int, steps: Sequence[int]) -> int:
     return next((s for s in steps if s > current), steps[-1] if steps else current)
 

@@ -349,6 +349,36 @@ def test_an_edit_refused_at_50_percent_does_not_freeze_the_canary(kube, namespac
     assert status(kube, namespace)["phase"] == "Failed"
 
 
+def test_a_weight_increase_reads_health_from_aws_not_a_stale_count(kube, namespace, moto, operator, hooks):
+    """At 10%, every canary target turns unhealthy in AWS while its binding's count (read long ago)
+    still says healthy. The next step is judged on health read now: ALB fails open, so 50% would
+    have gone to known-bad pods."""
+    hooks.respond("/increase", 500, first=(200,))  # the first increase (to 10%) only
+    listener = moto.listener(namespace)
+    app(kube, namespace)
+    gate = {"name": "increase", "type": "confirm-traffic-increase", "url": f"{hooks.url}/increase"}
+    create(
+        kube,
+        namespace,
+        canary("web", listener=listener, rule={"priority": 10}, analysis={"stepWeights": [10, 50], "webhooks": [gate]}),
+    )
+    st = wait_phase(kube, namespace, "Initialized")
+    rule, canary_arn = st["listenerRule"]["arn"], st["targetGroups"]["canary"][0]
+    set_image(kube, namespace, V2)
+    wait_for(lambda: moto.forward_weights(rule)[canary_arn] == 100, timeout=90, what="the canary at 10%")
+    moto.unhealthy.update(f"{ip}:{port}" for ip, port in pod_targets(kube, namespace, "app=web"))
+    wait_for(lambda: set(moto.target_states(canary_arn).values()) == {"unhealthy"}, timeout=30, what="unhealthy in AWS")
+    hooks.respond("/increase", 200)
+    wait_for(
+        lambda: "no healthy targets" in (status(kube, namespace).get("message") or ""),
+        timeout=30,
+        what="the step refused on AWS's health",
+    )
+    time.sleep(3)  # a few more ticks: still refused
+    assert moto.forward_weights(rule)[canary_arn] == 100
+    assert 500 not in canary_shares(moto, rule, canary_arn)
+
+
 def test_deletion_restores_the_default_action_and_the_users_objects(kube, namespace, moto, operator, hooks):
     hooks.respond("/promote", 403)
     listener = moto.listener(namespace)

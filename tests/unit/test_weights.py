@@ -54,3 +54,17 @@ def test_steps_and_promotion_steps():
 def test_percent_round_trips_through_status():
     assert [w.from_percent(w.percent(p)) for p in (0, 5, 995, 1000)] == [0, 5, 995, 1000]
     assert w.from_percent(None) == 0
+
+
+def test_raised_names_the_groups_whose_weight_goes_up():
+    from awsctl.planning.weights import raised
+
+    rows = [
+        ({"p": 999, "c": 0}, {"p": 950, "c": 50}, ["c"]),  # a step: the canary goes up
+        ({"p": 500, "c": 500}, {"p": 999, "c": 0}, ["p"]),  # a rollback: the primary goes up
+        ({"p": 999, "c": 0}, {"p": 999, "c": 0}, []),  # the same weight: nothing to read
+        (None, {"p": 950, "c": 50}, ["p", "c"]),  # unknown start (drift repair): every group that carries
+        (None, {"p": 999, "c": 0}, ["p"]),
+    ]
+    for before, after, up in rows:
+        assert raised(before, after) == up, (before, after)
