@@ -19,7 +19,8 @@ COMPILE := $(UV) pip compile -q --universal --generate-hashes --python-version 3
 
 all: test
 
-$(UV): requirements/uv.txt
+# Keyed by version (its path names it), not by the file's time: a fresh clone reuses the cached tool.
+$(UV):
 	rm -rf $(CACHE)/uv-$(UV_VERSION)
 	$(PYTHON) -m venv $(CACHE)/uv-$(UV_VERSION)
 	$(CACHE)/uv-$(UV_VERSION)/bin/pip install -q --require-hashes --no-deps -r requirements/uv.txt
@@ -27,7 +28,7 @@ $(UV): requirements/uv.txt
 
 # The venv is made anew whenever the lock or pyproject.toml changes: exactly the locked set, nothing
 # left over from an older one. awsctl goes in editable, built by the locked setuptools.
-$(STAMP): $(LOCK) pyproject.toml $(UV)
+$(STAMP): $(LOCK) pyproject.toml | $(UV)
 	rm -rf $(VENV)
 	$(UV) venv -q --python $(PYTHON) $(VENV)
 	$(UV) pip sync -q --python $(PY) --require-hashes $(LOCK)
