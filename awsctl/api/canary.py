@@ -590,6 +590,19 @@ def _analysis(fields: AnalysisFields) -> AnalysisSpec:
         raise SpecError("spec.analysis.iterations", "iterations (weight stays 0) excludes stepWeight(s)/maxWeight")
     promotion = fields.step_weight_promotion
     bake = fields.bake
+    if bake is not None and bake.weight >= 100:
+        relative = [
+            m.name
+            for m in fields.metrics
+            if m.threshold_range.max_delta is not None or m.threshold_range.max_ratio is not None
+        ]
+        if relative:
+            raise SpecError(
+                "spec.analysis.bake.weight",
+                f"at 100% the primary gets no requests and ALB publishes nothing for it, so {', '.join(relative)} "
+                "(relative to the primary) would roll back a healthy canary once its last datapoint ages out; "
+                "bake below 100, or give those metrics an absolute min/max",
+            )
     return AnalysisSpec(
         interval_seconds=parse_duration(fields.interval, "spec.analysis.interval"),
         threshold=fields.threshold,

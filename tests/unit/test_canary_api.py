@@ -85,7 +85,7 @@ def test_alarms_bake_relative_thresholds_and_the_no_data_tolerance():
             "stepWeights": [10],
             "alarms": [{"name": "web-5xx"}, {"name": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:web-latency"}],
             "noDataTolerance": 0,
-            "bake": {"duration": "10m"},
+            "bake": {"weight": 95, "duration": "10m"},  # at 100% the relative metric below is refused
             "metrics": [
                 {"name": "request-success-rate", "thresholdRange": {"maxDelta": 0.5}, "lookback": "5m"},
                 {"name": "request-duration", "thresholdRange": {"max": 500}},
@@ -94,7 +94,8 @@ def test_alarms_bake_relative_thresholds_and_the_no_data_tolerance():
     )
     a = spec.analysis
     assert a.alarms == ("web-5xx", "arn:aws:cloudwatch:us-east-1:123456789012:alarm:web-latency")
-    assert a.bake == canary.Bake(1000, 600.0) and a.no_data_tolerance == 0
+    assert a.bake == canary.Bake(950, 600.0) and a.no_data_tolerance == 0
+    assert parse(analysis={"bake": {"duration": "10m"}}).analysis.bake == canary.Bake(1000, 600.0)  # the default
     assert a.metrics[0].relative.max_delta == 0.5 and a.metrics[0].lookback_seconds == 300
     assert a.metrics[1].relative is None  # absolute stays the default
     assert parse(analysis={}).analysis.no_data_tolerance == 2 and parse(analysis={}).analysis.bake is None
@@ -206,3 +207,13 @@ def test_aws_refusals_of_the_input_are_conditions_not_retries():
         )
     throttled = ClientError({"Error": {"Code": "Throttling", "Message": "slow down"}}, "CreateRule")
     assert refusal(throttled, "a change") is None
+
+
+def test_a_bake_at_100_percent_refuses_metrics_relative_to_the_primary():
+    relative = {"name": "request-duration", "interval": "1m", "thresholdRange": {"maxRatio": 1.2}}
+    with pytest.raises(SpecError) as err:
+        parse(analysis={"metrics": [relative], "bake": {"duration": "10m"}})  # weight defaults to 100
+    assert err.value.field == "spec.analysis.bake.weight" and "request-duration" in str(err.value)
+    assert parse(analysis={"metrics": [relative], "bake": {"weight": 95, "duration": "10m"}}).analysis.bake
+    absolute = {"name": "request-duration", "interval": "1m", "thresholdRange": {"max": 500}}
+    assert parse(analysis={"metrics": [absolute], "bake": {"duration": "10m"}}).analysis.bake
