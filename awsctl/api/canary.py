@@ -169,6 +169,11 @@ class StickinessFields(Model):
     duration_seconds: int = Field(300, ge=1, le=604800)
 
 
+class SecretKeyRefFields(Model):
+    name: Name
+    key: str = Field("clientSecret", min_length=1, description="The key in the Secret's data.")
+
+
 class LoadBalancerFields(Model):
     listener_arn: str = Field(
         alias="listenerARN", pattern="^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/app/.+"
@@ -177,6 +182,13 @@ class LoadBalancerFields(Model):
     target_type: Literal["ip", "instance"] = Field("ip", description="A headless Service forces ip.")
     target_group: TargetGroupFields = Field(default_factory=TargetGroupFields)
     stickiness: StickinessFields = Field(default_factory=StickinessFields)
+    oidc_client_secret_ref: SecretKeyRefFields | None = Field(
+        None,
+        alias="oidcClientSecretRef",
+        description="A Secret in this namespace with the OIDC client secret of a taken-over rule that "
+        "authenticates with authenticate-oidc. The A/B rules awsctl puts in front of it carry the same "
+        "authentication, and a new rule needs the secret, which AWS never returns.",
+    )
     readiness_gate: bool = Field(
         True,
         description="Give the generated primary's pods the readiness gate "
@@ -417,6 +429,7 @@ class LoadBalancerSpec:
     stickiness: bool
     stickiness_seconds: int
     readiness_gate: bool
+    oidc_client_secret: tuple[str, str] | None = None  # (Secret name, key)
 
 
 @dataclass(frozen=True)
@@ -560,6 +573,9 @@ def _load_balancer(fields: LoadBalancerFields) -> LoadBalancerSpec:
         stickiness=fields.stickiness.enabled,
         stickiness_seconds=fields.stickiness.duration_seconds,
         readiness_gate=fields.readiness_gate,
+        oidc_client_secret=(fields.oidc_client_secret_ref.name, fields.oidc_client_secret_ref.key)
+        if fields.oidc_client_secret_ref
+        else None,
     )
 
 

@@ -150,14 +150,22 @@ class Listeners:
         return describe_tags(self._elb, arns)
 
     def create_rule(
-        self, listener_arn: str, priority: int, conditions: list, actions: list, tags: dict[str, str]
+        self,
+        listener_arn: str,
+        priority: int,
+        conditions: list,
+        actions: list,
+        tags: dict[str, str],
+        transforms: list | None = None,
     ) -> str:
+        """`transforms`: the rule's URL and host-header rewrites (sent only when there are any)."""
         arn = self._elb.create_rule(
             ListenerArn=listener_arn,
             Priority=priority,
             Conditions=conditions,
             Actions=actions,
             Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            **({"Transforms": transforms} if transforms else {}),
         )["Rules"][0]["RuleArn"]
         self._wrote(arn)
         return arn
@@ -222,6 +230,15 @@ class Listeners:
         if not rule:
             raise RuleNotFound(route.arn)
         return rule.get("Actions") or []
+
+    def transforms(self, route: Route) -> list:
+        """A rule's transforms (URL and host-header rewrites) as AWS shows them; none on a default action."""
+        if route.is_default:
+            return []
+        rule = self._rule(route.arn)
+        if not rule:
+            raise RuleNotFound(route.arn)
+        return rule.get("Transforms") or []
 
     def conditions(self, route: Route) -> list:
         if route.is_default:

@@ -8,6 +8,7 @@ operator resumes where it stopped; AWS resources are found again by name and tag
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -562,7 +563,22 @@ class CanaryReconciler:
             # binding's count: ALB fails open, so a stale count would route them to known-bad pods.
             fresh = self.canary_groups.healthy_arns([b.arn for b in canary_side])
             want = bool(fresh) and all(n > 0 for n in fresh.values())
-        self.traffic.sync_ab(spec, self.ledger(body), self._tags(body, "ab"), canary_side, want)
+        self.traffic.sync_ab(
+            spec, self.ledger(body), self._tags(body, "ab"), canary_side, want, lambda: self._oidc_secret(body, spec)
+        )
+
+    def _oidc_secret(self, body: dict, spec: api.CanarySpec) -> str | None:
+        """The OIDC client secret spec.loadBalancer.oidcClientSecretRef names (None when it names none)."""
+        ref = spec.load_balancer.oidc_client_secret
+        if ref is None:
+            return None
+        name, key = ref
+        ns = body["metadata"]["namespace"]
+        field = "spec.loadBalancer.oidcClientSecretRef"
+        encoded = ((self.kube.get_secret(ns, name) or {}).get("data") or {}).get(key)
+        if not encoded:
+            raise NotReady("SecretNotFound", f"{field}: Secret {ns}/{name} has no key {key!r}", field)
+        return base64.b64decode(encoded).decode().strip()
 
     # -- decide, with gates answered by webhooks ---------------------------------------------------
     def _decide(

@@ -295,6 +295,19 @@ class Realism:
                     )
 
     @staticmethod
+    def check_new_oidc(actions: list[dict] | None) -> None:
+        """A new rule's authenticate-oidc needs its ClientSecret: UseExistingClientSecret is only for
+        ModifyRule (there is no existing secret yet), and Describe* never returns one to copy."""
+        for action in actions or ():
+            if action.get("Type", action.get("type")) != "authenticate-oidc":
+                continue
+            config = action.get("AuthenticateOidcConfig") or {}
+            if not config.get("ClientSecret"):
+                raise _error(
+                    "ValidationError", "A client secret must be specified when creating an authenticate-oidc action"
+                )
+
+    @staticmethod
     def check_conditions(conditions: list[dict] | None) -> None:
         for condition in conditions or ():
             count = _condition_value_count(condition)
@@ -380,6 +393,7 @@ class Realism:
         def validate_create_rule(backend, listener_arn, conditions, priority, actions, tags=None):
             layer.check_conditions(conditions)
             layer.check_actions(actions)
+            layer.check_new_oidc(actions)
             layer.check_rule_count(backend, listener_arn)
 
         def validate_modify_rule(backend, rule_arn, conditions, actions):

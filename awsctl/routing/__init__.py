@@ -21,8 +21,9 @@ Canary's status through a `Ledger`, and never reports a weight it has not read b
                                  every canary group to 0 on the recorded route, verified, without the
                                  spec (a refused tick must not freeze traffic); None: no route
     settled(ledger) -> changes   status changes once the step's weight is recorded
-    sync_ab(spec, ledger, tags, canary, want) -> bool
-                                 create, repair or remove the header/cookie routes (True: changed)
+    sync_ab(spec, ledger, tags, canary, want, client_secret) -> bool
+                                 create, repair or remove the header/cookie routes (True: changed),
+                                 behind the route's own authentication (client_secret: its OIDC one)
     ab_active(status) -> bool    A/B routes exist
     release(spec, uid, ledger, primary, canary, serving) -> str | None
                                  deletion: weight back to the primary, the route given back as found
@@ -131,7 +132,13 @@ class Router(Protocol):
     ) -> WeightResult | None: ...
     def settled(self, ledger: Ledger) -> CanaryStatus: ...
     def sync_ab(
-        self, spec: CanarySpec, ledger: Ledger, tags: Mapping[str, str], canary: Sequence[Backend], want: bool
+        self,
+        spec: CanarySpec,
+        ledger: Ledger,
+        tags: Mapping[str, str],
+        canary: Sequence[Backend],
+        want: bool,
+        client_secret: Callable[[], str | None] = ...,
     ) -> bool: ...
     def ab_active(self, status: Mapping[str, Any]) -> bool: ...
     def release(

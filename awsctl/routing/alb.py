@@ -84,6 +84,43 @@ def _ordered(action: Mapping[str, Any], order: int | None) -> dict[str, Any]:
     return {**action, "Order": order} if order else dict(action)
 
 
+PRE_ROUTING = ("authenticate-oidc", "authenticate-cognito", "jwt-validation")  # what runs before the forward
+SECRET_FIELD = "spec.loadBalancer.oidcClientSecretRef"
+
+
+def front_actions(
+    route_actions: Sequence[Mapping[str, Any]], forward: Mapping[str, Any], client_secret: str | None
+) -> list[dict[str, Any]]:
+    """The actions of a rule awsctl puts in front of a route (an A/B rule): every action the route runs
+    before its terminal one (authenticate-oidc, authenticate-cognito, jwt-validation), as it is, then
+    our forward. Otherwise a request that matches the A/B rule would reach the canary unauthenticated.
+    A new rule with authenticate-oidc needs the client secret, which AWS never returns: it comes from
+    spec.loadBalancer.oidcClientSecretRef, and without it the A/B rules are refused."""
+    out: list[dict[str, Any]] = []
+    for action in sorted(route_actions, key=lambda a: a.get("Order") or 0):
+        if action.get("Type") in TERMINAL_ACTIONS:
+            break
+        copied = dict(action)
+        oidc = copied.get("AuthenticateOidcConfig")
+        if oidc is not None:
+            if not client_secret:
+                raise NotReady(
+                    "OidcClientSecretRequired",
+                    f"{SECRET_FIELD}: the route authenticates with authenticate-oidc, so the A/B rules in front "
+                    "of it must too, and a new rule needs the client secret, which AWS never returns; name the "
+                    "Secret that holds it",
+                    SECRET_FIELD,
+                )
+            copied["AuthenticateOidcConfig"] = {
+                **{k: v for k, v in oidc.items() if k != "UseExistingClientSecret"},
+                "ClientSecret": client_secret,
+            }
+        out.append(copied)
+    last = max((a.get("Order") or 0 for a in out), default=0)
+    out.append(_ordered(forward, last + 1 if out else None))
+    return out
+
+
 def _resendable(action: Mapping[str, Any]) -> dict[str, Any]:
     """AWS never shows an OIDC client secret; sending the action back must say to keep it."""
     out = dict(action)
@@ -598,10 +635,19 @@ class AlbRouter:
         return bool(status.get("abRules"))
 
     def sync_ab(
-        self, spec: CanarySpec, ledger: Ledger, tags: Mapping[str, str], canary: Sequence[w.Backend], want: bool
+        self,
+        spec: CanarySpec,
+        ledger: Ledger,
+        tags: Mapping[str, str],
+        canary: Sequence[w.Backend],
+        want: bool,
+        client_secret: Callable[[], str | None] = lambda: None,
     ) -> bool:
-        """Creates, repairs or removes the A/B rules, and says so; returns whether anything changed."""
-        news = self._sync_ab(spec, ledger.status(), tags, canary, want, lambda arns: ledger.record({"abRules": arns}))
+        """Creates, repairs or removes the A/B rules, and says so; returns whether anything changed.
+        `client_secret`: the route's OIDC client secret, asked for only when a rule is written."""
+        news = self._sync_ab(
+            spec, ledger.status(), tags, canary, want, lambda arns: ledger.record({"abRules": arns}), client_secret
+        )
         if news is None:
             return False
         reason, message = news
@@ -616,6 +662,7 @@ class AlbRouter:
         canary: Sequence[w.Backend],
         want: bool,
         record: Callable[[list[str]], object],
+        client_secret: Callable[[], str | None] = lambda: None,
     ) -> tuple[str, str] | None:
         recorded = list(status.get("abRules") or ())
         if not want:
@@ -625,12 +672,24 @@ class AlbRouter:
                 self.listeners.delete_rule(arn)
             record([])
             return "ABRules", f"removed {len(recorded)} A/B rule(s)"
-        action = self.action(spec, w.target_weights([], canary, w.FULL))
+        forward = self.action(spec, w.target_weights([], canary, w.FULL))
+        route = self.recorded_route(status)
+
+        def actions_and_transforms() -> tuple[list[dict[str, Any]], list[Any]]:
+            """Our forward behind the route's own authentication, with the route's rewrites (a
+            taken-over rule; a rule awsctl created has only our forward)."""
+            if route is None or self._owned(status):
+                return [forward], []
+            return front_actions(self.listeners.actions(route), forward, client_secret()), self.listeners.transforms(
+                route
+            )
+
         if recorded:
-            return self._repair_ab(recorded, action, record)
+            return self._repair_ab(recorded, forward, record, actions_and_transforms)
         lb, rule = spec.load_balancer, spec.load_balancer.rule
         if rule is None:  # the spec parser refuses A/B without a rule; a default action has no priority
             raise NotReady("InvalidSpec", "spec.analysis.match needs spec.loadBalancer.rule", "spec.loadBalancer.rule")
+        actions, transforms = actions_and_transforms()
         priorities = wire.priorities(rule.priority, len(spec.analysis.match))
         arns = []
         for priority, match in zip(priorities, spec.analysis.match):
@@ -648,7 +707,12 @@ class AlbRouter:
                 continue
             arns.append(
                 self.listeners.create_rule(
-                    lb.listener_arn, priority, wire.conditions(match, rule.hosts, rule.paths), [action], dict(tags)
+                    lb.listener_arn,
+                    priority,
+                    wire.conditions(match, rule.hosts, rule.paths),
+                    actions,
+                    dict(tags),
+                    transforms,
                 )
             )
         record(arns)
@@ -658,16 +722,21 @@ class AlbRouter:
         )
 
     def _repair_ab(
-        self, recorded: list[str], action: dict[str, Any], record: Callable[[list[str]], object]
+        self,
+        recorded: list[str],
+        forward: dict[str, Any],
+        record: Callable[[list[str]], object],
+        actions: Callable[[], tuple[list[dict[str, Any]], list[Any]]],
     ) -> tuple[str, str] | None:
-        """A/B rules are read back like the weighted rule: a changed action is put back, a deleted
-        rule makes the next tick create the set again (our own survivors are adopted by tag)."""
-        wanted = wire.weights_of([action])
+        """A/B rules are read back like the weighted rule: a changed action is put back (behind the
+        route's authentication), a deleted rule makes the next tick create the set again (our own
+        survivors are adopted by tag)."""
+        wanted = wire.weights_of([forward])
         repaired = []
         for arn in recorded:
             try:
                 if wire.weights_of(self.listeners.actions(Route(arn, False))) != wanted:
-                    self.listeners.set_actions(Route(arn, False), [action])
+                    self.listeners.set_actions(Route(arn, False), actions()[0])
                     repaired.append(rule_id(arn))
             except RuleNotFound:
                 record([])
