@@ -696,16 +696,23 @@ def _check_ab(analysis: AnalysisSpec, lb: LoadBalancerSpec) -> None:
         raise SpecError("spec.analysis.match", "A/B testing runs for a number of iterations: set iterations")
     if lb.rule is None:
         raise SpecError("spec.analysis.match", "A/B rules need loadBalancer.rule to sit above")
-    if lb.rule.priority <= len(analysis.match):
-        raise SpecError(
-            "spec.loadBalancer.rule.priority",
-            f"{lb.rule.priority} leaves no room for {len(analysis.match)} A/B rules above it",
-        )
     for i, match in enumerate(analysis.match):  # ALB's own limits per rule: routing/alb_wire.py
         if not (match.headers or match.cookies or match.query or match.source_ips):
             raise SpecError(
                 f"spec.analysis.match[{i}]", "set at least one of headers, cookies, queryStrings or sourceIPs"
             )
+        if len(match.cookies) > 1:
+            raise SpecError(
+                f"spec.analysis.match[{i}].cookies",
+                "one cookie per entry: ALB matches a cookie exactly only with two rules of anchored patterns, "
+                "and two cookies ANDed would take four",
+            )
+    rules = sum(2 if m.cookies else 1 for m in analysis.match)  # a cookie takes two rules (alb_wire.rules)
+    if lb.rule.priority <= rules:
+        raise SpecError(
+            "spec.loadBalancer.rule.priority",
+            f"{lb.rule.priority} leaves no room for {rules} A/B rules above it",
+        )
 
 
 # -- status ----------------------------------------------------------------------------------------

@@ -690,9 +690,10 @@ class AlbRouter:
         if rule is None:  # the spec parser refuses A/B without a rule; a default action has no priority
             raise NotReady("InvalidSpec", "spec.analysis.match needs spec.loadBalancer.rule", "spec.loadBalancer.rule")
         actions, transforms = actions_and_transforms()
-        priorities = wire.priorities(rule.priority, len(spec.analysis.match))
+        wanted = wire.ab_rules(spec)
+        priorities = wire.priorities(rule.priority, len(wanted))
         arns = []
-        for priority, match in zip(priorities, spec.analysis.match):
+        for priority, conds in zip(priorities, wanted, strict=True):
             existing = self.listeners.rule_at(lb.listener_arn, priority)
             if existing is not None:
                 if existing.tags.get(OWNER) != tags[OWNER]:
@@ -709,7 +710,7 @@ class AlbRouter:
                 self.listeners.create_rule(
                     lb.listener_arn,
                     priority,
-                    wire.conditions(match, rule.hosts, rule.paths),
+                    conds,
                     actions,
                     dict(tags),
                     transforms,

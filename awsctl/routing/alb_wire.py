@@ -35,13 +35,6 @@ def conditions(match: Match, hosts: tuple[str, ...] = (), paths: tuple[str, ...]
     for header in match.headers:
         value = header.value if header.wildcard else _escape(header.value)
         out.append({"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": header.name, "Values": [value]}})
-    for name, value in match.cookies:
-        out.append(
-            {
-                "Field": "http-header",
-                "HttpHeaderConfig": {"HttpHeaderName": "Cookie", "Values": [f"*{_escape(name)}={_escape(value)}*"]},
-            }
-        )
     for key, value in match.query:
         out.append(
             {"Field": "query-string", "QueryStringConfig": {"Values": [{"Key": _escape(key), "Value": _escape(value)}]}}
@@ -49,6 +42,34 @@ def conditions(match: Match, hosts: tuple[str, ...] = (), paths: tuple[str, ...]
     if match.source_ips:
         out.append({"Field": "source-ip", "SourceIpConfig": {"Values": list(match.source_ips)}})
     return out
+
+
+def cookie_patterns(name: str, value: str) -> tuple[list[str], list[str]]:
+    """The Cookie header holds `name=value` exactly: as the whole header, first, last, or between two
+    others ("; " separates cookies). `*name=value*` would also match `notname=value` and
+    `name=valuex`. The four anchored patterns are more than one condition holds (3): two rules."""
+    cookie = f"{_escape(name)}={_escape(value)}"
+    return [cookie, f"{cookie};*", f"*; {cookie}"], [f"*; {cookie};*"]
+
+
+def rules(match: Match, hosts: tuple[str, ...] = (), paths: tuple[str, ...] = ()) -> list[list[dict[str, Any]]]:
+    """The conditions of each ALB rule one match entry takes: one rule, or two with a cookie (the
+    parser allows one cookie per entry: two ANDed would take four rules)."""
+    base = conditions(match, hosts, paths)
+    if not match.cookies:
+        return [base]
+    name, value = match.cookies[0]
+    return [
+        [*base, {"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": "Cookie", "Values": values}}]
+        for values in cookie_patterns(name, value)
+    ]
+
+
+def ab_rules(spec: CanarySpec) -> list[list[dict[str, Any]]]:
+    """Every A/B rule's conditions, in priority order, with the main rule's hosts and paths added."""
+    rule = spec.load_balancer.rule
+    hosts, paths = (rule.hosts, rule.paths) if rule else ((), ())
+    return [conds for match in spec.analysis.match for conds in rules(match, hosts, paths)]
 
 
 def _values(condition: dict[str, Any]) -> list[str]:
@@ -95,7 +116,8 @@ def check_ab_limits(spec: CanarySpec) -> None:
     hosts, paths = (rule.hosts, rule.paths) if rule else ((), ())
     for i, match in enumerate(spec.analysis.match):
         try:
-            check_limits(conditions(match, hosts, paths), f"spec.analysis.match[{i}]")
+            for conds in rules(match, hosts, paths):
+                check_limits(conds, f"spec.analysis.match[{i}]")
         except MatchError as err:
             raise SpecError(f"spec.analysis.match[{i}]", str(err).split(": ", 1)[1]) from err
 

@@ -128,8 +128,18 @@ def test_ab_rule_routes_matching_requests_to_the_canary_then_goes(kube, namespac
     }
     assert conditions["host-header:"]["HostHeaderConfig"]["Values"] == ["web.example.com"]
     assert conditions["http-header:x-canary"]["HttpHeaderConfig"]["Values"] == ["insider"]
-    assert conditions["http-header:Cookie"]["HttpHeaderConfig"]["Values"] == ["*canary=always*"]
-    assert moto.forward_weights(rule["RuleArn"]) == {canary_arn: 999}
+    # The cookie is matched at cookie boundaries (never as a substring of another cookie): two rules.
+    assert conditions["http-header:Cookie"]["HttpHeaderConfig"]["Values"] == [
+        "canary=always",
+        "canary=always;*",
+        "*; canary=always",
+    ]
+    middle = next(r for r in elbv2.describe_rules(ListenerArn=listener)["Rules"] if r["Priority"] == "8")
+    cookie = next(
+        c for c in middle["Conditions"] if (c.get("HttpHeaderConfig") or {}).get("HttpHeaderName") == "Cookie"
+    )
+    assert cookie["HttpHeaderConfig"]["Values"] == ["*; canary=always;*"]
+    assert moto.forward_weights(rule["RuleArn"]) == {canary_arn: 999} == moto.forward_weights(middle["RuleArn"])
     assert "ABRules" in reasons(kube, namespace)
 
     elbv2.delete_rule(RuleArn=rule["RuleArn"])  # by hand, mid-analysis: awsctl puts it back
@@ -143,6 +153,7 @@ def test_ab_rule_routes_matching_requests_to_the_canary_then_goes(kube, namespac
 
     st = wait_phase(kube, namespace, "Succeeded", timeout=90)
     assert ab_rule() is None and st.get("abRules") == []
+    assert not [r for r in elbv2.describe_rules(ListenerArn=listener)["Rules"] if r["Priority"] == "8"]
     assert set(canary_shares(moto, main_rule, canary_arn)) == {0}  # the weighted rule never moved
 
 

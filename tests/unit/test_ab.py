@@ -16,15 +16,36 @@ def test_match_becomes_anded_alb_conditions_with_the_rules_hosts():
         query=(("flag", "on"),),
         source_ips=("10.0.0.0/8",),
     )
-    conds = wire.conditions(match, hosts=("app.example.com",))
+    first, second = wire.rules(match, hosts=("app.example.com",))  # a cookie takes two rules
+    conds = first
     assert conds[0] == {"Field": "host-header", "HostHeaderConfig": {"Values": ["app.example.com"]}}
     assert conds[1]["HttpHeaderConfig"] == {"HttpHeaderName": "x-canary", "Values": ["in\\*ider\\?"]}  # exact
     assert conds[2]["HttpHeaderConfig"]["Values"] == ["beta-*"]
-    assert conds[3]["HttpHeaderConfig"] == {"HttpHeaderName": "Cookie", "Values": ["*canary=always*"]}
-    assert conds[4]["QueryStringConfig"] == {"Values": [{"Key": "flag", "Value": "on"}]}
-    assert conds[5] == {"Field": "source-ip", "SourceIpConfig": {"Values": ["10.0.0.0/8"]}}
-    with pytest.raises(wire.MatchError, match="6 condition values"):
-        wire.check_limits(conds, "m")
+    assert conds[3]["QueryStringConfig"] == {"Values": [{"Key": "flag", "Value": "on"}]}
+    assert conds[4] == {"Field": "source-ip", "SourceIpConfig": {"Values": ["10.0.0.0/8"]}}
+    # The cookie is anchored at cookie boundaries: alone, first, last (rule one), or in the middle (rule two).
+    assert conds[5]["HttpHeaderConfig"] == {
+        "HttpHeaderName": "Cookie",
+        "Values": ["canary=always", "canary=always;*", "*; canary=always"],
+    }
+    assert second[:5] == first[:5] and second[5]["HttpHeaderConfig"]["Values"] == ["*; canary=always;*"]
+    with pytest.raises(wire.MatchError, match="8 condition values"):
+        wire.check_limits(first, "m")
+
+
+def test_an_anchored_cookie_matches_that_cookie_and_no_other():
+    """ALB's wildcards (* any run, ? one character; case ignored, as ALB compares header values) over
+    real Cookie headers: the patterns accept exactly the headers that carry canary=always."""
+    import fnmatch
+
+    def matched(header):
+        values = [v for rule in wire.cookie_patterns("canary", "always") for v in rule]
+        return any(fnmatch.fnmatchcase(header.lower(), v.lower()) for v in values)
+
+    for header in ("canary=always", "canary=always; a=1", "a=1; canary=always", "a=1; canary=always; b=2"):
+        assert matched(header), header
+    for header in ("notcanary=always", "canary=alwaysx", "a=1; xcanary=always; b=2", "a=canary=always", "canary=never"):
+        assert not matched(header), header
 
 
 def test_priorities_sit_above_the_rule_and_exist_only_while_analysing():
@@ -56,11 +77,21 @@ def spec(analysis, rule=None):
             {"priority": 2},
             "spec.loadBalancer.rule.priority",
         ),
-        (
-            {"iterations": 2, "match": [{"cookies": {"a": "1", "b": "2", "c": "3"}}]},
+        (  # one cookie per entry: two ANDed would take four rules
+            {"iterations": 2, "match": [{"cookies": {"a": "1", "b": "2"}}]},
+            {"priority": 5},
+            "spec.analysis.match[0].cookies",
+        ),
+        (  # 6 wildcards in the second cookie rule: 4 in the header, 2 in the anchored cookie
+            {"iterations": 2, "match": [{"cookies": {"a": "1"}, "headers": {"x": {"wildcard": "*a*b*c*"}}}]},
             {"priority": 5},
             "spec.analysis.match[0]",
-        ),  # 6 wildcards
+        ),
+        (  # a cookie takes two rules: priority 2 has room for one
+            {"iterations": 2, "match": [{"cookies": {"a": "1"}}]},
+            {"priority": 2},
+            "spec.loadBalancer.rule.priority",
+        ),
         ({"iterations": 2, "match": [{}]}, {"priority": 5}, "spec.analysis.match[0]"),
         ({"iterations": 2, "match": [{"headers": {"x": {}}}]}, {"priority": 5}, "spec.analysis.match[0].headers.x"),
     ],
