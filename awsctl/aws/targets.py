@@ -38,7 +38,6 @@ class TargetHealth:
 
 LISTING_PAGE = 400  # DescribeTargetGroups' largest page
 LISTING_INTERVAL = 30.0  # seconds: at most one listing of every group this often
-INFO_MAX_AGE = 300.0  # seconds a group's settings are trusted: its health check can change outside awsctl
 
 
 def _info(tg: dict) -> TargetGroupInfo:
@@ -55,9 +54,9 @@ def _info(tg: dict) -> TargetGroupInfo:
 
 
 class TargetGroups:
-    """Reads are cached: a VPC's CIDRs for good, a group's settings for INFO_MAX_AGE (its type and VPC
-    never change, its health check can) and until awsctl changes the group itself (`forget`); a
-    NotFound evicts the group under every name it was cached by. A cache miss lists every group
+    """Reads are cached: a VPC's CIDRs, and a group's settings until awsctl changes the group itself
+    (`forget`: its health check paces the health reads), so a steady state costs no call; a NotFound
+    evicts the group under every name it was cached by. A cache miss lists every group
     (400 a page, at most every 30 s) rather than describing one: 200 bindings starting together
     cost one call, not 200."""
 
@@ -66,14 +65,13 @@ class TargetGroups:
         self._lock = threading.Lock()
         self._listing = threading.Lock()
         self._listed_at = float("-inf")
-        self._groups: dict[str, tuple[float, TargetGroupInfo]] = {}  # ref -> (read at, info)
+        self._groups: dict[str, TargetGroupInfo] = {}
         self._vpc_cidrs: dict[str, tuple[str, ...]] = {}
         self.clock = clock
 
     def _cached(self, ref: str) -> TargetGroupInfo | None:
         with self._lock:
-            read_at, info = self._groups.get(ref, (float("-inf"), None))
-        return info if self.clock() - read_at <= INFO_MAX_AGE else None
+            return self._groups.get(ref)
 
     def _list_all(self) -> None:
         """Fills the cache with every group, one page per 400; concurrent misses share one listing."""
@@ -85,12 +83,11 @@ class TargetGroups:
                 PaginationConfig={"PageSize": LISTING_PAGE}
             )
             found = [_info(tg) for page in pages for tg in page["TargetGroups"]]
-            now = self.clock()
             with self._lock:
                 for info in found:
-                    self._groups[info.arn] = (now, info)
-                    self._groups[info.name] = (now, info)
-            self._listed_at = now
+                    self._groups[info.arn] = info
+                    self._groups[info.name] = info
+            self._listed_at = self.clock()
 
     def describe(self, ref: str) -> TargetGroupInfo:
         """`ref` is an ARN or a name; a deleted group is forgotten so it is looked up again."""
@@ -112,15 +109,15 @@ class TargetGroups:
             raise TargetGroupNotFound(ref)
         info = _info(groups[0])
         with self._lock:
-            self._groups[ref] = (self.clock(), info)
+            self._groups[ref] = info
         return info
 
     def forget(self, ref: str) -> None:
         """Drops every cached name or ARN that points at `ref`'s group: a group re-created under the
         same name (a terraform replace) is then found again by name, with its new ARN."""
         with self._lock:
-            gone = self._groups.get(ref, (0.0, None))[1]
-            for key, (_, info) in list(self._groups.items()):
+            gone = self._groups.get(ref)
+            for key, info in list(self._groups.items()):
                 if key == ref or info.arn == ref or (gone is not None and info.arn == gone.arn):
                     del self._groups[key]
 

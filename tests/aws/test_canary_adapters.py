@@ -368,118 +368,15 @@ def test_health_check_fields_removed_from_the_spec_go_back_to_aws_defaults(moto)
     assert (group["HealthCheckIntervalSeconds"], group["HealthCheckTimeoutSeconds"]) == (5, 4)
 
 
-def test_a_groups_settings_are_read_again_after_a_while_and_after_forget(moto):
-    from awsctl.aws.targets import INFO_MAX_AGE, TargetGroups
+def test_a_groups_settings_are_read_again_after_awsctl_changes_it(moto):
+    """The canary's groups are updated in place by awsctl (CanaryGroups forgets the group then): the
+    health-check interval that paces health reads is read again, not cached forever."""
+    from awsctl.aws.targets import TargetGroups
 
     arn = moto.target_group("cache-hc")
-    clock = [1000.0]
-    groups = TargetGroups(Clients(), clock=lambda: clock[0])
+    groups = TargetGroups(Clients())
     assert groups.describe(arn).health_check_interval == 5  # as the harness creates it
     moto.client("elbv2").modify_target_group(TargetGroupArn=arn, HealthCheckIntervalSeconds=10)
-    assert groups.describe(arn).health_check_interval == 5  # cached
-    groups.forget(arn)  # awsctl changed it: read again at once
+    assert groups.describe(arn).health_check_interval == 5  # cached: a steady state costs no call
+    groups.forget(arn)  # what CanaryGroups does after its own change
     assert groups.describe(arn).health_check_interval == 10
-    moto.client("elbv2").modify_target_group(TargetGroupArn=arn, HealthCheckIntervalSeconds=15)
-    clock[0] += INFO_MAX_AGE + 1  # changed outside awsctl: read again once the entry is old
-    assert groups.describe(arn).health_check_interval == 15
-
-
-OIDC = {
-    "Type": "authenticate-oidc",
-    "Order": 1,
-    "AuthenticateOidcConfig": {
-        "Issuer": "https://idp.example.com",
-        "AuthorizationEndpoint": "https://idp.example.com/auth",
-        "TokenEndpoint": "https://idp.example.com/token",
-        "UserInfoEndpoint": "https://idp.example.com/user",
-        "ClientId": "web",
-        "ClientSecret": "s3cret",
-    },
-}
-
-
-def test_ab_rules_in_front_of_an_authenticated_route_carry_its_authentication(moto):
-    """A taken-over rule authenticates with authenticate-oidc: every A/B rule awsctl puts in front of it
-    authenticates the same way (with the client secret the spec names, since AWS returns none), so the
-    A/B header or cookie never reaches the canary unauthenticated. Without the secret: refused."""
-    from awsctl.controllers.errors import NotReady
-    from awsctl.routing import Ledger
-
-    listener = moto.listener("ab-auth")
-    users, canary = moto.target_group("aa-u"), moto.target_group("aa-c")
-    elbv2 = moto.client("elbv2")
-    elbv2.create_rule(
-        ListenerArn=listener,
-        Priority=7,
-        Conditions=rule_conditions(("web.example.com",), ()),
-        Actions=[OIDC, {"Type": "forward", "Order": 2, "TargetGroupArn": users}],
-    )
-    with pytest.raises(ClientError, match="client secret"):  # the realism layer answers as AWS does
-        elbv2.create_rule(
-            ListenerArn=listener,
-            Priority=8,
-            Conditions=rule_conditions(("x.example.com",), ()),
-            Actions=[
-                {**OIDC, "AuthenticateOidcConfig": {**OIDC["AuthenticateOidcConfig"], "ClientSecret": ""}},
-                {"Type": "forward", "Order": 2, "TargetGroupArn": users},
-            ],
-        )
-    spec = CanarySpec.parse(
-        {
-            "targetRef": {"name": "web"},
-            "service": {"port": 80},
-            "loadBalancer": {
-                "listenerARN": listener,
-                "rule": {"priority": 7},
-                "oidcClientSecretRef": {"name": "web-oidc"},
-            },
-            "analysis": {"iterations": 3, "match": [{"headers": {"x-canary": {"exact": "insider"}}}]},
-        }
-    )
-    traffic = Traffic(Listeners(Clients()), sleep=lambda _: None)
-    status: dict = {}
-    ledger = Ledger(lambda: status, status.update, lambda *_: None)
-    traffic.take_route(spec, TAGS, {}, lambda rule: status.update({"listenerRule": rule}))
-    side = [w.Backend(canary)]
-    with pytest.raises(NotReady) as refused:  # no secret to give: no rule that would skip the login
-        traffic.sync_ab(spec, ledger, TAGS, side, True, lambda: None)
-    assert refused.value.reason == "OidcClientSecretRequired" and refused.value.field.endswith("oidcClientSecretRef")
-    assert not status.get("abRules")
-    assert traffic.sync_ab(spec, ledger, TAGS, side, True, lambda: "s3cret")
-    assert status["abRules"]
-    for arn in status["abRules"]:
-        actions = sorted(elbv2.describe_rules(RuleArns=[arn])["Rules"][0]["Actions"], key=lambda a: a.get("Order") or 0)
-        assert [a["Type"] for a in actions] == ["authenticate-oidc", "forward"]
-        assert actions[0]["AuthenticateOidcConfig"]["Issuer"] == "https://idp.example.com"
-        assert moto.forward_weights(arn) == {canary: 999}
-    # Repaired behind the same authentication when someone points it elsewhere.
-    arn = status["abRules"][0]
-    elbv2.modify_rule(
-        RuleArn=arn,
-        Actions=[
-            {**OIDC, "AuthenticateOidcConfig": {**OIDC["AuthenticateOidcConfig"]}},
-            {"Type": "forward", "Order": 2, "TargetGroupArn": users},
-        ],
-    )
-    assert traffic.sync_ab(spec, ledger, TAGS, side, True, lambda: "s3cret")
-    actions = sorted(elbv2.describe_rules(RuleArns=[arn])["Rules"][0]["Actions"], key=lambda a: a.get("Order") or 0)
-    assert [a["Type"] for a in actions] == ["authenticate-oidc", "forward"] and moto.forward_weights(arn) == {
-        canary: 999
-    }
-
-
-def test_front_actions_copy_what_runs_before_the_forward():
-    from awsctl.routing.alb import front_actions
-
-    forward = {"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": "c", "Weight": 999}]}}
-    jwt = {"Type": "jwt-validation", "Order": 1, "JwtValidationConfig": {"Issuer": "https://idp"}}
-    cognito = {"Type": "authenticate-cognito", "Order": 2, "AuthenticateCognitoConfig": {"UserPoolArn": "arn:pool"}}
-    route = [cognito, jwt, {"Type": "forward", "Order": 3, "TargetGroupArn": "users"}]
-    actions = front_actions(route, forward, None)
-    assert [a["Type"] for a in actions] == ["jwt-validation", "authenticate-cognito", "forward"]
-    assert actions[-1]["Order"] == 3 and actions[-1]["ForwardConfig"] == forward["ForwardConfig"]
-    assert front_actions([{"Type": "forward", "TargetGroupArn": "users"}], forward, None) == [forward]
-    oidc = front_actions(
-        [{**OIDC, "AuthenticateOidcConfig": {"ClientId": "web", "UseExistingClientSecret": True}}], forward, "s"
-    )
-    assert oidc[0]["AuthenticateOidcConfig"] == {"ClientId": "web", "ClientSecret": "s"}
