@@ -7,7 +7,7 @@ import sys
 from kubernetes import client
 
 from tests.e2e.conftest import wait_for
-from tests.e2e.objects import create, deployment, events_for, service
+from tests.e2e.objects import canary, create, deployment, events_for, service
 from tests.harness import VoidWatch  # noqa: F401 - the stories import it from here
 
 V1 = "registry.local/app:v1"  # the image app() starts with
@@ -105,3 +105,13 @@ def app(kube, namespace, *, headless=False, replicas=2):
         deployment("web", replicas=replicas, container_port=8080),
         service("web", port=80, target_port=8080, headless=headless),
     )
+
+
+def started(kube, namespace, moto, analysis):
+    """Your Deployment and Service, and a Canary with these analysis settings on a rule at priority 10,
+    Initialized; returns (the rule's ARN, the canary group's ARN)."""
+    listener = moto.listener(namespace)
+    app(kube, namespace)
+    create(kube, namespace, canary("web", listener=listener, rule={"priority": 10}, analysis=analysis))
+    st = wait_phase(kube, namespace, "Initialized")
+    return st["listenerRule"]["arn"], st["targetGroups"]["canary"][0]

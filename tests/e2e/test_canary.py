@@ -23,6 +23,7 @@ from tests.e2e.canaries import (
     reasons,
     replicas_of,
     set_image,
+    started,
     status,
     wait_phase,
 )
@@ -247,11 +248,7 @@ def test_a_revision_pushed_during_promoting_is_analysed_after_not_carried_along(
     """v2 promotes; v3 arrives while the primary rolls v2 out. The primary gets v2 (copied once, at the
     transition), the canary goes to 0 at once, and v3 is analysed from weight 0 before it reaches the
     primary (Flagger: a revision that arrives during Promoting is analysed after Succeeded)."""
-    listener = moto.listener(namespace)
-    app(kube, namespace)
-    create(kube, namespace, canary("web", listener=listener, rule={"priority": 10}, analysis={"stepWeights": [50]}))
-    st = wait_phase(kube, namespace, "Initialized")
-    rule, canary_arn = st["listenerRule"]["arn"], st["targetGroups"]["canary"][0]
+    rule, canary_arn = started(kube, namespace, moto, {"stepWeights": [50]})
     set_image(kube, namespace, V2)
     promoting = wait_phase(kube, namespace, "Promoting", timeout=60)
     v2 = promoting["lastAppliedSpec"]
@@ -279,16 +276,8 @@ def test_blue_green_moves_all_traffic_to_the_canary_before_the_primary_changes(k
     """Blue/green (iterations, no match): the analysis runs at weight 0, then all traffic goes to the
     canary and one more analysis passes under it; only then is the template copied to the primary, and
     traffic comes back to it once the primary runs the new revision (Flagger's runBlueGreen)."""
-    listener = moto.listener(namespace)
-    app(kube, namespace)
     check = {"name": "check", "type": "rollout", "url": f"{hooks.url}/check"}
-    create(
-        kube,
-        namespace,
-        canary("web", listener=listener, rule={"priority": 10}, analysis={"iterations": 2, "webhooks": [check]}),
-    )
-    st = wait_phase(kube, namespace, "Initialized")
-    rule, canary_arn = st["listenerRule"]["arn"], st["targetGroups"]["canary"][0]
+    rule, canary_arn = started(kube, namespace, moto, {"iterations": 2, "webhooks": [check]})
     set_image(kube, namespace, V2)
     seen = []  # (primary image, canary weight AWS shows)
 
@@ -310,16 +299,8 @@ def test_an_edit_refused_at_50_percent_does_not_freeze_the_canary(kube, namespac
     held, the refusal is a condition and an event, and `awsctl abort` still takes the canary back to 0,
     verified in AWS, from what status recorded. Once the spec is mended, the canary scales to 0."""
     hooks.respond("/promote", 500)
-    listener = moto.listener(namespace)
-    app(kube, namespace)
     gate = {"name": "promote", "type": "confirm-promotion", "url": f"{hooks.url}/promote"}
-    create(
-        kube,
-        namespace,
-        canary("web", listener=listener, rule={"priority": 10}, analysis={"stepWeights": [50], "webhooks": [gate]}),
-    )
-    st = wait_phase(kube, namespace, "Initialized")
-    rule, canary_arn = st["listenerRule"]["arn"], st["targetGroups"]["canary"][0]
+    rule, canary_arn = started(kube, namespace, moto, {"stepWeights": [50], "webhooks": [gate]})
     set_image(kube, namespace, V2)
     wait_phase(kube, namespace, "WaitingPromotion", timeout=90)
     assert moto.forward_weights(rule)[canary_arn] == 500
@@ -354,16 +335,8 @@ def test_a_weight_increase_reads_health_from_aws_not_a_stale_count(kube, namespa
     still says healthy. The next step is judged on health read now: ALB fails open, so 50% would
     have gone to known-bad pods."""
     hooks.respond("/increase", 500, first=(200,))  # the first increase (to 10%) only
-    listener = moto.listener(namespace)
-    app(kube, namespace)
     gate = {"name": "increase", "type": "confirm-traffic-increase", "url": f"{hooks.url}/increase"}
-    create(
-        kube,
-        namespace,
-        canary("web", listener=listener, rule={"priority": 10}, analysis={"stepWeights": [10, 50], "webhooks": [gate]}),
-    )
-    st = wait_phase(kube, namespace, "Initialized")
-    rule, canary_arn = st["listenerRule"]["arn"], st["targetGroups"]["canary"][0]
+    rule, canary_arn = started(kube, namespace, moto, {"stepWeights": [10, 50], "webhooks": [gate]})
     set_image(kube, namespace, V2)
     wait_for(lambda: moto.forward_weights(rule)[canary_arn] == 100, timeout=90, what="the canary at 10%")
     moto.unhealthy.update(f"{ip}:{port}" for ip, port in pod_targets(kube, namespace, "app=web"))
