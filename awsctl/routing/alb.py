@@ -84,7 +84,6 @@ def _ordered(action: Mapping[str, Any], order: int | None) -> dict[str, Any]:
     return {**action, "Order": order} if order else dict(action)
 
 
-PRE_ROUTING = ("authenticate-oidc", "authenticate-cognito", "jwt-validation")  # what runs before the forward
 SECRET_FIELD = "spec.loadBalancer.oidcClientSecretRef"
 
 
