@@ -25,11 +25,12 @@ Relative mode judges the canary against the primary over the same window with th
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from awsctl.api.canary import MetricCheck, MetricStatus, Relative, RelativeStatus
@@ -56,6 +57,7 @@ class MetricResult:
     ok: bool | None  # None: no data yet, hold the step
     message: str
     primary: float | None = None  # relative mode: the primary's value over the same window
+    cut: bool = False  # no data only because every period with data started before the anchor
 
     def to_status(self, check: MetricCheck) -> MetricStatus:
         # "wait", not null, for no data: a null would vanish in a merge patch
@@ -255,19 +257,67 @@ def value_of(
     return (min(values) if check.higher_is_better else max(values)), ""
 
 
+def _epoch(stamp: str) -> float:
+    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def since(results: Mapping[str, Series], anchor: float | None) -> dict[str, list[tuple[str, float]]]:
+    """Only the periods that start at or after `anchor`, the last moment the canary's target groups were
+    verified without traffic (weight 0, no A/B rule) before this revision took traffic: the groups are
+    reused across revisions, and an earlier period may hold another revision's requests, which must count
+    neither for nor against this one."""
+    if anchor is None:
+        return {qid: list(points) for qid, points in results.items()}
+    return {qid: [p for p in points if _epoch(p[0]) >= anchor] for qid, points in results.items()}
+
+
+def same_period(results: Mapping[str, Series], index: int) -> dict[str, list[tuple[str, float]]]:
+    """Relative mode: both sides from the newest period that both have data for, never the canary's
+    newest minute against an older one of the primary's."""
+    canary, primary = f"m{index}g", f"m{index}pg"
+    stamps = [
+        {t for qid, points in results.items() if qid.startswith(prefix) for t, _ in points}
+        for prefix in (canary, primary)
+    ]
+    common = max(stamps[0] & stamps[1], default=None)
+    return {
+        qid: [p for p in points if p[0] == common] if qid.startswith((canary, primary)) else list(points)
+        for qid, points in results.items()
+    }
+
+
+def pending_window(check: MetricCheck) -> float:
+    """How long after the anchor the first period wholly after it may take to show: up to a period until
+    it starts, the period itself, and CloudWatch's publication (about a period for ALB's metrics)."""
+    periods = [int(q.get("MetricStat", {}).get("Period") or 0) for q in check.query] or [0]
+    return 3.0 * max(period(check.interval_seconds), *periods)
+
+
 def evaluate(
     check: MetricCheck,
     index: int,
     groups: Sequence[str],
     results: Mapping[str, Series],
     primary_groups: Sequence[str] = (),
+    anchor: float | None = None,
 ) -> MetricResult:
-    """`results` maps query id to (timestamp, value) points, newest first (see `series_of`)."""
-    canary, why = value_of(check, index, groups, results)
+    """`results` maps query id to (timestamp, value) points, newest first (see `series_of`); only the
+    periods from `anchor` on count. A result without data because of the anchor alone says so (`cut`)."""
+    counted = since(results, anchor)
     if check.relative is not None:
-        primary, _ = value_of(check, index, primary_groups, results, side="p")
-        return judge_relative(check, canary, primary)
-    return judge(check, canary, why)
+        counted = same_period(counted, index)
+    canary, why = value_of(check, index, groups, counted)
+    if check.relative is not None:
+        primary, _ = value_of(check, index, primary_groups, counted, side="p")
+        result = judge_relative(check, canary, primary)
+    else:
+        result = judge(check, canary, why)
+    if anchor is None or result.ok is not None:
+        return result
+    if any(_epoch(t) < anchor for points in results.values() for t, _ in points):
+        stamp = datetime.datetime.fromtimestamp(anchor, datetime.UTC).strftime("%H:%M:%S")
+        return replace(result, cut=True, message=f"{check.name}: no period since {stamp} UTC is published yet")
+    return result
 
 
 def verdict(results: Sequence[MetricResult]) -> tuple[bool | None, str]:

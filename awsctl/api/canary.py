@@ -773,6 +773,13 @@ class CanaryStatus(TypedDict, total=False):
     unavailableSince: Annotated[
         str | None, _described("When the canary stopped being ready (the progress deadline counts from here).")
     ]
+    analysisSince: Annotated[
+        str | None,
+        _described(
+            "When the canary's target groups were last verified to take no traffic (weight 0, no A/B rule): "
+            "metric periods that start earlier never count, for or against the revision that follows."
+        ),
+    ]
     observedGeneration: Int64
     message: str
     conditions: Conditions

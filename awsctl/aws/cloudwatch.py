@@ -24,7 +24,9 @@ class CloudWatch:
     def metric_data(self, queries: list[dict], lookback_seconds: float) -> dict[str, list[tuple[str, float]]]:
         """{query id: [(timestamp, value)]}, newest first, over the last `lookback_seconds`."""
         end = datetime.datetime.now(datetime.UTC)
-        start = end - datetime.timedelta(seconds=lookback_seconds)
+        # Periods start on the minute: CloudWatch rounds a recent StartTime down to it, so asking for the
+        # rounded time gets the same periods from any server (a period's stamp is when it starts).
+        start = (end - datetime.timedelta(seconds=lookback_seconds)).replace(second=0, microsecond=0)
         paginator = self._clients.get("cloudwatch").get_paginator("get_metric_data")
         pages = []
         for i in range(0, len(queries), MAX_QUERIES):

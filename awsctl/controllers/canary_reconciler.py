@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -20,7 +21,7 @@ from awsctl import metrics
 from awsctl.analysis import webhooks
 from awsctl.api import canary as api
 from awsctl.api.binding import PLURAL as BINDINGS
-from awsctl.api.canary import PROGRESS_DEADLINE_SECONDS
+from awsctl.api.canary import PROGRESS_DEADLINE_SECONDS, CanaryStatus
 from awsctl.api.phases import FINISHED, Phase, phase_of
 from awsctl.api.schema import SpecError
 from awsctl.aws.target_groups import OwnedTargetGroups, TargetGroupConflict
@@ -276,9 +277,8 @@ class CanaryReconciler:
         self._announce(body, "Warning", step.reason, step.message)
         self._record_commands(body, step.commands, step, step.state)
         now = rfc3339(self.clock())
-        self.status.write(
+        self._quiet(
             body,
-            body.get("status") or {},
             {
                 "phase": step.state.phase,
                 "canaryWeight": 0,
@@ -563,9 +563,19 @@ class CanaryReconciler:
             # binding's count: ALB fails open, so a stale count would route them to known-bad pods.
             fresh = self.canary_groups.healthy_arns([b.arn for b in canary_side])
             want = bool(fresh) and all(n > 0 for n in fresh.values())
+        was = self.traffic.ab_active(body.get("status") or {})
         self.traffic.sync_ab(
             spec, self.ledger(body), self._tags(body, "ab"), canary_side, want, lambda: self._oidc_secret(body, spec)
         )
+        if was and not self.traffic.ab_active(body.get("status") or {}) and state.weight == 0:
+            self._quiet(body)
+
+    def _quiet(self, body: dict, more: CanaryStatus | None = None) -> None:
+        """The canary's groups verifiably take no traffic from now on (weight 0, no A/B rule): metric
+        periods that start earlier never count for the next revision (target groups are reused across
+        revisions). Rounded up to the second that status keeps: never a moment before the verification."""
+        changes: CanaryStatus = {**(more or {}), "analysisSince": rfc3339(math.ceil(self.clock()))}
+        self.status.write(body, body.get("status") or {}, changes)
 
     def _oidc_secret(self, body: dict, spec: api.CanarySpec) -> str | None:
         """The OIDC client secret spec.loadBalancer.oidcClientSecretRef names (None when it names none)."""
@@ -592,16 +602,29 @@ class CanaryReconciler:
     ) -> Step:
         gates: dict[str, bool | None] = {}
         details: dict[str, str] = {}
+        pending: set[str] = set()
         policy = policy_of(spec)
+        since = (body.get("status") or {}).get("analysisSince")
+        anchor = epoch(since) if since else None
         while True:
-            out = decide(policy, state, replace(observed, gates=dict(gates), details=dict(details)))
+            out = decide(
+                policy, state, replace(observed, gates=dict(gates), details=dict(details), pending=frozenset(pending))
+            )
             if not isinstance(out, Ask):
                 return out
             for gate in out.gates:
                 answer = self.analysis.answer(
-                    gate, spec, self._payload(body, state, observed.revision), canary_groups, primary_groups
+                    gate,
+                    spec,
+                    self._payload(body, state, observed.revision),
+                    canary_groups,
+                    primary_groups,
+                    anchor,
+                    observed.now,
                 )
                 gates[gate], details[gate] = answer.ok, answer.detail
+                if answer.pending:
+                    pending.add(gate)
                 if answer.metrics or answer.alarms:
                     self.status.write(
                         body, body.get("status") or {}, {"metrics": answer.metrics, "alarms": answer.alarms}
@@ -656,6 +679,13 @@ class CanaryReconciler:
                 log.warning(result.message, extra={"canary": self._key(body), "asked": w.percent(step.weight)})
                 return previous, result.message, None
             verified = w.target_weights(primary_side, canary_side, step.weight)
+            status = body.get("status") or {}
+            if (
+                step.weight == 0
+                and (previous.weight != 0 or not status.get("analysisSince"))
+                and not self.traffic.ab_active(status)
+            ):
+                self._quiet(body)
         ns = body["metadata"]["namespace"]
         if step.scale_canary == "up":  # a revision starts: the last one's metric values no longer apply
             self.kube.scale(ns, spec.target_name, max(1, int((primary.get("spec") or {}).get("replicas", 1))))

@@ -71,6 +71,9 @@ class Observed:
     gates: Mapping[str, bool | None] = field(default_factory=dict)  # answers to Asks; None = no data yet
     details: Mapping[str, str] = field(default_factory=dict)  # why a gate failed, for messages
     commands: frozenset[str] = frozenset()  # pending `awsctl promote|abort|retry` for this revision
+    # Gates whose missing data is "not yet": every period with data predates the canary's last quiet moment
+    # (another revision's), and the first period after it may still be unpublished.
+    pending: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -311,6 +314,9 @@ def _progress(policy: Policy, st: RolloutState, ob: Observed, phase: Phase) -> S
         if analysis is None and not analysed:
             # Nothing to judge at weight 0 (no traffic, no data): the promote waits for the first step's data.
             promote, analysis = False, True
+        if analysis is None and ANALYSIS in ob.pending:  # only another revision's periods have data, so far
+            why = ob.details.get(ANALYSIS) or "no metric period of this revision's is published yet"
+            return Step(st, phase, f"holding at {percent(st.weight):g}% (not counted as no data): {why}")
         if analysis is None:  # no data: held, then counted as failed past the tolerance
             held = replace(st, no_data=st.no_data + 1)
             if held.no_data > policy.no_data_tolerance:

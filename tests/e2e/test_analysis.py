@@ -2,12 +2,14 @@
 
 import contextlib
 import json
+import math
 import subprocess
 import sys
 import time
 
 from kubernetes import client
 
+from awsctl.kube.client import epoch
 from tests.e2e.canaries import V2, app, canary_shares, reasons, set_image, status, wait_phase
 from tests.e2e.conftest import wait_for
 from tests.e2e.objects import canary, create
@@ -95,6 +97,26 @@ def test_a_5xx_burst_rolls_back(kube, namespace, moto, operator):
     assert failing["verdict"] == "fail" and failing["value"] < 99
     events = client.CoreV1Api(kube).list_namespaced_event(namespace).items
     assert any("below the minimum 99" in (e.message or "") for e in events)
+
+    # v3 comes while v2's failing minutes are still in the look-back, on the same target groups: they
+    # must count neither against it nor for it. It holds until a period after v2 left is published.
+    quiet = epoch(st["analysisSince"])
+    set_image(kube, namespace, "registry.local/app:v3")
+    held = wait_for(
+        lambda: (lambda s: s if "is published yet" in s.get("message", "") else None)(status(kube, namespace)),
+        what="v3 held until a period of its own",
+    )
+    time.sleep(3)  # several ticks: v2's errors are not v3's, and the wait is not silence either
+    st = status(kube, namespace)
+    assert st["phase"] == "Progressing" and st["canaryWeight"] == held["canaryWeight"] == 10
+    assert st["failedChecks"] == 0 and st["noDataChecks"] == 0
+    with moto.traffic(listener, canary_arn, requests=100, errors=0):  # v3's own minute: it steps on
+        st = wait_for(
+            lambda: (lambda s: s if s.get("canaryWeight", 0) >= 20 else None)(status(kube, namespace)),
+            what="v3 judged on a period after v2 left",
+            timeout=150,
+        )
+    assert st["failedChecks"] == 0 and time.time() >= math.ceil(quiet / 60) * 60  # not before that period began
 
 
 def test_ab_rule_routes_matching_requests_to_the_canary_then_goes(kube, namespace, moto, operator):

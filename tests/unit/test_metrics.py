@@ -167,3 +167,81 @@ def test_alarms_are_gates():
     assert [r.ok for r in results] == [False, True, None, None]
     assert results[0].message == "alarm web-5xx is ALARM" and results[3].message == "alarm gone does not exist"
     assert m.verdict(results)[0] is False
+
+
+def test_periods_from_before_the_current_weight_never_count():
+    """Target groups are reused across revisions: v2's last minute must not judge v3, for or against.
+    Only periods that start at or after the moment v3's weight was verified (the anchor) count."""
+    import datetime
+
+    def at(minute, second=0):
+        return datetime.datetime(2026, 12, 3, 5, minute, second, tzinfo=datetime.UTC)
+
+    stamp = lambda minute: str(at(minute))  # noqa: E731 - as botocore's datetimes print
+    v2_bad = {"m0g0_req": [(stamp(1), 100.0)], "m0g0_err0": [(stamp(1), 40.0)]}
+    anchor = at(1, 30).timestamp()  # v3's weight verified half-way through minute 1
+    assert m.evaluate(SUCCESS, 0, GROUPS[:1], v2_bad).ok is False  # without the anchor: a false fail
+    assert m.evaluate(SUCCESS, 0, GROUPS[:1], v2_bad, anchor=anchor).ok is None  # v3 has no evidence yet
+    v2_good = {"m0g0_req": [(stamp(1), 100.0)]}
+    assert m.evaluate(SUCCESS, 0, GROUPS[:1], v2_good).ok is True  # without the anchor: a false pass
+    assert m.evaluate(SUCCESS, 0, GROUPS[:1], v2_good, anchor=anchor).ok is None
+    v3 = {"m0g0_req": [(stamp(2), 100.0), (stamp(1), 100.0)], "m0g0_err0": [(stamp(1), 40.0)]}
+    assert m.evaluate(SUCCESS, 0, GROUPS[:1], v3, anchor=anchor).value == 100.0  # minute 2 is v3's own
+    # No data because of the anchor alone is told apart from silence (the runner holds it as "not yet").
+    cut = m.evaluate(SUCCESS, 0, GROUPS[:1], v2_bad, anchor=anchor)
+    assert cut.cut and "no period since 05:01:30 UTC is published yet" in cut.message
+    assert not m.evaluate(SUCCESS, 0, GROUPS[:1], {}, anchor=anchor).cut  # nothing at all: plain silence
+    assert not m.evaluate(SUCCESS, 0, GROUPS[:1], v3, anchor=anchor).cut
+    # The first period wholly after the anchor starts within a period, closes a period later, and takes
+    # about one more to be published.
+    assert m.pending_window(SUCCESS) == 180.0
+
+
+def test_relative_mode_compares_both_sides_on_the_same_period():
+    import datetime
+
+    stamp = lambda minute: str(datetime.datetime(2026, 12, 3, 5, minute, tzinfo=datetime.UTC))  # noqa: E731
+    relative = m.MetricCheck("request-success-rate", 60, relative=m.Relative(max_delta=0.5))
+    # The canary's minute 3 is published, the primary's is not yet: minute 2 is compared for both.
+    series = {
+        "m0g0_req": [(stamp(3), 100.0), (stamp(2), 100.0)],
+        "m0g0_err0": [(stamp(3), 10.0)],
+        "m0pg0_req": [(stamp(2), 100.0)],
+    }
+    result = m.evaluate(relative, 0, GROUPS[:1], series, PRIMARY)
+    assert result.ok is True and result.value == 100.0 and result.primary == 100.0
+
+
+def test_a_denied_cloudwatch_call_is_a_condition_naming_the_action_never_no_data():
+    """The shipped role once lacked cloudwatch:DescribeAlarms: every Canary with alarms "had no data" and
+    rolled back. A denial is now a refusal (condition, event, log) that names the action to add."""
+    import pytest
+    from botocore.exceptions import ClientError
+
+    from awsctl.api import canary
+    from awsctl.controllers.analysis_runner import AnalysisRunner
+    from awsctl.controllers.errors import NotReady
+
+    class Denying:
+        def alarm_states(self, refs):
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not authorized"}}, "DescribeAlarms")
+
+        def metric_data(self, queries, lookback):
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "GetMetricData")
+
+    listener = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2"
+    base = {"targetRef": {"name": "web"}, "service": {"port": 80}, "loadBalancer": {"listenerARN": listener}}
+    runner = AnalysisRunner(Denying())  # type: ignore[arg-type]
+    for analysis, field, action in (
+        ({"alarms": [{"name": "web-5xx"}]}, "spec.analysis.alarms", "cloudwatch:DescribeAlarms"),
+        (
+            {"metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 99}}]},
+            "spec.analysis.metrics[0]",
+            "cloudwatch:GetMetricData",
+        ),
+    ):
+        spec = canary.CanarySpec.parse({**base, "analysis": analysis})
+        with pytest.raises(NotReady) as refused:
+            runner.answer("analysis", spec, {}, ["arn:tg/c"], ["arn:tg/p"])
+        assert refused.value.reason == "AccessDenied" and refused.value.field == field
+        assert refused.value.message.startswith(f"{field}: the operator's IAM role may not call {action}")

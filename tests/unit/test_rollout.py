@@ -354,3 +354,13 @@ def test_any_passing_rollback_hook_asks_for_the_rollback():
     )
     assert any_passed([HookResult("a", False, "a: 500")]) == (False, "")
     assert any_passed([]) == (False, "")
+
+
+def test_no_data_while_only_another_revisions_periods_have_data_is_not_yet_silence():
+    at_50 = replace(STEADY, phase="Progressing", weight=500, last_applied="v2")
+    pending = replace(READY, pending=frozenset({"analysis"}), details={"analysis": "no period since 05:01:30"})
+    held = run(POLICY, at_50, pending, {"analysis": None})
+    assert held.state.no_data == 0 and held.weight is None and held.event is None
+    assert held.message == "holding at 50% (not counted as no data): no period since 05:01:30"
+    counted = run(POLICY, at_50, READY, {"analysis": None})
+    assert counted.state.no_data == 1  # past the window, silence counts as before
