@@ -26,8 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (default)")
     run.add_argument(
         "--cluster-name",
-        default=os.environ.get("AWSCTL_CLUSTER_NAME", "default"),
-        help="written into the awsctl.io/cluster tag of AWS resources",
+        default=os.environ.get("AWSCTL_CLUSTER_NAME", ""),
+        help="this cluster's name, unique in the AWS account (required; or AWSCTL_CLUSTER_NAME): it is in the "
+        "awsctl.io/cluster tag and the name of every target group, so two clusters never adopt each other's",
     )
     run.add_argument(
         "--liveness", default="http://0.0.0.0:8080/healthz", help="kopf liveness endpoint URL ('' disables it)"
@@ -84,6 +85,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port at /metrics (0: off)"
+    )
+    run.add_argument(
+        "--metrics-bind-address",
+        default="0.0.0.0",
+        help="the address /metrics listens on (127.0.0.1 behind kube-rbac-proxy; default: every interface)",
     )
     run.add_argument("--log-format", choices=["json", "text"], default="json")
     run.add_argument("-v", "--verbose", action="store_true")
@@ -164,6 +170,13 @@ def _main(argv: list[str] | None) -> int:
     if args.command == "dev":
         return _dev(args)
     if args.command == "run":
+        if not args.cluster_name.strip():
+            print(
+                "error: --cluster-name is required (or AWSCTL_CLUSTER_NAME): a name unique in the AWS account, so "
+                "that two clusters sharing one account never adopt each other's target groups and rules",
+                file=sys.stderr,
+            )
+            return 2
         rates = _rates(args.api_rate)
         if isinstance(rates, str):
             print(f"error: --api-rate {rates}", file=sys.stderr)
@@ -191,6 +204,7 @@ def _main(argv: list[str] | None) -> int:
                 if args.readiness_webhook_port
                 else None,
                 metrics_port=args.metrics_port,
+                metrics_host=args.metrics_bind_address,
                 log_format=args.log_format,
                 verbose=args.verbose,
             )

@@ -62,9 +62,11 @@ _metric_names: dict[tuple[str, str], set[str]] = {}
 _health_states: dict[str, set[str]] = {}
 
 
-def serve(port: int, host: str = "0.0.0.0") -> None:
-    """A daemon thread serving /metrics; nothing to stop."""
-    start_http_server(port, addr=host, registry=REGISTRY)
+def serve(port: int, host: str = "0.0.0.0"):
+    """A daemon thread serving /metrics on `host` (every interface by default, as the LBC's
+    --metrics-bind-addr; 127.0.0.1 behind kube-rbac-proxy); returns the server, nothing to stop."""
+    server, _ = start_http_server(port, addr=host, registry=REGISTRY)
+    return server
 
 
 def canary_observed(namespace: str, name: str, status: Mapping | None, seconds: float) -> None:

@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
 
 from pydantic import Field
+from typing_extensions import TypedDict  # pydantic reads typing's TypedDict only from 3.12
 
-from awsctl.api.schema import Model, SpecError, crd, object_schema, parse
+from awsctl.api.schema import Conditions, Model, SpecError, crd, object_schema, parse
 
 KIND = "AlertProvider"
 PLURAL = "alertproviders"
@@ -51,13 +53,28 @@ class AlertProviderSpec:
         address = fields.address or ""
         if not address and not secret:
             raise SpecError("spec.secretRef.name", f"set a Secret whose '{SECRET_KEY}' key holds the webhook URL")
-        if address and not address.startswith(("http://", "https://")):
-            raise SpecError("spec.address", f"{address!r} is not an http(s) URL")
+        if address:
+            check_address(address, "spec.address")
         return cls(fields.type, address, secret, fields.channel or "", fields.username or "")
 
 
+def check_address(address: str, field: str) -> None:
+    """Only an http(s) URL with a host is ever opened (urllib would also open ftp:, file: and data:).
+    The address is the credential: the refusal names the field and the scheme, never the address."""
+    parts = urlsplit(address)
+    if parts.scheme.lower() not in ("http", "https"):
+        scheme = f"its scheme is {parts.scheme.lower()!r}" if parts.scheme else "it has no scheme"
+        raise SpecError(field, f"not an http(s) URL ({scheme}); it is never opened")
+    if not parts.hostname:
+        raise SpecError(field, "an http(s) URL without a host; it is never opened")
+
+
+class AlertProviderStatus(TypedDict, total=False):
+    conditions: Conditions
+
+
 def schema() -> dict[str, Any]:
-    return object_schema(AlertProviderFields)
+    return object_schema(AlertProviderFields, AlertProviderStatus)
 
 
 def definition() -> dict[str, Any]:
@@ -68,7 +85,9 @@ def definition() -> dict[str, Any]:
         schema=schema(),
         columns=[
             {"name": "Type", "type": "string", "jsonPath": ".spec.type"},
+            {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+            {"name": "Reason", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].reason'},
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         ],
-        status=False,  # configuration only: nothing writes a status
+        status=True,  # Ready: whether its last delivery could be made (written when that changes)
     )

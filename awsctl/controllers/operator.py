@@ -56,8 +56,8 @@ def bounded_session(info: kopf.ConnectionInfo, limit: int = API_CONNECTIONS) -> 
 
 @dataclass(frozen=True)
 class OperatorOptions:
+    cluster_name: str  # unique in the AWS account: in every target group's name and awsctl.io/cluster tag
     namespaces: tuple[str, ...] = ()
-    cluster_name: str = "default"
     liveness: str | None = None
     peering: str | None = None
     peering_priority: int | None = None  # None: random, so that replicas never tie (kopf pauses all on a tie)
@@ -71,6 +71,7 @@ class OperatorOptions:
     rates: dict[str, Rate] = field(default_factory=dict)  # API budget overrides by bucket
     readiness_webhook: WebhookOptions | None = None  # None: no webhook (the generated primary's gate still works)
     metrics_port: int = 0  # 0: no /metrics
+    metrics_host: str = "0.0.0.0"  # the address /metrics listens on
 
 
 def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> kopf.OperatorRegistry:
@@ -174,8 +175,11 @@ def run(options: OperatorOptions) -> int:
     logs.configure(options.log_format, options.verbose)
     registry = build_registry(options, kube, clients)
     if options.metrics_port:
-        metrics.serve(options.metrics_port)
-        log.info("serving Prometheus metrics", extra={"port": options.metrics_port, "path": "/metrics"})
+        metrics.serve(options.metrics_port, options.metrics_host)
+        log.info(
+            "serving Prometheus metrics",
+            extra={"address": options.metrics_host, "port": options.metrics_port, "path": "/metrics"},
+        )
     asyncio.run(
         kopf.operator(
             registry=registry,

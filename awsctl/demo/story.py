@@ -120,7 +120,20 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
         log_path = state_dir / "logs" / "operator.log"
         with open(log_path, "ab") as log:
             operator = subprocess.Popen(
-                [sys.executable, "-m", "awsctl", "run", "--liveness", "", "--namespace", NS, "--log-format", "text"],
+                [
+                    sys.executable,
+                    "-m",
+                    "awsctl",
+                    "run",
+                    "--cluster-name",
+                    "demo",
+                    "--liveness",
+                    "",
+                    "--namespace",
+                    NS,
+                    "--log-format",
+                    "text",
+                ],
                 env=dict(os.environ),
                 stdout=log,
                 stderr=subprocess.STDOUT,

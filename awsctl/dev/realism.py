@@ -308,6 +308,35 @@ class Realism:
                 )
 
     @staticmethod
+    def check_oidc_resent(actions: list[dict] | None) -> None:
+        """ModifyRule and ModifyListener: an authenticate-oidc action must carry its ClientSecret again, or
+        say UseExistingClientSecret: true. Describe* never returns the secret, so an action read back and
+        sent as it is fails (a restore of a taken-over rule must say to keep the secret)."""
+        for action in actions or ():
+            if action.get("Type", action.get("type")) != "authenticate-oidc":
+                continue
+            config = action.get("AuthenticateOidcConfig") or {}
+            if not config.get("ClientSecret") and str(config.get("UseExistingClientSecret")).lower() != "true":
+                raise _error(
+                    "ValidationError",
+                    "You must specify a client secret for an authenticate-oidc action, "
+                    "or set UseExistingClientSecret to true",
+                )
+
+    @staticmethod
+    def hide_secrets(stored: Any) -> None:
+        """AWS keeps an OIDC client secret and never shows it: Describe* returns the action without
+        ClientSecret (moto would echo it). The stored copy drops it, as what AWS shows is all anyone reads."""
+        for holder in stored if isinstance(stored, list) else [stored]:
+            for action in list(getattr(holder, "actions", None) or ()) + list(
+                getattr(holder, "default_actions", None) or ()
+            ):
+                config = getattr(action, "data", {}).get("AuthenticateOidcConfig")
+                if isinstance(config, dict):
+                    config.pop("ClientSecret", None)
+                    config.pop("UseExistingClientSecret", None)
+
+    @staticmethod
     def check_conditions(conditions: list[dict] | None) -> None:
         for condition in conditions or ():
             count = _condition_value_count(condition)
@@ -385,6 +414,7 @@ class Realism:
                 if validate:
                     validate(backend, *args, **kwargs)
                 result = original(backend, *args, **kwargs)
+                layer.hide_secrets(result)
                 layer.refresh_use(backend)
                 return result
 
@@ -399,14 +429,24 @@ class Realism:
         def validate_modify_rule(backend, rule_arn, conditions, actions):
             layer.check_conditions(conditions)
             layer.check_actions(actions)
+            layer.check_oidc_resent(actions)
 
-        def validate_listener(backend, *args, **kwargs):
-            layer.check_actions(
-                kwargs.get("actions")
+        def listener_actions(args, kwargs):
+            return (
+                kwargs.get("default_actions")
+                or kwargs.get("actions")
                 or next(
                     (a for a in args if isinstance(a, list) and a and isinstance(a[0], dict) and "Type" in a[0]), None
                 )
             )
+
+        def validate_modify_listener(backend, *args, **kwargs):
+            layer.check_actions(listener_actions(args, kwargs))
+            layer.check_oidc_resent(listener_actions(args, kwargs))
+
+        def validate_create_listener(backend, *args, **kwargs):
+            layer.check_actions(listener_actions(args, kwargs))
+            layer.check_new_oidc(listener_actions(args, kwargs))
 
         patch(response_cls, "call_action", call_action)
         patch(backend_cls, "register_targets", register_targets)
@@ -414,8 +454,8 @@ class Realism:
         patch(backend_cls, "describe_target_health", describe_target_health)
         patch(backend_cls, "create_rule", lambda o: route_change(o, validate_create_rule))
         patch(backend_cls, "modify_rule", lambda o: route_change(o, validate_modify_rule))
-        patch(backend_cls, "modify_listener", lambda o: route_change(o, validate_listener))
-        patch(backend_cls, "create_listener", lambda o: route_change(o, validate_listener))
+        patch(backend_cls, "modify_listener", lambda o: route_change(o, validate_modify_listener))
+        patch(backend_cls, "create_listener", lambda o: route_change(o, validate_create_listener))
         for name in (
             "delete_rule",
             "delete_listener",

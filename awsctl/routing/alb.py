@@ -28,7 +28,7 @@ from awsctl.aws.budget import Priority, urgency
 from awsctl.aws.listeners import ListenerNotFound, Listeners, Route, RuleNotFound, condition_values, rule_conditions
 from awsctl.controllers.errors import NotReady
 from awsctl.planning import weights as w
-from awsctl.planning.naming import OWNER, ROLE, group_of, lbc_tag, rule_id
+from awsctl.planning.naming import CLUSTER, OWNER, ROLE, group_of, lbc_tag, rule_id
 from awsctl.routing import Held, Ledger, RouteGone, Shown, WeightResult
 from awsctl.routing import alb_wire as wire
 
@@ -144,6 +144,17 @@ def route_identity(spec: CanarySpec) -> RouteRecord:
 LISTENER_TAGS_MAX_AGE = (
     300.0  # seconds a listener's LBC verdict is trusted: tags change rarely, Canaries share listeners
 )
+
+
+def ours(found: Mapping[str, str], tags: Mapping[str, str]) -> bool:
+    """A rule or group is this Canary's only when both its owner and its cluster are: a Canary of the same
+    namespace and name in another cluster sharing the account is another Canary."""
+    return found.get(OWNER) == tags[OWNER] and found.get(CLUSTER) == tags.get(CLUSTER)
+
+
+def holder(found: Mapping[str, str]) -> str:
+    cluster = found.get(CLUSTER)
+    return f"{found.get(OWNER)}{f' of cluster {cluster}' if cluster else ''}"
 
 
 class AlbRouter:
@@ -306,7 +317,7 @@ class AlbRouter:
             )
             return Route(lb.listener_arn, True)
         rule = self.listeners.rule_at(lb.listener_arn, lb.rule.priority)
-        if rule is not None and rule.tags.get(OWNER) == tags[OWNER] and rule.tags.get(ROLE) == WARMUP_ROLE:
+        if rule is not None and ours(rule.tags, tags) and rule.tags.get(ROLE) == WARMUP_ROLE:
             # Our own warm-up rule holds the priority (taken before the spec named it): it is never the
             # route. It goes, and the route is created in its place.
             self.listeners.delete_rule(rule.arn)
@@ -322,14 +333,13 @@ class AlbRouter:
             record({"arn": arn, "created": True, **route_identity(spec)})
             log.info("listener rule created", extra={"rule": arn, "priority": lb.rule.priority})
             return Route(arn, False)
-        owner = rule.tags.get(OWNER)
-        if owner == tags[OWNER]:
+        if ours(rule.tags, tags):
             record({"arn": rule.arn, "created": True, **route_identity(spec)})  # ours from before a restart
             return Route(rule.arn, False)
-        if owner:
+        if rule.tags.get(OWNER):  # another Canary's, maybe one of the same name in another cluster: never adopted
             raise NotReady(
                 "RuleConflict",
-                f"spec.loadBalancer.rule.priority: rule {lb.rule.priority} belongs to {owner}",
+                f"spec.loadBalancer.rule.priority: rule {lb.rule.priority} belongs to {holder(rule.tags)}",
                 "spec.loadBalancer.rule.priority",
             )
         self._not_managed_by_lbc(rule.arn, rule.tags, f"rule {lb.rule.priority}", "spec.loadBalancer.rule.priority")
@@ -367,7 +377,7 @@ class AlbRouter:
         a route that already forwards to another Canary's groups is refused, not taken over."""
         groups = list(wire.weights_of(actions))
         tagged = self.listeners.tags(groups).values() if groups else ()
-        owners = {o for t in tagged if (o := t.get(OWNER)) and o != tags[OWNER]}
+        owners = {holder(t) for t in tagged if t.get(OWNER) and not ours(t, tags)}
         if owners:
             raise NotReady("RuleConflict", f"{field}: {what} is already driven by {', '.join(sorted(owners))}", field)
 
@@ -695,11 +705,11 @@ class AlbRouter:
         for priority, conds in zip(priorities, wanted, strict=True):
             existing = self.listeners.rule_at(lb.listener_arn, priority)
             if existing is not None:
-                if existing.tags.get(OWNER) != tags[OWNER]:
+                if not ours(existing.tags, tags):
                     raise NotReady(
                         "RuleConflict",
                         f"spec.loadBalancer.rule.priority: A/B needs priority {priority}, "
-                        f"which {existing.tags.get(OWNER) or 'a rule awsctl does not own'} "
+                        f"which {holder(existing.tags) if existing.tags.get(OWNER) else 'a rule awsctl does not own'} "
                         "holds",
                         "spec.loadBalancer.rule.priority",
                     )
@@ -814,7 +824,8 @@ class AlbRouter:
             self.listeners.delete_rule(rule["arn"])
         elif rule.get("previousActions"):
             try:
-                self.listeners.set_actions(route, json.loads(rule["previousActions"]))
+                # as AWS showed them, so without the OIDC client secret: resent, it must say to keep it
+                self.listeners.set_actions(route, [_resendable(a) for a in json.loads(rule["previousActions"])])
             except (RuleNotFound, ListenerNotFound):
                 log.warning("the route to restore no longer exists", extra={"rule": rule["arn"]})
         log.info("listener rule restored", extra={"rule": rule["arn"], "deleted": bool(rule.get("created"))})

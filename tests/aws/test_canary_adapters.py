@@ -127,6 +127,35 @@ def test_a_route_another_canary_drives_is_refused_not_taken(moto):
     assert moto.forward_weights(listener) == {theirs: 999}
 
 
+def test_a_rule_of_the_same_canary_in_another_cluster_is_never_adopted(moto):
+    """Two clusters share the account and the listener, each with a Canary ns/web: the rule the other
+    cluster created is not "ours from before a restart". Refused with a condition naming its cluster."""
+    from awsctl.controllers.errors import NotReady
+
+    listener = moto.listener("two-clusters")
+    group = moto.target_group("two-clusters-p")
+    theirs = moto.client("elbv2").create_rule(
+        ListenerArn=listener,
+        Priority=10,
+        Conditions=rule_conditions(("web.example.com",), ()),
+        Actions=[wire.forward_action({group: 999})],
+        Tags=[{"Key": k, "Value": v} for k, v in naming.owner_tags("other", "Canary", "ns", "web").items()],
+    )["Rules"][0]
+    spec = CanarySpec.parse(
+        {
+            "targetRef": {"name": "web"},
+            "service": {"port": 80},
+            "loadBalancer": {"listenerARN": listener, "rule": {"priority": 10}},
+        }
+    )
+    recorded = []
+    with pytest.raises(NotReady) as err:
+        Traffic(Listeners(Clients())).take_route(spec, TAGS, {}, recorded.append)
+    assert err.value.reason == "RuleConflict" and err.value.field == "spec.loadBalancer.rule.priority"
+    assert "belongs to Canary/ns/web of cluster other" in err.value.message
+    assert recorded == [] and moto.forward_weights(theirs["RuleArn"]) == {group: 999}
+
+
 def test_taking_over_a_rule_changes_only_its_forward_action(moto):
     """An authenticate-oidc action in front of the forward stays, in its place, while awsctl drives it."""
     listener = moto.listener("auth")
@@ -161,6 +190,7 @@ def test_taking_over_a_rule_changes_only_its_forward_action(moto):
     traffic = Traffic(Listeners(Clients()), sleep=lambda _: None)
     route = traffic.take_route(spec, TAGS, {}, recorded.append)
     assert recorded[0]["created"] is False and recorded[0]["priority"] == 7
+    assert "s3cret" not in recorded[0]["previousActions"]  # AWS never shows it, so status never holds it
     result = traffic.set_route_weight(
         route, spec, [w.Backend(primary)], [w.Backend(canary)], 100, {primary: 1, canary: 1}, owned_route=False
     )
@@ -169,7 +199,9 @@ def test_taking_over_a_rule_changes_only_its_forward_action(moto):
     assert [a["Type"] for a in sorted(actions, key=lambda a: a.get("Order") or 0)] == ["authenticate-oidc", "forward"]
     assert actions[0]["AuthenticateOidcConfig"]["Issuer"] == "https://idp.example.com"
     assert moto.forward_weights(rule["RuleArn"]) == {primary: 900, canary: 100}
-    traffic.restore({"listenerRule": recorded[0]})  # deletion gives back exactly what was found
+    # Deletion gives back exactly what was found; read back without the secret, it says to keep it (a plain
+    # resend is a ValidationError, and deletion looped forever).
+    traffic.restore({"listenerRule": recorded[0]})
     restored = elbv2.describe_rules(RuleArns=[rule["RuleArn"]])["Rules"][0]["Actions"]
     assert moto.forward_weights(rule["RuleArn"]) == {users: 1} and restored[0]["Type"] == "authenticate-oidc"
 

@@ -156,3 +156,41 @@ def test_validation_moto_skips(moto):
         )
     assert err.value.response["Error"]["Code"] == "ValidationError"
     assert moto.targets(groups[0]) == set()
+
+
+def test_an_oidc_client_secret_is_kept_never_shown_and_must_be_resent_or_kept(moto):
+    """AWS: Describe* never returns ClientSecret, and a ModifyRule or ModifyListener whose authenticate-oidc
+    has neither ClientSecret nor UseExistingClientSecret: true is a ValidationError."""
+    elbv2 = moto.client("elbv2")
+    listener = moto.listener("oidc")
+    group = moto.target_group("oidc-g")
+    config = {
+        "Issuer": "https://idp.example.com",
+        "AuthorizationEndpoint": "https://idp.example.com/auth",
+        "TokenEndpoint": "https://idp.example.com/token",
+        "UserInfoEndpoint": "https://idp.example.com/user",
+        "ClientId": "web",
+    }
+    actions = [
+        {"Type": "authenticate-oidc", "Order": 1, "AuthenticateOidcConfig": {**config, "ClientSecret": "s3cret"}},
+        {"Type": "forward", "Order": 2, "TargetGroupArn": group},
+    ]
+    path = [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/a"]}}]
+    rule = elbv2.create_rule(ListenerArn=listener, Priority=1, Conditions=path, Actions=actions)["Rules"][0]
+    shown = elbv2.describe_rules(RuleArns=[rule["RuleArn"]])["Rules"][0]["Actions"]
+    assert "ClientSecret" not in rule["Actions"][0]["AuthenticateOidcConfig"]
+    assert "ClientSecret" not in shown[0]["AuthenticateOidcConfig"]
+    elbv2.modify_listener(ListenerArn=listener, DefaultActions=actions)
+    default = elbv2.describe_listeners(ListenerArns=[listener])["Listeners"][0]["DefaultActions"]
+    assert "ClientSecret" not in default[0]["AuthenticateOidcConfig"]
+
+    for modify in (
+        lambda acts: elbv2.modify_rule(RuleArn=rule["RuleArn"], Actions=acts),
+        lambda acts: elbv2.modify_listener(ListenerArn=listener, DefaultActions=acts),
+    ):
+        with pytest.raises(ClientError) as err:  # what Describe showed, sent back as it is
+            modify(shown)
+        assert err.value.response["Error"]["Code"] == "ValidationError"
+        assert "UseExistingClientSecret" in err.value.response["Error"]["Message"]
+        kept = [{**shown[0], "AuthenticateOidcConfig": {**config, "UseExistingClientSecret": True}}, shown[1]]
+        modify(kept)

@@ -90,6 +90,8 @@ class Operator:
             "-m",
             "awsctl",
             "run",
+            "--cluster-name",
+            "e2e",
             "--liveness",
             "",
             "--resync-seconds",

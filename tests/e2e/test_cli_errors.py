@@ -51,7 +51,9 @@ def unreachable_kubeconfig(cluster, tmp_path):
     return path, port
 
 
-@pytest.mark.parametrize("command", [("status",), ("run", "--liveness", ""), ("promote", "web")])
+@pytest.mark.parametrize(
+    "command", [("status",), ("run", "--cluster-name", "e2e", "--liveness", ""), ("promote", "web")]
+)
 def test_no_kubeconfig(command, tmp_path):
     line = awsctl(
         *command, env={"KUBECONFIG": str(tmp_path / "missing"), "HOME": str(tmp_path), "KUBERNETES_SERVICE_HOST": None}
@@ -59,7 +61,9 @@ def test_no_kubeconfig(command, tmp_path):
     assert "no Kubernetes credentials" in line and "Set KUBECONFIG" in line
 
 
-@pytest.mark.parametrize("command", [("status",), ("run", "--liveness", ""), ("pause", "web", "-n", "x")])
+@pytest.mark.parametrize(
+    "command", [("status",), ("run", "--cluster-name", "e2e", "--liveness", ""), ("pause", "web", "-n", "x")]
+)
 def test_unreachable_api_server(command, unreachable_kubeconfig):
     path, port = unreachable_kubeconfig
     line = awsctl(*command, env={"KUBECONFIG": str(path)})
@@ -68,7 +72,7 @@ def test_unreachable_api_server(command, unreachable_kubeconfig):
 
 def test_missing_aws_credentials_region_and_a_wrong_endpoint(cluster, moto):
     kube = {"KUBECONFIG": str(cluster[0].kubeconfig)}
-    run = ("run", "--liveness", "")
+    run = ("run", "--cluster-name", "e2e", "--liveness", "")
     line = awsctl(*run, env={**kube, **moto.env(), **NO_AWS})
     assert "no AWS credentials" in line and "AWS_PROFILE" in line
     line = awsctl(*run, env={**kube, **moto.env(), "AWS_REGION": None, "AWS_DEFAULT_REGION": None})
@@ -88,3 +92,18 @@ def test_missing_canary(cluster, namespace):
         )
     line = awsctl("status", "nope", "-n", namespace, env=env)
     assert line == f'error: no canary or target group binding named "nope" in namespace "{namespace}"'
+
+
+def test_run_without_a_cluster_name_refuses_to_start(tmp_path):
+    """No default: two clusters sharing an account under one name would adopt each other's target groups
+    and rules, and fight over the weights."""
+    env = {k: v for k, v in os.environ.items() if k != "AWSCTL_CLUSTER_NAME"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "awsctl", "run", "--liveness", ""],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, "KUBECONFIG": str(tmp_path / "missing")},
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: --cluster-name is required (or AWSCTL_CLUSTER_NAME)")

@@ -27,7 +27,7 @@ def helm(*args, kubeconfig=None) -> str:
 
 
 def rendered(*sets) -> list[dict]:
-    args = [a for s in sets for a in ("--set", s)]
+    args = [a for s in ("clusterName=my-cluster", *sets) for a in ("--set", s)]
     return [d for d in yaml.safe_load_all(helm("template", RELEASE, str(CHART), "--namespace", "ops", *args)) if d]
 
 
@@ -38,7 +38,12 @@ def one(docs, kind, name=None):
 
 
 def test_lint_and_template():
-    helm("lint", "--strict", str(CHART))
+    helm("lint", "--strict", str(CHART), "--set", "clusterName=my-cluster")
+    # No default cluster name: two clusters in one account would adopt each other's groups and rules.
+    unnamed = subprocess.run(
+        [str(ensure_helm()), "template", RELEASE, str(CHART)], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert unnamed.returncode != 0 and "clusterName is required" in unnamed.stderr
     docs = rendered()
     deployed = next(
         d for d in yaml.safe_load_all((ROOT / "deploy" / "rbac.yaml").read_text()) if d and d["kind"] == "ClusterRole"
@@ -49,6 +54,7 @@ def test_lint_and_template():
         "--all-namespaces",
         "--peering=awsctl",
         "--metrics-port=8081",
+        "--metrics-bind-address=0.0.0.0",
         "--cluster-name=my-cluster",
         "--readiness-webhook-service=ops/awsctl-helm-webhook",
     } <= set(args)

@@ -43,7 +43,10 @@ def phases(hooks, path):
 def test_metrics_alerts_and_rollout_commands(cluster, kube, namespace, moto, hooks, tmp_path):
     port = free_port()
     operator = Operator(
-        cluster[0], moto, tmp_path / "operator.log", extra_args=("--namespace", namespace, "--metrics-port", str(port))
+        cluster[0],
+        moto,
+        tmp_path / "operator.log",
+        extra_args=("--namespace", namespace, "--metrics-port", str(port), "--metrics-bind-address", "127.0.0.1"),
     ).start()
     try:
         listener = moto.listener(namespace)

@@ -1,7 +1,10 @@
 """Alerts: who hears what, each provider's message, and delivery that retries and never blocks."""
 
 import base64
+import socket
 import time
+
+import pytest
 
 from awsctl.api.canary import Alert, CanarySpec
 from awsctl.controllers.alerts import Alerter
@@ -25,12 +28,21 @@ class Cluster:
     """The three reads and one write the Alerter makes, over a dict of objects."""
 
     def __init__(self, providers, secrets=None):
-        self.providers, self.secrets, self.events = providers, secrets or {}, []
+        self.providers, self.secrets, self.events, self.statuses = providers, secrets or {}, [], {}
 
     def get_custom(self, plural, namespace, name):
         assert plural == "alertproviders"
         spec = self.providers.get((namespace, name))
-        return {"spec": spec} if spec is not None else None
+        meta = {"name": name, "namespace": namespace, "generation": 1}
+        status = self.statuses.get((namespace, name))
+        return {"metadata": meta, "spec": spec, **({"status": status} if status else {})} if spec is not None else None
+
+    def patch_status(self, plural, namespace, name, status):
+        assert plural == "alertproviders"
+        self.statuses[(namespace, name)] = status
+
+    def ready(self, namespace, name):
+        return next(c for c in self.statuses[(namespace, name)]["conditions"] if c["type"] == "Ready")
 
     def get_secret(self, namespace, name):
         data = self.secrets.get((namespace, name))
@@ -123,3 +135,68 @@ def test_an_undeliverable_alert_is_given_up_with_a_warning_event_and_filtered_ne
         reasons = sorted(m for _, _, m in cluster.events)
         assert reasons[0].startswith("alert a was not delivered: generic answered HTTP 404")
         assert "AlertProvider shop/missing does not exist" in reasons[1]
+
+
+@pytest.mark.parametrize(
+    "address, why",
+    [
+        ("ftp://127.0.0.1:2121/hook-token", "its scheme is 'ftp'"),
+        ("file:///etc/hostname", "its scheme is 'file'"),
+        ("data:text/plain,hook-token", "its scheme is 'data'"),
+        ("hook-token", "it has no scheme"),
+        ("https:///hook-token", "without a host"),
+    ],
+)
+def test_an_address_from_a_secret_that_is_not_http_is_refused_never_opened_never_echoed(address, why):
+    """Tried as a user would: an ftp:// Secret made the operator connect 15 times, and file:///etc/hostname
+    was read from its disk and logged as sent. The Secret's address is now checked as the inline one is."""
+    cluster = Cluster(
+        {("shop", "hook"): {"type": "generic", "secretRef": {"name": "hook"}}}, {("shop", "hook"): {"address": address}}
+    )
+    alerter = Alerter(cluster, sleep=lambda s: None)
+    opened = []
+    alerter._open = lambda *a, **k: opened.append(a)  # the opener is never reached
+    alerter.send({"metadata": {"name": "web", "namespace": "shop"}}, (Alert("a", "info", "hook", ""),), NEWS)
+    wait(lambda: cluster.events)
+    (_, reason, message), condition = cluster.events[0], cluster.ready("shop", "hook")
+    assert reason == "AlertFailed" and opened == []
+    assert "Secret shop/hook key 'address'" in message and why in message and "hook-token" not in message
+    assert condition["status"] == "False" and condition["reason"] == "InvalidAddress"
+    assert "hook-token" not in condition["message"]
+
+
+def test_the_opener_opens_http_only_and_a_failure_always_has_a_reason():
+    """Even past the check, the opener knows no scheme but http(s) (urllib's default one also opens ftp:,
+    file: and data:), and a refused connection gives its reason (it was empty)."""
+    from awsctl.controllers.alerts import _opener
+
+    for address in ("file:///etc/hostname", "data:text/plain,x", "ftp://127.0.0.1/x"):
+        with pytest.raises(Exception, match="unknown url type"):
+            _opener().open(address, timeout=1)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, never listening: connections are refused
+        cluster = Cluster({("shop", "gen"): {"type": "generic", "address": f"http://127.0.0.1:{port}/hook"}})
+        Alerter(cluster, sleep=lambda s: None).send(
+            {"metadata": {"name": "web", "namespace": "shop"}}, (Alert("a", "info", "gen", ""),), NEWS
+        )
+        wait(lambda: cluster.events)
+    message = cluster.events[0][2]
+    assert message.startswith("alert a was not delivered: generic answered ") and message.rstrip() != (
+        "alert a was not delivered: generic answered"
+    )
+    assert "refused" in message.lower() and cluster.ready("shop", "gen")["reason"] == "DeliveryFailed"
+
+
+def test_a_delivered_alert_marks_its_provider_ready_once():
+    with webhook_server() as hooks:
+        cluster = Cluster({("shop", "gen"): {"type": "generic", "address": f"{hooks.url}/ok"}})
+        writes = []
+        patch = cluster.patch_status
+        cluster.patch_status = lambda *a: (writes.append(a), patch(*a))
+        alerter = Alerter(cluster, sleep=lambda s: None)
+        for _ in range(3):
+            alerter.send({"metadata": {"name": "web", "namespace": "shop"}}, (Alert("a", "info", "gen", ""),), NEWS)
+        wait(lambda: len(hooks.received("/ok")) == 3)
+        wait(lambda: cluster.statuses)
+        assert cluster.ready("shop", "gen")["reason"] == "Delivered" and len(writes) == 1

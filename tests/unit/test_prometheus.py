@@ -65,3 +65,23 @@ def test_the_dashboard_asks_only_for_series_awsctl_exports():
     }
     assert asked and asked <= names, asked - names
     assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
+
+
+def test_metrics_listen_on_the_bind_address_only():
+    """`--metrics-bind-address 127.0.0.1` (behind kube-rbac-proxy): nothing listens on other interfaces."""
+    import socket
+    import urllib.request
+
+    from awsctl import metrics as served
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = served.serve(port, "127.0.0.1")
+    try:
+        assert server.server_address[:2] == ("127.0.0.1", port)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            assert answer.status == 200
+    finally:
+        server.shutdown()
+        server.server_close()

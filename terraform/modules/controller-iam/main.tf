@@ -27,6 +27,7 @@ data "aws_iam_policy_document" "controller" {
       "elasticloadbalancing:DescribeTargetHealth",
       "ec2:DescribeVpcs",
       "cloudwatch:GetMetricData",
+      "cloudwatch:DescribeAlarms",
     ]
     resources = ["*"]
   }
