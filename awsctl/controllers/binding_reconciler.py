@@ -28,6 +28,10 @@ DRIFT_SECONDS = 300.0  # how often, on average, a settled binding reads its grou
 DUE_SLACK = 0.5  # a recheck timer that fires this early still reads
 
 
+# Refusals after which the binding's targets stand for nothing that exists: they are deregistered.
+WITHDRAWN = frozenset({"ServiceNotFound", "ServicePortNotFound"})
+
+
 @dataclass(frozen=True)
 class Outcome:
     ready: bool
@@ -153,6 +157,8 @@ class BindingReconciler:
             self._write(body, outcome, target_type, message=self._summary(group.name, outcome))
             return outcome
         except NotReady as why:
+            if why.reason in WITHDRAWN:
+                self._withdraw(body)
             self._refuse(body, why)
             return Outcome(False, why.reason)
         except ClientError as err:
@@ -411,8 +417,19 @@ class BindingReconciler:
         if self.on_targets_changed and any(old.get(k) != new_status.get(k) for k in counts if k in new_status):
             self.on_targets_changed(meta["namespace"], meta.get("labels") or {})
 
+    def _withdraw(self, body: dict) -> None:
+        """The Service (or its port) is gone, so nothing the binding registered stands for anything: its
+        targets are deregistered, as the LBC does, and the condition stays until the Service is back."""
+        if not (body.get("status") or {}).get("managedTargets"):
+            return
+        self._remove(body, "its Service or port is gone")
+        self._forget((body["metadata"]["namespace"], body["metadata"]["name"]))  # health is read afresh when back
+        self._patch_if_changed(
+            body, {"managedTargets": [], "desiredTargets": 0, "registeredTargets": 0, "healthyTargets": 0}
+        )
+
     # -- deletion ---------------------------------------------------------------------
-    def _remove(self, body: dict) -> int:
+    def _remove(self, body: dict, because: str = "deletion") -> int:
         managed = frozenset((body.get("status") or {}).get("managedTargets") or ())
         if not managed:
             return 0
@@ -429,7 +446,7 @@ class BindingReconciler:
         count = sum(map(len, removal))
         meta = body["metadata"]
         log.info(
-            "targets deregistered on deletion",
+            f"targets deregistered: {because}",
             extra={"binding": f"{meta['namespace']}/{meta['name']}", "targetGroup": group.name, "deregistered": count},
         )
         return count

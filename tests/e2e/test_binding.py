@@ -161,6 +161,16 @@ def test_missing_service_then_created(kube, namespace, moto, operator):
     wait_for(lambda: len(moto.targets(arn)) == 1, what="registered once the Service exists")
     wait_for(lambda: ready_condition(kube, namespace, "late")["status"] == "True", what="Ready")
 
+    # The Service goes: its targets stand for nothing, so they are deregistered (as the LBC does), and the
+    # condition says why. They were left registered, and never deregistered, before.
+    client.CoreV1Api(kube).delete_namespaced_service("late", namespace)
+    wait_for(lambda: moto.targets(arn) == set(), what="targets deregistered once the Service is gone")
+    cond = wait_for(lambda: (lambda c: c if c["status"] == "False" else None)(ready_condition(kube, namespace, "late")))
+    assert cond["reason"] == "ServiceNotFound"
+    assert get_binding(kube, namespace, "late")["status"]["managedTargets"] == []
+    create(kube, namespace, service("late", port=80, target_port=8080))
+    wait_for(lambda: len(moto.targets(arn)) == 1, what="registered again once the Service is back")
+
 
 def test_missing_target_group_and_port_get_their_own_reasons(kube, namespace, moto, operator):
     create(
