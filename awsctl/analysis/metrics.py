@@ -1,10 +1,11 @@
 """CloudWatch metric checks, as pure functions: queries to send, and a verdict from what came back.
 
 Built-in metrics read a side's target groups in the AWS/ApplicationELB namespace:
-- request-success-rate: 100 * (1 - errors / RequestCount), where errors are everything a client
-  sees fail: HTTPCode_Target_5XX_Count, TargetConnectionErrorCount (resets, refused connections)
-  and the ALB's own HTTPCode_ELB_502_Count and HTTPCode_ELB_504_Count (bad gateway, timeouts),
-  summed over every group of the side;
+- request-success-rate: 100 * (1 - errors / RequestCount), where errors are what ALB publishes per
+  target group: HTTPCode_Target_5XX_Count (the targets' own 5xx) and TargetConnectionErrorCount (refused
+  or reset connections, which the client sees as the ALB's 502), summed over every group of the side.
+  The ALB's own HTTPCode_ELB_5XX family (502, 503, 504: timeouts too) is published per load balancer
+  only, so it cannot be told apart per side: an alarm on it (`analysis.alarms`) guards the whole ALB;
 - request-duration: TargetResponseTime p99 in milliseconds, the worst group.
 A custom metric is a list of raw MetricDataQueries; `{{ target_group }}` and `{{ load_balancer }}`
 in it are replaced by the dimension values, and the query ids (prefixed so results map back)
@@ -38,11 +39,12 @@ from awsctl.api.canary import MetricCheck, MetricStatus, Relative, RelativeStatu
 NAMESPACE = "AWS/ApplicationELB"
 ALB_MIN_PERIOD = 60  # ALB publishes its metrics at 60-second resolution
 LOOKBACK_PERIODS = 10  # Flagger looks back ten metric intervals
+# What a side's own target groups publish (TargetGroup + LoadBalancer dimensions). The ALB's own codes
+# (HTTPCode_ELB_502/503/504_Count) are published per load balancer (and zone) only: asked for per target
+# group they return nothing, so they cannot tell the canary from the primary. Watch them with an alarm.
 ERROR_METRICS = (
     "HTTPCode_Target_5XX_Count",
     "TargetConnectionErrorCount",
-    "HTTPCode_ELB_502_Count",
-    "HTTPCode_ELB_504_Count",
 )
 _TEMPLATE = re.compile(r"\{\{\s*(target_group|load_balancer)\s*\}\}")
 _PERIODS = (1, 5, 10, 30, 60)  # below a minute only for high-resolution custom metrics

@@ -776,7 +776,7 @@ class CanaryStatus(TypedDict, total=False):
     analysisSince: Annotated[
         str | None,
         _described(
-            "When the canary's target groups were last verified to take no traffic (weight 0, no A/B rule): "
+            "When the canary's target groups last went quiet (weight verified back at 0, A/B rules removed): "
             "metric periods that start earlier never count, for or against the revision that follows."
         ),
     ]

@@ -679,12 +679,9 @@ class CanaryReconciler:
                 log.warning(result.message, extra={"canary": self._key(body), "asked": w.percent(step.weight)})
                 return previous, result.message, None
             verified = w.target_weights(primary_side, canary_side, step.weight)
-            status = body.get("status") or {}
-            if (
-                step.weight == 0
-                and (previous.weight != 0 or not status.get("analysisSince"))
-                and not self.traffic.ab_active(status)
-            ):
+            # From above 0 to 0: the groups go quiet. (Before the first revision's traffic there is nothing to
+            # cut: groups awsctl creates are new, and their ARN, so their metrics' dimension, is new too.)
+            if step.weight == 0 and previous.weight != 0 and not self.traffic.ab_active(body.get("status") or {}):
                 self._quiet(body)
         ns = body["metadata"]["namespace"]
         if step.scale_canary == "up":  # a revision starts: the last one's metric values no longer apply

@@ -293,6 +293,12 @@ class Realism:
                     raise _error(
                         "ValidationError", f"Target group weight {weight!r} is not in the range 0-{MAX_WEIGHT}"
                     )
+            # AWS's documentation does not say that a forward whose weights are all 0 is accepted, nor that
+            # its groups are then health-checked. Assumed refused here, so nothing awsctl does relies on it.
+            if groups and all(str(g.get("Weight", 1)) == "0" for g in groups):
+                raise _error(
+                    "ValidationError", "A forward action needs at least one target group with a weight above 0"
+                )
 
     @staticmethod
     def check_new_oidc(actions: list[dict] | None) -> None:

@@ -3,7 +3,8 @@ listener default action's, weighted forward action.
 
 Invariants 5, 6 and 11 live here:
 - a group is health-checked before it carries traffic: until the live route forwards to every
-  group of the Canary, a *warm-up rule* does, at weight 0, under a condition no request matches
+  group of the Canary, a *warm-up rule* does (weight 1 on the primary, 0 on the canary), under a
+  condition no request matches
   (a header whose value is the Canary's uid). AWS reports the targets of a group no rule uses as
   `unused` and never checks them, so without this a new route could never become healthy;
 - a weight above 0 never goes to a group with no serving target;
@@ -52,6 +53,16 @@ def warmup_conditions(uid: str) -> list[dict[str, Any]]:
         {"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": WARMUP_HEADER, "Values": [uid]}},
         {"Field": "source-ip", "SourceIpConfig": {"Values": [UNREACHABLE_SOURCE]}},
     ]
+
+
+def warmup_weights(weights: Mapping[str, int]) -> dict[str, int]:
+    """The warm-up rule's forward: weight 1 on the primary's groups, 0 on the rest. AWS's documentation
+    does not say that a forward whose weights are all 0 is accepted and its groups health-checked; a
+    weight of 1 is, and the rule's conditions match no real request, so it routes nothing either way."""
+    out = {arn: min(1, weight) for arn, weight in weights.items()}
+    if not any(out.values()) and out:
+        out[next(iter(out))] = 1
+    return out
 
 
 def is_warmup(rule: Mapping[str, Any], uid: str) -> bool:
@@ -217,13 +228,13 @@ class AlbRouter:
         tags: Mapping[str, str],
         shown: Mapping[str, int] | None,
     ) -> bool:
-        """Until the live route forwards to every group, a warm-up rule does (at weight 0, matching no
+        """Until the live route forwards to every group, a warm-up rule does (matching no
         request), so that AWS health-checks the targets; it goes once the route carries them all.
         Returns whether groups were just attached (their `unused` targets turn `initial` then, with
         no Kubernetes event)."""
         status = ledger.status()
         if shown is None or not set(weights) <= set(shown):
-            arn, changed = self.attach(spec, uid, weights, tags)  # at 0: only the groups count
+            arn, changed = self.attach(spec, uid, weights, tags)  # matching nothing: only the groups count
             if not status.get("warmup") or status.get("warmupRule") != arn:
                 ledger.record({"warmup": True, "warmupRule": arn})  # deletion finds it without the spec
             return changed
@@ -239,7 +250,7 @@ class AlbRouter:
         AWS was changed (the groups' targets then start health checks). Looks in the listener's
         shared snapshot first: a Canary waiting to warm up costs no read of its own."""
         listener = spec.load_balancer.listener_arn
-        action = wire.forward_action({arn: 0 for arn in weights})
+        action = wire.forward_action(warmup_weights(weights))
         found = next(
             (r for r in self.listeners.recent_rules(listener, spec.analysis.interval_seconds) if is_warmup(r, uid)),
             None,

@@ -223,7 +223,8 @@ def test_warm_up_rule_puts_groups_in_use_and_goes(moto, realism_clock):
     assert wrote
     assert traffic.attach(spec, "uid-1", {primary: 999, canary: 0}, TAGS) == (arn, False)  # found, not duplicated
     rule = moto.client("elbv2").describe_rules(RuleArns=[arn])["Rules"][0]
-    assert rule["Priority"] == "50000" and moto.forward_weights(arn) == {primary: 0, canary: 0}
+    # Weight 1 on the primary, never all 0 (AWS does not document that it accepts that).
+    assert rule["Priority"] == "50000" and moto.forward_weights(arn) == {primary: 1, canary: 0}
     # It matches no real request: the uid header alone is not enough, the source must be 255.255.255.255.
     sources = [c["SourceIpConfig"]["Values"] for c in rule["Conditions"] if c["Field"] == "source-ip"]
     assert sources == [["255.255.255.255/32"]]
@@ -365,7 +366,7 @@ def test_the_warm_up_rule_never_takes_the_specs_priority_and_is_never_adopted_as
         listener,
         7,
         warmup_conditions("uid-w"),
-        [wire.forward_action({primary: 0, canary: 0})],
+        [wire.forward_action({primary: 1, canary: 0})],
         {**TAGS, naming.ROLE: WARMUP_ROLE},
     )
     recorded = []

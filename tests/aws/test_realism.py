@@ -39,12 +39,24 @@ def test_targets_are_unused_until_a_rule_forwards_then_initial_then_healthy(moto
     assert states(moto, arn) == ["unused", "unused"]  # keyed by id and port: two targets
     health = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
     assert {h["TargetHealth"]["Reason"] for h in health} == {"Target.NotInUse"}
-    # A weight of 0 counts as in use: AWS starts health-checking.
+    # A forward whose weights are all 0 is assumed refused (AWS's documentation does not say it is
+    # accepted), so awsctl never relies on one; a group at weight 0 beside one above 0 is in use.
+    path = [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/x"]}}]
+    with pytest.raises(ClientError) as err:
+        elbv2.create_rule(
+            ListenerArn=listener,
+            Priority=5,
+            Conditions=path,
+            Actions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": arn, "Weight": 0}]}}],
+        )
+    assert err.value.response["Error"]["Code"] == "ValidationError"
+    other = moto.target_group("realism-b")
+    pairs = [{"TargetGroupArn": arn, "Weight": 0}, {"TargetGroupArn": other, "Weight": 1}]
     rule = elbv2.create_rule(
         ListenerArn=listener,
         Priority=5,
-        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/x"]}}],
-        Actions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": arn, "Weight": 0}]}}],
+        Conditions=path,
+        Actions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": pairs}}],
     )
     rule_arn = rule["Rules"][0]["RuleArn"]
     reasons = {
