@@ -17,7 +17,7 @@ from awsctl.api import binding as api
 from awsctl.aws.targets import TargetGroupInfo, TargetGroupNotFound, TargetGroups, TargetHealth
 from awsctl.controllers.coalesce import Coalescer
 from awsctl.controllers.errors import NotReady, refusal
-from awsctl.kube.client import Kube, now_rfc3339
+from awsctl.kube.client import ApiError, Kube, now_rfc3339
 from awsctl.planning import naming
 from awsctl.planning import targets as plan
 from awsctl.planning.conditions import refused, set_condition
@@ -26,6 +26,10 @@ from awsctl.planning.target_type import decide_target_type
 log = logging.getLogger("awsctl.binding")
 DRIFT_SECONDS = 300.0  # how often, on average, a settled binding reads its group again (targets removed by hand)
 DUE_SLACK = 0.5  # a recheck timer that fires this early still reads
+
+
+class StaleBinding(Exception):
+    """The binding was written by someone else since this reconcile read it."""
 
 
 # Refusals after which the binding's targets stand for nothing that exists: they are deregistered.
@@ -156,6 +160,10 @@ class BindingReconciler:
             self._open_gates(namespace, name, gated, owners, outcome)
             self._write(body, outcome, target_type, message=self._summary(group.name, outcome))
             return outcome
+        except StaleBinding as why:  # another writer since our read: run again on what is there now
+            log.info(str(why), extra={"binding": f"{namespace}/{name}", "reason": "Conflict"})
+            self._forget((namespace, name))
+            return Outcome(False, "Conflict", recheck=0.5)
         except NotReady as why:
             if why.reason in WITHDRAWN:
                 self._withdraw(body)
@@ -305,12 +313,7 @@ class BindingReconciler:
         if changes.writes:
             # Written ahead: the targets about to be registered, and the group they go to (after a group
             # was re-created under the same name, status names the new one before any target reaches it).
-            self.kube.patch_status(
-                api.PLURAL,
-                meta["namespace"],
-                meta["name"],
-                {"managedTargets": sorted(changes.managed_during), "targetGroupARN": group.arn},
-            )
+            self._patch_managed(body, {"managedTargets": sorted(changes.managed_during), "targetGroupARN": group.arn})
             try:
                 for batch in changes.deregister:  # terminating pods first: they hold connections that must drain
                     self.groups.deregister(group.arn, batch)
@@ -407,12 +410,32 @@ class BindingReconciler:
             self.kube.event(body, type="Warning", reason=why.reason, message=why.message)
         self._patch_if_changed(body, {"observedGeneration": meta.get("generation"), "conditions": conditions})
 
+    def _patch_managed(self, body: dict, new_status: dict) -> None:
+        """managedTargets is written only over the version this reconcile read: another replica's write
+        since (two replicas for a moment, around a peering hand-over) makes it a conflict, and the reconcile
+        runs again on what is there now, instead of dropping a target the other one just registered."""
+        meta = body["metadata"]
+        try:
+            now = self.kube.patch_status(
+                api.PLURAL, meta["namespace"], meta["name"], new_status, resource_version=meta.get("resourceVersion")
+            )
+        except ApiError as err:
+            if err.status == 409:
+                raise StaleBinding(f"{meta['namespace']}/{meta['name']} changed since it was read") from err
+            raise
+        if now is not None:
+            meta["resourceVersion"] = now["metadata"]["resourceVersion"]
+            body["status"] = {**(body.get("status") or {}), **_without_nulls(new_status)}
+
     def _patch_if_changed(self, body: dict, new_status: dict) -> None:
         old = body.get("status") or {}
         if all(old.get(k) == _without_nulls(v) for k, v in new_status.items()):
             return
         meta = body["metadata"]
-        self.kube.patch_status(api.PLURAL, meta["namespace"], meta["name"], new_status)
+        if "managedTargets" in new_status:
+            self._patch_managed(body, new_status)
+        else:
+            self.kube.patch_status(api.PLURAL, meta["namespace"], meta["name"], new_status)
         counts = ("desiredTargets", "registeredTargets", "healthyTargets")
         if self.on_targets_changed and any(old.get(k) != new_status.get(k) for k in counts if k in new_status):
             self.on_targets_changed(meta["namespace"], meta.get("labels") or {})

@@ -28,6 +28,7 @@ from awsctl.aws.budget import Priority, Superseded, cancellable, urgency
 from awsctl.controllers.binding_reconciler import BindingReconciler
 from awsctl.controllers.errors import namespaced
 from awsctl.controllers.memory import Trimmer
+from awsctl.controllers.peering import PeeringGate
 
 log = logging.getLogger("awsctl.binding")
 Key = tuple[str, str]
@@ -53,8 +54,10 @@ class BindingQueue:
         workers: int,
         interrupt: Callable[[], None] = lambda: None,
         resync_seconds: float = 60.0,
+        gate: PeeringGate | None = None,
     ):
         self.reconciler = reconciler
+        self.gate = gate or PeeringGate(peering=False)  # closed while another replica is the active one
         self.workers = workers
         self.resync_seconds = resync_seconds
         self._tracked: set[Key] = set()  # every binding this operator handles, for the resync sweep
@@ -76,6 +79,8 @@ class BindingQueue:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._ready = asyncio.Condition()
+        self.gate.bind(self._loop)
+        self.gate.when_open(lambda: asyncio.ensure_future(self._notify(every=True)))
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="binding")
         self._tasks = [asyncio.create_task(self._worker()) for _ in range(self.workers)]
         self._tasks.append(asyncio.create_task(self._sweep()))
@@ -123,6 +128,7 @@ class BindingQueue:
         event and runs due drift checks. One task for all bindings, where a kopf timer per binding
         would hold a task, a logger and a body each, and fire in step."""
         while True:
+            await self.gate.opened()  # a paused replica sweeps nothing
             keys = sorted(self._tracked)
             if not keys:
                 await asyncio.sleep(self.resync_seconds)
@@ -130,7 +136,7 @@ class BindingQueue:
             gap = self.resync_seconds / len(keys)
             for key in keys:
                 await asyncio.sleep(gap)
-                if key in self._tracked:
+                if key in self._tracked and self.gate.is_open():
                     self.put(key, Priority.ROUTINE)
 
     def forget(self, key: Key) -> None:
@@ -141,16 +147,20 @@ class BindingQueue:
         self._queued.pop(key, None)
         self._changed_at.pop(key, None)
 
-    async def _notify(self) -> None:
+    async def _notify(self, every: bool = False) -> None:
         assert self._ready is not None
         async with self._ready:
-            self._ready.notify()
+            if every:
+                self._ready.notify_all()
+            else:
+                self._ready.notify()
 
     async def _next(self) -> tuple[Key, int]:
         assert self._ready is not None
         async with self._ready:
             while True:
-                while self._heap:
+                # While another replica is the active one, what is queued waits (it runs on resume).
+                while self._heap and self.gate.is_open():
                     priority, _, key = heapq.heappop(self._heap)
                     if self._queued.get(key) == priority:  # else superseded by a more urgent entry
                         del self._queued[key]

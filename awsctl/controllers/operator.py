@@ -25,6 +25,7 @@ from awsctl.controllers.analysis_runner import AnalysisRunner
 from awsctl.controllers.binding_reconciler import DRIFT_SECONDS, BindingReconciler
 from awsctl.controllers.bindings import BindingQueue
 from awsctl.controllers.canary_reconciler import CanaryReconciler
+from awsctl.controllers.peering import PeeringGate
 from awsctl.controllers.readiness_gates import WebhookOptions
 from awsctl.kube.client import Kube, load_connection
 from awsctl.planning.objects import CANARY_LABEL
@@ -93,8 +94,15 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
             canary_reconciler.wakeups.wake((namespace, canary))
 
     reconciler = BindingReconciler(kube, groups, on_targets_changed=wake_owner, drift_seconds=options.drift_seconds)
+    gate = PeeringGate(peering=bool(options.peering))
+    if options.peering:
+        gate.follow_kopf()  # kopf pauses its watches; the binding queue and its sweep pause with them
     queue = BindingQueue(
-        reconciler, options.binding_workers, interrupt=clients.budget.interrupt, resync_seconds=options.resync_seconds
+        reconciler,
+        options.binding_workers,
+        interrupt=clients.budget.interrupt,
+        resync_seconds=options.resync_seconds,
+        gate=gate,
     )
 
     def recheck_bindings(namespace: str, canary: str) -> None:

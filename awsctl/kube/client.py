@@ -291,14 +291,20 @@ class Kube:
         return self.rest.call("GET", "/api/v1/nodes")["items"]
 
     # -- writes -----------------------------------------------------------------------
-    def patch_status(self, plural: str, namespace: str, name: str, status: dict) -> None:
+    def patch_status(
+        self, plural: str, namespace: str, name: str, status: dict, resource_version: str | None = None
+    ) -> dict | None:
+        """A merge patch of the status; the object as it is now (None when it was deleted meanwhile).
+        `resource_version`: only if nobody wrote the object since that version, else ApiError 409."""
+        patch: dict = {"status": status}
+        if resource_version is not None:
+            patch["metadata"] = {"resourceVersion": resource_version}
         try:
-            self.rest.call(
-                "PATCH", _custom(namespace, plural, name, "status"), {"status": status}, content_type=MERGE_PATCH
-            )
+            return self.rest.call("PATCH", _custom(namespace, plural, name, "status"), patch, content_type=MERGE_PATCH)
         except ApiError as err:
             if err.status != 404:  # deleted meanwhile: nothing to report on
                 raise
+            return None
 
     def apply(self, obj: dict) -> dict:
         """Server-side apply as `awsctl`: idempotent (no write when nothing differs), owns only our fields."""

@@ -98,3 +98,26 @@ def test_deleting_a_deployment_garbage_collects_its_pods(kube, namespace):
         timeout=60,
         what="pods garbage-collected",
     )
+
+
+def test_a_status_write_over_a_stale_read_is_a_conflict(cluster, kube, namespace):
+    """What a binding's managedTargets write relies on: a merge patch that carries the resourceVersion it
+    read is refused (409) when another writer came in between, so a stale whole list never wins."""
+    from awsctl.kube.client import ApiError, Kube
+    from tests.e2e.objects import binding, create
+
+    create(kube, namespace, binding("web", service="web", port=80, target_group_name="any"))
+    ours, theirs = Kube.from_kubeconfig(str(cluster[0].kubeconfig)), Kube.from_kubeconfig(str(cluster[0].kubeconfig))
+    read = ours.get_custom("targetgroupbindings", namespace, "web")
+    theirs.patch_status("targetgroupbindings", namespace, "web", {"managedTargets": ["10.0.0.1:8080"]})
+    with pytest.raises(ApiError) as err:
+        ours.patch_status(
+            "targetgroupbindings", namespace, "web", {"managedTargets": []}, read["metadata"]["resourceVersion"]
+        )
+    assert err.value.status == 409
+    now = ours.get_custom("targetgroupbindings", namespace, "web")
+    assert now["status"]["managedTargets"] == ["10.0.0.1:8080"]
+    written = ours.patch_status(
+        "targetgroupbindings", namespace, "web", {"managedTargets": []}, now["metadata"]["resourceVersion"]
+    )
+    assert written is not None and written["metadata"]["resourceVersion"] != now["metadata"]["resourceVersion"]

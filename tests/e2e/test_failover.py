@@ -96,3 +96,91 @@ def test_standby_takes_over_a_rollout_when_the_active_replica_is_killed(kube, na
     finally:
         active.kill()
         standby.stop()
+
+
+def test_a_replica_outranked_by_a_restarted_standby_writes_no_binding(kube, namespace, moto, cluster, tmp_path):
+    """kopf pauses the outranked replica's watches, not awsctl's binding queue and sweep: both replicas
+    wrote targets and managedTargets, and a stale whole-list write could drop a target for good."""
+    import urllib.request
+
+    from awsctl.dev.cluster import free_port
+    from tests.e2e.objects import binding, deployment, pod_targets, service
+
+    peering_crds_and_object(kube, namespace)
+    args = ("--namespace", namespace, "--peering", "awsctl")
+    port = free_port()
+    first = Operator(
+        cluster[0],
+        moto,
+        tmp_path / "first.log",
+        extra_args=(
+            *args,
+            "--peering-priority",
+            "200",
+            "--metrics-port",
+            str(port),
+            "--metrics-bind-address",
+            "127.0.0.1",
+        ),
+    )
+
+    def aws_calls() -> float:
+        """Every AWS call the first replica made (awsctl_aws_api_calls_total, all outcomes)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as page:
+            lines = page.read().decode().splitlines()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("awsctl_aws_api_calls_total{"))
+
+    standby = Operator(cluster[0], moto, tmp_path / "standby.log", extra_args=(*args, "--peering-priority", "100"))
+    restarted = Operator(cluster[0], moto, tmp_path / "restarted.log", extra_args=(*args, "--peering-priority", "300"))
+    first.start()
+    try:
+        wait_for(lambda: RESUMED in first.log(), what="the first replica active")
+        standby.start()
+        wait_for(lambda: len(peers(kube, namespace)) == 2, what="the standby in the peering")
+        arn = moto.target_group(f"{namespace}-web", listener=moto.listener(namespace))
+        create(
+            kube,
+            namespace,
+            deployment("web", replicas=2, container_port=8080),
+            service("web", port=80, target_port=8080, headless=True),
+            binding("web", service="web", port=80, target_group_name=f"{namespace}-web"),
+        )
+        wait_for(lambda: moto.targets(arn) == pod_targets(kube, namespace, "app=web") != set(), what="registered")
+
+        # The standby restarts and draws a higher priority than the active replica: it takes over.
+        standby.stop()
+        restarted.start()
+        wait_for(lambda: "Pausing operations" in first.log(), timeout=30, what="the first replica paused")
+        paused_at = logged_at(first.log(), "Pausing operations")
+        wait_for(lambda: RESUMED in restarted.log(), timeout=30, what="the restarted replica active")
+        time.sleep(1)  # a reconcile in flight at the pause finishes
+        calls_when_paused = aws_calls()
+
+        apps = client.AppsV1Api(kube)
+        for replicas in (4, 1, 3):  # churn: every change is the active replica's alone to write
+            apps.patch_namespaced_deployment_scale("web", namespace, {"spec": {"replicas": replicas}})
+            wait_for(
+                lambda n=replicas: (
+                    len(pod_targets(kube, namespace, "app=web")) == n
+                    and moto.targets(arn) == pod_targets(kube, namespace, "app=web")
+                ),
+                timeout=60,
+                what=f"{replicas} targets",
+            )
+        time.sleep(5)  # more than two resync sweeps of the paused replica (--resync-seconds 2)
+        later = [line for line in first.log().splitlines() if '"logger": "awsctl.binding"' in line]
+        written = [line for line in later if (logged_at(line, "awsctl.binding") or 0) > paused_at]
+        assert not written, f"the paused replica wrote bindings: {written[:3]}"
+        # Nor did it read: its sweep and drift checks stopped with kopf's watches (it made calls before).
+        assert calls_when_paused > 0 and aws_calls() == calls_when_paused
+        assert "binding writes paused" in first.log()
+        # No lost target: AWS holds exactly the pods, and status names exactly what was registered.
+        assert moto.targets(arn) == pod_targets(kube, namespace, "app=web")
+        managed = client.CustomObjectsApi(kube).get_namespaced_custom_object(
+            "awsctl.io", "v1alpha1", namespace, "targetgroupbindings", "web"
+        )["status"]["managedTargets"]
+        assert {tuple(k.rsplit(":", 1)) for k in managed} == {(ip, str(port)) for ip, port in moto.targets(arn)}
+    finally:
+        first.kill()
+        standby.stop()
+        restarted.stop()
