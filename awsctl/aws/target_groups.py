@@ -8,7 +8,7 @@ can change in place (health check, deregistration delay) are updated, not recrea
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
@@ -158,6 +158,26 @@ class OwnedTargetGroups:
         return [
             arn
             for arn, tags in self.tags(arns).items()
+            if tags.get(MANAGED_BY) == "awsctl" and tags.get(OWNER) == owner and tags.get(CLUSTER) == cluster
+        ]
+
+    def owned_among(self, owner: str, cluster: str, arns: Iterable[str], names: Iterable[str]) -> list[str]:
+        """The groups tagged for this owner in this cluster among these ARNs and names (a Canary's are
+        known: recorded in status, or named from its spec, also one a crash left unrecorded), each looked
+        up alone (one unknown name or ARN fails a batch), with one DescribeTags for all that exist."""
+        found: dict[str, None] = {}
+        for kind, value in [("TargetGroupArns", a) for a in dict.fromkeys(arns)] + [
+            ("Names", n) for n in dict.fromkeys(names)
+        ]:
+            try:
+                for tg in self._elb.describe_target_groups(**{kind: [value]})["TargetGroups"]:
+                    found[tg["TargetGroupArn"]] = None
+            except ClientError as err:
+                if not not_found(err, "TargetGroup"):
+                    raise
+        return [
+            arn
+            for arn, tags in (self.tags(list(found)) if found else {}).items()
             if tags.get(MANAGED_BY) == "awsctl" and tags.get(OWNER) == owner and tags.get(CLUSTER) == cluster
         ]
 

@@ -8,7 +8,6 @@ again from the top, so a restart in the middle of a deletion finishes it.
 from __future__ import annotations
 
 import logging
-import time
 
 from awsctl.api import canary as api
 from awsctl.api.binding import PLURAL as BINDINGS
@@ -20,7 +19,7 @@ from awsctl.planning import naming, objects
 from awsctl.planning import weights as w
 
 log = logging.getLogger("awsctl.canary")
-DRAIN_WAIT_SECONDS = 20.0
+DRAIN_RETRY_SECONDS = 1.0  # kopf runs the finalizer again this much later, holding no thread meanwhile
 
 
 class Retry(Exception):
@@ -52,7 +51,7 @@ class CanaryRemoval:
         self._restore_traffic(body, spec)
         self._drain_bindings(body)
         deleted = 0
-        for arn in self.r.owned.owned(naming.owner(api.KIND, ns, name), self.r.cluster):
+        for arn in self._owned_groups(body, spec):
             try:
                 self.r.owned.delete(arn)
                 self.r.groups.forget(arn)
@@ -66,6 +65,28 @@ class CanaryRemoval:
         self.r.kube.event(body, type="Normal", reason=Phase.TERMINATED, message=message)
         log.info("canary removed", extra={"canary": f"{ns}/{name}", "targetGroupsDeleted": deleted})
 
+    def _owned_groups(self, body: dict, spec: api.CanarySpec | None) -> list[str]:
+        """The Canary's own groups, looked up by what is known of them: the ARNs status recorded, and the
+        names its backends give (recorded in status, or from the spec: a group a crash left unrecorded
+        has one of these names). Only a Canary with neither lists every group of the region."""
+        meta, status = body["metadata"], body.get("status") or {}
+        ns, name = meta["namespace"], meta["name"]
+        owner = naming.owner(api.KIND, ns, name)
+        arns = [arn for role in ("primary", "canary") for arn in (status.get("targetGroups") or {}).get(role) or ()]
+        keys = [(role, key) for role in ("primary", "canary") for key in (status.get("backends") or {}).get(role) or ()]
+        if spec is not None:
+            for role in ("primary", "canary"):
+                refs = spec.service.backend_refs.get(role)
+                keys += (
+                    [(role, f"{r.name}:{r.port}") for r in refs]
+                    if refs
+                    else [(role, f"{spec.service.name}-{role}:{spec.service.port}")]
+                )
+        if not arns and not keys:
+            return self.r.owned.owned(owner, self.r.cluster)
+        names = [naming.target_group_name(self.r.cluster, ns, name, role, key) for role, key in keys]
+        return self.r.owned.owned_among(owner, self.r.cluster, arns, names)
+
     def _bindings(self, body: dict) -> list[dict]:
         meta = body["metadata"]
         return [
@@ -75,18 +96,15 @@ class CanaryRemoval:
         ]
 
     def _drain_bindings(self, body: dict) -> None:
-        """Deletes the child bindings and waits (briefly, here) for their finalizers to deregister the
-        targets; only a slow drain goes back to kopf as a retry."""
+        """Deletes the child bindings; while their finalizers deregister the targets, the deletion goes
+        back to kopf as a retry (an asynchronous wait), never a sleep on the pool every Canary's tick
+        shares."""
         bindings = self._bindings(body)
         for binding in bindings:
             if not binding["metadata"].get("deletionTimestamp"):
                 self.r.kube.delete_custom(BINDINGS, body["metadata"]["namespace"], binding["metadata"]["name"])
-        deadline = time.monotonic() + DRAIN_WAIT_SECONDS
-        while bindings and time.monotonic() < deadline:
-            time.sleep(0.5)
-            bindings = self._bindings(body)
         if bindings:
-            raise Retry(f"waiting for {len(bindings)} bindings to deregister their targets")
+            raise Retry(f"waiting for {len(bindings)} bindings to deregister their targets", DRAIN_RETRY_SECONDS)
 
     def _restore_traffic(self, body: dict, spec: api.CanarySpec | None) -> None:
         recorded = self.r.canary_groups.recorded(body)

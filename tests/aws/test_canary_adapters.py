@@ -49,6 +49,23 @@ def test_owned_groups_are_created_adopted_updated_in_place_and_found_by_tags(mot
     assert owned.owned("Canary/ns/web", "other-cluster") == []
 
 
+def test_a_canary_s_groups_are_found_by_their_arns_and_names_never_by_listing_the_region(moto):
+    """Deletion looked up every group in the region and read all their tags, on every attempt."""
+    owned = OwnedTargetGroups(Clients())
+    recorded, _ = owned.ensure(desired(moto, name="ns-web-0000-p"))
+    unrecorded, _ = owned.ensure(desired(moto, name="ns-web-0000-c"))  # created, then a crash before status
+    others = [moto.target_group(f"someone-{i}") for i in range(25)]  # the rest of the region
+    counter = CallCounter()
+    found = OwnedTargetGroups(Clients(counter)).owned_among(
+        "Canary/ns/web", "test", [recorded], ["ns-web-0000-p", "ns-web-0000-c", "ns-web-gone-c"]
+    )
+    assert sorted(found) == sorted([recorded, unrecorded]) and not set(others) & set(found)
+    calls = counter.snapshot()
+    # One lookup per known ARN or name (an unknown one, gone already, is no error), one DescribeTags.
+    assert calls == {"DescribeTargetGroups": 4, "DescribeTags": 1}
+    assert owned.owned_among("Canary/ns/web", "other-cluster", [recorded], ["ns-web-0000-c"]) == []
+
+
 def test_a_group_with_our_name_that_is_not_ours_is_never_taken(moto):
     moto.target_group("ns-web-0000-p")
     with pytest.raises(TargetGroupConflict, match="owned by someone else"):
