@@ -88,6 +88,7 @@ bench: venv cluster-tools
 	$(PY) -m benchmarks.budget || status=1; \
 	$(PY) -m benchmarks.rollouts || status=1; \
 	$(PY) -m benchmarks.realism || status=1; \
+	$(PY) -m benchmarks.gates || status=1; \
 	exit $$status
 
 demo: venv cluster-tools

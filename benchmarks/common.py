@@ -26,6 +26,7 @@ def bench_environment(prefix: str):
         with moto_server() as moto:
             os.environ.update(moto.env())
             os.environ["KUBECONFIG"] = str(env.kubeconfig)
+            os.environ["AWSCTL_CLUSTER_NAME"] = "bench"  # awsctl run requires a cluster name
             yield state, api, moto
     finally:
         env.down(quiet=True)

@@ -8,7 +8,7 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from botocore.exceptions import ClientError
 
@@ -31,6 +31,10 @@ DUE_SLACK = 0.5  # a recheck timer that fires this early still reads
 class StaleBinding(Exception):
     """The binding was written by someone else since this reconcile read it."""
 
+
+# While a pod that our readiness gate holds starts, how often the binding looks at it again (its
+# containers turning ready changes no EndpointSlice). The LBC requeues at once; this is the same, polled.
+GATE_RECHECK_SECONDS = 1.0
 
 # Refusals after which the binding's targets stand for nothing that exists: they are deregistered.
 WITHDRAWN = frozenset({"ServiceNotFound", "ServicePortNotFound"})
@@ -149,7 +153,8 @@ class BindingReconciler:
             if target_type is None:
                 raise NotReady(decision.reason, decision.message, "spec.targetType")
             gated: dict[str, dict] = {}
-            desired, owners = self._desired(namespace, name, spec, target_type, port, group, gated)
+            starting: set[str] = set()
+            desired, owners = self._desired(namespace, name, spec, target_type, port, group, gated, starting)
             managed = frozenset(status.get("managedTargets") or ())
             try:
                 health, due = self._current(namespace, name, group, managed)
@@ -157,6 +162,10 @@ class BindingReconciler:
                 group = self._target_group(spec)
                 health, due = self._health(group), None
             outcome = self._apply(body, group, desired, health, managed, due)
+            if starting:
+                # A pod held by our gate whose containers are not ready yet: when they are, no EndpointSlice
+                # changes (the gate keeps the pod unready), so look again shortly, not at the resync sweep.
+                outcome = replace(outcome, recheck=min(outcome.recheck or GATE_RECHECK_SECONDS, GATE_RECHECK_SECONDS))
             self._open_gates(namespace, name, gated, owners, outcome)
             self._write(body, outcome, target_type, message=self._summary(group.name, outcome))
             return outcome
@@ -237,9 +246,11 @@ class BindingReconciler:
         port: plan.ServicePort,
         group: TargetGroupInfo,
         gated: dict[str, dict],
+        starting: set[str],
     ) -> tuple[set[plan.Target], dict[str, str]]:
         """The targets to register, and which pod each IP target belongs to (for readiness gates).
-        `gated` is filled with the pods that only this binding's readiness gate holds back."""
+        `gated` is filled with the pods that only this binding's readiness gate holds back, `starting`
+        with those it holds whose containers are not ready yet."""
         if target_type == "ip":
             slices = self.kube.endpoint_slices(namespace, spec.service_name)
             gate = naming.readiness_gate(name)
@@ -247,6 +258,8 @@ class BindingReconciler:
                 pod = self.kube.get_pod(namespace, pod_name)
                 if pod is not None and waits_only_on(pod, gate):
                     gated[pod_name] = pod
+                elif pod is not None and starting_behind(pod, gate):
+                    starting.add(pod_name)
             owners = dict(plan.endpoint_pods(slices))
             return plan.desired_ip_targets(
                 slices, port.name, self.groups.vpc_cidrs(group.vpc_id), group.ip_address_type, frozenset(gated)
@@ -500,6 +513,14 @@ def waits_only_on(pod: dict, gate: str) -> bool:
     if gate not in gates or (pod.get("metadata") or {}).get("deletionTimestamp"):
         return False
     return _conditions(pod).get("ContainersReady") == "True"
+
+
+def starting_behind(pod: dict, gate: str) -> bool:
+    """The pod carries `gate` and its containers are not ready yet (nor is it going away)."""
+    gates = {g.get("conditionType") for g in (pod.get("spec") or {}).get("readinessGates") or ()}
+    if gate not in gates or (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    return _conditions(pod).get("ContainersReady") != "True"
 
 
 def gate_open(pod: dict, gate: str) -> bool:

@@ -122,6 +122,7 @@ class Environment:
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
+            "AWSCTL_CLUSTER_NAME": "dev",  # `awsctl run` needs one; this environment's
         }
 
     def export_lines(self) -> str:

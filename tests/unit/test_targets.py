@@ -193,3 +193,22 @@ def test_health_after_our_writes_is_known_without_asking():
     assert after == {"10.0.0.1:80": "draining", "10.0.0.2:80": "initial", "10.0.0.3:80": "initial"}
     unused = plan_health_after([TargetHealth(old, "unused")], [(new,)], [])
     assert {h.target.key: h.state for h in unused}["10.0.0.2:80"] == "unused"
+
+
+def test_a_pod_held_by_our_gate_is_starting_until_its_containers_are_ready():
+    """Its containers turning ready changes no EndpointSlice, so the binding must look again by itself."""
+    from awsctl.controllers.binding_reconciler import starting_behind, waits_only_on
+
+    gate = "target-health.awsctl.io/web"
+
+    def pod(containers_ready, gates=(gate,), deleting=False):
+        return {
+            "metadata": {"deletionTimestamp": "2026-12-03T08:00:00Z"} if deleting else {},
+            "spec": {"readinessGates": [{"conditionType": g} for g in gates]},
+            "status": {"conditions": [{"type": "ContainersReady", "status": containers_ready}]},
+        }
+
+    assert starting_behind(pod("False"), gate) and not waits_only_on(pod("False"), gate)
+    assert not starting_behind(pod("True"), gate) and waits_only_on(pod("True"), gate)
+    assert not starting_behind(pod("False", gates=()), gate)  # not ours to wait for
+    assert not starting_behind(pod("False", deleting=True), gate)
