@@ -99,6 +99,12 @@ class TargetRefFields(Model):
     name: Name
 
 
+class AutoscalerRefFields(Model):
+    api_version: Literal["autoscaling/v2"] = "autoscaling/v2"
+    kind: Literal["HorizontalPodAutoscaler"] = "HorizontalPodAutoscaler"
+    name: Name
+
+
 class BackendRefFields(Model):
     name: Name
     port: IntOrString = Field(description="Service port number or name.")
@@ -330,6 +336,11 @@ class CanarySpecFields(Model):
         )
     )
     target_ref: TargetRefFields
+    autoscaler_ref: AutoscalerRefFields | None = Field(
+        None,
+        description="The HorizontalPodAutoscaler of targetRef's Deployment (Flagger's autoscalerRef): the primary "
+        "gets its own copy, <name>-primary. Without it, a target that an HPA scales is refused.",
+    )
     service: ServiceFields
     load_balancer: LoadBalancerFields
     analysis: AnalysisFields = Field(default_factory=AnalysisFields)
@@ -495,6 +506,7 @@ class CanarySpec:
     suspend: bool
     revert_on_deletion: bool
     alerts: tuple[Alert, ...]
+    autoscaler: str | None = None  # the target's HPA (spec.autoscalerRef.name); the primary gets a copy
 
     @classmethod
     def parse(cls, spec: Mapping[str, Any]) -> CanarySpec:
@@ -507,6 +519,7 @@ class CanarySpec:
         name = fields.target_ref.name
         return cls(
             target_name=name,
+            autoscaler=fields.autoscaler_ref.name if fields.autoscaler_ref else None,
             service=_service(fields.service, name),
             load_balancer=load_balancer,
             analysis=analysis,

@@ -329,6 +329,9 @@ class CanaryReconciler:
         revision = objects.template_hash(target)
 
         primary = self.generated.ensure_primary(body, spec, target, self.status.writer(body))
+        before = body.get("status") or {}
+        starting = before.get("phase") in (None, Phase.INITIALIZING) or before.get("lastAppliedSpec") != revision
+        self.generated.ensure_primary_autoscaler(body, spec, target, check=starting)
         self.generated.ensure_services(body, spec, target, apex, user_apex, headless, target_type)
         backends = self.canary_groups.ensure(body, spec, backends, target_type)
         status = self.status.write(

@@ -59,6 +59,43 @@ class GeneratedObjects:
         primary["metadata"]["annotations"] = {REVISION_ANNOTATION: objects.template_hash(target)}
         return primary
 
+    def ensure_primary_autoscaler(self, body: dict, spec: api.CanarySpec, target: dict, check: bool) -> None:
+        """With spec.autoscalerRef: the primary's own HPA, a copy of the target's aimed at the primary (the
+        target's keeps scaling the canary; at 0 replicas Kubernetes does not autoscale it). Without it, a
+        target some HPA scales is refused: its primary would never be autoscaled (`check`: look; a LIST,
+        done when a revision starts, not every tick)."""
+        ns, target_name = body["metadata"]["namespace"], target["metadata"]["name"]
+        if spec.autoscaler is None:
+            if check:
+                scaling = [a["metadata"]["name"] for a in self.kube.autoscalers(ns) if objects.scales(a, target_name)]
+                if scaling:
+                    raise NotReady(
+                        "AutoscalerNotReferenced",
+                        f"spec.autoscalerRef: HorizontalPodAutoscaler {ns}/{scaling[0]} scales Deployment "
+                        f"{target_name}, so the primary would never be autoscaled; name it in spec.autoscalerRef "
+                        "and the primary gets its own",
+                        "spec.autoscalerRef",
+                    )
+            return
+        user = self.kube.get_autoscaler(ns, spec.autoscaler)
+        field = "spec.autoscalerRef.name"
+        if user is None:
+            raise NotReady(
+                "AutoscalerNotFound", f"{field}: HorizontalPodAutoscaler {ns}/{spec.autoscaler} does not exist", field
+            )
+        if not objects.scales(user, target_name):
+            raise NotReady(
+                "AutoscalerMismatch",
+                f"{field}: HorizontalPodAutoscaler {ns}/{spec.autoscaler} does not scale Deployment {target_name}",
+                field,
+            )
+        wanted = objects.primary_autoscaler(user, body, naming.primary_name(target_name))
+        name = wanted["metadata"]["name"]
+        existing = self.kube.get_autoscaler(ns, name)
+        owned_or_absent(existing, body, "HorizontalPodAutoscaler", name)
+        if existing is None or (existing.get("spec") or {}) != wanted["spec"]:
+            self.kube.apply(wanted)
+
     def ensure_services(
         self,
         body: dict,

@@ -195,6 +195,12 @@ def _core(namespace: str, kind: str, name: str = "", sub: str = "") -> str:
     )
 
 
+def _hpa(namespace: str, name: str = "") -> str:
+    return f"/apis/autoscaling/v2/namespaces/{quote(namespace)}/horizontalpodautoscalers" + (
+        f"/{quote(name)}" if name else ""
+    )
+
+
 def _apps(namespace: str, name: str, sub: str = "") -> str:
     return f"/apis/apps/v1/namespaces/{quote(namespace)}/deployments/{quote(name)}" + (f"/{sub}" if sub else "")
 
@@ -284,6 +290,12 @@ class Kube:
             force="true",
         )
 
+    def get_autoscaler(self, namespace: str, name: str) -> dict | None:
+        return self._read(_hpa(namespace, name))
+
+    def autoscalers(self, namespace: str) -> list[dict]:
+        return self.rest.call("GET", _hpa(namespace))["items"]
+
     def get_pod(self, namespace: str, name: str) -> dict | None:
         return self._read(_core(namespace, "pods", name))
 
@@ -313,6 +325,8 @@ class Kube:
             path = _core(meta["namespace"], "services", meta["name"])
         elif obj["kind"] == "Deployment":
             path = _apps(meta["namespace"], meta["name"])
+        elif obj["kind"] == "HorizontalPodAutoscaler":
+            path = _hpa(meta["namespace"], meta["name"])
         else:
             path = _custom(meta["namespace"], {binding.KIND: binding.PLURAL}[obj["kind"]], meta["name"])
         return self.rest.call("PATCH", path, obj, content_type=APPLY, fieldManager=FIELD_MANAGER, force="true")

@@ -91,6 +91,30 @@ def primary_deployment(
     }
 
 
+def primary_autoscaler(user: Mapping[str, Any], canary: Mapping[str, Any], primary: str) -> dict[str, Any]:
+    """The primary's HPA: the user's spec (bounds, metrics, behavior) aimed at the primary Deployment,
+    as Flagger's autoscalerRef does; owned by the Canary, so it goes with it."""
+    spec = copy.deepcopy(user.get("spec") or {})
+    spec["scaleTargetRef"] = {"apiVersion": "apps/v1", "kind": "Deployment", "name": primary}
+    meta = user.get("metadata") or {}
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {
+            "name": primary_name(meta["name"]),
+            "namespace": meta.get("namespace"),
+            "labels": {CANARY_LABEL: canary["metadata"]["name"], ROLE_LABEL: "primary"},
+            "ownerReferences": [owner_reference(canary)],
+        },
+        "spec": spec,
+    }
+
+
+def scales(autoscaler: Mapping[str, Any], deployment: str) -> bool:
+    ref = (autoscaler.get("spec") or {}).get("scaleTargetRef") or {}
+    return ref.get("kind") == "Deployment" and ref.get("name") == deployment
+
+
 def service_ports(user_service: Mapping[str, Any] | None, port: int, target_port: int | str) -> list[dict[str, Any]]:
     """The user's ports and targetPorts as they are (nodePorts dropped: they are per Service)."""
     ports = ((user_service or {}).get("spec") or {}).get("ports") or []

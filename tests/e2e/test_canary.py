@@ -496,3 +496,59 @@ def test_bad_input_gets_a_condition_and_an_event_not_a_crash(kube, namespace, mo
     rules = moto.client("elbv2").describe_rules(ListenerArn=listener)["Rules"]
     assert [r["Priority"] for r in rules] == ["default"]
     assert operator.proc.poll() is None and "Traceback" not in operator.log()
+
+
+def test_the_primary_gets_its_own_autoscaler_and_an_unreferenced_one_is_refused(kube, namespace, moto, operator):
+    """Flagger's autoscalerRef: the primary was created with the target's replica count and never
+    autoscaled. A target an HPA scales is refused until the HPA is named; named, the primary gets a copy."""
+    autoscaling = client.AutoscalingV2Api(kube)
+    listener = moto.listener(namespace)
+    app(kube, namespace)
+    hpa = {
+        "metadata": {"name": "web"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "minReplicas": 2,
+            "maxReplicas": 5,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}},
+                }
+            ],
+        },
+    }
+    autoscaling.create_namespaced_horizontal_pod_autoscaler(namespace, hpa)
+    create(kube, namespace, canary("web", listener=listener, rule={"priority": 10}))
+    refused = wait_for(
+        lambda: next(
+            (
+                c
+                for c in status(kube, namespace).get("conditions") or ()
+                if c.get("reason") == "AutoscalerNotReferenced"
+            ),
+            None,
+        ),
+        what="the unreferenced HPA refused",
+    )
+    assert refused["status"] == "False" and "HorizontalPodAutoscaler" in refused["message"]
+    assert "spec.autoscalerRef" in refused["message"]
+
+    client.CustomObjectsApi(kube).patch_namespaced_custom_object(
+        "awsctl.io", "v1alpha1", namespace, "canaries", "web", {"spec": {"autoscalerRef": {"name": "web"}}}
+    )
+    wait_phase(kube, namespace, "Initialized", timeout=90)
+    primary = autoscaling.read_namespaced_horizontal_pod_autoscaler("web-primary", namespace)
+    assert primary.spec.scale_target_ref.name == "web-primary"
+    assert (primary.spec.min_replicas, primary.spec.max_replicas) == (2, 5)
+    assert primary.metadata.owner_references[0].kind == "Canary"
+    version = primary.metadata.resource_version
+    time.sleep(3)  # several ticks: a copy that matches is not written again
+    assert autoscaling.read_namespaced_horizontal_pod_autoscaler(
+        "web-primary", namespace
+    ).metadata.resource_version == (version)
+    autoscaling.patch_namespaced_horizontal_pod_autoscaler("web", namespace, {"spec": {"maxReplicas": 7}})
+    wait_for(
+        lambda: autoscaling.read_namespaced_horizontal_pod_autoscaler("web-primary", namespace).spec.max_replicas == 7,
+        what="the primary's copy follows the user's HPA",
+    )
