@@ -45,6 +45,7 @@ class DesiredGroup:
     health_check: Mapping[str, object]
     deregistration_delay: int
     tags: Mapping[str, str]
+    ip_address_type: str = "ipv4"  # an ip group's family: the Service's (ipv6 on an IPv6 cluster)
 
 
 # AWS's defaults for an HTTP(S) target group's health check: a field the spec leaves out (or no longer
@@ -98,6 +99,7 @@ class OwnedTargetGroups:
                     Port=want.port,
                     VpcId=want.vpc_id,
                     TargetType=want.target_type,
+                    **({"IpAddressType": want.ip_address_type} if want.target_type == "ip" else {}),
                     Tags=[{"Key": k, "Value": v} for k, v in want.tags.items()],
                     **_health_check_args(want.health_check),
                 )["TargetGroups"][0]
@@ -117,7 +119,10 @@ class OwnedTargetGroups:
                 f"target group {want.name} exists and is owned by {tags.get(OWNER) or 'someone else'}"
             )
         immutable = {"TargetType": want.target_type, "Protocol": want.protocol, "Port": want.port, "VpcId": want.vpc_id}
-        differs = {k: existing.get(k) for k, v in immutable.items() if existing.get(k) != v}
+        if want.target_type == "ip":
+            immutable["IpAddressType"] = want.ip_address_type
+        shown = {**existing, "IpAddressType": existing.get("IpAddressType") or "ipv4"}
+        differs = {k: shown.get(k) for k, v in immutable.items() if shown.get(k) != v}
         if differs:
             raise TargetGroupConflict(
                 f"target group {want.name} has {differs}, which AWS cannot change in place; "

@@ -133,6 +133,11 @@ class TargetGroups:
             for vpc in vpcs
             for assoc in vpc.get("CidrBlockAssociationSet") or [{"CidrBlock": vpc["CidrBlock"]}]
             if assoc.get("CidrBlockState", {}).get("State", "associated") == "associated"
+        ) + tuple(  # an IPv6 (or dual-stack) VPC: pod IPs in its IPv6 ranges are in the VPC too
+            assoc["Ipv6CidrBlock"]
+            for vpc in vpcs
+            for assoc in vpc.get("Ipv6CidrBlockAssociationSet") or ()
+            if assoc.get("Ipv6CidrBlock") and assoc.get("Ipv6CidrBlockState", {}).get("State") == "associated"
         )
         with self._lock:
             self._vpc_cidrs[vpc_id] = cidrs
@@ -159,7 +164,15 @@ class TargetGroups:
         return out
 
     def register(self, arn: str, batch: tuple[Target, ...]) -> None:
-        self._clients.elbv2.register_targets(TargetGroupArn=arn, Targets=[t.to_aws() for t in batch])
+        try:
+            self._clients.elbv2.register_targets(TargetGroupArn=arn, Targets=[t.to_aws() for t in batch])
+        except ClientError as err:
+            if error_code(err) in ("InvalidTarget", "ValidationError"):
+                # A target's AvailabilityZone ("all" outside the VPC) came from the VPC's ranges as they were
+                # read: a range associated since makes AWS refuse it. Read them afresh next time.
+                with self._lock:
+                    self._vpc_cidrs.clear()
+            raise
 
     def deregister(self, arn: str, batch: tuple[Target, ...]) -> None:
         try:

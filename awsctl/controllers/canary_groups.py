@@ -39,7 +39,11 @@ class CanaryGroups:
         self.traffic = traffic  # where the load balancer is: new groups go into its VPC
         self.cluster = cluster
 
-    def ensure(self, body: dict, spec: api.CanarySpec, backends: list[Backend], target_type: str) -> list[Backend]:
+    def ensure(
+        self, body: dict, spec: api.CanarySpec, backends: list[Backend], target_type: str, family: str = "ipv4"
+    ) -> list[Backend]:
+        """`family`: the Services' IP family; ip groups are created in it (an IPv4 group on an IPv6 cluster
+        would never get a target)."""
         meta = body["metadata"]
         lb = spec.load_balancer
         vpc = lb.target_group.vpc_id or self.traffic.vpc_of(spec)
@@ -59,6 +63,7 @@ class CanaryGroups:
                         health_check=lb.target_group.health_check,
                         deregistration_delay=lb.target_group.deregistration_delay,
                         tags=naming.owner_tags(self.cluster, api.KIND, meta["namespace"], meta["name"], b.role),
+                        ip_address_type=family,
                     )
                 )
                 if changed:  # its health-check settings (which pace health reads) are read afresh

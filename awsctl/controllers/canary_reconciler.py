@@ -332,8 +332,8 @@ class CanaryReconciler:
         before = body.get("status") or {}
         starting = before.get("phase") in (None, Phase.INITIALIZING) or before.get("lastAppliedSpec") != revision
         self.generated.ensure_primary_autoscaler(body, spec, target, check=starting)
-        self.generated.ensure_services(body, spec, target, apex, user_apex, headless, target_type)
-        backends = self.canary_groups.ensure(body, spec, backends, target_type)
+        family = self.generated.ensure_services(body, spec, target, apex, user_apex, headless, target_type)
+        backends = self.canary_groups.ensure(body, spec, backends, target_type, family)
         status = self.status.write(
             body,
             body.get("status") or {},

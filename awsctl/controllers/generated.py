@@ -105,8 +105,10 @@ class GeneratedObjects:
         user_apex: dict | None,
         headless: bool,
         target_type: str,
-    ) -> None:
-        """`apex` is the apex Service as the tick already read it (or None): not fetched twice."""
+    ) -> str:
+        """`apex` is the apex Service as the tick already read it (or None): not fetched twice. Returns the
+        Services' IP family as an ip target group names it ("ipv4" or "ipv6"): your apex Service's first
+        family, else the generated ones' (the cluster's default, IPv6 on an IPv6 cluster)."""
         ports = objects.service_ports(user_apex, spec.service.port, spec.service.target_port)
         wanted = objects.generated_services(
             body,
@@ -118,12 +120,15 @@ class GeneratedObjects:
             user_service=user_apex,
         )
         ns = body["metadata"]["namespace"]
+        families = [objects.ip_family(user_apex)] if user_apex is not None else []
         for svc in wanted:
             name = svc["metadata"]["name"]
             existing = apex if name == spec.service.name else self.kube.get_service(ns, name)
             owned_or_absent(existing, body, "Service", name)
             if existing is None or differs(existing, svc):
-                self.kube.apply(svc)
+                existing = self.kube.apply(svc)
+            families.append(objects.ip_family(existing))
+        return next((f for f in families if f), "ipv4")
 
     def point_apex_at_primary(self, body: dict, apex: dict, target: dict, write: Write) -> None:
         selector = objects.primary_selector(objects.selector_of(target))

@@ -110,6 +110,12 @@ def primary_autoscaler(user: Mapping[str, Any], canary: Mapping[str, Any], prima
     }
 
 
+def ip_family(service: Mapping[str, Any] | None) -> str | None:
+    """A Service's first IP family as a target group names it; None when the Service says none."""
+    families = ((service or {}).get("spec") or {}).get("ipFamilies") or ()
+    return {"IPv4": "ipv4", "IPv6": "ipv6"}.get(families[0]) if families else None
+
+
 def scales(autoscaler: Mapping[str, Any], deployment: str) -> bool:
     ref = (autoscaler.get("spec") or {}).get("scaleTargetRef") or {}
     return ref.get("kind") == "Deployment" and ref.get("name") == deployment

@@ -66,6 +66,17 @@ def test_a_canary_s_groups_are_found_by_their_arns_and_names_never_by_listing_th
     assert owned.owned_among("Canary/ns/web", "other-cluster", [recorded], ["ns-web-0000-c"]) == []
 
 
+def test_ip_groups_are_created_in_the_services_family(moto):
+    """Created groups were always IPv4: on an IPv6 cluster nothing was ever registered."""
+    owned = OwnedTargetGroups(Clients())
+    arn, _ = owned.ensure(desired(moto, name="ns-web-0006-p", ip_address_type="ipv6"))
+    group = moto.client("elbv2").describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
+    assert group["IpAddressType"] == "ipv6"
+    assert owned.ensure(desired(moto, name="ns-web-0006-p", ip_address_type="ipv6")) == (arn, False)
+    with pytest.raises(TargetGroupConflict, match="IpAddressType"):  # AWS cannot change a group's family
+        owned.ensure(desired(moto, name="ns-web-0006-p"))
+
+
 def test_a_group_with_our_name_that_is_not_ours_is_never_taken(moto):
     moto.target_group("ns-web-0000-p")
     with pytest.raises(TargetGroupConflict, match="owned by someone else"):

@@ -1,6 +1,7 @@
 """The boto3 adapter against a real moto server over HTTP."""
 
 import pytest
+from botocore.exceptions import ClientError
 
 from awsctl.aws.clients import CallCounter, Clients
 from awsctl.aws.targets import TargetGroupNotFound, TargetGroups
@@ -42,6 +43,29 @@ def test_vpc_cidrs_come_from_the_groups_vpc(moto, counted):
     groups, _ = counted
     info = groups.describe(moto.target_group("web-tg"))
     assert groups.vpc_cidrs(info.vpc_id) == (moto.default_vpc()["CidrBlock"],)
+
+
+def test_an_ipv6_vpc_s_ranges_count_and_a_refused_target_reads_them_again(moto, counted):
+    """An IPv6 cluster's pod IPs are in the VPC's IPv6 ranges: read only the IPv4 ones, every pod looked
+    outside the VPC. A range associated after they were read makes AWS refuse a target: read afresh."""
+    groups, counter = counted
+    ec2 = moto.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    ec2.associate_vpc_cidr_block(VpcId=vpc, AmazonProvidedIpv6CidrBlock=True)
+    arn = moto.client("elbv2").create_target_group(
+        Name="v6", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="ip", IpAddressType="ipv6"
+    )["TargetGroups"][0]["TargetGroupArn"]
+    cidrs = groups.vpc_cidrs(vpc)
+    assert cidrs[0] == "10.20.0.0/16" and len(cidrs) == 2 and ":" in cidrs[1] and cidrs[1].endswith("/56")
+    assert groups.describe(arn).ip_address_type == "ipv6"
+    before = counter.snapshot()["DescribeVpcs"]
+    groups.vpc_cidrs(vpc)
+    assert counter.snapshot()["DescribeVpcs"] == before  # cached
+    with pytest.raises(ClientError) as refused:  # an IPv4 target in an IPv6 group
+        groups.register(arn, (Target("10.20.0.5", 80),))
+    assert refused.value.response["Error"]["Code"] == "ValidationError"
+    groups.vpc_cidrs(vpc)
+    assert counter.snapshot()["DescribeVpcs"] == before + 1  # read afresh after the refusal
 
 
 def test_register_in_batches_then_steady_state_writes_nothing(moto, counted):

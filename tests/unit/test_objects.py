@@ -74,3 +74,11 @@ def test_spec_changed_until_status_records_the_generation():
     assert objects.spec_changed(body)
     assert not objects.spec_changed({**body, "status": {"observedGeneration": 3}})
     assert objects.spec_changed({"metadata": {"generation": 1}})  # never recorded
+
+
+def test_a_services_ip_family_names_its_target_groups_family():
+    from awsctl.planning.objects import ip_family
+
+    assert ip_family({"spec": {"ipFamilies": ["IPv6", "IPv4"]}}) == "ipv6"  # dual-stack: the first family
+    assert ip_family({"spec": {"ipFamilies": ["IPv4"]}}) == "ipv4"
+    assert ip_family({"spec": {}}) is None and ip_family(None) is None
