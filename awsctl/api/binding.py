@@ -84,6 +84,14 @@ class BindingStatus(TypedDict, total=False):
     desiredTargets: Annotated[int, Field(description="Endpoints the binding wants registered (ready or gated).")]
     registeredTargets: int
     healthyTargets: Annotated[int, Field(description="Desired targets that AWS shows healthy.")]
+    unroutableTargets: Annotated[
+        int,
+        Field(
+            description="Desired targets AWS will never check or route to, while the group is in use: in a zone the "
+            "load balancer does not enable (Target.NotInUse), Target.IpUnusable or Target.InvalidState. "
+            "They do not count against readiness; the Routable condition names them."
+        ),
+    ]
     targetHealth: Annotated[
         dict[str, int], Field(description="Desired targets by the state AWS shows (unused, initial, healthy, ...).")
     ]

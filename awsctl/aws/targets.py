@@ -34,6 +34,7 @@ class TargetGroupInfo:
 class TargetHealth:
     target: Target
     state: str
+    reason: str | None = None  # TargetHealth.Reason, e.g. Target.NotInUse
 
 
 LISTING_PAGE = 400  # DescribeTargetGroups' largest page
@@ -154,11 +155,12 @@ class TargetGroups:
         out = []
         for desc in descriptions:
             target = desc["Target"]
-            state = (desc.get("TargetHealth") or {}).get("State", "unavailable")
+            health = desc.get("TargetHealth") or {}
             out.append(
                 TargetHealth(
                     Target(target["Id"], int(target.get("Port") or 0), target.get("AvailabilityZone")),
-                    state,
+                    health.get("State", "unavailable"),
+                    health.get("Reason"),
                 )
             )
         return out

@@ -53,6 +53,7 @@ class Outcome:
     states: dict[str, int] = field(default_factory=dict)  # desired targets by the state AWS shows
     recheck: float | None = None  # seconds until health should be read again (targets not yet healthy)
     healthy_ips: frozenset[str] = frozenset()
+    unroutable: tuple[str, ...] = ()  # id:port of desired targets AWS will never check (plan.never_checked)
 
 
 @dataclass(frozen=True)
@@ -278,21 +279,26 @@ class BindingReconciler:
         self, namespace: str, name: str, gated: dict[str, dict], owners: dict[str, str], outcome: Outcome
     ) -> None:
         """Sets this binding's readiness gate True on pods whose target AWS shows healthy, so a rolling
-        update cannot outrun the ALB: the next old pod goes only when the new one serves."""
+        update cannot outrun the ALB: the next old pod goes only when the new one serves. A pod whose
+        target AWS will never check or route to (its zone is not enabled on the load balancer) cannot
+        outrun the ALB either: its gate opens too, or the Deployment would wait for it forever (the
+        binding's Routable condition says why)."""
         if not gated:
             return
         healthy_pods = {owners.get(ip) for ip in outcome.healthy_ips}
+        never_pods = {owners.get(key.rsplit(":", 1)[0]) for key in outcome.unroutable}
         gate = naming.readiness_gate(name)
         for pod_name, pod in gated.items():
-            if pod_name in healthy_pods and not gate_open(pod, gate):
-                self.kube.set_pod_condition(
-                    namespace,
-                    pod_name,
-                    gate,
-                    True,
-                    "TargetHealthy",
-                    "the pod's target is healthy in the ALB target group",
-                )
+            if gate_open(pod, gate):
+                continue
+            if pod_name in healthy_pods:
+                reason, message = "TargetHealthy", "the pod's target is healthy in the ALB target group"
+            elif pod_name in never_pods:
+                reason = "TargetNeverRouted"
+                message = "AWS will never route to the pod's target (its zone is not enabled on the load balancer)"
+            else:
+                continue
+            self.kube.set_pod_condition(namespace, pod_name, gate, True, reason, message)
 
     def _apply(
         self,
@@ -350,6 +356,7 @@ class BindingReconciler:
             health = plan_health_after(health, changes.register, changes.deregister)
         wanted = {t.key for t in desired}
         present = [h for h in health if h.target.key in wanted and h.state != "draining"]
+        unroutable = tuple(sorted(h.target.key for h in plan.never_checked(health) if h.target.key in wanted))
         states = Counter(h.state for h in present)
         if len(present) < len(wanted):
             states["unregistered"] = len(wanted) - len(present)
@@ -377,6 +384,7 @@ class BindingReconciler:
             states=dict(states),
             recheck=recheck,
             healthy_ips=frozenset(h.target.id for h in present if h.state == "healthy"),
+            unroutable=unroutable,
         )
 
     # -- status -----------------------------------------------------------------------
@@ -389,6 +397,7 @@ class BindingReconciler:
             "desiredTargets": outcome.desired,
             "registeredTargets": outcome.registered,
             "healthyTargets": outcome.healthy,
+            "unroutableTargets": len(outcome.unroutable),
             # A merge patch merges maps: states no target is in any more are set to null to drop them.
             "targetHealth": {**{k: None for k in status.get("targetHealth") or {}}, **outcome.states},
             "conditions": set_condition(
@@ -401,6 +410,27 @@ class BindingReconciler:
                 generation=meta.get("generation"),
             ),
         }
+        routable = not outcome.unroutable
+        shown = ", ".join(outcome.unroutable[:5]) + (", ..." if len(outcome.unroutable) > 5 else "")
+        routable_message = (
+            "every target is in a zone the load balancer enables"
+            if routable
+            else f"{len(outcome.unroutable)} target(s) AWS will never check or route to ({shown}): their zone is not "
+            "enabled on the load balancer, or AWS cannot use their IP; they do not count against readiness"
+        )
+        new_status["conditions"] = set_condition(
+            new_status["conditions"],
+            type="Routable",
+            status=routable,
+            reason="AllTargetsRoutable" if routable else "TargetsNotRoutable",
+            message=routable_message,
+            now=self.clock(),
+            generation=meta.get("generation"),
+        )
+        was: dict = next((c for c in status.get("conditions") or () if c.get("type") == "Routable"), {})
+        if not routable and (was.get("status") != "False" or was.get("message") != routable_message):
+            self.kube.event(body, type="Warning", reason="TargetsNotRoutable", message=routable_message)
+            log.warning(routable_message, extra={"binding": f"{meta['namespace']}/{meta['name']}"})
         if outcome.managed is not None:
             new_status["managedTargets"] = list(outcome.managed)
         metrics.health_observed(naming.group_of(outcome.target_group_arn), outcome.states)
@@ -493,7 +523,10 @@ def plan_health_after(health: list[TargetHealth], registered, deregistered) -> l
     registered one starts `initial` (or `unused`, when no rule forwards to the group)."""
     gone = {t.key for batch in deregistered for t in batch}
     added = {t.key: t for batch in registered for t in batch}
-    unused = any(h.state == "unused" for h in health)
+    # A new target is predicted `initial` when the group is in use (some target is checked), else `unused`:
+    # one target in a zone the load balancer does not enable must not make every new one look unused.
+    # (a draining target means a used group: AWS drains only what it routed to)
+    unused = bool(health) and all(h.state == "unused" for h in health)
     out = [TargetHealth(h.target, "draining") if h.target.key in gone else h for h in health]
     known = {h.target.key for h in out if h.state != "draining"}
     out = [h for h in out if not (h.state == "draining" and h.target.key in added)]

@@ -97,6 +97,8 @@ class SideHealth:
         for arn in arns:
             st = self.of(arn)
             states = ", ".join(f"{n} {k}" for k, n in sorted((st.get("targetHealth") or {}).items()) if k != "healthy")
+            if st.get("unroutableTargets"):
+                states += f"{', ' if states else ''}{st['unroutableTargets']} never routed: zone not enabled"
             parts.append(
                 f"{naming.group_of(arn)}: {st.get('healthyTargets', 0)}/{st.get('desiredTargets', 0)} "
                 f"healthy{f' ({states})' if states else ''}"
@@ -111,10 +113,12 @@ def _replicas_behind(backends: list[Backend], role: str, deployment: Mapping | N
 
 
 def _binding_ready(status: dict) -> bool:
+    """Every target AWS will route to is healthy, and there is one. Targets AWS never checks (a zone the
+    load balancer does not enable) are left out: waiting on them blocked a side forever."""
     desired = int(status.get("desiredTargets") or 0)
-    return (
-        desired > 0 and int(status.get("healthyTargets") or 0) == desired and is_true(status.get("conditions"), "Ready")
-    )
+    routable = desired - int(status.get("unroutableTargets") or 0)
+    healthy = int(status.get("healthyTargets") or 0)
+    return desired > 0 and routable > 0 and healthy == routable and is_true(status.get("conditions"), "Ready")
 
 
 def policy_of(spec: api.CanarySpec) -> Policy:

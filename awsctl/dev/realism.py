@@ -99,6 +99,8 @@ class GroupState:
     targets: dict[str, Registration] = field(default_factory=dict)
     draining: dict[str, tuple[Registration, float]] = field(default_factory=dict)  # key -> (target, until)
     in_use_since: float | None = None
+    zones: frozenset[str] = frozenset()  # the zones enabled on the load balancers that use the group
+    zone_of: dict[str, str | None] = field(default_factory=dict)  # target id -> its subnet's zone (in the VPC)
 
 
 @dataclass
@@ -175,6 +177,7 @@ class Realism:
             for group in backend.target_groups.values():
                 st = self.state(group)
                 used = backend._any_listener_using(group.arn)
+                st.zones = _zones_using(backend, group.arn) if used else frozenset()
                 if used and st.in_use_since is None:
                     st.in_use_since = now
                 elif not used and st.in_use_since is not None:
@@ -189,6 +192,13 @@ class Realism:
                 "Target.NotInUse",
                 "Target group is not configured to receive traffic from the load balancer",
             )
+        zone = self._zone(group, reg)
+        if zone is not None and st.zones and zone not in st.zones:
+            return (
+                "unused",
+                "Target.NotInUse",
+                "Target is in an Availability Zone that is not enabled for the load balancer",
+            )
         started = max(reg.registered_at, st.in_use_since)
         elapsed = now - started
         interval = float(group.health_check_interval_seconds or 30)
@@ -200,6 +210,18 @@ class Realism:
         if reg.key in self.unhealthy or reg.id in self.unhealthy:
             return "unhealthy", "Target.FailedHealthChecks", "Health checks failed"
         return "healthy", None, None
+
+    def _zone(self, group: Any, reg: Registration) -> str | None:
+        """The zone AWS routes an ip target through: the one it was registered with (None for "all",
+        outside the VPC), else its subnet's in the group's VPC (None when no subnet holds it)."""
+        if getattr(group, "target_type", "") != "ip" or reg.availability_zone == "all":
+            return None
+        if reg.availability_zone:
+            return reg.availability_zone
+        st = self.state(group)
+        if reg.id not in st.zone_of:
+            st.zone_of[reg.id] = _subnet_zone(group, reg.id)
+        return st.zone_of[reg.id]
 
     def describe(self, group: Any, wanted: list[dict], status_type: Any) -> list:
         now = self.clock()
@@ -490,6 +512,39 @@ def _action_result(err: Exception):
     from moto.core.responses import ActionResult
 
     return ActionResult(err)
+
+
+def _zones_using(backend: Any, group_arn: str) -> frozenset[str]:
+    """The zones of every load balancer with a listener (default action or rule) that forwards to the group."""
+    zones: set[str] = set()
+    for lb in backend.load_balancers.values():
+        for listener in lb.listeners.values():
+            if any(
+                group_arn in backend._get_target_group_arns_from(action_data=action.data)
+                for rule in listener.rules.values()
+                for action in rule.actions
+            ):
+                zones |= {subnet.availability_zone for subnet in lb.subnets}
+    return frozenset(zones)
+
+
+def _subnet_zone(group: Any, ip: str) -> str | None:
+    """The zone of the group's VPC subnet that holds `ip` (moto's EC2 state, same account and region)."""
+    from moto.ec2.models import ec2_backends
+
+    _, _, _, region, account, _ = group.arn.split(":", 5)
+    try:
+        address = ipaddress.ip_address(ip)
+        subnets = [s for zone in ec2_backends[account][region].subnets.values() for s in zone.values()]
+    except (ValueError, KeyError):
+        return None
+    for subnet in subnets:
+        if subnet.vpc_id != group.vpc_id:
+            continue
+        for block in (subnet.cidr_block, getattr(subnet, "ipv6_cidr_block", None)):
+            if block and address in ipaddress.ip_network(block, strict=False):
+                return subnet.availability_zone
+    return None
 
 
 def _check_address_family(group: Any, target_id: str) -> None:

@@ -247,6 +247,25 @@ def plan_removal(current: set[Target], managed: frozenset[str]) -> tuple[tuple[T
     return batches(t for t in current if t.key in managed)
 
 
+# TargetHealth reasons of targets AWS never checks while their group is in use: a zone the load balancer
+# does not enable (Target.NotInUse, when other targets of the group are checked), an IP AWS cannot use,
+# an instance that is stopped or terminated.
+NEVER_CHECKED_IN_USE = "Target.NotInUse"
+NEVER_CHECKED = frozenset({"Target.IpUnusable", "Target.InvalidState"})
+
+
+def never_checked(health: Sequence[Any]) -> list[Any]:
+    """The targets (TargetHealth-like: .state, .reason) AWS will never check or route to. `Target.NotInUse`
+    means that only in a group that is in use (some other target is checked); in a group no rule forwards
+    to, every target is NotInUse and is checked as soon as one does."""
+    in_use = any(h.state != "unused" for h in health)  # draining too: AWS drains only what it routed to
+    return [
+        h
+        for h in health
+        if h.state == "unused" and (h.reason in NEVER_CHECKED or (in_use and h.reason == NEVER_CHECKED_IN_USE))
+    ]
+
+
 MAX_HEALTH_WAIT = 10.0  # seconds between health reads while targets are on their way to healthy
 UNHEALTHY_RECHECK = 60.0  # an unhealthy target changes only when the app does: look less often
 

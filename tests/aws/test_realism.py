@@ -206,3 +206,35 @@ def test_an_oidc_client_secret_is_kept_never_shown_and_must_be_resent_or_kept(mo
         assert "UseExistingClientSecret" in err.value.response["Error"]["Message"]
         kept = [{**shown[0], "AuthenticateOidcConfig": {**config, "UseExistingClientSecret": True}}, shown[1]]
         modify(kept)
+
+
+def test_a_target_in_a_zone_the_load_balancer_does_not_enable_stays_unused(moto, clock):
+    """AWS documents it in the TargetHealth reasons: a target whose zone is not enabled on the load
+    balancer is never checked (Target.NotInUse), even in a group that is in use."""
+    import ipaddress
+
+    elbv2, ec2 = moto.client("elbv2"), moto.client("ec2")
+    vpc = moto.default_vpc()["VpcId"]
+    subnets = sorted(
+        ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"],
+        key=lambda s: s["AvailabilityZone"],
+    )[:3]
+    lb = elbv2.create_load_balancer(Name="two-zones", Subnets=[s["SubnetId"] for s in subnets[:2]])
+    lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
+    arn = moto.target_group("zones-g")
+    ips = [str(next(ipaddress.ip_network(s["CidrBlock"]).hosts()) + 10) for s in subnets]
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": ip, "Port": 80} for ip in ips])
+    elbv2.create_listener(
+        LoadBalancerArn=lb_arn, Protocol="HTTP", Port=80, DefaultActions=[{"Type": "forward", "TargetGroupArn": arn}]
+    )
+    health = {
+        d["Target"]["Id"]: d["TargetHealth"]
+        for d in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+    }
+    assert health[ips[0]]["State"] == health[ips[1]]["State"] == "initial"
+    third = health[ips[2]]
+    assert third["State"] == "unused" and third["Reason"] == "Target.NotInUse"
+    assert "Availability Zone that is not enabled" in third["Description"]
+    # Outside the VPC (AvailabilityZone "all"), a target is routed through every enabled zone.
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": "10.99.0.1", "Port": 80, "AvailabilityZone": "all"}])
+    assert moto.target_states(arn)[("10.99.0.1", 80)] == "initial"

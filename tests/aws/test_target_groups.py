@@ -132,8 +132,9 @@ class StatusSink:
     def __init__(self):
         self.patches = []
 
-    def patch_status(self, plural, namespace, name, status):
+    def patch_status(self, plural, namespace, name, status, resource_version=None):
         self.patches.append(status)
+        return {"metadata": {"resourceVersion": str(len(self.patches))}}
 
     def event(self, *args, **kwargs):
         pass

@@ -552,3 +552,54 @@ def test_the_primary_gets_its_own_autoscaler_and_an_unreferenced_one_is_refused(
         lambda: autoscaling.read_namespaced_horizontal_pod_autoscaler("web-primary", namespace).spec.max_replicas == 7,
         what="the primary's copy follows the user's HPA",
     )
+
+
+def test_a_pod_in_a_zone_the_load_balancer_does_not_enable_does_not_block_the_canary(kube, namespace, moto, operator):
+    """Pods in the VPC (as with the VPC CNI), one node's zone not enabled on the ALB: AWS never checks that
+    node's pods (Target.NotInUse). A side waited for healthy == desired, so Initializing never ended."""
+    ec2, elbv2 = moto.client("ec2"), moto.client("elbv2")
+    nodes = sorted(client.CoreV1Api(kube).list_node(label_selector="type=kwok").items, key=lambda n: n.metadata.name)
+    zones = {n.metadata.name: n.metadata.labels["topology.kubernetes.io/zone"] for n in nodes}
+    vpc = ec2.create_vpc(CidrBlock="10.244.0.0/16")["Vpc"]["VpcId"]
+    subnets = {
+        n.metadata.name: ec2.create_subnet(
+            VpcId=vpc, CidrBlock=n.spec.pod_cidr, AvailabilityZone=zones[n.metadata.name]
+        )["Subnet"]["SubnetId"]
+        for n in nodes
+    }
+    enabled, left_out = [n.metadata.name for n in nodes[:2]], nodes[2].metadata.name
+    lb = elbv2.create_load_balancer(Name=f"{namespace}-az", Subnets=[subnets[n] for n in enabled])
+    listener = elbv2.create_listener(
+        LoadBalancerArn=lb["LoadBalancers"][0]["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}],
+    )["Listeners"][0]["ListenerArn"]
+    web = deployment("web", replicas=3, container_port=8080)
+    web["spec"]["template"]["spec"]["topologySpreadConstraints"] = [
+        {
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {},
+            "matchLabelKeys": ["pod-template-hash"],  # one pod per node, of each Deployment (the primary too)
+        }
+    ]
+    create(kube, namespace, web, service("web", port=80, target_port=8080))
+    create(kube, namespace, canary("web", listener=listener, rule={"priority": 10}))
+    st = wait_phase(kube, namespace, "Initialized", timeout=90)
+    primary = client.CustomObjectsApi(kube).get_namespaced_custom_object(
+        "awsctl.io", "v1alpha1", namespace, "targetgroupbindings", "web-primary"
+    )["status"]
+    assert primary["desiredTargets"] == 3 and primary["healthyTargets"] == 2 and primary["unroutableTargets"] == 1
+    routable = next(c for c in primary["conditions"] if c["type"] == "Routable")
+    assert routable["status"] == "False" and routable["reason"] == "TargetsNotRoutable"
+    on_left_out = {
+        p.status.pod_ip
+        for p in client.CoreV1Api(kube).list_namespaced_pod(namespace).items
+        if p.spec.node_name == left_out and p.metadata.name.startswith("web-primary-")
+    }
+    assert on_left_out and all(ip in routable["message"] for ip in on_left_out)
+    assert "TargetsNotRoutable" in {e.reason for e in events_for(kube, namespace, "web-primary")}
+    shown = moto.target_states(st["targetGroups"]["primary"][0])
+    assert sorted(shown.values()) == ["healthy", "healthy", "unused"]

@@ -212,3 +212,25 @@ def test_a_pod_held_by_our_gate_is_starting_until_its_containers_are_ready():
     assert not starting_behind(pod("True"), gate) and waits_only_on(pod("True"), gate)
     assert not starting_behind(pod("False", gates=()), gate)  # not ours to wait for
     assert not starting_behind(pod("False", deleting=True), gate)
+
+
+@pytest.mark.parametrize(
+    "health, never",
+    [
+        # a zone the load balancer does not enable: NotInUse while other targets of the group are checked
+        ([("a", "healthy", None), ("c", "unused", "Target.NotInUse")], ["c"]),
+        ([("a", "draining", "Target.DeregistrationInProgress"), ("c", "unused", "Target.NotInUse")], ["c"]),
+        # no rule forwards to the group: every target NotInUse, and all are checked once one does
+        ([("a", "unused", "Target.NotInUse"), ("c", "unused", "Target.NotInUse")], []),
+        # an IP AWS cannot use, a stopped instance: never checked, in use or not
+        ([("a", "unused", "Target.IpUnusable"), ("b", "unused", "Target.InvalidState")], ["a", "b"]),
+        ([("a", "initial", "Elb.RegistrationInProgress"), ("b", "unhealthy", "Target.FailedHealthChecks")], []),
+    ],
+)
+def test_targets_aws_will_never_check(health, never):
+    from types import SimpleNamespace
+
+    from awsctl.planning.targets import never_checked
+
+    shown = [SimpleNamespace(id=i, state=s, reason=r) for i, s, r in health]
+    assert [h.id for h in never_checked(shown)] == never
