@@ -48,3 +48,19 @@ def verdict(missed: list[str]) -> int:
         print("TARGET MISSED: " + "; ".join(missed))
         return 1
     return 0
+
+
+def web_deployment(replicas: int, annotations: dict[str, str] | None = None) -> dict:
+    """The benchmarks' app: `replicas` pods labelled app=web, listening on 8080."""
+    labels = {"app": "web"}
+    return {
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels, "annotations": annotations or {}},
+                "spec": {"containers": [{"name": "app", "image": "bench/app:v1", "ports": [{"containerPort": 8080}]}]},
+            },
+        },
+    }

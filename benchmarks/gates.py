@@ -19,7 +19,7 @@ from kubernetes import client
 
 from awsctl.dev.cluster import free_port
 from awsctl.dev.waiting import wait_until
-from benchmarks.common import bench_environment, percentile, verdict
+from benchmarks.common import bench_environment, percentile, verdict, web_deployment
 
 NS = "bench-gates"
 PODS = 6
@@ -99,24 +99,7 @@ def main() -> int:
                 },
             )
             time.sleep(2)  # the binding is seen before its pods exist
-            apps.create_namespaced_deployment(
-                NS,
-                {
-                    "metadata": {"name": "web"},
-                    "spec": {
-                        "replicas": PODS,
-                        "selector": {"matchLabels": labels},
-                        "template": {
-                            "metadata": {"labels": labels, "annotations": {"awsctl.io/dev-start-delay": START_DELAY}},
-                            "spec": {
-                                "containers": [
-                                    {"name": "app", "image": "bench/app:v1", "ports": [{"containerPort": 8080}]}
-                                ]
-                            },
-                        },
-                    },
-                },
-            )
+            apps.create_namespaced_deployment(NS, web_deployment(PODS, {"awsctl.io/dev-start-delay": START_DELAY}))
             ready_at: dict[str, float] = {}
             gate_at: dict[str, float] = {}
             deadline = time.monotonic() + 150

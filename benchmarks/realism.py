@@ -25,7 +25,7 @@ import time
 from kubernetes import client
 
 from awsctl.dev.waiting import wait_until
-from benchmarks.common import bench_environment, verdict
+from benchmarks.common import bench_environment, verdict, web_deployment
 from tests.harness import VoidWatch
 
 NS = "bench-realism"
@@ -46,22 +46,7 @@ def main() -> int:
         wait_until(lambda: core.list_namespaced_service_account(NS).items, "namespace", timeout=30, interval=0.5)
         listener = moto.listener("bench-realism")
         labels = {"app": "web"}
-        apps.create_namespaced_deployment(
-            NS,
-            {
-                "metadata": {"name": "web"},
-                "spec": {
-                    "replicas": PODS,
-                    "selector": {"matchLabels": labels},
-                    "template": {
-                        "metadata": {"labels": labels},
-                        "spec": {
-                            "containers": [{"name": "app", "image": "bench/app:v1", "ports": [{"containerPort": 8080}]}]
-                        },
-                    },
-                },
-            },
-        )
+        apps.create_namespaced_deployment(NS, web_deployment(PODS))
         core.create_namespaced_service(
             NS,
             {

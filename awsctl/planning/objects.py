@@ -81,13 +81,18 @@ def primary_deployment(
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {
-            "name": primary_name(meta["name"]),
-            "namespace": meta.get("namespace"),
-            "labels": {**(meta.get("labels") or {}), CANARY_LABEL: canary["metadata"]["name"], ROLE_LABEL: "primary"},
-            "ownerReferences": [owner_reference(canary)],
-        },
+        "metadata": _primary_metadata(meta, canary, meta.get("labels") or {}),
         "spec": spec,
+    }
+
+
+def _primary_metadata(user: Mapping[str, Any], canary: Mapping[str, Any], labels: Mapping[str, str]) -> dict[str, Any]:
+    """A generated primary object's name, namespace, labels and owner (the Canary, so it goes with it)."""
+    return {
+        "name": primary_name(user["name"]),
+        "namespace": user.get("namespace"),
+        "labels": {**labels, CANARY_LABEL: canary["metadata"]["name"], ROLE_LABEL: "primary"},
+        "ownerReferences": [owner_reference(canary)],
     }
 
 
@@ -96,16 +101,10 @@ def primary_autoscaler(user: Mapping[str, Any], canary: Mapping[str, Any], prima
     as Flagger's autoscalerRef does; owned by the Canary, so it goes with it."""
     spec = copy.deepcopy(user.get("spec") or {})
     spec["scaleTargetRef"] = {"apiVersion": "apps/v1", "kind": "Deployment", "name": primary}
-    meta = user.get("metadata") or {}
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
-        "metadata": {
-            "name": primary_name(meta["name"]),
-            "namespace": meta.get("namespace"),
-            "labels": {CANARY_LABEL: canary["metadata"]["name"], ROLE_LABEL: "primary"},
-            "ownerReferences": [owner_reference(canary)],
-        },
+        "metadata": _primary_metadata(user.get("metadata") or {}, canary, {}),
         "spec": spec,
     }
 

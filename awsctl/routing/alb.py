@@ -583,14 +583,10 @@ class AlbRouter:
             self.listeners.set_actions(
                 route, [forward] if owned_route else with_forward(self.listeners.actions(route), forward)
             )
-            actual: dict[str, int] = {}
-            for attempt in range(READ_BACK_ATTEMPTS):
-                shown = self.shown(route)
-                if self.matches(shown, spec, wanted):
-                    metrics.weight_verification.observe(time.monotonic() - started)
-                    return WeightResult(True, permille, f"canary weight {w.percent(permille):g}% verified")
-                actual = shown[0]
-                self.sleep(READ_BACK_PAUSE * (attempt + 1))
+            verified, actual = self._read_back(route, lambda shown: self.matches(shown, spec, wanted))
+            if verified:
+                metrics.weight_verification.observe(time.monotonic() - started)
+                return WeightResult(True, permille, f"canary weight {w.percent(permille):g}% verified")
             return WeightResult(
                 False,
                 w.canary_share(actual, canary_arns),
@@ -639,16 +635,26 @@ class AlbRouter:
             self.listeners.set_actions(
                 route, [forward] if self._owned(ledger.status()) else with_forward(actions, forward)
             )
-            for attempt in range(READ_BACK_ATTEMPTS):
-                shown = self.shown(route)[0]
-                if shown == wanted:
-                    return WeightResult(True, 0, "canary weight 0% verified")
-                self.sleep(READ_BACK_PAUSE * (attempt + 1))
+            verified, shown = self._read_back(route, lambda seen: seen[0] == wanted)
+            if verified:
+                return WeightResult(True, 0, "canary weight 0% verified")
             return WeightResult(
                 False,
                 w.canary_share(shown, canary),
                 f"asked for {w.describe(wanted)}, AWS shows {w.describe(shown)}",
             )
+
+    def _read_back(self, route: Route, matches: Callable[[Any], bool]) -> tuple[bool, dict[str, int]]:
+        """Reads the route until AWS shows what was written (`matches` on what `shown` returns), a few
+        times with growing pauses; returns whether it did, and the weights it showed last."""
+        actual: dict[str, int] = {}
+        for attempt in range(READ_BACK_ATTEMPTS):
+            shown = self.shown(route)
+            if matches(shown):
+                return True, shown[0]
+            actual = shown[0]
+            self.sleep(READ_BACK_PAUSE * (attempt + 1))
+        return False, actual
 
     # -- A/B rules ---------------------------------------------------------------------------------
     def ab_active(self, status: Mapping[str, Any]) -> bool:
