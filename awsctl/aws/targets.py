@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from botocore.exceptions import ClientError
 
@@ -68,6 +68,7 @@ class TargetGroups:
         self._listed_at = float("-inf")
         self._groups: dict[str, TargetGroupInfo] = {}
         self._vpc_cidrs: dict[str, tuple[str, ...]] = {}
+        self._zonal: dict[str, bool] = {}  # group ARN -> cross-zone load balancing explicitly off
         self.clock = clock
 
     def _cached(self, ref: str) -> TargetGroupInfo | None:
@@ -121,6 +122,16 @@ class TargetGroups:
             for key, info in list(self._groups.items()):
                 if key == ref or info.arn == ref or (gone is not None and info.arn == gone.arn):
                     del self._groups[key]
+            self._zonal.pop(ref, None)
+            if gone is not None:
+                self._zonal.pop(gone.arn, None)
+
+    def zonal(self, arn: str) -> bool:
+        """Whether the group is known to turn cross-zone load balancing off: then a target outside the VPC
+        goes in its own zone, not "all". Learnt from AWS refusing "all" (see register), as the LBC does:
+        no attribute read for the groups (nearly all) that keep it on."""
+        with self._lock:
+            return self._zonal.get(arn, False)
 
     def vpc_cidrs(self, vpc_id: str | None) -> tuple[str, ...]:
         if not vpc_id:
@@ -169,6 +180,16 @@ class TargetGroups:
         try:
             self._clients.elbv2.register_targets(TargetGroupArn=arn, Targets=[t.to_aws() for t in batch])
         except ClientError as err:
+            zoned = tuple(
+                replace(t, availability_zone=t.zone_hint) if t.availability_zone == "all" and t.zone_hint else t
+                for t in batch
+            )
+            if error_code(err) == "ValidationError" and zoned != batch and not self.zonal(arn):
+                # "all" refused: the group turns cross-zone off, so an IP outside the VPC goes in its node's zone.
+                with self._lock:
+                    self._zonal[arn] = True
+                self._clients.elbv2.register_targets(TargetGroupArn=arn, Targets=[t.to_aws() for t in zoned])
+                return
             if error_code(err) in ("InvalidTarget", "ValidationError"):
                 # A target's AvailabilityZone ("all" outside the VPC) came from the VPC's ranges as they were
                 # read: a range associated since makes AWS refuse it. Read them afresh next time.

@@ -263,7 +263,12 @@ class BindingReconciler:
                     starting.add(pod_name)
             owners = dict(plan.endpoint_pods(slices))
             return plan.desired_ip_targets(
-                slices, port.name, self.groups.vpc_cidrs(group.vpc_id), group.ip_address_type, frozenset(gated)
+                slices,
+                port.name,
+                self.groups.vpc_cidrs(group.vpc_id),
+                group.ip_address_type,
+                frozenset(gated),
+                self.groups.zonal(group.arn),
             ), owners
         if not port.node_port:
             raise NotReady(

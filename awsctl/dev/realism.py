@@ -271,6 +271,12 @@ class Realism:
             st = self.state(group)
             for t in targets:
                 _check_address_family(group, t["Id"])
+                if t.get("AvailabilityZone") == "all" and _cross_zone_off(group):
+                    raise _error(
+                        "ValidationError",
+                        "The Availability Zone 'all' is not valid for a target group with cross-zone load "
+                        "balancing off; specify the target's Availability Zone",
+                    )
             for t in targets:
                 reg = Registration(t["Id"], int(t.get("Port") or group.port or 0), now, t.get("AvailabilityZone"))
                 if reg.key in st.targets:
@@ -512,6 +518,10 @@ def _action_result(err: Exception):
     from moto.core.responses import ActionResult
 
     return ActionResult(err)
+
+
+def _cross_zone_off(group: Any) -> bool:
+    return str((getattr(group, "attributes", None) or {}).get("load_balancing.cross_zone.enabled")) == "false"
 
 
 def _zones_using(backend: Any, group_arn: str) -> frozenset[str]:

@@ -19,6 +19,8 @@ class Target:
     id: str
     port: int
     availability_zone: str | None = None
+    # The endpoint's own zone (its node's), for an IP outside the VPC whose group turns cross-zone off.
+    zone_hint: str | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
@@ -146,12 +148,15 @@ def desired_ip_targets(
     vpc_cidrs: Sequence[str],
     ip_address_type: str = "ipv4",
     gated_pods: frozenset[str] = frozenset(),
+    zonal: bool = False,
 ) -> set[Target]:
     """Every serving, non-terminating endpoint at its own resolved port (never the Service port), of
     the group's address family only: one IPv6 target would fail a whole RegisterTargets call on an
     IPv4 group.
 
-    IPs outside the target group's VPC must be registered with AvailabilityZone=all.
+    IPs outside the target group's VPC must be registered with an AvailabilityZone: `all`, or, when the
+    group turns cross-zone load balancing off (`zonal`), the endpoint's own zone (its node's, which the
+    EndpointSlice carries), as the LBC does.
     """
     family = SLICE_FAMILY.get((ip_address_type or "ipv4").lower(), "IPv4")
     targets: set[Target] = set()
@@ -164,9 +169,11 @@ def desired_ip_targets(
         for endpoint in slc.get("endpoints") or ():
             if not endpoint_is_serving(endpoint, gated_pods):
                 continue
+            hint = endpoint.get("zone")
+            outside = (hint if zonal else None) or "all"
             for ip in endpoint.get("addresses") or ():
-                zone = None if not vpc_cidrs or in_networks(ip, vpc_cidrs) else "all"
-                targets.add(Target(ip, port, zone))
+                inside = not vpc_cidrs or in_networks(ip, vpc_cidrs)
+                targets.add(Target(ip, port, None if inside else outside, None if inside else hint))
     return targets
 
 

@@ -159,3 +159,37 @@ def test_a_target_still_draining_is_registered_again(moto, realism_clock):
     assert outcome.writes == 1 and moto.target_states(arn)[("10.244.0.9", 8080)] == "initial"
     # Health is read again when the new registration can first pass: 2 checks 5 s apart.
     assert outcome.desired == 1 and outcome.states == {"initial": 1} and outcome.recheck == 10.0
+
+
+def test_an_ip_outside_the_vpc_goes_in_its_nodes_zone_when_the_group_turns_cross_zone_off(moto, counted):
+    """AWS refuses AvailabilityZone "all" for a group with cross-zone load balancing off; the LBC retries in
+    the node's zone, and so does awsctl (learnt once per group: no attribute read for the others)."""
+    groups, counter = counted
+    arn = moto.target_group("zonal")
+    elbv2 = moto.client("elbv2")
+    elbv2.modify_target_group_attributes(
+        TargetGroupArn=arn, Attributes=[{"Key": "load_balancing.cross_zone.enabled", "Value": "false"}]
+    )
+    slices = [
+        {
+            "addressType": "IPv4",
+            "ports": [{"name": "", "port": 8080}],
+            "endpoints": [{"addresses": ["10.244.2.7"], "conditions": {"ready": True}, "zone": "us-east-1c"}],
+        }
+    ]
+    cidrs = groups.vpc_cidrs(groups.describe(arn).vpc_id)
+    (target,) = plan_ip(slices, cidrs, groups.zonal(arn))
+    assert target.availability_zone == "all" and target.zone_hint == "us-east-1c"
+    groups.register(arn, (target,))  # refused as "all", registered again in us-east-1c
+    assert groups.zonal(arn)
+    shown = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+    assert [d["Target"]["Id"] for d in shown] == ["10.244.2.7"]
+    (later,) = plan_ip(slices, cidrs, groups.zonal(arn))
+    assert later.availability_zone == "us-east-1c"  # from now on, straight in its zone
+    assert "DescribeTargetGroupAttributes" not in counter.snapshot()
+
+
+def plan_ip(slices, cidrs, zonal):
+    from awsctl.planning.targets import desired_ip_targets
+
+    return sorted(desired_ip_targets(slices, "", cidrs, "ipv4", frozenset(), zonal), key=lambda t: t.key)
