@@ -171,8 +171,8 @@ class BindingReconciler:
             self._write(body, outcome, target_type, message=self._summary(group.name, outcome))
             return outcome
         except StaleBinding as why:  # another writer since our read: run again on what is there now
+            # (what AWS shows is still known: the conflict is about the binding object, so no health re-read)
             log.info(str(why), extra={"binding": f"{namespace}/{name}", "reason": "Conflict"})
-            self._forget((namespace, name))
             return Outcome(False, "Conflict", recheck=0.5)
         except NotReady as why:
             if why.reason in WITHDRAWN:
