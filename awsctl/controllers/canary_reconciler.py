@@ -281,6 +281,15 @@ class CanaryReconciler:
         self._announce(body, "Warning", step.reason, step.message)
         self._record_commands(body, step.commands, step, step.state)
         now = rfc3339(self.clock())
+        promoted = set_condition(
+            (body.get("status") or {}).get("conditions"),
+            type="Promoted",
+            status=False,
+            reason=step.reason,
+            message=step.message,
+            now=now,
+            generation=body["metadata"].get("generation"),
+        )
         self._quiet(
             body,
             {
@@ -290,6 +299,7 @@ class CanaryReconciler:
                 "lastTransitionTime": now,
                 "message": step.message,
                 "scaleDownAt": now,  # the canary scales to 0 once a tick runs again
+                "conditions": promoted,  # now, not at the next parsed tick
             },
         )
 

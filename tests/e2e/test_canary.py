@@ -320,6 +320,8 @@ def test_an_edit_refused_at_50_percent_does_not_freeze_the_canary(kube, namespac
     assert aborted.returncode == 0, aborted.stderr
     st = wait_phase(kube, namespace, "Failed", timeout=30)
     assert st["canaryWeight"] == 0 and "awsctl abort" in st["message"], st
+    promoted = next(c for c in st["conditions"] if c["type"] == "Promoted")  # with the phase, not a tick later
+    assert promoted["status"] == "False" and "awsctl abort" in promoted["message"]
     assert moto.forward_weights(rule)[canary_arn] == 0
     assert canary_shares(moto, rule, canary_arn)[-1] == 0
     assert replicas_of(kube, namespace, "web") == 2  # a tick that cannot parse the spec scales nothing
