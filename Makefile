@@ -7,6 +7,9 @@ STAMP   := $(VENV)/.installed-stamp
 PYTEST  := $(PY) -m pytest -p no:cacheprovider --durations=12
 CACHE   ?= $(or $(AWSCTL_CACHE_DIR),$(HOME)/.cache/awsctl)
 PYTHON  ?= python3
+# pytest-xdist workers, each with its own control plane and moto: the e2e stories mostly wait on AWS's
+# timers, so two share 2 cores well. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 
 # uv installs the lock: pinned in requirements/uv.txt (with its wheels' hashes) and installed once per
 # version by pip into its own small venv under the cache.
@@ -73,14 +76,14 @@ test-aws: venv
 	$(PYTEST) tests/aws
 
 test-e2e: venv cluster-tools
-	$(PYTEST) tests/e2e
+	$(PYTEST) -n $(TEST_WORKERS) tests/e2e
 
 test-terraform: venv
 	$(PYTEST) tests/terraform
 
 # Lint first, then every tier, in one pytest run so the closing line counts them all.
 test: lint cluster-tools
-	$(PYTEST) tests/unit tests/aws tests/e2e tests/terraform
+	$(PYTEST) -n $(TEST_WORKERS) tests/unit tests/aws tests/e2e tests/terraform
 
 # Every benchmark runs; the target fails afterwards if any of them missed a goal.
 bench: venv cluster-tools

@@ -49,14 +49,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--resync-seconds",
         type=float,
-        default=60.0,
-        help="re-read every binding's Kubernetes inputs this often (no AWS call unless changed)",
+        default=600.0,
+        help="re-read every binding's Kubernetes inputs this often, in case a watch event was missed "
+        "(no AWS call unless changed)",
     )
     run.add_argument(
         "--drift-seconds",
         type=float,
-        default=300.0,
-        help="on average, a settled binding reads its target group this often (spread out)",
+        default=3600.0,
+        help="on average, a settled binding reads its target group this often (spread out) and "
+        "re-registers targets removed by hand; a Canary at rest reads its listener rule this often",
     )
     run.add_argument("--binding-workers", type=int, default=16, help="threads reconciling bindings")
     run.add_argument(

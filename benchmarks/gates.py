@@ -1,6 +1,6 @@
 """`make bench`, readiness gates: how long a pod held by awsctl's gate waits after its containers are ready.
 
-`awsctl run` as a process, with its default resync (60 s) and the readiness-gate webhook, binds a
+`awsctl run` as a process, with its default resync (10 minutes) and the readiness-gate webhook, binds a
 Service whose pods take 3 s to start (`awsctl.io/dev-start-delay`). A pod held only by the gate turns
 ContainersReady without changing any EndpointSlice (the gate keeps it unready), so nothing but the
 binding itself can notice. Measured per pod, sampled every 100 ms: ContainersReady -> the gate's
@@ -118,7 +118,7 @@ def main() -> int:
             op.wait(30)
 
     missed = []
-    print(f"Readiness gates: {PODS} pods starting in {START_DELAY}, operator resync 60 s (its default)")
+    print(f"Readiness gates: {PODS} pods starting in {START_DELAY}, operator resync 600 s (its default)")
     if len(waits) < PODS:
         missed.append(f"only {len(waits)}/{PODS} gates opened")
         print(f"  gates opened: {len(waits)}/{PODS}")

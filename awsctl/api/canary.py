@@ -407,12 +407,43 @@ class BackendRef:
 
 
 @dataclass(frozen=True)
+class SideBackend:
+    """One Service on one side of the forward action, as the spec declares it."""
+
+    role: str  # "primary" or "canary"
+    service: str
+    port: int | str
+    share: int
+    generated: bool  # the Service awsctl generates for the side (no backendRefs for it)
+    field: str = ""  # where a user's ref is in the spec, for refusals
+
+    @property
+    def key(self) -> str:
+        """How status and target group names tell a side's Services apart."""
+        return f"{self.service}:{self.port}"
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     name: str
     port: int
     target_port: int | str
     headless: bool | None
     backend_refs: Mapping[str, tuple[BackendRef, ...]]  # "primary"/"canary" -> refs; missing = generated
+
+    def backends(self) -> list[SideBackend]:
+        """Every Service of both sides: the user's backendRefs, else the generated `<name>-<role>`."""
+        out = []
+        for role in ("primary", "canary"):
+            refs = self.backend_refs.get(role)
+            if not refs:
+                out.append(SideBackend(role, f"{self.name}-{role}", self.port, 1, True))
+                continue
+            out += [
+                SideBackend(role, ref.name, ref.port, ref.weight, False, f"spec.service.backendRefs.{role}[{i}].name")
+                for i, ref in enumerate(refs)
+            ]
+        return out
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,9 @@ class Priority(IntEnum):
     ROLLBACK = 1  # a weight back to the primary (rollback, bake failure, deletion) and its read-back
     DEREGISTER = 2  # terminating pods leave their target groups
     STEP = 3  # weight steps, their read-back, route and group changes
-    REGISTER = 4  # new targets
-    ROUTINE = 5  # routine reads and drift checks
+    CONFIRM = 4  # a change's own follow-up: health read once new targets can have passed their checks
+    REGISTER = 5  # new targets
+    ROUTINE = 6  # routine reads and drift checks
 
 
 _urgency: contextvars.ContextVar[Priority | None] = contextvars.ContextVar("awsctl_urgency", default=None)

@@ -24,7 +24,8 @@ from awsctl.planning.conditions import refused, set_condition
 from awsctl.planning.target_type import decide_target_type
 
 log = logging.getLogger("awsctl.binding")
-DRIFT_SECONDS = 300.0  # how often, on average, a settled binding reads its group again (targets removed by hand)
+DRIFT_SECONDS = 3600.0  # how often, on average, a settled binding reads its group again (targets removed by hand)
+REFUSED_RECHECK_SECONDS = 60.0  # a refused binding looks again this often (e.g. its target group is made later)
 DUE_SLACK = 0.5  # a recheck timer that fires this early still reads
 
 
@@ -52,6 +53,8 @@ class Outcome:
     desired: int = 0
     states: dict[str, int] = field(default_factory=dict)  # desired targets by the state AWS shows
     recheck: float | None = None  # seconds until health should be read again (targets not yet healthy)
+    # seconds until the binding looks again with nothing on its way: its drift read, or a refusal's retry
+    idle_recheck: float | None = None
     healthy_ips: frozenset[str] = frozenset()
     unroutable: tuple[str, ...] = ()  # id:port of desired targets AWS will never check (plan.never_checked)
 
@@ -170,21 +173,29 @@ class BindingReconciler:
             self._open_gates(namespace, name, gated, owners, outcome)
             self._write(body, outcome, target_type, message=self._summary(group.name, outcome))
             return outcome
-        except StaleBinding as why:  # another writer since our read: run again on what is there now
-            # (what AWS shows is still known: the conflict is about the binding object, so no health re-read)
-            log.info(str(why), extra={"binding": f"{namespace}/{name}", "reason": "Conflict"})
-            return Outcome(False, "Conflict", recheck=0.5)
+        except StaleBinding as why:
+            return self._conflict(namespace, name, why)
         except NotReady as why:
-            if why.reason in WITHDRAWN:
-                self._withdraw(body)
-            self._refuse(body, why)
-            return Outcome(False, why.reason)
+            try:
+                if why.reason in WITHDRAWN:
+                    self._withdraw(body)  # writes managedTargets over the version read, too
+                self._refuse(body, why)
+            except StaleBinding as stale:
+                return self._conflict(namespace, name, stale)
+            return Outcome(False, why.reason, idle_recheck=REFUSED_RECHECK_SECONDS)
         except ClientError as err:
             refused = refusal(err, "a target change", "spec.targetGroupARN")
             if refused is None:
                 raise
             self._refuse(body, refused)
-            return Outcome(False, refused.reason)
+            return Outcome(False, refused.reason, idle_recheck=REFUSED_RECHECK_SECONDS)
+
+    @staticmethod
+    def _conflict(namespace: str, name: str, why: StaleBinding) -> Outcome:
+        """Another writer since our read: run again on what is there now (what AWS shows is still known:
+        the conflict is about the binding object, so no health re-read)."""
+        log.info(str(why), extra={"binding": f"{namespace}/{name}", "reason": "Conflict"})
+        return Outcome(False, "Conflict", recheck=0.5)
 
     def _parse(self, body: dict) -> api.BindingSpec:
         try:
@@ -388,6 +399,7 @@ class BindingReconciler:
             desired=len(wanted),
             states=dict(states),
             recheck=recheck,
+            idle_recheck=max(DUE_SLACK, due - now) if recheck is None else None,  # the drift read, timed
             healthy_ips=frozenset(h.target.id for h in present if h.state == "healthy"),
             unroutable=unroutable,
         )

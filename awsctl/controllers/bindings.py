@@ -53,7 +53,7 @@ class BindingQueue:
         reconciler: BindingReconciler,
         workers: int,
         interrupt: Callable[[], None] = lambda: None,
-        resync_seconds: float = 60.0,
+        resync_seconds: float = 600.0,
         gate: PeeringGate | None = None,
     ):
         self.reconciler = reconciler
@@ -96,7 +96,7 @@ class BindingQueue:
 
     def put(self, key: Key, priority: Priority) -> None:
         """Event-loop side: queue a reconcile (or raise the urgency of the queued one)."""
-        if priority < Priority.ROUTINE:  # an event, not a sweep or a health re-read
+        if priority not in (Priority.CONFIRM, Priority.ROUTINE):  # an event, not a sweep or a health re-read
             self._changed_at.setdefault(key, time.monotonic())
         if key in self._running:
             again = self._running[key]
@@ -125,8 +125,8 @@ class BindingQueue:
 
     async def _sweep(self) -> None:
         """Queues every binding once per resync period, spread evenly over it: this catches a missed
-        event and runs due drift checks. One task for all bindings, where a kopf timer per binding
-        would hold a task, a logger and a body each, and fire in step."""
+        event (drift reads and refusals' retries have timers of their own). One task for all bindings,
+        where a kopf timer per binding would hold a task, a logger and a body each, and fire in step."""
         while True:
             await self.gate.opened()  # a paused replica sweeps nothing
             keys = sorted(self._tracked)
@@ -193,7 +193,11 @@ class BindingQueue:
             if again is not None:
                 self.put(key, Priority(again))
             elif outcome is not None and outcome.recheck:
-                self._schedule(key, outcome.recheck)
+                # the change's own follow-up: ahead of other bindings' registrations, which wait on another
+                # API bucket, so a burst's health reads interleave with it instead of trailing it
+                self._schedule(key, outcome.recheck, Priority.CONFIRM)
+            elif outcome is not None and outcome.idle_recheck:
+                self._schedule(key, outcome.idle_recheck, Priority.ROUTINE)
             if not self._heap and not self._running:
                 self._when_idle()
 
@@ -209,12 +213,12 @@ class BindingQueue:
         with urgency(Priority(priority)), cancellable(cancel):
             return self.reconciler.reconcile(*key)
 
-    def _schedule(self, key: Key, delay: float) -> None:
+    def _schedule(self, key: Key, delay: float, priority: Priority = Priority.ROUTINE) -> None:
         assert self._loop is not None
         previous = self._rechecks.pop(key, None)
         if previous is not None:
             previous.cancel()
-        self._rechecks[key] = self._loop.call_later(delay, self.put, key, Priority.ROUTINE)
+        self._rechecks[key] = self._loop.call_later(delay, self.put, key, priority)
 
 
 def register(registry: kopf.OperatorRegistry, reconciler: BindingReconciler, queue: BindingQueue) -> None:

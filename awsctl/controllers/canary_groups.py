@@ -16,19 +16,10 @@ from awsctl.routing import Router
 
 
 @dataclass(frozen=True)
-class Backend:
+class Backend(api.SideBackend):
     """One Service on one side of the forward action, with its target group and child binding."""
 
-    role: str
-    service: str
-    port: int | str
-    share: int
-    generated: bool
     arn: str = ""
-
-    @property
-    def key(self) -> str:
-        return f"{self.service}:{self.port}"
 
 
 class CanaryGroups:

@@ -28,6 +28,7 @@ from awsctl.aws.target_groups import OwnedTargetGroups, TargetGroupConflict
 from awsctl.aws.targets import TargetGroups
 from awsctl.controllers.alerts import Alerter
 from awsctl.controllers.analysis_runner import AnalysisRunner
+from awsctl.controllers.binding_reconciler import DRIFT_SECONDS
 from awsctl.controllers.canary_groups import Backend, CanaryGroups
 from awsctl.controllers.canary_status import CanaryStatusWriter
 from awsctl.controllers.coalesce import Coalescer
@@ -47,6 +48,7 @@ from awsctl.planning.rollout import (
     ab_routes,
     decide,
     needs_health,
+    route_max_age,
     when_refused,
 )
 from awsctl.planning.targets import serves_only
@@ -185,8 +187,10 @@ class CanaryReconciler:
         analysis: AnalysisRunner,
         cluster: str,
         clock: Callable[[], float] = time.time,
+        drift_seconds: float = DRIFT_SECONDS,
     ):
         self.kube = kube
+        self.drift_seconds = drift_seconds  # how often a Canary at rest reads its route
         self.analysis = analysis
         self.groups = groups
         self.owned = owned
@@ -369,7 +373,10 @@ class CanaryReconciler:
         primary_arns, canary_arns = [b.arn for b in primary_side], [b.arn for b in canary_side]
         shown = None
         if state.phase != Phase.INITIALIZING:
-            shown = self._hold_weight(body, spec, state.weight, primary_side, canary_side, health)
+            max_age = route_max_age(
+                state, revision, objects.spec_changed(body), spec.analysis.interval_seconds, self.drift_seconds
+            )
+            shown = self._hold_weight(body, spec, state.weight, primary_side, canary_side, health, max_age)
             state = state_of(body.get("status") or {})  # may have adopted a weight written before a restart
 
         look = needs_health(policy_of(spec), state, revision)  # steady state: decide() reads no health
@@ -451,20 +458,14 @@ class CanaryReconciler:
 
     def _backends(self, ns: str, spec: api.CanarySpec) -> list[Backend]:
         out = []
-        for role in ("primary", "canary"):
-            refs = spec.service.backend_refs.get(role)
-            if not refs:
-                out.append(Backend(role, f"{spec.service.name}-{role}", spec.service.port, 1, True))
-                continue
-            for i, ref in enumerate(refs):
-                if self.kube.get_service(ns, ref.name) is None:
-                    field = f"spec.service.backendRefs.{role}[{i}].name"
-                    raise NotReady(
-                        "BackendNotFound",
-                        f"{field}: Service {ns}/{ref.name} does not exist; no traffic shifts until it does",
-                        field,
-                    )
-                out.append(Backend(role, ref.name, ref.port, ref.weight, False))
+        for side in spec.service.backends():
+            if not side.generated and self.kube.get_service(ns, side.service) is None:
+                raise NotReady(
+                    "BackendNotFound",
+                    f"{side.field}: Service {ns}/{side.service} does not exist; no traffic shifts until it does",
+                    side.field,
+                )
+            out.append(Backend(side.role, side.service, side.port, side.share, side.generated, side.field))
         return out
 
     # -- the route and its weights ---------------------------------------------------------------------
@@ -478,13 +479,21 @@ class CanaryReconciler:
         )
 
     def _hold_weight(
-        self, body: dict, spec: api.CanarySpec, permille: int, primary_side, canary_side, health: SideHealth
+        self,
+        body: dict,
+        spec: api.CanarySpec,
+        permille: int,
+        primary_side,
+        canary_side,
+        health: SideHealth,
+        max_age: float,
     ) -> dict[str, int] | None:
         """Keeps AWS on the last verified weight (the router repairs drift, adopts a weight written
         just before a restart, re-takes a deleted rule, follows a moved route). Returns the weights
-        the live route shows (None when there is no live route)."""
+        the live route shows (None when there is no live route). `max_age`: how old a look at the
+        route may be."""
         ledger = self.ledger(body)
-        held = self.traffic.hold(spec, ledger, primary_side, canary_side, permille, objects.spec_changed(body))
+        held = self.traffic.hold(spec, ledger, primary_side, canary_side, permille, objects.spec_changed(body), max_age)
         if held.adopted is not None:
             ledger.record({"canaryWeight": w.percent(held.adopted), **self.traffic.settled(ledger)})
             log.info(

@@ -75,13 +75,7 @@ class CanaryRemoval:
         arns = [arn for role in ("primary", "canary") for arn in (status.get("targetGroups") or {}).get(role) or ()]
         keys = [(role, key) for role in ("primary", "canary") for key in (status.get("backends") or {}).get(role) or ()]
         if spec is not None:
-            for role in ("primary", "canary"):
-                refs = spec.service.backend_refs.get(role)
-                keys += (
-                    [(role, f"{r.name}:{r.port}") for r in refs]
-                    if refs
-                    else [(role, f"{spec.service.name}-{role}:{spec.service.port}")]
-                )
+            keys += [(side.role, side.key) for side in spec.service.backends()]
         if not arns and not keys:
             return self.r.owned.owned(owner, self.r.cluster)
         names = [naming.target_group_name(self.r.cluster, ns, name, role, key) for role, key in keys]

@@ -63,7 +63,7 @@ class OperatorOptions:
     peering: str | None = None
     peering_priority: int | None = None  # None: random, so that replicas never tie (kopf pauses all on a tie)
     peering_lifetime: int = 10  # seconds a silent active replica is trusted: the standby's takeover time
-    resync_seconds: float = 60.0
+    resync_seconds: float = 600.0
     drift_seconds: float = DRIFT_SECONDS
     log_format: str = "json"
     verbose: bool = False
@@ -86,6 +86,7 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
         routing.select(clients),
         AnalysisRunner(CloudWatch(clients)),
         cluster=options.cluster_name,
+        drift_seconds=options.drift_seconds,
     )
 
     def wake_owner(namespace: str, labels: dict) -> None:

@@ -101,6 +101,19 @@ def needs_health(policy: Policy, st: RolloutState, revision: str) -> bool:
     return not (steady or policy.suspend)
 
 
+def at_rest(st: RolloutState, revision: str, spec_changed: bool) -> bool:
+    """Nothing rolls out and nothing was asked: the revision is the one last applied or promoted and
+    the spec did not change since the last tick."""
+    return st.phase in STEADY and revision in (st.last_applied, st.last_promoted) and not spec_changed
+
+
+def route_max_age(st: RolloutState, revision: str, spec_changed: bool, interval: float, drift_seconds: float) -> float:
+    """How old a look at the live route may be. While anything rolls out, one analysis interval (as
+    Flagger reads its routes each tick); at rest, one drift period, as a settled binding re-reads its
+    group: a resting controller makes no AWS call, and a route changed by hand is still put back."""
+    return max(interval, drift_seconds) if at_rest(st, revision, spec_changed) else interval
+
+
 def ab_routes(policy: Policy, st: RolloutState, ob: Observed) -> bool:
     """A/B routes exist only while the analysis runs, and never towards an unready canary."""
     return policy.ab_testing and st.phase == Phase.PROGRESSING and ob.canary_ready and ob.canary_healthy

@@ -114,6 +114,7 @@ class Router(Protocol):
         canary: Sequence[Backend],
         permille: int,
         spec_changed: bool,
+        max_age: float | None = None,
     ) -> Held: ...
     def set_weight(
         self,

@@ -432,10 +432,13 @@ class AlbRouter:
         canary: Sequence[w.Backend],
         permille: int,
         spec_changed: bool,
+        max_age: float | None = None,
     ) -> Held:
         """Keeps AWS on the last verified weight: follows a spec that names another route (the old
         one is given back once the new one verifies), re-takes a rule deleted outside awsctl, adopts
-        a weight we wrote just before a restart, and reports drift for set_weight to restore."""
+        a weight we wrote just before a restart, and reports drift for set_weight to restore. The
+        route is looked at in the listener's snapshot, at most `max_age` seconds old (default: one
+        analysis interval)."""
         status = ledger.status()
         if self.moved(spec, status):
             self._retire(spec, ledger, canary)
@@ -447,7 +450,7 @@ class AlbRouter:
         try:
             if spec_changed:
                 self.sync_conditions(spec, status)  # hosts/paths only change with the spec
-            shown = self.shown(route, max_age=spec.analysis.interval_seconds)
+            shown = self.shown(route, max_age=spec.analysis.interval_seconds if max_age is None else max_age)
         except RuleNotFound:
             ledger.record({"listenerRule": None})
             ledger.announce(

@@ -159,6 +159,14 @@ def test_a_target_still_draining_is_registered_again(moto, realism_clock):
     assert outcome.writes == 1 and moto.target_states(arn)[("10.244.0.9", 8080)] == "initial"
     # Health is read again when the new registration can first pass: 2 checks 5 s apart.
     assert outcome.desired == 1 and outcome.states == {"initial": 1} and outcome.recheck == 10.0
+    assert outcome.idle_recheck is None
+
+    # Healthy: nothing is on its way, so the binding comes back only on its drift timer (an hour on
+    # average, spread over the bindings), never on the resync sweep's clock.
+    realism_clock.now += 10
+    settled = reconciler._apply(body, info, {target}, groups.health(arn), frozenset({target.key}), None)
+    assert settled.states == {"healthy": 1} and settled.recheck is None
+    assert 1800 <= (settled.idle_recheck or 0) <= 5400
 
 
 def test_an_ip_outside_the_vpc_goes_in_its_nodes_zone_when_the_group_turns_cross_zone_off(moto, counted):
@@ -193,3 +201,39 @@ def plan_ip(slices, cidrs, zonal):
     from awsctl.planning.targets import desired_ip_targets
 
     return sorted(desired_ip_targets(slices, "", cidrs, "ipv4", frozenset(), zonal), key=lambda t: t.key)
+
+
+def test_a_conflict_while_withdrawing_runs_the_reconcile_again(moto):
+    """The Service is gone, so the binding deregisters what it registered and writes managedTargets over the
+    version it read; another writer since is a conflict, and the reconcile runs again shortly (it was an
+    error before, retried as a failure)."""
+    from awsctl.aws.clients import Clients as C
+    from awsctl.controllers.binding_reconciler import BindingReconciler
+    from awsctl.kube.client import ApiError
+
+    groups = TargetGroups(C())
+    arn = moto.target_group("withdraw")
+    target = Target("10.244.0.9", 8080)
+    groups.register(arn, (target,))
+
+    class Stale(StatusSink):
+        body = {
+            "metadata": {"namespace": "ns", "name": "b", "resourceVersion": "7"},
+            "spec": {"serviceRef": {"name": "gone", "port": 80}, "targetGroupARN": arn},
+            "status": {"managedTargets": [target.key]},
+        }
+
+        def get_custom(self, plural, namespace, name):
+            return self.body
+
+        def get_service(self, namespace, name):
+            return None
+
+        def patch_status(self, plural, namespace, name, status, resource_version=None):
+            if resource_version is not None:
+                raise ApiError(409, "Conflict", "{}")
+            return super().patch_status(plural, namespace, name, status)
+
+    outcome = BindingReconciler(Stale(), groups).reconcile("ns", "b")
+    assert outcome is not None and outcome.reason == "Conflict" and outcome.recheck == 0.5
+    assert ("10.244.0.9", 8080) not in moto.targets(arn)  # deregistered before the conflict

@@ -217,3 +217,26 @@ def test_a_bake_at_100_percent_refuses_metrics_relative_to_the_primary():
     assert parse(analysis={"metrics": [relative], "bake": {"weight": 95, "duration": "10m"}}).analysis.bake
     absolute = {"name": "request-duration", "interval": "1m", "thresholdRange": {"max": 500}}
     assert parse(analysis={"metrics": [absolute], "bake": {"duration": "10m"}}).analysis.bake
+
+
+@pytest.mark.parametrize(
+    "refs, keys",
+    [
+        ({}, [("primary", "web-primary:80", True), ("canary", "web-canary:80", True)]),
+        (
+            {"canary": [{"name": "v2a", "port": "http"}, {"name": "v2b", "port": 8080, "weight": 3}]},
+            [("primary", "web-primary:80", True), ("canary", "v2a:http", False), ("canary", "v2b:8080", False)],
+        ),
+        (
+            {"primary": [{"name": "blue", "port": 80}]},
+            [("primary", "blue:80", False), ("canary", "web-canary:80", True)],
+        ),
+    ],
+)
+def test_each_side_s_services_and_their_keys(refs, keys):
+    """One derivation for the reconciler (which Services to bind) and for deletion (which group names to
+    look for): a ref's key is its Service and port, a side without refs has the generated Service."""
+    spec = parse(service={"name": "web", "port": 80, "backendRefs": refs})
+    sides = spec.service.backends()
+    assert [(s.role, s.key, s.generated) for s in sides] == keys
+    assert all(s.field.startswith(f"spec.service.backendRefs.{s.role}[") for s in sides if not s.generated)

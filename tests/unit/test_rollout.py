@@ -2,6 +2,8 @@
 
 from dataclasses import replace
 
+import pytest
+
 from awsctl.api.phases import Phase
 from awsctl.planning.rollout import Ask, Observed, Policy, RolloutState, Step, decide
 
@@ -147,6 +149,26 @@ def test_steady_state_does_not_read_health():
     assert run(POLICY, STEADY, unhealthy) == run(POLICY, STEADY, replace(READY, revision="v1"))
     assert needs_health(POLICY, STEADY, "v2")
     assert needs_health(POLICY, replace(STEADY, phase="Progressing"), "v1")
+
+
+@pytest.mark.parametrize(
+    ("phase", "revision", "spec_changed", "max_age"),
+    [
+        ("Initialized", "v1", False, 3600),  # at rest: the route is read once per drift period
+        ("Succeeded", "v1", False, 3600),
+        ("Failed", "v1", False, 3600),
+        ("Succeeded", "v2", False, 2),  # a new revision: every interval from its first tick
+        ("Succeeded", "v1", True, 2),  # a spec change is looked at now
+        ("Progressing", "v1", False, 2),
+        ("WaitingPromotion", "v1", False, 2),
+        ("Promoting", "v1", False, 2),
+    ],
+)
+def test_a_route_at_rest_is_read_once_per_drift_period(phase, revision, spec_changed, max_age):
+    from awsctl.planning.rollout import route_max_age
+
+    assert route_max_age(replace(STEADY, phase=phase), revision, spec_changed, 2, 3600) == max_age
+    assert route_max_age(replace(STEADY, phase=phase), revision, spec_changed, 7200, 3600) == 7200  # never shorter
 
 
 def test_no_metric_data_holds_then_counts_as_failed_past_the_tolerance():
