@@ -1,5 +1,5 @@
 """The `awsctl` command (also `kubectl awsctl` as a kubectl plugin): run | demo | status | promote | abort |
-pause | resume | retry | version | dev {up,down,env}."""
+pause | resume | retry | version | dev {up,down,env,listeners,load}."""
 
 from __future__ import annotations
 
@@ -135,9 +135,16 @@ def _parser() -> argparse.ArgumentParser:
         ("up", "start etcd, apiserver, controllers, kwok and moto"),
         ("down", "stop everything `up` started"),
         ("env", "print the shell exports again"),
+        ("listeners", "list the URL that serves each ALB listener's traffic"),
+        ("load", "send requests at a fixed rate to a listener URL and summarise the answers"),
     ):
         cmd = dev_sub.add_parser(name, help=text)
         cmd.add_argument("--state-dir", type=Path, default=None)
+        if name == "load":
+            cmd.add_argument("url", help="a listener URL (`awsctl dev listeners`), path included")
+            cmd.add_argument("--rate", type=float, default=50.0, help="requests per second (default 50)")
+            cmd.add_argument("--duration", type=float, default=30.0, metavar="SECONDS", help="default 30")
+            cmd.add_argument("-o", "--output", choices=("text", "json"), default="text")
     return parser
 
 
@@ -288,6 +295,18 @@ def _dev(args) -> int:
             print(env.export_lines())
         elif args.dev_command == "env":
             print(env.export_lines())
+        elif args.dev_command == "listeners":
+            rows = env.listeners()
+            print(f"{'LISTENER':<40} URL")
+            for row in rows:
+                print(f"{row['listenerArn'].split(':listener/', 1)[-1]:<40} {row['url']}")
+        elif args.dev_command == "load":
+            from awsctl.dev.load import run
+
+            if args.rate <= 0 or args.duration <= 0:
+                print("error: --rate and --duration must be above 0", file=sys.stderr)
+                return 1
+            return run(args.url, args.rate, args.duration, output=args.output)
         else:
             env.down()
     except (DevError, ToolsError) as err:

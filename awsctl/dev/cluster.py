@@ -1,4 +1,5 @@
-"""`awsctl dev`: starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and moto.
+"""`awsctl dev`: starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and moto,
+with pods that answer (`awsctl.dev.pods`) and a data plane for moto's listeners (`awsctl.dev.dataplane`).
 
 Everything listens on free 127.0.0.1 ports; the state directory holds the PKI, the
 kubeconfig, the logs and `state.json` (ports and PIDs), so `down` stops exactly what
@@ -125,6 +126,20 @@ class Environment:
             "AWSCTL_CLUSTER_NAME": "dev",  # `awsctl run` needs one; this environment's
         }
 
+    def listeners(self) -> list[dict]:
+        """The data plane's listeners: ARN, load balancer ARN and the URL that serves its traffic."""
+        state = self.load_state()
+        if not state or "dataplane" not in state["ports"]:
+            raise DevError(f"no environment with a data plane in {self.state_dir}; run `awsctl dev up` first")
+        url = f"http://127.0.0.1:{state['ports']['dataplane']}/listeners"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                return json.loads(answer.read())
+        except OSError as err:
+            raise DevError(
+                f"the data plane at {url} did not answer ({err}); see {self.state_dir / 'logs' / 'moto.log'}"
+            ) from None
+
     def export_lines(self) -> str:
         return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in self.exports().items())
 
@@ -141,7 +156,7 @@ class Environment:
         (self.state_dir / "logs").mkdir(exist_ok=True)
         pki_dir = self.state_dir / "pki"
         pki.generate(pki_dir)
-        ports = {name: free_port() for name in ("etcd", "etcd_peer", "apiserver", "kwok", "moto")}
+        ports = {name: free_port() for name in ("etcd", "etcd_peer", "apiserver", "kwok", "moto", "pods", "dataplane")}
         state = {"ports": ports, "pids": {}, "bin": str(bin_dir)}
         self._write_kubeconfig(pki_dir, ports["apiserver"])
         try:
@@ -236,6 +251,18 @@ class Environment:
             if with_moto:
                 self._spawn(
                     state,
+                    "pods",
+                    [
+                        sys.executable,
+                        "-m",
+                        "awsctl.dev.pods",
+                        f"--kubeconfig={self.kubeconfig}",
+                        f"--port={ports['pods']}",
+                    ],
+                )
+                self._wait_http(f"http://127.0.0.1:{ports['pods']}/healthz", "pods", state)
+                self._spawn(
+                    state,
                     "moto",
                     [
                         sys.executable,
@@ -246,6 +273,10 @@ class Environment:
                         "-p",
                         str(ports["moto"]),
                     ],
+                    env={
+                        "AWSCTL_DEV_PODS_URL": f"http://127.0.0.1:{ports['pods']}",
+                        "AWSCTL_DATAPLANE_PORT": str(ports["dataplane"]),
+                    },
                 )
                 self._wait_http(f"http://127.0.0.1:{ports['moto']}/moto-api/", "moto", state)
             self._create_nodes(nodes, state)
@@ -283,7 +314,7 @@ class Environment:
         self.kubeconfig.write_text(json.dumps(config, indent=2))
         self.kubeconfig.chmod(0o600)
 
-    def _spawn(self, state: dict, name: str, argv: list[str]) -> None:
+    def _spawn(self, state: dict, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         _say(f"starting {name}")
         log = open(self.state_dir / "logs" / f"{name}.log", "ab")
         proc = subprocess.Popen(
@@ -293,6 +324,7 @@ class Environment:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             cwd=self.state_dir,
+            env={**os.environ, **env} if env else None,
         )
         log.close()
         state["pids"][name] = proc.pid
@@ -379,7 +411,7 @@ class Environment:
             if not quiet:
                 _say(f"nothing running in {self.state_dir}")
             return
-        order = ["moto", "kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"]
+        order = ["moto", "pods", "kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"]
         pids = state["pids"]
         for name in order + [n for n in pids if n not in order]:
             pid = pids.get(name)

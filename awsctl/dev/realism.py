@@ -10,11 +10,17 @@ and the demo start) so that it reproduces what AWS documents:
   `unused` (Target.NotInUse) while no rule or default action forwards to the group (weight 0
   counts as in use); `initial` (Elb.RegistrationInProgress, then Elb.InitialHealthChecking)
   for HealthyThresholdCount x HealthCheckIntervalSeconds after registration or attachment;
-  then `healthy`, or `unhealthy` where a test injected it; `draining`
+  then `healthy`, or `unhealthy` where a test injected it. With a data plane attached
+  (`awsctl.dev.dataplane`), real health checks decide instead: `initial` until
+  HealthyThresholdCount probes in a row pass (or UnhealthyThresholdCount fail), then `healthy` or
+  `unhealthy` by the same counts, as ALB does; `draining`
   (Target.DeregistrationInProgress) for the deregistration delay, still listed. Targets are
   keyed by Id *and* Port.
 - the documented ELBv2 API rate limits per account and region, as token buckets: past a
   limit the call gets `Throttling` (HTTP 400). Tests can inject throttling too.
+- CloudWatch's GetMetricStatistics answers for exactly the dimensions asked for (each combination
+  is a metric of its own); moto also counted datapoints that have more, so a LoadBalancer query
+  summed the per-TargetGroup datapoints as well (its GetMetricData is already exact).
 - the validation moto skips: weights 0-999, at most 5 groups per forward action, 100 rules
   per load balancer, 5 condition values per rule, IP targets of the group's address family.
 
@@ -101,6 +107,17 @@ class GroupState:
     in_use_since: float | None = None
     zones: frozenset[str] = frozenset()  # the zones enabled on the load balancers that use the group
     zone_of: dict[str, str | None] = field(default_factory=dict)  # target id -> its subnet's zone (in the VPC)
+    probes: dict[str, Probe] = field(default_factory=dict)  # id:port -> its health checks' results so far
+
+
+@dataclass
+class Probe:
+    """One target's health checks in a row, as ALB counts them (a data plane attached)."""
+
+    passed: int = 0
+    failed: int = 0
+    state: str = "initial"
+    reason: tuple[str, str] | None = None  # (Reason, Description) of the last failure
 
 
 @dataclass
@@ -124,6 +141,8 @@ class Realism:
         self.injected: list[list[Any]] = []  # [remaining, actions or None = any]
         self.stats = Stats()
         self.recording = False
+        self.probing = False  # a data plane's real health checks decide health, not the timer
+        self.route_generation = 0  # bumped on every change to rules or default actions
         self._undo: list[Callable[[], None]] = []
 
     # -- test controls ------------------------------------------------------------------------
@@ -183,6 +202,25 @@ class Realism:
                 elif not used and st.in_use_since is not None:
                     st.in_use_since = None
                     st.draining.clear()  # an unused group has no connections to drain
+                    st.probes.clear()  # nor health checks: they start again when it is used
+            self.route_generation += 1
+
+    def record_probe(self, group: Any, key: str, passed: bool, reason: tuple[str, str] | None = None) -> None:
+        """A health check's result, from the data plane: the counts move the target's state."""
+        with self.lock:
+            st = self.state(group)
+            if key not in st.targets or st.in_use_since is None:
+                return  # deregistered, or the group left use, while the check was in flight
+            probe = st.probes.setdefault(key, Probe())
+            if passed:
+                probe.passed, probe.failed = probe.passed + 1, 0
+                if probe.passed >= int(group.healthy_threshold_count or 5):
+                    probe.state, probe.reason = "healthy", None
+            else:
+                probe.passed, probe.failed = 0, probe.failed + 1
+                probe.reason = reason or _FAILED
+                if probe.failed >= int(group.unhealthy_threshold_count or 2):
+                    probe.state = "unhealthy"
 
     def health(self, group: Any, reg: Registration, now: float) -> tuple[str, str | None, str | None]:
         st = self.state(group)
@@ -205,10 +243,16 @@ class Realism:
         threshold = int(group.healthy_threshold_count or 5)
         if elapsed < min(REGISTRATION_SECONDS, interval * threshold):
             return "initial", "Elb.RegistrationInProgress", "Target registration is in progress"
-        if elapsed < interval * threshold:
+        if self.probing:
+            probe = st.probes.get(reg.key)
+            if probe is None or probe.state == "initial":
+                return "initial", "Elb.InitialHealthChecking", "Initial health checks in progress"
+            if probe.state == "unhealthy":
+                return "unhealthy", *(probe.reason or _FAILED)
+        elif elapsed < interval * threshold:
             return "initial", "Elb.InitialHealthChecking", "Initial health checks in progress"
         if reg.key in self.unhealthy or reg.id in self.unhealthy:
-            return "unhealthy", "Target.FailedHealthChecks", "Health checks failed"
+            return "unhealthy", *_FAILED
         return "healthy", None, None
 
     def _zone(self, group: Any, reg: Registration) -> str | None:
@@ -282,6 +326,7 @@ class Realism:
                 if reg.key in st.targets:
                     continue  # registering a registered target changes nothing
                 st.draining.pop(reg.key, None)  # a draining target registered again starts over
+                st.probes.pop(reg.key, None)
                 st.targets[reg.key] = reg
                 group.targets[reg.key] = {"Id": reg.id, "Port": reg.port}
 
@@ -294,6 +339,7 @@ class Realism:
                 raise invalid()
             delay = float(group.attributes.get("deregistration_delay.timeout_seconds", 300))
             for key in keys:
+                st.probes.pop(key, None)
                 reg = st.targets.pop(key, None)
                 group.targets.pop(key, None)
                 if reg is not None and st.in_use_since is not None and delay > 0:
@@ -445,11 +491,12 @@ class Realism:
 
         def route_change(original, validate=None):
             def changed(backend, *args, **kwargs):
-                if validate:
-                    validate(backend, *args, **kwargs)
-                result = original(backend, *args, **kwargs)
-                layer.hide_secrets(result)
-                layer.refresh_use(backend)
+                with layer.lock:  # a data plane reads rules under the same lock: never a half-made change
+                    if validate:
+                        validate(backend, *args, **kwargs)
+                    result = original(backend, *args, **kwargs)
+                    layer.hide_secrets(result)
+                    layer.refresh_use(backend)
                 return result
 
             return changed
@@ -482,6 +529,32 @@ class Realism:
             layer.check_actions(listener_actions(args, kwargs))
             layer.check_new_oidc(listener_actions(args, kwargs))
 
+        from moto.cloudwatch import models as cloudwatch_models
+
+        exact = threading.local()
+
+        def exact_statistics(original):
+            def call(*args, **kwargs):
+                exact.on = True
+                try:
+                    return original(*args, **kwargs)
+                finally:
+                    exact.on = False
+
+            return call
+
+        def exact_filter(original):
+            def matches(datum, namespace, name, dimensions, already_present_metrics=None):
+                found = original(datum, namespace, name, dimensions, already_present_metrics)
+                if found and dimensions and getattr(exact, "on", False):
+                    return len(datum.dimensions) == len(dimensions)
+                return found
+
+            return matches
+
+        cloudwatch_cls = cloudwatch_models.CloudWatchBackend
+        patch(cloudwatch_cls, "get_metric_statistics", exact_statistics)
+        patch(cloudwatch_models.MetricDatumBase, "filter", exact_filter)
         patch(response_cls, "call_action", call_action)
         patch(backend_cls, "register_targets", register_targets)
         patch(backend_cls, "deregister_targets", deregister_targets)
@@ -506,6 +579,7 @@ class Realism:
 
 
 _DRAINING = ("draining", "Target.DeregistrationInProgress", "Target deregistration is in progress")
+_FAILED = ("Target.FailedHealthChecks", "Health checks failed")
 
 
 def _error(code: str, message: str) -> Exception:
@@ -602,7 +676,13 @@ def main(argv: list[str] | None = None) -> None:
     """`python -m awsctl.dev.realism [moto server args]`: moto's server with the realism layer."""
     from moto import server
 
-    install_once()
+    layer = install_once()
+    pods_url, admin_port = os.environ.get("AWSCTL_DEV_PODS_URL"), os.environ.get("AWSCTL_DATAPLANE_PORT")
+    if layer is not None and pods_url and admin_port:  # `awsctl dev`: real traffic, real health checks
+        from awsctl.dev.dataplane import DataPlane
+        from awsctl.dev.pods import TableClient
+
+        DataPlane(layer, TableClient(pods_url).resolve, admin_port=int(admin_port)).start()
     server.main(argv)
 
 

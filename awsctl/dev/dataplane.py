@@ -1,0 +1,603 @@
+"""A data plane for moto's Application Load Balancers: real requests through the weights AWS shows.
+
+moto keeps an ALB's state and serves none of its traffic. This module runs inside the moto process,
+beside the realism layer (`awsctl.dev.realism`), and gives every HTTP listener a real HTTP listener
+on 127.0.0.1 that routes as ALB documents:
+
+- **Routing**: the listener's rules by priority, then its default action (`awsctl.dev.albrules`);
+  `fixed-response` and `redirect` answered; `authenticate-oidc`/`authenticate-cognito` let a request
+  with the rule's session cookie through, and otherwise answer as `OnUnauthenticatedRequest` says:
+  `authenticate` (the default) redirects (302) to the identity provider's authorization endpoint,
+  `deny` is 401, `allow` lets it through. No identity provider is contacted.
+- **Weighted forward**: one group per request, in proportion to the weights; group stickiness with
+  the `AWSALBTG` cookie; round robin over the group's healthy targets; all its targets (fail-open)
+  when none is healthy; 503 when it has none; 502 when a target refuses or resets the connection;
+  504 when it does not answer within the load balancer's idle timeout (60 s by default). Draining
+  targets get no new requests; requests already sent to them finish.
+- **Health checks that probe**: each registered target of a group in use, every
+  HealthCheckIntervalSeconds, on its path, port and timeout, judged by its matcher. The first check
+  is one interval after the target enters the group (or the group is put in use). The results drive
+  the realism layer's state machine (`Realism.record_probe`): `initial`, then `healthy` or
+  `unhealthy` by the group's thresholds. `unused` stays as the layer decides it.
+- **CloudWatch metrics from the traffic**, as ALB publishes them (namespace `AWS/ApplicationELB`):
+  per TargetGroup + LoadBalancer, `RequestCount`, `HTTPCode_Target_{2,3,4,5}XX_Count`,
+  `TargetConnectionErrorCount`, `TargetResponseTime` (every request's value, so percentiles are
+  real), `HealthyHostCount`, `UnHealthyHostCount`; per LoadBalancer, `RequestCount`,
+  `HTTPCode_Target_*`, `HTTPCode_ELB_{502,503,504}_Count`. A 60 s period is published once it has
+  ended (about a second after the minute); like ALB, a count that is zero is not published.
+- **A record of every request**: time, listener, status, group, target, version, pod, latency.
+
+Targets are pods of `awsctl dev`: `resolve(ip, port)` gives the loopback address that answers for
+them (`awsctl.dev.pods`), so nothing leaves 127.0.0.1. A target with no address refuses.
+Not reproduced: HTTPS/TLS (an HTTPS listener is served as plain HTTP), HTTP/2 and gRPC, slow start,
+the least-outstanding-requests algorithm, connection reuse to targets (one connection a request),
+cross-zone routing choices, and WAF.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import random
+import socket
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from awsctl.analysis.metrics import NAMESPACE, load_balancer_dimension, target_group_dimension
+from awsctl.dev import albrules
+from awsctl.dev.realism import Realism
+
+Resolver = Callable[[str, int], "tuple[str, int] | None"]
+
+PERIOD = 60
+HEALTH_CHECKER = "ELB-HealthChecker/2.0"
+DEFAULT_IDLE_TIMEOUT = 60.0
+AUTH_COOKIE = "AWSELBAuthSessionCookie"
+_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer", "proxy-connection", "host"}
+
+
+@dataclass
+class Record:
+    time: float  # epoch seconds, when the request arrived
+    listener: str
+    status: int
+    latency: float  # seconds, as the client saw it
+    group: str | None = None
+    target: str | None = None  # ip:port
+    version: str | None = None
+    pod: str | None = None
+    error: str | None = None  # why the load balancer answered itself (502, 503, 504, 401, ...)
+    path: str = "/"
+
+
+@dataclass
+class _Listener:
+    arn: str
+    lb_arn: str
+    backend: Any
+    runner: web.AppRunner
+    port: int
+
+
+@dataclass
+class _Decision:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    group: Any = None  # the FakeTargetGroup a forward chose
+    target: str | None = None  # ip:port
+    address: tuple[str, int] | None = None
+    timeout: float = DEFAULT_IDLE_TIMEOUT
+    error: str | None = None
+    proxy: bool = False
+
+
+class DataPlane:
+    def __init__(
+        self,
+        layer: Realism,
+        resolve: Resolver,
+        *,
+        publish_metrics: bool = True,
+        seed: int | None = None,
+        sync_seconds: float = 0.25,
+        admin_port: int | None = None,
+    ) -> None:
+        self.admin_port = admin_port
+        self.layer = layer
+        self.resolve = resolve
+        self.publish_metrics = publish_metrics
+        self.sync_seconds = sync_seconds
+        self.records: list[Record] = []
+        self.listeners: dict[str, _Listener] = {}
+        self._rng = random.Random(seed)
+        self._rr: dict[str, itertools.count] = {}
+        self._due: dict[tuple, float] = {}
+        self._rules: dict[str, tuple[int, list[albrules.Rule]]] = {}
+        self._periods: dict[tuple, dict[str, Any]] = defaultdict(dict)
+        self._hosts_published = 0
+        self._probes: set[asyncio.Task] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._stopped = threading.Event()
+        self._ready = threading.Event()
+
+    # -- life -------------------------------------------------------------------------------------
+    def start(self) -> DataPlane:
+        self.layer.probing = True
+        self._thread = threading.Thread(target=self._run, daemon=True, name="awsctl-dataplane")
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the data plane did not start")
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(15)
+        self.layer.probing = False
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._main())
+        finally:
+            loop.close()
+
+    async def _main(self) -> None:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(force_close=True, limit=0), auto_decompress=False
+        )
+        admin = None
+        if self.admin_port is not None:
+            admin = web.AppRunner(admin_app(self), access_log=None, handle_signals=False)
+            await admin.setup()
+            await web.TCPSite(admin, "127.0.0.1", self.admin_port).start()
+        self._ready.set()
+        tasks = [asyncio.ensure_future(t) for t in (self._probe_loop(), self._metrics_loop())]
+        try:
+            while not self._stopped.is_set():
+                await self._sync_listeners()
+                await asyncio.sleep(self.sync_seconds)
+        finally:
+            tasks += list(self._probes)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for listener in list(self.listeners.values()):
+                await listener.runner.cleanup()
+            self.listeners.clear()
+            if admin is not None:
+                await admin.cleanup()
+            await self._session.close()
+
+    def urls(self) -> dict[str, str]:
+        """listener ARN -> the URL its traffic goes to."""
+        return {arn: f"http://127.0.0.1:{lst.port}" for arn, lst in list(self.listeners.items())}
+
+    def wait_listener(self, arn: str, timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            url = self.urls().get(arn)
+            if url:
+                return url
+            time.sleep(0.05)
+        raise TimeoutError(f"no data-plane listener for {arn} within {timeout}s")
+
+    # -- moto's state, read under the realism layer's lock ---------------------------------------
+    def _moto_listeners(self) -> dict[str, tuple[Any, Any, Any]]:
+        from moto.elbv2.models import elbv2_backends
+
+        found = {}
+        with self.layer.lock:
+            for per_region in list(dict.values(elbv2_backends)):
+                for backend in list(dict.values(per_region)):
+                    for lb in list(backend.load_balancers.values()):
+                        for listener in list(lb.listeners.values()):
+                            if str(listener.protocol).upper() in ("HTTP", "HTTPS"):
+                                found[listener.arn] = (backend, lb, listener)
+        return found
+
+    async def _sync_listeners(self) -> None:
+        found = self._moto_listeners()
+        for arn in [a for a in self.listeners if a not in found]:
+            await self.listeners.pop(arn).runner.cleanup()
+            self._rules.pop(arn, None)
+        for arn, (backend, lb, _) in found.items():
+            if arn in self.listeners:
+                continue
+            app = web.Application(client_max_size=16 * 1024 * 1024)
+            app.router.add_route("*", "/{tail:.*}", self._handler(arn))
+            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            await runner.setup()
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", 0))
+            await web.SockSite(runner, sock).start()
+            self.listeners[arn] = _Listener(arn, lb.arn, backend, runner, sock.getsockname()[1])
+
+    def _listener_rules(self, arn: str) -> list[albrules.Rule]:
+        """The listener's rules as they are now (rebuilt only after a route change)."""
+        generation = self.layer.route_generation
+        cached = self._rules.get(arn)
+        if cached and cached[0] == generation:
+            return cached[1]
+        entry = self._moto_listeners().get(arn)
+        rules = []
+        if entry is not None:
+            with self.layer.lock:
+                for rule in list(entry[2].rules.values()):
+                    priority = None if rule.priority == "default" else int(rule.priority)
+                    rules.append(
+                        albrules.Rule(priority, tuple(rule.conditions or ()), tuple(dict(a.data) for a in rule.actions))
+                    )
+        self._rules[arn] = (generation, rules)
+        return rules
+
+    # -- one request ------------------------------------------------------------------------------
+    def _handler(self, arn: str):
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await self._serve(arn, request)
+
+        return handle
+
+    async def _serve(self, arn: str, request: web.Request) -> web.StreamResponse:
+        arrived, started = time.time(), time.monotonic()
+        listener = self.listeners.get(arn)
+        if listener is None:
+            return web.Response(status=503)
+        req = albrules.Request(
+            method=request.method,
+            host=request.headers.get("Host", f"127.0.0.1:{listener.port}"),
+            path=request.path,
+            query=albrules.parse_query(request.query_string),
+            headers={k.lower(): tuple(request.headers.getall(k)) for k in request.headers},
+            source_ip=request.remote or "127.0.0.1",
+            cookies=dict(request.cookies),
+            port=listener.port,
+        )
+        decision = self._decide(listener, req)
+        record = Record(arrived, arn, decision.status, 0.0, path=request.path, error=decision.error)
+        if decision.group is not None:
+            record.group = decision.group.arn
+            record.target = decision.target
+        response: web.StreamResponse
+        if decision.proxy:
+            response = await self._proxy(request, decision, record, listener)
+        else:
+            response = web.Response(status=decision.status, body=decision.body, headers=decision.headers)
+        for name, value in decision.headers.items():
+            if name.lower() == "set-cookie":
+                response.headers.add("Set-Cookie", value)
+        record.status = response.status
+        record.latency = time.monotonic() - started
+        self.records.append(record)
+        self._count(listener, record, decision)
+        return response
+
+    def _decide(self, listener: _Listener, req: albrules.Request) -> _Decision:
+        rule = albrules.select(self._listener_rules(listener.arn), req)
+        if rule is None:
+            return _Decision(503, error="no rule")
+        for action in albrules.ordered_actions(rule.actions):
+            kind = action.get("Type")
+            if kind in ("authenticate-oidc", "authenticate-cognito"):
+                answered = self._authenticate(action, req)
+                if answered is not None:
+                    return answered
+                continue
+            if kind == "fixed-response":
+                config = action.get("FixedResponseConfig") or {}
+                return _Decision(
+                    int(config.get("StatusCode") or 200),
+                    {"Content-Type": str(config.get("ContentType") or "text/plain")},
+                    str(config.get("MessageBody") or "").encode(),
+                )
+            if kind == "redirect":
+                config = action.get("RedirectConfig") or {}
+                return _Decision(
+                    albrules.redirect_status(config), {"Location": albrules.redirect_location(config, req)}
+                )
+            if kind == "forward":
+                return self._forward(listener, albrules.forward_of(action), req)
+        return _Decision(503, error="no terminal action")
+
+    @staticmethod
+    def _authenticate(action: Mapping[str, Any], req: albrules.Request) -> _Decision | None:
+        config = action.get("AuthenticateOidcConfig") or action.get("AuthenticateCognitoConfig") or {}
+        if req.cookies.get(str(config.get("SessionCookieName") or AUTH_COOKIE)):
+            return None
+        on_unauthenticated = str(config.get("OnUnauthenticatedRequest") or "authenticate")
+        if on_unauthenticated == "allow":
+            return None
+        if on_unauthenticated == "deny":
+            return _Decision(401, error="unauthenticated")
+        endpoint = str(config.get("AuthorizationEndpoint") or "")
+        if not endpoint and config.get("UserPoolDomain"):
+            endpoint = f"https://{config['UserPoolDomain']}.auth.amazoncognito.com/oauth2/authorize"
+        return _Decision(302, {"Location": endpoint or "/"}, error="authenticate")
+
+    def _forward(self, listener: _Listener, forward: albrules.Forward, req: albrules.Request) -> _Decision:
+        now = time.time()
+        chosen = albrules.sticky_group(req.cookies.get(albrules.STICKY_COOKIE), forward, now)
+        headers = {}
+        if chosen is None:
+            chosen = albrules.pick_group(forward, self._rng.random)
+            if chosen is not None and forward.sticky_seconds is not None:
+                value = albrules.sticky_value(chosen, now + forward.sticky_seconds)
+                headers["Set-Cookie"] = f"{albrules.STICKY_COOKIE}={value}; Max-Age={forward.sticky_seconds}; Path=/"
+        if chosen is None:
+            return _Decision(503, error="no group with weight")
+        with self.layer.lock:
+            group = listener.backend.target_groups.get(chosen)
+            if group is None:
+                return _Decision(503, error="group not found")
+            st = self.layer.state(group)
+            now_m = self.layer.clock()
+            states = [(reg, self.layer.health(group, reg, now_m)[0]) for reg in st.targets.values()]
+        healthy = [reg for reg, state in states if state == "healthy"]
+        pool = healthy or [reg for reg, state in states if state in ("initial", "unhealthy")]  # fail-open
+        if not pool:
+            return _Decision(503, headers, group=group, error="no targets")
+        reg = pool[next(self._rr.setdefault(group.arn, itertools.count())) % len(pool)]
+        return _Decision(
+            headers=headers,
+            group=group,
+            target=reg.key,
+            address=self.resolve(reg.id, reg.port),
+            timeout=self._idle_timeout(listener),
+            proxy=True,
+        )
+
+    def _idle_timeout(self, listener: _Listener) -> float:
+        lb = listener.backend.load_balancers.get(listener.lb_arn)
+        attrs = getattr(lb, "attrs", None) or {}
+        try:
+            return float(attrs.get("idle_timeout.timeout_seconds") or DEFAULT_IDLE_TIMEOUT)
+        except (TypeError, ValueError):
+            return DEFAULT_IDLE_TIMEOUT
+
+    async def _proxy(
+        self, request: web.Request, decision: _Decision, record: Record, listener: _Listener
+    ) -> web.StreamResponse:
+        assert self._session is not None
+        if decision.address is None:
+            decision.error = record.error = "connection refused"
+            return web.Response(status=502, text="502 Bad Gateway")
+        host, port = decision.address
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+        forwarded = request.headers.get("X-Forwarded-For")
+        headers["X-Forwarded-For"] = f"{forwarded}, {request.remote}" if forwarded else str(request.remote)
+        headers["X-Forwarded-Proto"] = "http"
+        headers["X-Forwarded-Port"] = str(listener.port)
+        headers["Host"] = request.headers.get("Host", f"127.0.0.1:{listener.port}")
+        url = f"http://{host}:{port}{request.rel_url}"
+        try:
+            body = await request.read()
+            async with self._session.request(
+                request.method,
+                url,
+                headers=headers,
+                data=body or None,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=decision.timeout),
+            ) as answer:
+                payload = await answer.read()
+                record.version = answer.headers.get("X-Dev-Version")
+                record.pod = answer.headers.get("X-Dev-Pod")
+                out = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP | {"content-length"}}
+                return web.Response(status=answer.status, body=payload, headers=out)
+        except TimeoutError:
+            decision.error = record.error = "target timeout"
+            return web.Response(status=504, text="504 Gateway Time-out")
+        except aiohttp.ClientConnectorError:
+            decision.error = record.error = "connection refused"
+            return web.Response(status=502, text="502 Bad Gateway")
+        except (aiohttp.ClientError, OSError) as err:
+            decision.error = record.error = f"connection reset ({type(err).__name__})"
+            return web.Response(status=502, text="502 Bad Gateway")
+
+    # -- health checks ------------------------------------------------------------------------------
+    async def _probe_loop(self) -> None:
+        while True:
+            now = time.monotonic()
+            jobs = []
+            seen = set()
+            backends = {id(entry[0]): entry[0] for entry in self._moto_listeners().values()}
+            for backend in backends.values():
+                with self.layer.lock:
+                    for group in list(backend.target_groups.values()):
+                        st = self.layer.state(group)
+                        if st.in_use_since is None or not getattr(group, "health_check_enabled", True):
+                            continue
+                        interval = float(group.health_check_interval_seconds or 30)
+                        clock = self.layer.clock()
+                        for key, reg in list(st.targets.items()):
+                            if self.layer.health(group, reg, clock)[0] == "unused":
+                                continue
+                            due_key = (group.arn, key, reg.registered_at, st.in_use_since)
+                            if due_key in seen:
+                                continue
+                            seen.add(due_key)
+                            due = self._due.setdefault(due_key, now + interval)
+                            if due <= now:
+                                self._due[due_key] = now + interval
+                                jobs.append((group, reg))
+            for stale in [k for k in self._due if k not in seen]:
+                del self._due[stale]
+            for group, reg in jobs:
+                task = asyncio.ensure_future(self._probe(group, reg))
+                self._probes.add(task)
+                task.add_done_callback(self._probes.discard)
+            await asyncio.sleep(0.1)
+
+    async def _probe(self, group: Any, reg: Any) -> None:
+        assert self._session is not None
+        port = group.health_check_port
+        port = reg.port if port in (None, "", "traffic-port") else int(port)
+        address = self.resolve(reg.id, port)
+        timeout = float(group.health_check_timeout_seconds or 5)
+        path = group.health_check_path or "/"
+        reason: tuple[str, str] | None = None
+        if address is None:
+            reason = ("Target.FailedHealthChecks", "Health checks failed")
+        else:
+            try:
+                async with self._session.get(
+                    f"http://{address[0]}:{address[1]}{path}",
+                    headers={"User-Agent": HEALTH_CHECKER, "Host": f"{reg.id}:{port}"},
+                    allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(total=timeout),
+                ) as answer:
+                    await answer.read()
+                    if not albrules.matcher_accepts(getattr(group, "matcher", None), answer.status):
+                        reason = (
+                            "Target.ResponseCodeMismatch",
+                            f"Health checks failed with these codes: [{answer.status}]",
+                        )
+            except TimeoutError:
+                reason = ("Target.Timeout", "Request timed out")
+            except (aiohttp.ClientError, OSError):
+                reason = ("Target.FailedHealthChecks", "Health checks failed")
+        self.layer.record_probe(group, reg.key, reason is None, reason)
+
+    # -- CloudWatch ---------------------------------------------------------------------------------
+    def _count(self, listener: _Listener, record: Record, decision: _Decision) -> None:
+        period = int(record.time // PERIOD * PERIOD)
+        lb = load_balancer_dimension(listener.lb_arn)
+        keys: list[tuple[str, int, str, str | None]] = [(listener.lb_arn, period, lb, None)]
+        if record.group is not None:
+            keys.append((listener.lb_arn, period, lb, target_group_dimension(record.group)))
+        answered_by_target = decision.proxy and record.error is None
+        connection_error = decision.proxy and record.error is not None and record.error != "target timeout"
+        for key in keys:
+            names = ["RequestCount"]
+            if answered_by_target:
+                names.append(f"HTTPCode_Target_{record.status // 100}XX_Count")
+                self._periods[key].setdefault("TargetResponseTime", []).append(record.latency)
+            if connection_error:
+                names.append("TargetConnectionErrorCount")
+            if key[3] is None and record.status in (502, 503, 504) and not answered_by_target:
+                names.append(f"HTTPCode_ELB_{record.status}_Count")  # per load balancer only, as ALB publishes
+            counts = self._periods[key]
+            for name in names:
+                counts[name] = counts.get(name, 0) + 1
+
+    async def _metrics_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            if self.publish_metrics:
+                self.publish_closed(time.time())
+
+    def publish_closed(self, now: float) -> None:
+        """Publishes every period that ended over a second before `now`, and the host counts of the
+        last whole minute once; a test passes a later `now` rather than wait for the minute."""
+        for key in [k for k in list(self._periods) if k[1] + PERIOD <= now - 1]:
+            self._publish(key, self._periods.pop(key))
+        minute = int((now - 1) // PERIOD * PERIOD) - PERIOD
+        if minute > self._hosts_published:
+            self._hosts_published = minute
+            self._publish_hosts(minute)
+
+    def _publish(self, key: tuple, counts: dict[str, Any]) -> None:
+        lb_arn, period, lb, group = key
+        dims = [{"Name": "LoadBalancer", "Value": lb}]
+        if group is not None:
+            dims = [{"Name": "TargetGroup", "Value": group}] + dims
+        stamp = dt.datetime.fromtimestamp(period, dt.UTC).replace(tzinfo=None)  # moto keeps naive UTC
+        data = []
+        for name, value in counts.items():
+            if name == "TargetResponseTime":
+                data.append(
+                    {"MetricName": name, "Dimensions": dims, "Timestamp": stamp, "Values": value, "Unit": "Seconds"}
+                )
+            elif value:
+                data.append(
+                    {"MetricName": name, "Dimensions": dims, "Timestamp": stamp, "Value": value, "Unit": "Count"}
+                )
+        self._put(lb_arn, data)
+
+    def _publish_hosts(self, period: int) -> None:
+        stamp = dt.datetime.fromtimestamp(period, dt.UTC).replace(tzinfo=None)  # moto keeps naive UTC
+        by_lb: dict[str, list[dict]] = defaultdict(list)
+        for _, (backend, lb, listener) in self._moto_listeners().items():
+            with self.layer.lock:
+                arns = {
+                    arn
+                    for rule in list(listener.rules.values())
+                    for action in rule.actions
+                    for arn in backend._get_target_group_arns_from(action_data=action.data)
+                }
+                for arn in arns:
+                    group = backend.target_groups.get(arn)
+                    if group is None:
+                        continue
+                    clock = self.layer.clock()
+                    states = [
+                        self.layer.health(group, reg, clock)[0] for reg in self.layer.state(group).targets.values()
+                    ]
+                    dims = [
+                        {"Name": "TargetGroup", "Value": target_group_dimension(arn)},
+                        {"Name": "LoadBalancer", "Value": load_balancer_dimension(lb.arn)},
+                    ]
+                    for name, count in (
+                        ("HealthyHostCount", states.count("healthy")),
+                        ("UnHealthyHostCount", states.count("unhealthy")),
+                    ):
+                        by_lb[lb.arn].append(
+                            {
+                                "MetricName": name,
+                                "Dimensions": dims,
+                                "Timestamp": stamp,
+                                "Value": count,
+                                "Unit": "Count",
+                            }
+                        )
+        for lb_arn, data in by_lb.items():
+            self._put(lb_arn, data)
+
+    @staticmethod
+    def _put(lb_arn: str, data: list[dict]) -> None:
+        if not data:
+            return
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        _, _, _, region, account, _ = lb_arn.split(":", 5)
+        cloudwatch_backends[account][region].put_metric_data(NAMESPACE, data)
+
+    def records_since(self, index: int) -> list[dict]:
+        return [asdict(r) for r in self.records[index:]]
+
+
+def admin_app(plane: DataPlane) -> web.Application:
+    """`GET /listeners` (ARN, load balancer, URL) and `GET /requests?since=N` (the record)."""
+
+    async def listeners(_: web.Request) -> web.Response:
+        return web.json_response(
+            [
+                {"listenerArn": arn, "loadBalancerArn": lst.lb_arn, "url": f"http://127.0.0.1:{lst.port}"}
+                for arn, lst in list(plane.listeners.items())
+            ]
+        )
+
+    async def requests(request: web.Request) -> web.Response:
+        try:
+            since = max(0, int(request.query.get("since", "0")))
+        except ValueError:
+            since = 0
+        return web.json_response({"next": len(plane.records), "requests": plane.records_since(since)})
+
+    app = web.Application()
+    app.router.add_get("/listeners", listeners)
+    app.router.add_get("/requests", requests)
+    return app
