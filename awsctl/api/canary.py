@@ -28,6 +28,9 @@ PLURAL = "canaries"
 SHORT_NAMES = ["cnr"]
 
 PROGRESS_DEADLINE_SECONDS = 600  # a rollout that stops making progress this long rolls back
+# How long a primary pod keeps serving once deleted (a preStop sleep): measured under load, without it a
+# deleted pod stopped before its target was deregistered and requests sent to it failed (502).
+TERMINATION_DELAY_SECONDS = 15
 NO_DATA_TOLERANCE = 2  # consecutive checks without data that hold; each further one is a failed check
 STEP_WEIGHT = 10.0  # percent per step when neither stepWeight nor stepWeights is set
 MAX_WEIGHT = 50.0  # percent at which promotion starts when maxWeight is not set
@@ -345,6 +348,15 @@ class CanarySpecFields(Model):
     load_balancer: LoadBalancerFields
     analysis: AnalysisFields = Field(default_factory=AnalysisFields)
     progress_deadline_seconds: int = Field(PROGRESS_DEADLINE_SECONDS, ge=1)
+    termination_delay_seconds: int = Field(
+        TERMINATION_DELAY_SECONDS,
+        ge=0,
+        le=3600,
+        description="How long a primary pod keeps serving after it is deleted, before its containers are stopped: "
+        "a preStop sleep added to every container of the primary that has no preStop hook of its own, and the "
+        "same added to its terminationGracePeriodSeconds. It covers the time awsctl takes to deregister the "
+        "target and the ALB to stop sending it requests. 0: none.",
+    )
     skip_analysis: bool = False
     suspend: bool = False
     revert_on_deletion: bool = False
@@ -538,6 +550,7 @@ class CanarySpec:
     revert_on_deletion: bool
     alerts: tuple[Alert, ...]
     autoscaler: str | None = None  # the target's HPA (spec.autoscalerRef.name); the primary gets a copy
+    termination_delay_seconds: int = TERMINATION_DELAY_SECONDS
 
     @classmethod
     def parse(cls, spec: Mapping[str, Any]) -> CanarySpec:
@@ -558,6 +571,7 @@ class CanarySpec:
             skip_analysis=fields.skip_analysis,
             suspend=fields.suspend,
             revert_on_deletion=fields.revert_on_deletion,
+            termination_delay_seconds=fields.termination_delay_seconds,
             alerts=tuple(
                 Alert(a.name or a.provider_ref.name, a.severity, a.provider_ref.name, a.provider_ref.namespace or "")
                 for a in fields.alerts

@@ -402,7 +402,10 @@ class CanaryReconciler:
         if state.phase != Phase.INITIALIZING and user_apex is not None:
             self.generated.point_apex_at_primary(body, user_apex, target, self.status.writer(body))
         self._scale_down_when_drained(body, spec, step, state, target, user_apex is not None)
-        self._write_rollout(body, state, step, message, spec)
+        gap = objects.termination_gap(
+            target, spec.termination_delay_seconds, spec.load_balancer.target_group.deregistration_delay
+        )
+        self._write_rollout(body, state, step, message, spec, gap)
         self.wakeups.phase((ns, meta["name"]), state.phase)
 
     def _record_commands(self, body: dict, asked: frozenset[str], step: Step, state: RolloutState) -> None:
@@ -762,18 +765,38 @@ class CanaryReconciler:
     def _key(body: dict) -> str:
         return f"{body['metadata']['namespace']}/{body['metadata']['name']}"
 
-    def _write_rollout(self, body: dict, state: RolloutState, step: Step, message: str, spec: api.CanarySpec) -> None:
+    def _write_rollout(
+        self,
+        body: dict,
+        state: RolloutState,
+        step: Step,
+        message: str,
+        spec: api.CanarySpec,
+        gap: tuple[str, str] | None = None,
+    ) -> None:
         meta, status = body["metadata"], body.get("status") or {}
         now = rfc3339(self.clock())
         generation = meta.get("generation")
         phase = state.phase
         message = message or status.get("message") or ""
+        before = find_condition(status.get("conditions"), "GracefulTermination") or {}
+        if gap is not None and (before.get("reason"), before.get("message")) != gap:
+            self._announce(body, "Warning", *gap)
         conditions = set_condition(
             status.get("conditions"),
             type="Ready",
             status=True,
             reason="Synced",
             message="generated objects, target groups and bindings are in place",
+            now=now,
+            generation=generation,
+        )
+        conditions = set_condition(
+            conditions,
+            type="GracefulTermination",
+            status=gap is None,
+            reason=gap[0] if gap else "TerminationDelayed",
+            message=gap[1] if gap else "deleted pods keep serving while their targets are deregistered",
             now=now,
             generation=generation,
         )

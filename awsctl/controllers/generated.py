@@ -55,7 +55,9 @@ class GeneratedObjects:
 
     @staticmethod
     def primary(body: dict, spec: api.CanarySpec, target: dict, replicas: int) -> dict:
-        primary = objects.primary_deployment(target, body, replicas, readiness_gate_of(body, spec))
+        primary = objects.primary_deployment(
+            target, body, replicas, readiness_gate_of(body, spec), spec.termination_delay_seconds
+        )
         primary["metadata"]["annotations"] = {REVISION_ANNOTATION: objects.template_hash(target)}
         return primary
 

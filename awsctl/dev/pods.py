@@ -267,7 +267,8 @@ class Pods:
             except TimeoutError:
                 pass
             for server in servers:
-                self.ports.pop(server.key, None)
+                if self.ports.get(server.key) is server:  # a new pod may have the IP already (kwok reuses it)
+                    del self.ports[server.key]
             self._bump()
         self._pods.pop(uid, None)
 

@@ -66,7 +66,11 @@ def primary_template(target: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def primary_deployment(
-    target: Mapping[str, Any], canary: Mapping[str, Any], replicas: int, readiness_gate: str | None = None
+    target: Mapping[str, Any],
+    canary: Mapping[str, Any],
+    replicas: int,
+    readiness_gate: str | None = None,
+    termination_delay: int = 0,
 ) -> dict[str, Any]:
     spec = copy.deepcopy(target.get("spec") or {})
     spec.pop("paused", None)
@@ -77,6 +81,8 @@ def primary_deployment(
         pod = spec["template"].setdefault("spec", {})
         gates = [g for g in pod.get("readinessGates") or () if g.get("conditionType") != readiness_gate]
         pod["readinessGates"] = [*gates, {"conditionType": readiness_gate}]
+    if termination_delay:
+        delay_termination(spec["template"].setdefault("spec", {}), termination_delay)
     meta = target.get("metadata") or {}
     return {
         "apiVersion": "apps/v1",
@@ -84,6 +90,58 @@ def primary_deployment(
         "metadata": _primary_metadata(meta, canary, meta.get("labels") or {}),
         "spec": spec,
     }
+
+
+DEFAULT_GRACE_SECONDS = 30  # Kubernetes' terminationGracePeriodSeconds when a pod says none
+
+
+def delay_termination(pod: dict[str, Any], seconds: int) -> None:
+    """A deleted pod keeps serving `seconds` before its containers get SIGTERM: a preStop `sleep` action on
+    every container without a preStop hook of its own (a user's hook is kept), and the grace period grown by
+    as much, so the app keeps its whole shutdown time. The load balancer stops sending it requests meanwhile."""
+    added = False
+    for container in pod.get("containers") or ():
+        lifecycle = container.setdefault("lifecycle", {})
+        if "preStop" not in lifecycle:
+            lifecycle["preStop"] = {"sleep": {"seconds": seconds}}
+            added = True
+    if added:
+        pod["terminationGracePeriodSeconds"] = (
+            int(pod.get("terminationGracePeriodSeconds", DEFAULT_GRACE_SECONDS)) + seconds
+        )
+
+
+def termination_gap(
+    target: Mapping[str, Any], termination_delay: int, deregistration_delay: int
+) -> tuple[str, str] | None:
+    """Why deleting the target's (the canary's) pods can fail requests, as (reason, message), or None.
+
+    awsctl changes nothing of the user's Deployment: it gives the primary its termination delay, and
+    says what the canary's pods lack. A pod that stops at once when deleted can still be sent requests
+    for a moment: the ALB stops only once the target is deregistered (502s, aws-load-balancer-controller
+    #1719). A grace period shorter than the group's deregistration delay cuts requests still in flight."""
+    name = (target.get("metadata") or {}).get("name", "")
+    pod = (((target.get("spec") or {}).get("template") or {}).get("spec")) or {}
+    bare = [c.get("name", "") for c in pod.get("containers") or () if "preStop" not in (c.get("lifecycle") or {})]
+    if bare:
+        return (
+            "NoTerminationDelay",
+            f"Deployment {name}: container(s) {', '.join(bare)} have no preStop hook, so a deleted canary pod stops "
+            "at once while the ALB may still send it requests (502s). Add lifecycle.preStop.sleep.seconds: "
+            f"{termination_delay or TERMINATION_DELAY_HINT} to them, as the primary has (spec.terminationDelaySeconds)",
+        )
+    grace = int(pod.get("terminationGracePeriodSeconds", DEFAULT_GRACE_SECONDS))
+    if deregistration_delay > grace:
+        return (
+            "DrainLongerThanGrace",
+            f"Deployment {name}: its pods' grace period ({grace} s) is shorter than the target groups' deregistration "
+            f"delay ({deregistration_delay} s), so requests still in flight when a pod stops are cut. Lower "
+            "spec.loadBalancer.targetGroup.deregistrationDelaySeconds or raise terminationGracePeriodSeconds",
+        )
+    return None
+
+
+TERMINATION_DELAY_HINT = 15
 
 
 def _primary_metadata(user: Mapping[str, Any], canary: Mapping[str, Any], labels: Mapping[str, str]) -> dict[str, Any]:

@@ -10,13 +10,16 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 from kubernetes import client, config
 
-from awsctl.dev.cluster import Environment
+from awsctl.dev.cluster import Environment, free_port
+from awsctl.dev.dataplane import DataPlane
+from awsctl.dev.pods import TableClient
 from tests.webhooks import webhook_server
 
 pytestmark = pytest.mark.e2e
@@ -134,6 +137,41 @@ def operator(cluster, moto, namespace, tmp_path, request):
     op.stop()
     if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
         print(f"--- operator log ---\n{op.log()[-8000:]}")
+
+
+@pytest.fixture(scope="session")
+def pods_server(cluster, tmp_path_factory):
+    """`python -m awsctl.dev.pods` for the session's cluster: every pod with a port answers on 127.0.0.1."""
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("pods") / "pods.log", "ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "awsctl.dev.pods", f"--kubeconfig={cluster[0].kubeconfig}", f"--port={port}"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    log.close()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: urllib.request.urlopen(f"{url}/healthz", timeout=2).status == 200, what="the pods server")
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(15)
+
+
+@pytest.fixture
+def traffic(moto, pods_server):
+    """A data plane on this test's moto listeners, to the cluster's pods; health checks probe while it
+    runs (other stories keep the realism layer's timer)."""
+    table = TableClient(pods_server)
+    table.ready.wait(10)
+    plane = DataPlane(moto.realism, table.resolve).start()
+    try:
+        yield plane
+    finally:
+        plane.stop()
+        table.close()
 
 
 @pytest.fixture

@@ -136,3 +136,18 @@ def test_the_load_summary():
         {"start": 1.0, "versions": {"v1": 1.0}},
     ]
     assert summary.latency_ms["p50"] == 10.0 and summary.latency_ms["max"] == 30.0
+
+
+def test_a_new_pod_on_a_terminating_pods_ip_keeps_its_place_in_the_table():
+    """kwok gives a deleted pod's IP to a new pod while the old one may still be in its preStop sleep."""
+    pods = LocalPods()
+    try:
+        old = pod("old", "10.244.0.9", image="web:v1", prestop=0.5)
+        pods.observe("ADDED", old)
+        pods.observe("MODIFIED", {**old, "metadata": {**old["metadata"], "deletionTimestamp": "2026-12-03T00:00:00Z"}})
+        pods.observe("ADDED", pod("new", "10.244.0.9", image="web:v2"))
+        time.sleep(1.5)  # the old pod's preStop is over and it has stopped
+        address = pods.resolve("10.244.0.9", 8080)
+        assert address is not None and fetch(address) == (200, "v2")
+    finally:
+        pods.close()

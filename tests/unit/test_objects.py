@@ -1,3 +1,7 @@
+import copy
+
+import pytest
+
 from awsctl.planning import naming, objects
 
 CANARY = {"metadata": {"name": "web", "namespace": "ns", "uid": "u-1"}}
@@ -22,6 +26,63 @@ def test_primary_deployment_rewrites_selector_labels_only():
     assert primary["spec"]["template"]["metadata"]["labels"] == {"app": "web-primary", "v": "1"}
     assert primary["metadata"]["ownerReferences"][0]["uid"] == "u-1"
     assert TARGET["spec"]["template"]["metadata"]["labels"]["app"] == "web"  # input untouched
+
+
+SLEEP_15 = {"preStop": {"sleep": {"seconds": 15}}}
+OWN_HOOK = {"preStop": {"exec": {"command": ["/bin/drain"]}}}
+
+
+@pytest.mark.parametrize(
+    ("pod", "delay", "lifecycles", "grace"),
+    [
+        ({"containers": [{"name": "a"}]}, 15, [SLEEP_15], 45),  # 30 s by default, plus the delay
+        ({"containers": [{"name": "a"}], "terminationGracePeriodSeconds": 60}, 15, [SLEEP_15], 75),
+        ({"containers": [{"name": "a", "lifecycle": OWN_HOOK}]}, 15, [OWN_HOOK], None),  # the user's hook stays
+        (
+            {"containers": [{"name": "a", "lifecycle": OWN_HOOK}, {"name": "b"}]},
+            5,
+            [OWN_HOOK, {"preStop": {"sleep": {"seconds": 5}}}],
+            35,
+        ),
+        (
+            {"containers": [{"name": "a", "lifecycle": {"postStart": {"sleep": {"seconds": 1}}}}]},
+            15,
+            [{"postStart": {"sleep": {"seconds": 1}}, **SLEEP_15}],
+            45,
+        ),
+        ({"containers": [{"name": "a"}]}, 0, [None], None),  # 0: nothing added
+    ],
+)
+def test_the_primary_keeps_serving_while_its_target_is_deregistered(pod, delay, lifecycles, grace):
+    before = copy.deepcopy(pod)
+    target = {**TARGET, "spec": {**TARGET["spec"], "template": {"metadata": {"labels": {"app": "web"}}, "spec": pod}}}
+    made = objects.primary_deployment(target, CANARY, 2, termination_delay=delay)["spec"]["template"]["spec"]
+    assert [c.get("lifecycle") for c in made["containers"]] == lifecycles
+    assert made.get("terminationGracePeriodSeconds") == (
+        grace if grace is not None else pod.get("terminationGracePeriodSeconds")
+    )
+    assert pod == before  # the target's template is left as it was
+
+
+def _target(pod: dict) -> dict:
+    return {"metadata": {"name": "web"}, "spec": {"template": {"spec": pod}}}
+
+
+@pytest.mark.parametrize(
+    ("pod", "drain", "reason"),
+    [
+        ({"containers": [{"name": "app"}]}, 30, "NoTerminationDelay"),
+        ({"containers": [{"name": "app", "lifecycle": SLEEP_15}, {"name": "sidecar"}]}, 30, "NoTerminationDelay"),
+        ({"containers": [{"name": "app", "lifecycle": SLEEP_15}]}, 30, None),  # grace 30 s covers a 30 s drain
+        ({"containers": [{"name": "app", "lifecycle": SLEEP_15}]}, 300, "DrainLongerThanGrace"),
+        ({"containers": [{"name": "app", "lifecycle": OWN_HOOK}], "terminationGracePeriodSeconds": 400}, 300, None),
+    ],
+)
+def test_what_deleting_the_canarys_pods_can_cost(pod, drain, reason):
+    gap = objects.termination_gap(_target(pod), 15, drain)
+    assert (gap[0] if gap else None) == reason
+    if reason == "NoTerminationDelay":
+        assert "lifecycle.preStop.sleep.seconds: 15" in gap[1]
 
 
 def test_template_hash_ignores_replicas():

@@ -1,0 +1,159 @@
+"""Requests, not only state: stories under constant load through the data plane, counting failed requests.
+
+Each story sends 50 requests a second (open loop) through the listener to the pods that answer, from
+the moment the Canary is Initialized until its pods have settled, and asserts how many failed: none,
+apart from a broken canary's own errors while it had weight.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from kubernetes import client
+
+from awsctl.dev.load import Load
+from tests.e2e.canaries import V2, app, reasons, replicas_of, set_image, status, wait_phase
+from tests.e2e.conftest import wait_for
+from tests.e2e.objects import canary, create, deployment, service
+
+RATE = 50
+
+
+def condition(st: dict, kind: str) -> dict:
+    return next(c for c in st.get("conditions") or () if c["type"] == kind)
+
+
+def report(name: str, load: Load) -> None:
+    summary = load.summary()
+    print(f"{name}: {summary.line()}")
+    failed = [r for r in load.responses if r.failed]
+    print("first failures:", [(round(r.sent, 2), r.status, r.error, r.pod) for r in failed[:10]])
+
+
+def test_a_promotion_with_a_bake_loses_no_request(kube, namespace, moto, operator, traffic):
+    listener = moto.listener(namespace)
+    app(kube, namespace)
+    create(
+        kube,
+        namespace,
+        canary(
+            "web",
+            listener=listener,
+            rule={"priority": 10},
+            analysis={"stepWeights": [5, 25], "bake": {"duration": "5s"}},
+        ),
+    )
+    wait_phase(kube, namespace, "Initialized", timeout=90)
+    load = Load(traffic.wait_listener(listener) + "/", RATE).start()
+    try:
+        set_image(kube, namespace, V2)
+        wait_phase(kube, namespace, "Succeeded", timeout=180)
+        wait_for(lambda: replicas_of(kube, namespace, "web") == 0, what="the canary scaled to 0")
+        settle = load.summary().requests / RATE + 10  # the canary's pods stop, the primary serves on
+        wait_for(lambda: load.summary().requests / RATE >= settle, timeout=30, what="10 s more of load")
+    finally:
+        load.stop()
+    report("promotion", load)
+    summary = load.summary()
+    assert summary.requests > 20 * RATE
+    assert summary.failures == 0
+    last = Counter(r.version for r in load.responses[-RATE:])
+    assert last == {"v2": RATE}, last  # the promoted revision serves everything at the end
+
+
+def test_primary_pods_deleted_during_progressing_lose_no_request(kube, namespace, moto, operator, traffic):
+    listener = moto.listener(namespace)
+    app(kube, namespace, replicas=3)
+    create(
+        kube,
+        namespace,
+        canary(
+            "web",
+            listener=listener,
+            rule={"priority": 10},
+            analysis={"interval": "2s", "stepWeights": [5, 10, 15, 20, 25, 30, 35, 40]},
+        ),
+    )
+    wait_phase(kube, namespace, "Initialized", timeout=90)
+    load = Load(traffic.wait_listener(listener) + "/", RATE).start()
+    core = client.CoreV1Api(kube)
+    deleted = []
+    try:
+        set_image(kube, namespace, V2)
+        wait_phase(kube, namespace, "Progressing", timeout=60)
+        while status(kube, namespace).get("phase") == "Progressing" and len(deleted) < 4:
+            pods = [
+                p.metadata.name
+                for p in core.list_namespaced_pod(namespace, label_selector="app=web-primary").items
+                if not p.metadata.deletion_timestamp
+            ]
+            core.delete_namespaced_pod(sorted(pods)[0], namespace)
+            deleted.append(sorted(pods)[0])
+            time.sleep(4)
+        wait_phase(kube, namespace, "Succeeded", timeout=240)
+    finally:
+        load.stop()
+    report("primary pods deleted", load)
+    assert len(deleted) >= 3, deleted
+    assert load.summary().failures == 0  # 7 of 3891 failed (502) before the primary had a preStop sleep
+    # The user's Deployment (the canary) has no preStop hook: said, not changed.
+    gap = condition(status(kube, namespace), "GracefulTermination")
+    assert (gap["status"], gap["reason"]) == ("False", "NoTerminationDelay") and "preStop" in gap["message"]
+    assert "NoTerminationDelay" in reasons(kube, namespace)
+
+
+def test_a_rollback_on_real_errors_fails_only_the_canarys_own_requests(kube, namespace, moto, operator, traffic):
+    """v3 answers half its requests with 500. The analysis sees that only through the CloudWatch metrics the
+    data plane published from the traffic (a minute's period, once it is over), and rolls v3 back."""
+    listener = moto.listener(namespace)
+    app(kube, namespace)
+    success = {"name": "request-success-rate", "interval": "1m", "thresholdRange": {"min": 99}}
+    analysis = {"interval": "5s", "stepWeights": [10, 50], "metrics": [success], "noDataTolerance": 40}
+    create(kube, namespace, canary("web", listener=listener, rule={"priority": 10}, analysis=analysis))
+    wait_phase(kube, namespace, "Initialized", timeout=90)
+    load = Load(traffic.wait_listener(listener) + "/", RATE).start()
+    try:
+        broken = {"name": "app", "image": "registry.local/app:v3", "env": [{"name": "DEV_ERROR_RATE", "value": "0.5"}]}
+        client.AppsV1Api(kube).patch_namespaced_deployment(
+            "web", namespace, {"spec": {"template": {"spec": {"containers": [broken]}}}}
+        )
+        st = wait_phase(kube, namespace, "Failed", timeout=240)
+        wait_for(lambda: replicas_of(kube, namespace, "web") == 0, what="the canary scaled to 0")
+        settle = load.summary().requests / RATE + 5
+        wait_for(lambda: load.summary().requests / RATE >= settle, timeout=30, what="5 s more of load")
+    finally:
+        load.stop()
+    report("rollback", load)
+    failing = st["metrics"][0]
+    assert failing["verdict"] == "fail" and failing["value"] < 99, failing
+    failed = [r for r in load.responses if r.failed]
+    assert failed and {(r.status, r.version) for r in failed} == {(500, "v3")}  # v3's own errors, nothing else
+    assert {r.version for r in load.responses[-RATE:]} == {"v1"}
+
+
+def test_scaling_the_deployment_mid_rollout_loses_no_request(kube, namespace, moto, operator, traffic):
+    """Your Deployment is the canary: awsctl never edits it, so its pods need their own preStop sleep (the
+    fix for aws-load-balancer-controller#1719). Without one, the Canary's GracefulTermination condition says
+    so (see the primary-churn story); with one, scaling it down mid-rollout fails no request."""
+    listener = moto.listener(namespace)
+    web = deployment("web", replicas=2, container_port=8080)
+    web["spec"]["template"]["spec"]["containers"][0]["lifecycle"] = {"preStop": {"sleep": {"seconds": 5}}}
+    create(kube, namespace, web, service("web", port=80, target_port=8080))
+    analysis = {"interval": "3s", "stepWeights": [5, 10, 15, 20, 25, 30, 35, 40, 45, 50]}
+    create(kube, namespace, canary("web", listener=listener, rule={"priority": 10}, analysis=analysis))
+    wait_phase(kube, namespace, "Initialized", timeout=90)
+    load = Load(traffic.wait_listener(listener) + "/", RATE).start()
+    apps = client.AppsV1Api(kube)
+    try:
+        set_image(kube, namespace, V2)
+        wait_for(lambda: status(kube, namespace).get("canaryWeight", 0) >= 10, timeout=90, what="the canary at 10%")
+        apps.patch_namespaced_deployment_scale("web", namespace, {"spec": {"replicas": 4}})
+        wait_for(lambda: status(kube, namespace).get("canaryWeight", 0) >= 20, timeout=90, what="the canary at 20%")
+        apps.patch_namespaced_deployment_scale("web", namespace, {"spec": {"replicas": 1}})
+        st = wait_phase(kube, namespace, "Succeeded", timeout=240)
+    finally:
+        load.stop()
+    report("scaled", load)
+    assert load.summary().failures == 0
+    assert condition(st, "GracefulTermination")["status"] == "True"
