@@ -92,6 +92,7 @@ bench: venv cluster-tools
 	$(PY) -m benchmarks.rollouts || status=1; \
 	$(PY) -m benchmarks.realism || status=1; \
 	$(PY) -m benchmarks.gates || status=1; \
+	$(PY) -m benchmarks.dataplane || status=1; \
 	exit $$status
 
 demo: venv cluster-tools

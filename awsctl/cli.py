@@ -170,9 +170,9 @@ def _main(argv: list[str] | None) -> int:
         print(f"awsctl {__version__}")
         return 0
     if args.command in ("dev", "demo"):
-        from awsctl.dev import missing_message, missing_packages
+        from awsctl.dev import EXTRAS, missing_message, missing_packages
 
-        missing = missing_packages()
+        missing = missing_packages(extras=EXTRAS[args.command])
         if missing:
             print(f"error: {missing_message(args.command, missing)}", file=sys.stderr)
             return 1

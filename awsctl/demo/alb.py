@@ -31,8 +31,8 @@ def create_alb(elbv2, ec2, name: str = "awsctl-demo") -> tuple[str, str]:
 
 def record_requests(cloudwatch, listener_arn: str, target_group_arn: str, requests: float, errors: float) -> None:
     """Writes the datapoints an ALB would publish for one target group now (RequestCount and
-    HTTPCode_Target_5XX_Count, high resolution): moto has no data plane, so the demo and the tests
-    play the ALB's part."""
+    HTTPCode_Target_5XX_Count, high resolution): for the test stories that seed CloudWatch rather
+    than run traffic through the data plane (`awsctl.dev.dataplane`), which the demo does."""
     dims = [
         {"Name": "TargetGroup", "Value": target_group_dimension(target_group_arn)},
         {"Name": "LoadBalancer", "Value": load_balancer_dimension(listener_arn)},

@@ -1,14 +1,16 @@
 """`awsctl demo`: the main job on the embedded default, in one command.
 
-Local control plane and moto (`awsctl dev up`), the ALB from terraform/examples/local (or boto3 when
-terraform is absent), the CRDs, the operator, then a headless app with a Canary stepping
-0.5% -> 5% -> 25% -> 50%, then a bake at 100% with the primary warm: a good image bakes and is
-promoted; a bad image passes the steps but fails under full load, its CloudWatch alarm goes to
-ALARM during the bake, and the weight goes back to the primary (which never stopped) at once.
-moto has no real traffic and evaluates no alarms, so the demo plays the ALB's part (it writes the
-RequestCount and 5XX metrics CloudWatch would have for the canary group, in proportion to the
-weight AWS shows) and the alarm's. It ends with a summary and a PNG of canary weight and success
-rate, with the bakes marked, and stops everything it started.
+Local control plane, pods that answer and moto with its data plane (`awsctl dev up`), the ALB from
+terraform/examples/local (or boto3 when terraform is absent), the CRDs, the operator, then a headless
+app with a Canary stepping 0.5% -> 5% -> 25% -> 50%, then a bake at 100% with the primary warm.
+
+Real requests run through the listener the whole time (100 a second, open loop). A good image steps
+up, bakes and is promoted. A bad image's pods answer 30% of their requests with 500: the analysis
+learns it only from the CloudWatch metrics the data plane published from that traffic (a minute's
+period, once the minute is over), and the weight goes back to the primary. It ends with the failed
+requests counted (only the bad image's own, while it had weight), a summary, and a plot (matplotlib)
+of the share per version the requests measured, the weight AWS showed and the error rate, and it
+stops everything it started.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -25,16 +26,18 @@ from pathlib import Path
 from typing import cast
 
 from awsctl.api.phases import FINISHED, Phase
-from awsctl.demo.alb import create_alb, record_requests
+from awsctl.demo.alb import create_alb
 from awsctl.dev.cluster import Environment
+from awsctl.dev.load import Load, Response
 from awsctl.dev.waiting import wait_until
 from awsctl.routing.alb_wire import weights_of
 
 NS = "demo"
 GOOD, BAD = "demo/web:v2", "demo/web:v3-broken"
-ALARM = "demo-web-5xx"
+BAD_ERROR_RATE = 0.3  # the share of its requests v3-broken's pods answer with 500
 BAKE_SECONDS = 20
-REQUESTS_PER_SECOND = 2000  # what the demo ALB receives; the canary gets its weight's share
+RATE = 100  # requests per second through the listener; the canary gets its weight's share
+HOST = "web.demo"
 
 
 def _step(text: str) -> None:
@@ -46,38 +49,30 @@ class Recording:
     started: float = field(default_factory=time.monotonic)
     times: list[float] = field(default_factory=list)
     weights: list[float] = field(default_factory=list)
-    success: list[float | None] = field(default_factory=list)
     marks: list[tuple[float, str]] = field(default_factory=list)
 
     def now(self) -> float:
         return time.monotonic() - self.started
 
 
-class Traffic:
-    """Plays the ALB: every half second, the canary group gets its weight's share of the requests,
-    and the image it runs decides how many of them fail."""
-
-    def __init__(self, cloudwatch, listener_arn: str):
-        self.cloudwatch, self.listener = cloudwatch, listener_arn
-        self.group: str | None = None
-        self.canary_weight = 0.0
-        self.error_rate = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> Traffic:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.5):
-            requests = REQUESTS_PER_SECOND * 0.5 * self.canary_weight / 100
-            if self.group and requests > 0:
-                record_requests(self.cloudwatch, self.listener, self.group, requests, round(requests * self.error_rate))
+def per_second(responses: list[Response], end: float) -> tuple[list[float], dict[str, list[float | None]], list]:
+    """The requests' own measure, one-second windows: the share each version answered, and the share
+    that failed (connection errors included)."""
+    seconds = list(range(int(end) + 1))
+    answered: list[dict[str, int]] = [{} for _ in seconds]
+    failed, total = [0] * len(seconds), [0] * len(seconds)
+    for r in responses:
+        index = int(r.sent)
+        if index >= len(seconds):
+            continue
+        total[index] += 1
+        failed[index] += r.failed
+        if r.version:
+            answered[index][r.version] = answered[index].get(r.version, 0) + 1
+    versions = sorted({v for window in answered for v in window})
+    shares = {v: [100 * w.get(v, 0) / n if n else None for w, n in zip(answered, total, strict=True)] for v in versions}
+    errors = [100 * f / n if n else None for f, n in zip(failed, total, strict=True)]
+    return [float(x) for x in seconds], shares, errors
 
 
 def _alb(env: Environment, state_dir: Path, exports: dict) -> tuple[str, str]:
@@ -107,7 +102,7 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
     _step("starting the local control plane and moto (awsctl dev up)")
     exports = env.up()
     os.environ.update(exports)
-    operator, traffic = None, None
+    operator, load = None, None
     try:
         listener, how = _alb(env, state_dir, exports)
         api_client = config.new_client_from_config(str(env.kubeconfig))
@@ -179,21 +174,9 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
         )
         import boto3
 
-        cloudwatch = boto3.client("cloudwatch")
-        cloudwatch.put_metric_alarm(
-            AlarmName=ALARM,
-            Namespace="AWS/ApplicationELB",
-            MetricName="HTTPCode_Target_5XX_Count",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=50,
-            ComparisonOperator="GreaterThanThreshold",
-        )
-        cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="OK", StateReason="no 5xx")
         _step(
-            f"creating the Canary: steps 0.5% -> 5% -> 25% -> 50%, success rate >= 99% (1 m periods), "
-            f"then a {BAKE_SECONDS} s bake at 100% gated by the alarm {ALARM}"
+            f"creating the Canary: steps 0.5% -> 5% -> 25% -> 50%, success rate >= 99% (1 m periods, as ALB "
+            f"publishes them), then a {BAKE_SECONDS} s bake at 100%"
         )
         custom.create_namespaced_custom_object(
             "awsctl.io",
@@ -211,18 +194,20 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
                     # after registration (5 s x 2), as AWS allows at the least.
                     "loadBalancer": {
                         "listenerARN": listener,
-                        "rule": {"priority": 10, "hosts": ["web.demo"]},
+                        "rule": {"priority": 10, "hosts": [HOST]},
                         "targetGroup": {
                             "healthCheck": {"intervalSeconds": 5, "healthyThresholdCount": 2},
                             "deregistrationDelaySeconds": 5,
                         },
                     },
+                    # ALB publishes a minute's metrics once the minute is over: up to 2 minutes without
+                    # data hold the first step (12 checks of 10 s) instead of failing it.
                     "analysis": {
-                        "interval": "2s",
+                        "interval": "10s",
                         "threshold": 2,
+                        "noDataTolerance": 12,
                         "stepWeights": [0.5, 5, 25, 50],
                         "metrics": [{"name": "request-success-rate", "interval": "1m", "thresholdRange": {"min": 99}}],
-                        "alarms": [{"name": ALARM}],
                         "bake": {"weight": 100, "duration": f"{BAKE_SECONDS}s"},
                     },
                 },
@@ -232,7 +217,7 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
         def canary() -> dict:
             return cast(dict, custom.get_namespaced_custom_object("awsctl.io", "v1alpha1", NS, "canaries", "web"))
 
-        st = wait_until(
+        wait_until(
             lambda: (lambda s: s if s.get("phase") == Phase.INITIALIZED else None)(canary().get("status") or {}),
             "Canary Initialized",
         )
@@ -242,12 +227,16 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
             f"ip target groups, all traffic on the primary"
         )
 
-        traffic = Traffic(cloudwatch, listener).start()
-        traffic.group = st["targetGroups"]["canary"][0]
-        record = Recording()
+        url = wait_until(
+            lambda: next((row["url"] for row in env.listeners() if row["listenerArn"] == listener), None),
+            "the listener's data plane",
+        )
+        _step(f"sending {RATE} requests a second (Host: {HOST}) through the listener at {url}")
+        load = Load(url + "/", RATE, headers={"Host": HOST}).start()
+        record = Recording(started=load.started)
         elbv2 = boto3.client("elbv2")
 
-        def follow(until: Collection[str], label: str, on_bake=None) -> dict:
+        def follow(until: Collection[str], label: str) -> dict:
             """Live progress, one line a second: AWS's weights and health, phase, the metric awsctl saw."""
             last_line, baking = "", False
             while True:
@@ -255,15 +244,12 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
                 if status.get("phase") == Phase.BAKING and not baking and status.get("lastAppliedSpec") != label:
                     baking = True
                     record.marks.append((record.now(), "BAKE"))
-                    if on_bake:
-                        on_bake()
                 rule = (status.get("listenerRule") or {}).get("arn")
                 actions = elbv2.describe_rules(RuleArns=[rule])["Rules"][0]["Actions"] if rule else []
                 weights = weights_of(actions)
                 total = sum(weights.values()) or 1
                 canary_arn = status["targetGroups"]["canary"][0]
                 share = 100.0 * weights.get(canary_arn, 0) / total
-                traffic.canary_weight = share
                 metric = next((m for m in status.get("metrics") or () if "value" in m), None)
                 health = []
                 for role in ("primary", "canary"):
@@ -277,16 +263,19 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
                     health.append(f"{role} [{counts}]")
                 record.times.append(record.now())
                 record.weights.append(share)
-                record.success.append(metric["value"] if metric and share > 0 else None)
                 rate = f"{metric['value']:.1f}%" if metric else "-"
-                alarm = next((a["state"] for a in status.get("alarms") or ()), "-")
-                line = (
-                    f"    {record.now():5.1f}s  {status.get('phase', ''):<16} canary {share:5.1f}% alarm {alarm} "
-                    f"(ALB {weights.get(canary_arn, 0)}/{total})  {'  '.join(health)}  success {rate}"
+                recent = load.since(record.now() - 5)
+                failed = sum(r.failed for r in recent)
+                news = (
+                    f"{status.get('phase', ''):<16} canary {share:5.1f}% (ALB {weights.get(canary_arn, 0)}/{total})  "
+                    f"{'  '.join(health)}  analysis success {rate}"
                 )
-                if line.split("s ", 1)[1] != last_line:
-                    print(line, flush=True)
-                    last_line = line.split("s ", 1)[1]
+                if news != last_line:  # a line when AWS, the phase or the analysis moved
+                    print(
+                        f"    {record.now():5.1f}s  {news}  failed now {100 * failed / max(1, len(recent)):4.1f}%",
+                        flush=True,
+                    )
+                    last_line = news
                 if status.get("phase") in until and status.get("lastAppliedSpec") != label:
                     return status
                 time.sleep(1.0)
@@ -296,7 +285,6 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
         )
         promoted_from = canary()["status"]["lastAppliedSpec"]
         record.marks.append((record.now(), "V2"))
-        traffic.error_rate = 0.0
         apps.patch_namespaced_deployment(
             "web", NS, {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": GOOD}]}}}}
         )
@@ -304,45 +292,54 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
         primary_image = apps.read_namespaced_deployment("web-primary", NS).spec.template.spec.containers[0].image
         print(f"    {good['phase']}: web-primary now runs {primary_image}")
 
-        _step(f"rolling out {BAD}: fine at small weights, failing under full load; its alarm fires during the bake")
-        record.marks.append((record.now(), "V3"))
-        traffic.error_rate = 0.0
-
-        def overload() -> None:
-            """At 100% the new version's connection pool runs out: 30% 5xx, and the alarm fires."""
-            traffic.error_rate = 0.30
-            cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason="5xx above 50 per minute")
-            print(f"    {record.now():5.1f}s  {ALARM} -> ALARM", flush=True)
-
-        apps.patch_namespaced_deployment(
-            "web", NS, {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": BAD}]}}}}
+        _step(
+            f"rolling out {BAD}: its pods answer {BAD_ERROR_RATE:.0%} of requests with 500; the analysis sees it "
+            "in the metrics the data plane publishes, once a minute"
         )
-        bad = follow(FINISHED, good["lastAppliedSpec"], on_bake=overload)
+        record.marks.append((record.now(), "V3"))
+        broken = {
+            "name": "web",
+            "image": BAD,
+            "env": [{"name": "DEV_ERROR_RATE", "value": str(BAD_ERROR_RATE)}],
+        }
+        apps.patch_namespaced_deployment("web", NS, {"spec": {"template": {"spec": {"containers": [broken]}}}})
+        bad = follow(FINISHED, good["lastAppliedSpec"])
         primary_image = apps.read_namespaced_deployment("web-primary", NS).spec.template.spec.containers[0].image
         print(f"    {bad['phase']}: {bad.get('message', '')}")
-        print(f"    web-primary still runs {primary_image}: it stayed warm through the bake, no capacity gap")
+        print(f"    web-primary still runs {primary_image}")
+        time.sleep(5)  # the canary's pods go; the primary serves on
+        summary = load.stop()
+        failures = [r for r in load.responses if r.failed]
+        by = sorted({(r.status, r.version) for r in failures}, key=str)
+        own = all(status == 500 and version == "v3-broken" for status, version in by)
+        print(f"    {summary.line()}")
+        print(f"    failed requests: {len(failures)}, answered by {by or 'none'}" + ("" if own else " (NOT only v3's)"))
 
         _step("awsctl status")
         subprocess.run([sys.executable, "-m", "awsctl", "status", "-n", NS], check=False)
 
-        from awsctl.demo.plot import BLUE, RED, chart
+        from awsctl.demo.plot import chart
 
+        seconds, shares, errors = per_second(list(load.responses), record.now())
         png = chart(
             state_dir / "canary.png",
-            record.times,
-            [("CANARY WEIGHT %", record.weights, BLUE), ("SUCCESS RATE %", record.success, RED)],
-            record.marks,
+            seconds=seconds,
+            shares=shares,
+            weight_times=record.times,
+            weights=record.weights,
+            errors=errors,
+            marks=record.marks,
         )
         _step("summary")
         print(f"    ALB from {how}; {GOOD} {good['phase']}, {BAD} {bad['phase']}")
         print(f"    weights stepped {sorted({round(w, 1) for w in record.weights})} (percent, as AWS showed them)")
-        print(f"    plot of canary weight and success rate: {png}")
+        print(f"    plot of the share per version, the weight AWS showed and the failed requests: {png}")
         print(f"    demo finished in {time.monotonic() - started:.1f}s")
-        ok = good["phase"] == Phase.SUCCEEDED and bad["phase"] == Phase.FAILED
+        ok = good["phase"] == Phase.SUCCEEDED and bad["phase"] == Phase.FAILED and own
         return 0 if ok else 1
     finally:
-        if traffic:
-            traffic.stop()
+        if load:
+            load.stop()
         if operator:
             operator.terminate()
             try:

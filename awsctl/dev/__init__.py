@@ -10,10 +10,11 @@ import re
 from importlib import metadata
 
 EXTRA = "dev"
+EXTRAS = {"dev": ("dev",), "demo": ("dev", "demo")}  # what each command needs: `demo` also draws its plot
 
 
-def missing_packages(requires: list[str] | None = None) -> list[str]:
-    """The distributions of the `dev` extra that are not installed (`requires`: the metadata's lines)."""
+def missing_packages(requires: list[str] | None = None, extras: tuple[str, ...] = (EXTRA,)) -> list[str]:
+    """The distributions of these extras that are not installed (`requires`: the metadata's lines)."""
     if requires is None:
         try:
             requires = metadata.requires("awsctl") or []
@@ -22,7 +23,7 @@ def missing_packages(requires: list[str] | None = None) -> list[str]:
     out = []
     for line in requires:
         requirement, _, marker = line.partition(";")
-        if re.search(rf"""extra\s*==\s*["']{EXTRA}["']""", marker) is None:
+        if not any(re.search(rf"""extra\s*==\s*["']{extra}["']""", marker) for extra in extras):
             continue
         name = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement.strip())
         if name is None:
@@ -35,4 +36,5 @@ def missing_packages(requires: list[str] | None = None) -> list[str]:
 
 
 def missing_message(command: str, missing: list[str]) -> str:
-    return f"awsctl {command} needs {', '.join(missing)}, from the {EXTRA} extra: pip install 'awsctl[{EXTRA}]'"
+    extra = EXTRAS.get(command, (EXTRA,))[-1]
+    return f"awsctl {command} needs {', '.join(missing)}, from the {extra} extra: pip install 'awsctl[{extra}]'"

@@ -496,8 +496,8 @@ class DataPlane:
     async def _metrics_loop(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            if self.publish_metrics:
-                self.publish_closed(time.time())
+            if self.publish_metrics:  # off the loop: a busy minute is thousands of datapoints for moto
+                await asyncio.get_running_loop().run_in_executor(None, self.publish_closed, time.time())
 
     def publish_closed(self, now: float) -> None:
         """Publishes every period that ended over a second before `now`, and the host counts of the

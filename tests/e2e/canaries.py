@@ -115,3 +115,14 @@ def started(kube, namespace, moto, analysis):
     create(kube, namespace, canary("web", listener=listener, rule={"priority": 10}, analysis=analysis))
     st = wait_phase(kube, namespace, "Initialized")
     return st["listenerRule"]["arn"], st["targetGroups"]["canary"][0]
+
+
+def delete_canary(kube, namespace, *, timeout, what, name="web"):
+    """Deletes the Canary and waits until its finalizer has let it go."""
+    custom = client.CustomObjectsApi(kube)
+    custom.delete_namespaced_custom_object("awsctl.io", "v1alpha1", namespace, "canaries", name)
+    wait_for(
+        lambda: not custom.list_namespaced_custom_object("awsctl.io", "v1alpha1", namespace, "canaries")["items"],
+        timeout=timeout,
+        what=what,
+    )

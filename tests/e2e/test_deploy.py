@@ -8,7 +8,7 @@ import yaml
 from kubernetes import client, dynamic
 
 from awsctl.dev.cluster import free_port
-from tests.e2e.canaries import V2, app, set_image, status, wait_phase
+from tests.e2e.canaries import V2, app, delete_canary, set_image, status, wait_phase
 from tests.e2e.conftest import Operator, wait_for
 from tests.e2e.objects import canary, create
 
@@ -114,18 +114,7 @@ def test_operator_runs_a_rollout_with_exactly_the_deployed_role(cluster, kube, n
             what="v3 promoted",
         )
 
-        client.CustomObjectsApi(kube).delete_namespaced_custom_object(
-            "awsctl.io", "v1alpha1", namespace, "canaries", "web"
-        )
-        wait_for(
-            lambda: (
-                not client.CustomObjectsApi(kube).list_namespaced_custom_object(
-                    "awsctl.io", "v1alpha1", namespace, "canaries"
-                )["items"]
-            ),
-            timeout=60,
-            what="Canary removed under RBAC",
-        )
+        delete_canary(kube, namespace, timeout=60, what="Canary removed under RBAC")
         assert moto.awsctl_target_groups() == []
     finally:
         operator.stop()

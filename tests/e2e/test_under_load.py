@@ -13,15 +13,21 @@ from collections import Counter
 from kubernetes import client
 
 from awsctl.dev.load import Load
-from tests.e2e.canaries import V2, app, reasons, replicas_of, set_image, status, wait_phase
+from tests.e2e.canaries import V2, app, delete_canary, reasons, replicas_of, set_image, status, wait_phase
 from tests.e2e.conftest import wait_for
-from tests.e2e.objects import canary, create, deployment, service
+from tests.e2e.objects import binding, canary, create, deployment, service
 
 RATE = 50
 
 
 def condition(st: dict, kind: str) -> dict:
     return next(c for c in st.get("conditions") or () if c["type"] == kind)
+
+
+def more_load(load: Load, seconds: float) -> None:
+    """Waits while the load runs `seconds` more, counted in requests sent."""
+    settle = len(load.responses) / RATE + seconds
+    wait_for(lambda: len(load.responses) / RATE >= settle, timeout=seconds + 20, what=f"{seconds} s more of load")
 
 
 def report(name: str, load: Load) -> None:
@@ -50,8 +56,7 @@ def test_a_promotion_with_a_bake_loses_no_request(kube, namespace, moto, operato
         set_image(kube, namespace, V2)
         wait_phase(kube, namespace, "Succeeded", timeout=180)
         wait_for(lambda: replicas_of(kube, namespace, "web") == 0, what="the canary scaled to 0")
-        settle = load.summary().requests / RATE + 10  # the canary's pods stop, the primary serves on
-        wait_for(lambda: load.summary().requests / RATE >= settle, timeout=30, what="10 s more of load")
+        more_load(load, 10)  # the canary's pods stop, the primary serves on
     finally:
         load.stop()
     report("promotion", load)
@@ -120,8 +125,7 @@ def test_a_rollback_on_real_errors_fails_only_the_canarys_own_requests(kube, nam
         )
         st = wait_phase(kube, namespace, "Failed", timeout=240)
         wait_for(lambda: replicas_of(kube, namespace, "web") == 0, what="the canary scaled to 0")
-        settle = load.summary().requests / RATE + 5
-        wait_for(lambda: load.summary().requests / RATE >= settle, timeout=30, what="5 s more of load")
+        more_load(load, 5)
     finally:
         load.stop()
     report("rollback", load)
@@ -157,3 +161,49 @@ def test_scaling_the_deployment_mid_rollout_loses_no_request(kube, namespace, mo
     report("scaled", load)
     assert load.summary().failures == 0
     assert condition(st, "GracefulTermination")["status"] == "True"
+
+
+def test_deleting_a_canary_with_revert_on_deletion_loses_no_request(kube, namespace, moto, operator, traffic, hooks):
+    """Your app served through your own target group (your binding keeps it filled from your Service) on the
+    listener's default action. A Canary takes that action over, rolls out to 40%, and is deleted: traffic
+    goes back to the primary, then to your group, and your Deployment is scaled back, with no request lost."""
+    hooks.respond("/promote", 403)
+    listener = moto.listener(namespace)
+    yours = moto.target_group(f"{namespace}-yours", port=8080)
+    moto.client("elbv2").modify_listener(
+        ListenerArn=listener, DefaultActions=[{"Type": "forward", "TargetGroupArn": yours}]
+    )
+    app(kube, namespace)
+    create(kube, namespace, binding("yours", service="web", port=80, target_group_arn=yours))
+    load = Load(traffic.wait_listener(listener) + "/", RATE)
+    wait_for(
+        lambda: moto.target_states(yours) and set(moto.target_states(yours).values()) == {"healthy"},
+        timeout=60,
+        what="your group serving",
+    )
+    load.start()
+    try:
+        create(
+            kube,
+            namespace,
+            canary(
+                "web",
+                listener=listener,
+                revertOnDeletion=True,
+                analysis={
+                    "stepWeights": [20, 40],
+                    "webhooks": [{"name": "gate", "type": "confirm-promotion", "url": f"{hooks.url}/promote"}],
+                },
+            ),
+        )
+        wait_phase(kube, namespace, "Initialized", timeout=90)
+        set_image(kube, namespace, V2)
+        wait_phase(kube, namespace, "WaitingPromotion", timeout=120)
+        delete_canary(kube, namespace, timeout=120, what="the Canary gone")
+        more_load(load, 20)  # the primary's pods stop; yours serve
+    finally:
+        load.stop()
+    report("deletion", load)
+    assert load.summary().failures == 0
+    versions = Counter(r.version for r in load.responses[-RATE:])
+    assert versions == {"v2": RATE}, versions  # your Deployment, now v2, serves everything
