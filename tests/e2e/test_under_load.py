@@ -13,9 +13,9 @@ from collections import Counter
 from kubernetes import client
 
 from awsctl.dev.load import Load
-from tests.e2e.canaries import V2, app, delete_canary, reasons, replicas_of, set_image, status, wait_phase
+from tests.e2e.canaries import V2, app, reasons, replicas_of, set_image, status, wait_phase
 from tests.e2e.conftest import wait_for
-from tests.e2e.objects import binding, canary, create, deployment, service
+from tests.e2e.objects import canary, create, deployment, service
 
 RATE = 50
 
@@ -161,49 +161,3 @@ def test_scaling_the_deployment_mid_rollout_loses_no_request(kube, namespace, mo
     report("scaled", load)
     assert load.summary().failures == 0
     assert condition(st, "GracefulTermination")["status"] == "True"
-
-
-def test_deleting_a_canary_with_revert_on_deletion_loses_no_request(kube, namespace, moto, operator, traffic, hooks):
-    """Your app served through your own target group (your binding keeps it filled from your Service) on the
-    listener's default action. A Canary takes that action over, rolls out to 40%, and is deleted: traffic
-    goes back to the primary, then to your group, and your Deployment is scaled back, with no request lost."""
-    hooks.respond("/promote", 403)
-    listener = moto.listener(namespace)
-    yours = moto.target_group(f"{namespace}-yours", port=8080)
-    moto.client("elbv2").modify_listener(
-        ListenerArn=listener, DefaultActions=[{"Type": "forward", "TargetGroupArn": yours}]
-    )
-    app(kube, namespace)
-    create(kube, namespace, binding("yours", service="web", port=80, target_group_arn=yours))
-    load = Load(traffic.wait_listener(listener) + "/", RATE)
-    wait_for(
-        lambda: moto.target_states(yours) and set(moto.target_states(yours).values()) == {"healthy"},
-        timeout=60,
-        what="your group serving",
-    )
-    load.start()
-    try:
-        create(
-            kube,
-            namespace,
-            canary(
-                "web",
-                listener=listener,
-                revertOnDeletion=True,
-                analysis={
-                    "stepWeights": [20, 40],
-                    "webhooks": [{"name": "gate", "type": "confirm-promotion", "url": f"{hooks.url}/promote"}],
-                },
-            ),
-        )
-        wait_phase(kube, namespace, "Initialized", timeout=90)
-        set_image(kube, namespace, V2)
-        wait_phase(kube, namespace, "WaitingPromotion", timeout=120)
-        delete_canary(kube, namespace, timeout=120, what="the Canary gone")
-        more_load(load, 20)  # the primary's pods stop; yours serve
-    finally:
-        load.stop()
-    report("deletion", load)
-    assert load.summary().failures == 0
-    versions = Counter(r.version for r in load.responses[-RATE:])
-    assert versions == {"v2": RATE}, versions  # your Deployment, now v2, serves everything
