@@ -9,25 +9,41 @@ from `awsctl dev load` in its own process, as a user runs it. Measured:
    pods answered directly (p50 and p99 added).
 3. The highest rate it sustains: 200, 300, 400, 600, 800 requests a second until one falls short
    (under 95% of the rate sent, any failure, or p99 above 100 ms).
-Failed requests per rollout under load are counted by the e2e stories (tests/e2e/test_under_load.py),
-each against its floor of 0; their figures are in benchmarks/RESULTS.md.
+4. A rollout under load, as a user runs one: the local control plane, `awsctl run` as a process, the
+   pods server, 100 requests a second through the listener from Initialized until the canary has
+   scaled to 0. Failed requests beside their floor of 0, and at each step the canary's share of the
+   requests sent while AWS showed that weight (sampled every 100 ms), in percentage points from it.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 
+from kubernetes import client
+
+from awsctl.dev.cluster import free_port
 from awsctl.dev.dataplane import DataPlane
-from awsctl.dev.pods import LocalPods, pod
-from benchmarks.common import verdict
+from awsctl.dev.load import Load
+from awsctl.dev.pods import LocalPods, TableClient, pod
+from awsctl.dev.waiting import wait_until
+from benchmarks.common import bench_environment, verdict
 from tests.harness import moto_server
 
 STEPS = (5, 50, 250, 500)  # permille, as ALB weights
 SAMPLES = 4000
 ADDED_P50_GOAL_MS, ADDED_P99_GOAL_MS = 5.0, 20.0
 RATE_GOAL = 200  # 4x what the stories send, 2x the demo: pods, proxy and moto share one process here
+NS = "bench-load"
+ROLLOUT_RATE = 100  # requests a second through the rollout, as in the demo
+ROLLOUT_STEPS = [0.5, 5, 25, 50]
+SAMPLE_SECONDS = 0.1  # how often the rollout reads the weight AWS shows
+EDGE_SECONDS = 0.3  # requests this close to a change of the weight shown are left out of the share
 
 
 def load(url: str, rate: float, seconds: float) -> dict:
@@ -55,6 +71,8 @@ def load(url: str, rate: float, seconds: float) -> dict:
 
 
 def main() -> int:
+    if sys.argv[1:] == ["--rollout"]:  # the rollout alone
+        return verdict(rollout_under_load())
     missed: list[str] = []
     with moto_server() as moto:
         pods = LocalPods()
@@ -125,7 +143,150 @@ def main() -> int:
         finally:
             plane.stop()
             pods.close()
+    missed += rollout_under_load()
     return verdict(missed)
+
+
+def bound_pp(percent: float, requests: int) -> float:
+    """4.5 standard deviations of a share measured over `requests`, in percentage points."""
+    p = percent / 100
+    return 100 * 4.5 * (p * (1 - p) / max(requests, 1)) ** 0.5
+
+
+def rollout_under_load() -> list[str]:
+    print(f"Data plane: a rollout under {ROLLOUT_RATE} requests a second (steps {ROLLOUT_STEPS}, interval 5s)")
+    with bench_environment("awsctl-bench-load-") as (state, api, moto):
+        port = free_port()
+        with open(state / "pods.log", "ab") as log:
+            pods = subprocess.Popen(
+                [sys.executable, "-m", "awsctl.dev.pods", f"--kubeconfig={os.environ['KUBECONFIG']}", f"--port={port}"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        table: TableClient | None = None
+        plane: DataPlane | None = None
+        operator: subprocess.Popen | None = None
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_until(lambda: answers(f"{url}/healthz"), "the pods server", timeout=60)
+            table = TableClient(url)
+            table.ready.wait(10)
+            plane = DataPlane(moto.realism, table.resolve).start()
+            with open(state / "operator.log", "ab") as log:
+                operator = subprocess.Popen(
+                    [sys.executable, "-m", "awsctl", "run", "--liveness", "", "--namespace", NS],
+                    env=dict(os.environ),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            return _rollout(api, moto, plane)
+        finally:
+            if operator is not None:
+                operator.terminate()
+                operator.wait(30)
+            if plane is not None:
+                plane.stop()
+            if table is not None:
+                table.close()
+            os.killpg(pods.pid, signal.SIGTERM)
+            pods.wait(15)
+
+
+def _rollout(api, moto, plane: DataPlane) -> list[str]:
+    ns = NS
+    core, apps, custom = client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api)
+    core.create_namespace({"metadata": {"name": ns}})
+    wait_until(lambda: core.list_namespaced_service_account(ns).items, "namespace", timeout=30, interval=1.0)
+    labels = {"app": "web"}
+    container = {"name": "app", "image": "bench/app:v1", "ports": [{"containerPort": 8080}]}
+    apps.create_namespaced_deployment(
+        ns,
+        {
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": labels},
+                "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+            },
+        },
+    )
+    core.create_namespaced_service(
+        ns, {"metadata": {"name": "web"}, "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8080}]}}
+    )
+    listener = moto.listener("bench-load")
+    health = {"intervalSeconds": 5, "healthyThresholdCount": 2}
+    spec = {
+        "targetRef": {"name": "web"},
+        "service": {"port": 80, "targetPort": 8080},
+        "loadBalancer": {
+            "listenerARN": listener,
+            "rule": {"priority": 10},
+            "targetGroup": {"healthCheck": health, "deregistrationDelaySeconds": 5},
+        },
+        "analysis": {"interval": "5s", "stepWeights": ROLLOUT_STEPS},
+    }
+    canary = {"apiVersion": "awsctl.io/v1alpha1", "kind": "Canary", "metadata": {"name": "web"}, "spec": spec}
+    custom.create_namespaced_custom_object("awsctl.io", "v1alpha1", ns, "canaries", canary)
+
+    def status() -> dict:
+        return custom.get_namespaced_custom_object("awsctl.io", "v1alpha1", ns, "canaries", "web").get("status") or {}
+
+    wait_until(lambda: status().get("phase") == "Initialized", "Initialized", timeout=180, interval=0.5)
+    st = status()
+    rule, group = st["listenerRule"]["arn"], st["targetGroups"]["canary"][0]
+    load = Load(plane.wait_listener(listener) + "/", ROLLOUT_RATE).start()
+    shown: list[tuple[float, float]] = []  # (seconds into the load, canary percent AWS showed)
+    try:
+        container["image"] = "bench/app:v2"
+        apps.patch_namespaced_deployment("web", ns, {"spec": {"template": {"spec": {"containers": [container]}}}})
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            shown.append((time.monotonic() - load.started, moto.forward_weights(rule).get(group, 0) / 10))
+            if status().get("phase") == "Succeeded" and shown[-1][1] == 0:
+                break
+            time.sleep(SAMPLE_SECONDS)
+        wait_until(lambda: status().get("phase") == "Succeeded", "Succeeded", timeout=60, interval=0.5)
+        wait_until(
+            lambda: not (apps.read_namespaced_deployment("web", ns).spec.replicas or 0), "scaled to 0", timeout=60
+        )
+        time.sleep(10)  # the canary's pods stop; the primary serves on
+    finally:
+        load.stop()
+    summary = load.summary()
+    print(f"  {summary.line()}")
+    failed = [(round(r.sent, 2), r.status, r.error) for r in load.responses if r.failed]
+    print(f"  failed requests: {summary.failures} (floor 0){'; first: ' + str(failed[:5]) if failed else ''}")
+    print(f"  {'AWS showed':>10}  {'for (s)':>7}  {'measured':>9}  {'off by (pp)':>11}  {'bound (pp)':>10}  requests")
+    missed = [f"{summary.failures} failed requests in the rollout"] if summary.failures else []
+    for start, end, percent in segments(shown):
+        window = [r for r in load.responses if start + EDGE_SECONDS <= r.sent <= end - EDGE_SECONDS]
+        if not window or percent == 0:
+            continue
+        share = 100 * sum(not (r.pod or "").startswith(f"{NS}/web-primary-") for r in window) / len(window)
+        off, bound = share - percent, bound_pp(percent, len(window))
+        print(f"  {percent:9.1f}%  {end - start:7.1f}  {share:8.2f}%  {off:+11.2f}  {bound:10.2f}  {len(window)}")
+        if abs(off) > bound:
+            missed.append(f"share at {percent}% in the rollout")
+    return missed
+
+
+def answers(url: str) -> bool:
+    try:
+        return urllib.request.urlopen(url, timeout=2).status == 200
+    except OSError:
+        return False
+
+
+def segments(shown: list[tuple[float, float]]) -> list[tuple[float, float, float]]:
+    """(start, end, percent): the spans over which AWS showed one weight, from the samples."""
+    out: list[tuple[float, float, float]] = []
+    for at, percent in shown:
+        if out and out[-1][2] == percent:
+            out[-1] = (out[-1][0], at, percent)
+        else:
+            out.append((at, at, percent))
+    return out
 
 
 if __name__ == "__main__":

@@ -445,7 +445,7 @@ class CanaryReconciler:
             announce=lambda type, reason, message: self._announce(body, type, reason, message),
         )
 
-    def _tags(self, body: dict, role: str) -> dict[str, str]:
+    def tags(self, body: dict, role: str) -> dict[str, str]:
         meta = body["metadata"]
         return naming.owner_tags(self.cluster, api.KIND, meta["namespace"], meta["name"], role)
 
@@ -454,7 +454,7 @@ class CanaryReconciler:
     ) -> None:
         meta = body["metadata"]
         weights = w.target_weights(primary_side, canary_side, 0)
-        if self.traffic.warm_up(spec, meta["uid"], self.ledger(body), weights, self._tags(body, "warmup"), shown):
+        if self.traffic.warm_up(spec, meta["uid"], self.ledger(body), weights, self.tags(body, "warmup"), shown):
             if self.on_groups_attached is not None:
                 # `unused` targets turn `initial` with no Kubernetes event: the bindings must look again.
                 self.on_groups_attached(meta["namespace"], meta["name"])
@@ -542,7 +542,7 @@ class CanaryReconciler:
             permille,
             serving,
             self._may_take(health),
-            self._tags(body, "rule"),
+            self.tags(body, "rule"),
             write_ahead,
         )
 
@@ -594,7 +594,7 @@ class CanaryReconciler:
             want = bool(fresh) and all(n > 0 for n in fresh.values())
         was = self.traffic.ab_active(body.get("status") or {})
         self.traffic.sync_ab(
-            spec, self.ledger(body), self._tags(body, "ab"), canary_side, want, lambda: self._oidc_secret(body, spec)
+            spec, self.ledger(body), self.tags(body, "ab"), canary_side, want, lambda: self._oidc_secret(body, spec)
         )
         if was and not self.traffic.ab_active(body.get("status") or {}) and state.weight == 0:
             self._quiet(body)

@@ -14,8 +14,10 @@ from awsctl.api.binding import PLURAL as BINDINGS
 from awsctl.api.phases import Phase
 from awsctl.api.schema import SpecError
 from awsctl.aws.target_groups import TargetGroupInUse
+from awsctl.aws.targets import TargetGroupNotFound
 from awsctl.controllers.canary_reconciler import CanaryReconciler, deployment_ready
-from awsctl.planning import naming, objects
+from awsctl.kube.client import epoch, rfc3339
+from awsctl.planning import naming, objects, removal
 from awsctl.planning import weights as w
 
 log = logging.getLogger("awsctl.canary")
@@ -41,14 +43,16 @@ class CanaryRemoval:
     def _remove(self, body: dict) -> None:
         meta, status = body["metadata"], dict(body.get("status") or {})
         ns, name = meta["namespace"], meta["name"]
-        status = self.r.status.write(
-            body, status, {"phase": Phase.TERMINATING, "message": "restoring traffic and cleaning up"}
-        )
+        changes: api.CanaryStatus = {"phase": Phase.TERMINATING}
+        if status.get("phase") != Phase.TERMINATING:  # the give-back's deadline counts from here
+            changes["message"] = "restoring traffic and cleaning up"
+            changes["lastTransitionTime"] = rfc3339(self.r.clock())
+        status = self.r.status.write(body, status, changes)
         try:
             spec = api.CanarySpec.parse(body.get("spec") or {})
         except SpecError:
             spec = None
-        self._restore_traffic(body, spec)
+        self._restore_traffic(body, spec, status)
         self._drain_bindings(body)
         deleted = 0
         for arn in self._owned_groups(body, spec):
@@ -100,18 +104,59 @@ class CanaryRemoval:
         if bindings:
             raise Retry(f"waiting for {len(bindings)} bindings to deregister their targets", DRAIN_RETRY_SECONDS)
 
-    def _restore_traffic(self, body: dict, spec: api.CanarySpec | None) -> None:
+    def _restore_traffic(self, body: dict, spec: api.CanarySpec | None, status: dict) -> None:
         recorded = self.r.canary_groups.recorded(body)
         primary = [w.Backend(arn) for (role, _), arn in recorded.items() if role == "primary"]
         canary = [w.Backend(arn) for (role, _), arn in recorded.items() if role == "canary"]
+        restorable = None
+        if spec is not None:
+            restorable = lambda groups: self._restorable(body, spec, status, groups, [b.arn for b in primary])  # noqa: E731
         awaited = self.r.traffic.release(
-            spec, body["metadata"]["uid"], self.r.ledger(body), primary, canary, self.r.canary_groups.healthy_arns
+            spec,
+            body["metadata"]["uid"],
+            self.r.ledger(body),
+            primary,
+            canary,
+            self.r.canary_groups.healthy_arns,
+            restorable=restorable,
+            tags=self.r.tags(body, "warmup"),
         )
         if awaited:
+            self.r.status.write(body, body.get("status") or {}, {"message": awaited})
             raise Retry(awaited)
         self.r.status.write(body, body.get("status") or {}, {"canaryWeight": 0})
 
-    def _revert(self, body: dict, spec: api.CanarySpec, status: dict) -> None:
+    def _restorable(
+        self, body: dict, spec: api.CanarySpec, status: dict, groups: list[str], primary: list[str]
+    ) -> str | None:
+        """Whether the route may go back to the user's `groups` (planning/removal.py). With
+        revertOnDeletion the user's Deployment and apex Service come back first, while the traffic is
+        still on the primary's group, so that the user's group holds the user's pods when it gets
+        the traffic back."""
+        reverted = spec.revert_on_deletion and self._revert(body, spec, status)
+        leaving = {h.target.id for arn in primary for h in self._health(arn)} if reverted else set()
+        decision = removal.give_back(
+            {arn: [(h.target.id, h.state) for h in self._health(arn)] for arn in groups},
+            leaving,
+            reverted,
+            self.r.clock() - epoch(status.get("lastTransitionTime")),
+            spec.progress_deadline_seconds,
+        )
+        if decision.overdue:
+            meta = body["metadata"]
+            self.r.kube.event(body, type="Warning", reason="RouteGivenBackUnready", message=decision.message)
+            log.warning(decision.message, extra={"canary": f"{meta['namespace']}/{meta['name']}"})
+        return None if decision.go else decision.message
+
+    def _health(self, arn: str) -> list:
+        try:
+            return self.r.groups.health(arn)
+        except TargetGroupNotFound:
+            return []
+
+    def _revert(self, body: dict, spec: api.CanarySpec, status: dict) -> bool:
+        """Your Deployment scaled back and ready, then your apex Service's selector back; raises Retry
+        while waiting. Returns whether your Deployment is there (its pods are coming to your groups)."""
         ns = body["metadata"]["namespace"]
         target = self.r.kube.get_deployment(ns, spec.target_name)
         replicas = int(status.get("targetReplicas") or 1)
@@ -122,5 +167,7 @@ class CanaryRemoval:
             if not deployment_ready(target):
                 raise Retry(f"waiting for Deployment {spec.target_name} to become ready")
         selector = status.get("apexSelector")
-        if selector and self.r.kube.get_service(ns, spec.service.name) is not None:
+        apex = self.r.kube.get_service(ns, spec.service.name) if selector else None
+        if selector and apex is not None and (apex.get("spec") or {}).get("selector") != selector:
             self.r.kube.set_service_selector(ns, spec.service.name, selector)
+        return target is not None

@@ -150,6 +150,8 @@ class Router(Protocol):
         primary: Sequence[Backend],
         canary: Sequence[Backend],
         serving: Callable[[list[str]], Weights],
+        restorable: Callable[[list[str]], str | None] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> str | None: ...
     def show(self, status: Mapping[str, Any]) -> Shown: ...
 

@@ -244,17 +244,23 @@ class AlbRouter:
         return False
 
     def attach(
-        self, spec: CanarySpec, uid: str, weights: Mapping[str, int], tags: Mapping[str, str]
+        self,
+        spec: CanarySpec,
+        uid: str,
+        weights: Mapping[str, int],
+        tags: Mapping[str, str],
+        listener: str | None = None,
     ) -> tuple[str, bool]:
         """Ensures the warm-up rule forwards to exactly `weights`' groups; returns its ARN and whether
         AWS was changed (the groups' targets then start health checks). Looks in the listener's
-        shared snapshot first: a Canary waiting to warm up costs no read of its own."""
-        listener = spec.load_balancer.listener_arn
+        shared snapshot first (a Canary waiting to warm up costs no read of its own), unless the
+        listener is given: then the rules are read, as during a deletion, whose earlier steps
+        change them."""
+        fresh = listener is not None
+        listener = listener or spec.load_balancer.listener_arn
         action = wire.forward_action(warmup_weights(weights))
-        found = next(
-            (r for r in self.listeners.recent_rules(listener, spec.analysis.interval_seconds) if is_warmup(r, uid)),
-            None,
-        )
+        snapshot = () if fresh else self.listeners.recent_rules(listener, spec.analysis.interval_seconds)
+        found = next((r for r in snapshot if is_warmup(r, uid)), None)
         rules: list[dict[str, Any]] = []
         if found is None:  # about to create: ask AWS now, never on a snapshot's word
             self._not_managed_by_lbc(
@@ -784,34 +790,75 @@ class AlbRouter:
         primary: Sequence[w.Backend],
         canary: Sequence[w.Backend],
         serving: Callable[[list[str]], Mapping[str, int]],
+        restorable: Callable[[list[str]], str | None] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> str | None:
-        """Deletion: the warm-up rule goes, a retiring route is given back, the weight goes back to the
-        primary (verified, when its groups can serve), then the route is restored or deleted. Returns
-        what is still awaited (the caller retries), or None once nothing of awsctl's routes traffic."""
+        """Deletion: a retiring route is given back, the weight goes back to the primary (verified,
+        when its groups can serve), then the route is restored (or deleted) and the warm-up rule goes.
+        A route that forwarded to groups of the user's before awsctl goes back to them only once
+        `restorable` (given those groups, while the warm-up rule makes AWS health-check them) says
+        they can serve. Returns what is still awaited (the caller retries), or None once nothing of
+        awsctl's routes traffic."""
         status = ledger.status()
         route = self.recorded_route(status)
-        # The warm-up rule forwards to our groups too: it goes first, found by the ARN status recorded
-        # and by uid on the listeners known, so a spec that no longer parses still lets it go.
+        self._give_back_retiring(ledger)
+        if route is not None:
+            healthy = serving([b.arn for b in [*primary, *canary]])
+            if spec is not None and primary and all(healthy.get(b.arn, 0) > 0 for b in primary):
+                owned = self._owned(ledger.status())
+                try:
+                    result = self.set_route_weight(route, spec, primary, canary, 0, healthy, owned_route=owned)
+                except (RuleNotFound, ListenerNotFound):
+                    result = None  # the route is gone already: nothing sends traffic to our groups
+                if result is not None and not result.verified:
+                    return f"weight back to the primary not verified yet: {result.message}"
+            restored = self.restored_weights(ledger.status())
+            if restored and spec is not None and restorable is not None:
+                awaited = self._before_give_back(spec, uid, ledger, route, restored, restorable, tags or {})
+                if awaited:
+                    return awaited
+            self.restore(ledger.status())
+            ledger.record({"listenerRule": None})
+        # The warm-up rule forwards to groups too (ours, or the user's being warmed up): it goes last,
+        # found by the ARN status recorded and by uid on the listeners known, so a spec that no longer
+        # parses still lets it go.
         listeners = [spec.load_balancer.listener_arn] if spec is not None else []
         listeners += [route.listener_arn] if route is not None else []
         listeners += [(status.get("listenerRule") or {}).get("listener") or ""]
-        if self.detach(*filter(None, listeners), uid=uid, recorded=status.get("warmupRule")):
+        if self.detach(*filter(None, listeners), uid=uid, recorded=ledger.status().get("warmupRule")):
             ledger.record({"warmup": False, "warmupRule": None})
-        self._give_back_retiring(ledger)
-        if route is None:
-            return None
-        healthy = serving([b.arn for b in [*primary, *canary]])
-        if spec is not None and primary and all(healthy.get(b.arn, 0) > 0 for b in primary):
-            owned = self._owned(ledger.status())
-            try:
-                result = self.set_route_weight(route, spec, primary, canary, 0, healthy, owned_route=owned)
-            except (RuleNotFound, ListenerNotFound):
-                result = None  # the route is gone already: nothing sends traffic to our groups
-            if result is not None and not result.verified:
-                return f"weight back to the primary not verified yet: {result.message}"
-        self.restore(ledger.status())
-        ledger.record({"listenerRule": None})
         return None
+
+    @staticmethod
+    def restored_weights(status: Mapping[str, Any]) -> dict[str, int]:
+        """The groups the recorded route forwarded to before awsctl, with weight: where restoring it
+        sends the traffic. A rule awsctl created is deleted instead, and sends none anywhere."""
+        rule = status.get("listenerRule") or {}
+        if rule.get("created") or not rule.get("previousActions"):
+            return {}
+        return {arn: weight for arn, weight in wire.weights_of(json.loads(rule["previousActions"])).items() if weight}
+
+    def _before_give_back(
+        self,
+        spec: CanarySpec,
+        uid: str,
+        ledger: Ledger,
+        route: Route,
+        restored: Mapping[str, int],
+        restorable: Callable[[list[str]], str | None],
+        tags: Mapping[str, str],
+    ) -> str | None:
+        """The user's groups in use again before the route is: a group no rule forwards to has its
+        targets `unused`, never health-checked, so the warm-up rule (matching no request) forwards to
+        them on the route's own listener, and `restorable` judges their health."""
+        try:
+            arn, _ = self.attach(spec, uid, restored, tags, listener=route.listener_arn)
+        except (ListenerNotFound, ClientError) as err:
+            log.warning("the groups to give the route back to cannot be warmed up", extra={"error": str(err)})
+            return None  # no worse than giving the route back at once, which is what happens next
+        if ledger.status().get("warmupRule") != arn:
+            ledger.record({"warmup": True, "warmupRule": arn})
+        return restorable(list(restored))
 
     def show(self, status: Mapping[str, Any]) -> Shown:
         route = self.recorded_route(status)

@@ -441,3 +441,46 @@ def test_a_groups_settings_are_read_again_after_awsctl_changes_it(moto):
     assert groups.describe(arn).health_check_interval == 5  # cached: a steady state costs no call
     groups.forget(arn)  # what CanaryGroups does after its own change
     assert groups.describe(arn).health_check_interval == 10
+
+
+def test_deletion_gives_a_route_back_to_the_users_groups_only_once_they_can_serve(moto):
+    """A taken-over default action that forwarded to your group goes back to it only after the warm-up rule
+    has put it in use (its targets were `unused`: never health-checked) and the caller's judge said yes."""
+    import json
+
+    from awsctl.routing import Ledger
+
+    elbv2 = moto.client("elbv2")
+    listener = moto.listener("give-back")
+    yours, primary = moto.target_group("gb-yours"), moto.target_group("gb-p")
+    elbv2.register_targets(TargetGroupArn=yours, Targets=[{"Id": "10.0.1.1", "Port": 80}])
+    previous = [{"Type": "forward", "TargetGroupArn": yours, "Order": 1}]
+    elbv2.modify_listener(ListenerArn=listener, DefaultActions=[{"Type": "forward", "TargetGroupArn": primary}])
+    assert set(moto.target_states(yours).values()) == {"unused"}
+    spec = CanarySpec.parse(
+        {"targetRef": {"name": "web"}, "service": {"port": 80}, "loadBalancer": {"listenerARN": listener}}
+    )
+    traffic = Traffic(Listeners(Clients()), sleep=lambda _: None)
+    status: dict = {"listenerRule": {"arn": listener, "created": False, "previousActions": json.dumps(previous)}}
+    ledger = Ledger(lambda: status, status.update, lambda *_: None)
+    asked: list[list[str]] = []
+    verdicts = iter(["waiting for your group", None])
+
+    def restorable(groups):
+        asked.append(groups)
+        return next(verdicts)
+
+    def release():
+        return traffic.release(spec, "uid-7", ledger, [w.Backend(primary)], [], lambda arns: {}, restorable, TAGS)
+
+    assert release() == "waiting for your group"
+    assert asked == [[yours]]
+    assert moto.forward_weights(listener) == {primary: 1}  # the route is still ours
+    rules = [r for r in elbv2.describe_rules(ListenerArn=listener)["Rules"] if not r["IsDefault"]]
+    assert [r["RuleArn"] for r in rules] == [status["warmupRule"]]
+    assert moto.forward_weights(status["warmupRule"]) == {yours: 1}
+    assert set(moto.target_states(yours).values()) == {"initial"}  # in use: AWS health-checks it
+    assert release() is None
+    assert moto.forward_weights(listener) == {yours: 1}
+    assert [r for r in elbv2.describe_rules(ListenerArn=listener)["Rules"] if not r["IsDefault"]] == []
+    assert status["listenerRule"] is None and status["warmupRule"] is None

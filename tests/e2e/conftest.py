@@ -186,3 +186,20 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     setattr(item, f"rep_{rep.when}", rep)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The request count of every story under load (test_under_load.py's `report`), printed even when
+    pytest-xdist's workers captured the stories' own output."""
+    lines = [
+        f"{rep.nodeid.rsplit('::', 1)[-1]}: {value}"
+        for kind in ("passed", "failed")
+        for rep in terminalreporter.stats.get(kind, ())
+        if getattr(rep, "when", None) == "call"
+        for name, value in getattr(rep, "user_properties", ())
+        if name == "requests"
+    ]
+    if lines:
+        terminalreporter.section("requests under load")
+        for line in sorted(lines):
+            terminalreporter.write_line(line)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+import pytest
 from kubernetes import client
 
 from awsctl.dev.load import Load
-from tests.e2e.canaries import V2, app, reasons, replicas_of, set_image, status, wait_phase
+from tests.e2e.canaries import V2, app, delete_canary, reasons, replicas_of, set_image, status, wait_phase
 from tests.e2e.conftest import wait_for
-from tests.e2e.objects import canary, create, deployment, service
+from tests.e2e.objects import binding, canary, create, deployment, pod_targets, service
 
 RATE = 50
 
@@ -30,14 +31,23 @@ def more_load(load: Load, seconds: float) -> None:
     wait_for(lambda: len(load.responses) / RATE >= settle, timeout=seconds + 20, what=f"{seconds} s more of load")
 
 
-def report(name: str, load: Load) -> None:
-    summary = load.summary()
-    print(f"{name}: {summary.line()}")
-    failed = [r for r in load.responses if r.failed]
-    print("first failures:", [(round(r.sent, 2), r.status, r.error, r.pod) for r in failed[:10]])
+@pytest.fixture
+def report(record_property, traffic):
+    """Prints a story's request count and failures, and hands the count to the run's summary (printed
+    by tests/e2e/conftest.py even when xdist captures the stories' output)."""
+
+    def report(name: str, load: Load) -> str:
+        line = f"{name}: {load.summary().line()}"
+        record_property("requests", line)
+        print(line)
+        failed = [(round(r.sent, 2), r.status, r.error, r.pod) for r in load.responses if r.failed]
+        answered = [(round(r.time, 2), r.status, r.error, r.target) for r in traffic.records if r.error]
+        return f"{line}; first failures {failed[:10]}; the load balancer's own answers {answered[:10]}"
+
+    return report
 
 
-def test_a_promotion_with_a_bake_loses_no_request(kube, namespace, moto, operator, traffic):
+def test_a_promotion_with_a_bake_loses_no_request(kube, namespace, moto, operator, traffic, report):
     listener = moto.listener(namespace)
     app(kube, namespace)
     create(
@@ -59,15 +69,15 @@ def test_a_promotion_with_a_bake_loses_no_request(kube, namespace, moto, operato
         more_load(load, 10)  # the canary's pods stop, the primary serves on
     finally:
         load.stop()
-    report("promotion", load)
+    said = report("promotion", load)
     summary = load.summary()
     assert summary.requests > 20 * RATE
-    assert summary.failures == 0
+    assert summary.failures == 0, said
     last = Counter(r.version for r in load.responses[-RATE:])
     assert last == {"v2": RATE}, last  # the promoted revision serves everything at the end
 
 
-def test_primary_pods_deleted_during_progressing_lose_no_request(kube, namespace, moto, operator, traffic):
+def test_primary_pods_deleted_during_progressing_lose_no_request(kube, namespace, moto, operator, traffic, report):
     listener = moto.listener(namespace)
     app(kube, namespace, replicas=3)
     create(
@@ -99,16 +109,18 @@ def test_primary_pods_deleted_during_progressing_lose_no_request(kube, namespace
         wait_phase(kube, namespace, "Succeeded", timeout=240)
     finally:
         load.stop()
-    report("primary pods deleted", load)
+    said = report("primary pods deleted", load)
     assert len(deleted) >= 3, deleted
-    assert load.summary().failures == 0  # 7 of 3891 failed (502) before the primary had a preStop sleep
+    assert load.summary().failures == 0, said  # 7 of 3891 failed (502) before the primary had a preStop sleep
     # The user's Deployment (the canary) has no preStop hook: said, not changed.
     gap = condition(status(kube, namespace), "GracefulTermination")
     assert (gap["status"], gap["reason"]) == ("False", "NoTerminationDelay") and "preStop" in gap["message"]
     assert "NoTerminationDelay" in reasons(kube, namespace)
 
 
-def test_a_rollback_on_real_errors_fails_only_the_canarys_own_requests(kube, namespace, moto, operator, traffic):
+def test_a_rollback_on_real_errors_fails_only_the_canarys_own_requests(
+    kube, namespace, moto, operator, traffic, report
+):
     """v3 answers half its requests with 500. The analysis sees that only through the CloudWatch metrics the
     data plane published from the traffic (a minute's period, once it is over), and rolls v3 back."""
     listener = moto.listener(namespace)
@@ -128,15 +140,15 @@ def test_a_rollback_on_real_errors_fails_only_the_canarys_own_requests(kube, nam
         more_load(load, 5)
     finally:
         load.stop()
-    report("rollback", load)
+    said = report("rollback", load)
     failing = st["metrics"][0]
     assert failing["verdict"] == "fail" and failing["value"] < 99, failing
     failed = [r for r in load.responses if r.failed]
-    assert failed and {(r.status, r.version) for r in failed} == {(500, "v3")}  # v3's own errors, nothing else
+    assert failed and {(r.status, r.version) for r in failed} == {(500, "v3")}, said  # v3's own errors only
     assert {r.version for r in load.responses[-RATE:]} == {"v1"}
 
 
-def test_scaling_the_deployment_mid_rollout_loses_no_request(kube, namespace, moto, operator, traffic):
+def test_scaling_the_deployment_mid_rollout_loses_no_request(kube, namespace, moto, operator, traffic, report):
     """Your Deployment is the canary: awsctl never edits it, so its pods need their own preStop sleep (the
     fix for aws-load-balancer-controller#1719). Without one, the Canary's GracefulTermination condition says
     so (see the primary-churn story); with one, scaling it down mid-rollout fails no request."""
@@ -158,6 +170,59 @@ def test_scaling_the_deployment_mid_rollout_loses_no_request(kube, namespace, mo
         st = wait_phase(kube, namespace, "Succeeded", timeout=240)
     finally:
         load.stop()
-    report("scaled", load)
-    assert load.summary().failures == 0
+    said = report("scaled", load)
+    assert load.summary().failures == 0, said
     assert condition(st, "GracefulTermination")["status"] == "True"
+
+
+def test_deleting_a_canary_with_revert_on_deletion_loses_no_request(
+    kube, namespace, moto, operator, traffic, hooks, report
+):
+    """Your app served through your own target group (your binding keeps it filled from your Service) on the
+    listener's default action. A Canary takes that action over, rolls out to 40%, and is deleted: traffic
+    goes back to the primary, then to your group, and your Deployment is scaled back, with no request lost."""
+    hooks.respond("/promote", 403)
+    listener = moto.listener(namespace)
+    yours = moto.target_group(f"{namespace}-yours", port=8080)
+    moto.client("elbv2").modify_listener(
+        ListenerArn=listener, DefaultActions=[{"Type": "forward", "TargetGroupArn": yours}]
+    )
+    app(kube, namespace)
+    create(kube, namespace, binding("yours", service="web", port=80, target_group_arn=yours))
+    load = Load(traffic.wait_listener(listener) + "/", RATE)
+    wait_for(
+        lambda: moto.target_states(yours) and set(moto.target_states(yours).values()) == {"healthy"},
+        timeout=60,
+        what="your group serving",
+    )
+    load.start()
+    try:
+        create(
+            kube,
+            namespace,
+            canary(
+                "web",
+                listener=listener,
+                revertOnDeletion=True,
+                analysis={
+                    "stepWeights": [20, 40],
+                    "webhooks": [{"name": "gate", "type": "confirm-promotion", "url": f"{hooks.url}/promote"}],
+                },
+            ),
+        )
+        wait_phase(kube, namespace, "Initialized", timeout=90)
+        set_image(kube, namespace, V2)
+        wait_phase(kube, namespace, "WaitingPromotion", timeout=120)
+        primary = {ip for ip, _ in pod_targets(kube, namespace, "app=web-primary")}
+        delete_canary(kube, namespace, timeout=120, what="the Canary gone")
+        more_load(load, 20)  # the primary's pods stop; yours serve
+    finally:
+        load.stop()
+    said = report("deletion", load)
+    assert load.summary().failures == 0, said
+    versions = Counter(r.version for r in load.responses[-RATE:])
+    assert versions == {"v2": RATE}, versions  # your Deployment, now v2, serves everything
+    # Your group got the traffic back only once it held your pods, healthy: never the primary's, which
+    # the apex Service had put there and which stop once the Canary is gone.
+    through_yours = [r for r in traffic.records if r.group == yours]
+    assert through_yours and not [r for r in through_yours if r.target.rpartition(":")[0] in primary]
