@@ -32,7 +32,7 @@ from awsctl.dev.dataplane import DataPlane
 from awsctl.dev.load import Load
 from awsctl.dev.pods import LocalPods, TableClient, pod
 from awsctl.dev.waiting import wait_until
-from benchmarks.common import bench_environment, verdict
+from benchmarks.common import bench_environment, verdict, web_deployment
 from tests.harness import moto_server
 
 STEPS = (5, 50, 250, 500)  # permille, as ALB weights
@@ -198,19 +198,9 @@ def _rollout(api, moto, plane: DataPlane) -> list[str]:
     core, apps, custom = client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api)
     core.create_namespace({"metadata": {"name": ns}})
     wait_until(lambda: core.list_namespaced_service_account(ns).items, "namespace", timeout=30, interval=1.0)
-    labels = {"app": "web"}
-    container = {"name": "app", "image": "bench/app:v1", "ports": [{"containerPort": 8080}]}
-    apps.create_namespaced_deployment(
-        ns,
-        {
-            "metadata": {"name": "web"},
-            "spec": {
-                "replicas": 2,
-                "selector": {"matchLabels": labels},
-                "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
-            },
-        },
-    )
+    deployment = web_deployment(2)
+    apps.create_namespaced_deployment(ns, deployment)
+    labels = deployment["spec"]["selector"]["matchLabels"]
     core.create_namespaced_service(
         ns, {"metadata": {"name": "web"}, "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8080}]}}
     )
@@ -238,7 +228,7 @@ def _rollout(api, moto, plane: DataPlane) -> list[str]:
     load = Load(plane.wait_listener(listener) + "/", ROLLOUT_RATE).start()
     shown: list[tuple[float, float]] = []  # (seconds into the load, canary percent AWS showed)
     try:
-        container["image"] = "bench/app:v2"
+        container = {**deployment["spec"]["template"]["spec"]["containers"][0], "image": "bench/app:v2"}
         apps.patch_namespaced_deployment("web", ns, {"spec": {"template": {"spec": {"containers": [container]}}}})
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:

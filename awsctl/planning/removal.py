@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from awsctl.planning import naming
 
 PENDING = ("initial", "unused")  # registered, not health-checked to a verdict yet
+SERVING = ("healthy", "unavailable")  # unavailable: health checks off (a Lambda group), traffic goes
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def give_back(
         name = naming.group_of(arn)
         if pending:
             waits.append(f"{name} has {pending} target(s) not health-checked yet")
-        elif reverted and "healthy" not in theirs:
+        elif reverted and not any(state in SERVING for state in theirs):
             waits.append(f"{name} has no healthy target of your Deployment yet")
         elif reverted and ours:
             waits.append(f"{name} still forwards to {ours} of the primary's pods")

@@ -602,6 +602,18 @@ class AlbRouter:
                 f"asked for {w.describe(wanted)}, AWS shows {w.describe(actual)}; the step is not counted",
             )
 
+    def _drop_ab(self, ledger: Ledger) -> None:
+        """Deletes the A/B rules: matching requests go to the canary whatever the weights, so they go
+        first when the canary stops serving."""
+        ab = list(ledger.status().get("abRules") or ())
+        for arn in ab:
+            try:
+                self.listeners.delete_rule(arn)
+            except RuleNotFound:
+                pass
+        if ab:
+            ledger.record({"abRules": []})
+
     def back_to_primary(
         self, ledger: Ledger, primary: Sequence[str], canary: Sequence[str], serving: Mapping[str, int]
     ) -> WeightResult | None:
@@ -613,14 +625,7 @@ class AlbRouter:
         if route is None:
             return None
         with urgency(Priority.ROLLBACK):
-            ab = list(ledger.status().get("abRules") or ())
-            for arn in ab:  # matching requests go to the canary whatever the weights: they go first
-                try:
-                    self.listeners.delete_rule(arn)
-                except RuleNotFound:
-                    pass
-            if ab:
-                ledger.record({"abRules": []})
+            self._drop_ab(ledger)
             actions = self.listeners.actions(route)
             current, sticky = wire.forward_of(actions)
             if not any(current.get(arn, 0) for arn in canary):
@@ -803,6 +808,8 @@ class AlbRouter:
         route = self.recorded_route(status)
         self._give_back_retiring(ledger)
         if route is not None:
+            with urgency(Priority.ROLLBACK):
+                self._drop_ab(ledger)  # not left routing to the canary while the user's groups warm up
             healthy = serving([b.arn for b in [*primary, *canary]])
             if spec is not None and primary and all(healthy.get(b.arn, 0) > 0 for b in primary):
                 owned = self._owned(ledger.status())

@@ -461,7 +461,16 @@ def test_deletion_gives_a_route_back_to_the_users_groups_only_once_they_can_serv
         {"targetRef": {"name": "web"}, "service": {"port": 80}, "loadBalancer": {"listenerARN": listener}}
     )
     traffic = Traffic(Listeners(Clients()), sleep=lambda _: None)
-    status: dict = {"listenerRule": {"arn": listener, "created": False, "previousActions": json.dumps(previous)}}
+    ab = elbv2.create_rule(
+        ListenerArn=listener,
+        Priority=5,
+        Conditions=[{"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": "X-Canary", "Values": ["1"]}}],
+        Actions=[{"Type": "forward", "TargetGroupArn": primary}],
+    )["Rules"][0]["RuleArn"]
+    status: dict = {
+        "listenerRule": {"arn": listener, "created": False, "previousActions": json.dumps(previous)},
+        "abRules": [ab],
+    }
     ledger = Ledger(lambda: status, status.update, lambda *_: None)
     asked: list[list[str]] = []
     verdicts = iter(["waiting for your group", None])
@@ -475,6 +484,7 @@ def test_deletion_gives_a_route_back_to_the_users_groups_only_once_they_can_serv
 
     assert release() == "waiting for your group"
     assert asked == [[yours]]
+    assert status["abRules"] == []  # gone before the wait: never routing to the canary meanwhile
     assert moto.forward_weights(listener) == {primary: 1}  # the route is still ours
     rules = [r for r in elbv2.describe_rules(ListenerArn=listener)["Rules"] if not r["IsDefault"]]
     assert [r["RuleArn"] for r in rules] == [status["warmupRule"]]

@@ -126,3 +126,13 @@ def delete_canary(kube, namespace, *, timeout, what, name="web"):
         timeout=timeout,
         what=what,
     )
+
+
+def held_for_deletion(listener, hooks):
+    """A Canary with revertOnDeletion on `listener`'s default action, whose v2 stops at 40% behind a
+    confirm-promotion gate that says no (`/promote` answers 403): the deletion stories' starting point."""
+    hooks.respond("/promote", 403)
+    gate = {"name": "gate", "type": "confirm-promotion", "url": f"{hooks.url}/promote"}
+    return canary(
+        "web", listener=listener, revertOnDeletion=True, analysis={"stepWeights": [20, 40], "webhooks": [gate]}
+    )

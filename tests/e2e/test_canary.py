@@ -18,6 +18,7 @@ from tests.e2e.canaries import (
     app,
     awsctl,
     canary_shares,
+    held_for_deletion,
     image_of,
     primary_templates,
     reasons,
@@ -355,24 +356,11 @@ def test_a_weight_increase_reads_health_from_aws_not_a_stale_count(kube, namespa
 
 
 def test_deletion_restores_the_default_action_and_the_users_objects(kube, namespace, moto, operator, hooks):
-    hooks.respond("/promote", 403)
     listener = moto.listener(namespace)
     elbv2 = moto.client("elbv2")
     before = elbv2.describe_listeners(ListenerArns=[listener])["Listeners"][0]["DefaultActions"]
     app(kube, namespace)
-    create(
-        kube,
-        namespace,
-        canary(
-            "web",
-            listener=listener,
-            revertOnDeletion=True,
-            analysis={
-                "stepWeights": [20, 40],
-                "webhooks": [{"name": "gate", "type": "confirm-promotion", "url": f"{hooks.url}/promote"}],
-            },
-        ),
-    )
+    create(kube, namespace, held_for_deletion(listener, hooks))
     st = wait_phase(kube, namespace, "Initialized")
     assert st["listenerRule"]["arn"] == listener  # no rule: the default action is driven
     set_image(kube, namespace, V2)

@@ -14,7 +14,17 @@ import pytest
 from kubernetes import client
 
 from awsctl.dev.load import Load
-from tests.e2e.canaries import V2, app, delete_canary, reasons, replicas_of, set_image, status, wait_phase
+from tests.e2e.canaries import (
+    V2,
+    app,
+    delete_canary,
+    held_for_deletion,
+    reasons,
+    replicas_of,
+    set_image,
+    status,
+    wait_phase,
+)
 from tests.e2e.conftest import wait_for
 from tests.e2e.objects import binding, canary, create, deployment, pod_targets, service
 
@@ -181,7 +191,6 @@ def test_deleting_a_canary_with_revert_on_deletion_loses_no_request(
     """Your app served through your own target group (your binding keeps it filled from your Service) on the
     listener's default action. A Canary takes that action over, rolls out to 40%, and is deleted: traffic
     goes back to the primary, then to your group, and your Deployment is scaled back, with no request lost."""
-    hooks.respond("/promote", 403)
     listener = moto.listener(namespace)
     yours = moto.target_group(f"{namespace}-yours", port=8080)
     moto.client("elbv2").modify_listener(
@@ -197,19 +206,7 @@ def test_deleting_a_canary_with_revert_on_deletion_loses_no_request(
     )
     load.start()
     try:
-        create(
-            kube,
-            namespace,
-            canary(
-                "web",
-                listener=listener,
-                revertOnDeletion=True,
-                analysis={
-                    "stepWeights": [20, 40],
-                    "webhooks": [{"name": "gate", "type": "confirm-promotion", "url": f"{hooks.url}/promote"}],
-                },
-            ),
-        )
+        create(kube, namespace, held_for_deletion(listener, hooks))
         wait_phase(kube, namespace, "Initialized", timeout=90)
         set_image(kube, namespace, V2)
         wait_phase(kube, namespace, "WaitingPromotion", timeout=120)

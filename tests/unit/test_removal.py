@@ -18,6 +18,8 @@ PRIMARY_PODS = {"10.0.0.1", "10.0.0.2"}
         ([("10.0.0.1", "healthy"), ("10.0.1.1", "healthy")], True, 5, False, False, "1 of the primary's pods"),
         # ready: your pods healthy, the primary's draining
         ([("10.0.0.1", "draining"), ("10.0.1.1", "healthy"), ("10.0.1.2", "unhealthy")], True, 5, True, False, ""),
+        # health checks off (a Lambda group): AWS sends traffic to it as it is
+        ([("arn:aws:lambda:us-east-1:123456789012:function:web", "unavailable")], True, 5, True, False, ""),
         # an empty group after a revert: your binding has not registered yet
         ([], True, 5, False, False, "no healthy target"),
         # the deadline: given back anyway, with a warning
