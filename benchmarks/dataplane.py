@@ -103,8 +103,7 @@ def main() -> int:
                 shown = moto.forward_weights(listener)[canary] / 10
                 answers = load(url, 400, SAMPLES / 400)["responses"]
                 share = 100 * sum(r["version"] == "v2" for r in answers) / len(answers)
-                p = shown / 100
-                bound = 100 * 4.5 * (p * (1 - p) / len(answers)) ** 0.5
+                bound = bound_pp(shown, len(answers))
                 off = share - shown
                 print(f"  {shown:6.1f}%  {share:8.2f}%  {off:+11.2f}  {bound:10.2f}  {len(answers)}")
                 if abs(off) > bound or any(r["status"] != 200 for r in answers):

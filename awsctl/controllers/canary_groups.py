@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from awsctl.api import canary as api
 from awsctl.api.binding import PLURAL as BINDINGS
 from awsctl.aws.target_groups import DesiredGroup, OwnedTargetGroups
-from awsctl.aws.targets import TargetGroupNotFound, TargetGroups
+from awsctl.aws.targets import TargetGroupNotFound, TargetGroups, TargetHealth
 from awsctl.controllers.generated import owned_or_absent
 from awsctl.kube.client import Kube
 from awsctl.planning import naming, objects
@@ -94,10 +94,11 @@ class CanaryGroups:
             return False
 
     def healthy_arns(self, arns: list[str]) -> dict[str, int]:
-        out = {}
-        for arn in arns:
-            try:
-                out[arn] = sum(1 for h in self.groups.health(arn) if h.state == "healthy")
-            except TargetGroupNotFound:
-                out[arn] = 0
-        return out
+        return {arn: sum(1 for h in self.health_of(arn) if h.state == "healthy") for arn in arns}
+
+    def health_of(self, arn: str) -> list[TargetHealth]:
+        """The group's targets as AWS shows them; none for a group that is gone."""
+        try:
+            return self.groups.health(arn)
+        except TargetGroupNotFound:
+            return []

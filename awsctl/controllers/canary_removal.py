@@ -14,7 +14,6 @@ from awsctl.api.binding import PLURAL as BINDINGS
 from awsctl.api.phases import Phase
 from awsctl.api.schema import SpecError
 from awsctl.aws.target_groups import TargetGroupInUse
-from awsctl.aws.targets import TargetGroupNotFound
 from awsctl.controllers.canary_reconciler import CanaryReconciler, deployment_ready
 from awsctl.kube.client import epoch, rfc3339
 from awsctl.planning import naming, objects, removal
@@ -134,9 +133,9 @@ class CanaryRemoval:
         still on the primary's group, so that the user's group holds the user's pods when it gets
         the traffic back."""
         reverted = spec.revert_on_deletion and self._revert(body, spec, status)
-        leaving = {h.target.id for arn in primary for h in self._health(arn)} if reverted else set()
+        leaving = {h.target.id for arn in primary for h in self.r.canary_groups.health_of(arn)} if reverted else set()
         decision = removal.give_back(
-            {arn: [(h.target.id, h.state) for h in self._health(arn)] for arn in groups},
+            {arn: [(h.target.id, h.state) for h in self.r.canary_groups.health_of(arn)] for arn in groups},
             leaving,
             reverted,
             self.r.clock() - epoch(status.get("lastTransitionTime")),
@@ -147,12 +146,6 @@ class CanaryRemoval:
             self.r.kube.event(body, type="Warning", reason="RouteGivenBackUnready", message=decision.message)
             log.warning(decision.message, extra={"canary": f"{meta['namespace']}/{meta['name']}"})
         return None if decision.go else decision.message
-
-    def _health(self, arn: str) -> list:
-        try:
-            return self.r.groups.health(arn)
-        except TargetGroupNotFound:
-            return []
 
     def _revert(self, body: dict, spec: api.CanarySpec, status: dict) -> bool:
         """Your Deployment scaled back and ready, then your apex Service's selector back; raises Retry

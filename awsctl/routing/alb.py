@@ -880,17 +880,14 @@ class AlbRouter:
         return Shown(where, route.arn, weights, sticky, ab_routes=ab_routes)
 
     def restore(self, status: Mapping[str, Any], rule: Mapping[str, Any] | None = None) -> None:
-        """Deletion (or a route move): remove the A/B rules and the rule awsctl created, or put back
-        the actions it found. `rule`: a recorded route other than status.listenerRule. It gives the
-        traffic back to where it was: first in the API budget, as a rollback is."""
+        """Deletion (or a route move): remove the rule awsctl created, or put back the actions it found
+        (a deletion removed the A/B rules before, in `release`). `rule`: a recorded route other than
+        status.listenerRule. It gives the traffic back to where it was: first in the API budget, as a
+        rollback is."""
         with urgency(Priority.ROLLBACK):
-            self._restore(status, rule)
+            self._restore((status.get("listenerRule") or {}) if rule is None else rule)
 
-    def _restore(self, status: Mapping[str, Any], rule: Mapping[str, Any] | None) -> None:
-        if rule is None:
-            for arn in status.get("abRules") or ():
-                self.listeners.delete_rule(arn)
-            rule = status.get("listenerRule") or {}
+    def _restore(self, rule: Mapping[str, Any]) -> None:
         if not rule.get("arn"):
             return
         route = Route.parse(rule["arn"])
