@@ -1,11 +1,15 @@
 """CloudWatch metric checks, as pure functions: queries to send, and a verdict from what came back.
 
 Built-in metrics read a side's target groups in the AWS/ApplicationELB namespace:
-- request-success-rate: 100 * (1 - errors / RequestCount), where errors are what ALB publishes per
-  target group: HTTPCode_Target_5XX_Count (the targets' own 5xx) and TargetConnectionErrorCount (refused
-  or reset connections, which the client sees as the ALB's 502), summed over every group of the side.
-  The ALB's own HTTPCode_ELB_5XX family (502, 503, 504: timeouts too) is published per load balancer
-  only, so it cannot be told apart per side: an alarm on it (`analysis.alarms`) guards the whole ALB;
+- request-success-rate: 100 * answered / RequestCount, summed over every group of the side, where
+  answered = HTTPCode_Target_2XX_Count + 3XX + 4XX. AWS's definitions make that exact: RequestCount
+  counts every request the load balancer chose a target for, and HTTPCode_Target_*XX every response a
+  target sent. So RequestCount - (2XX + 3XX + 4XX) is the targets' own 5XX plus every request the load
+  balancer answered itself after choosing the target: a connection refused or reset (502), a target
+  that did not answer within the idle timeout (504), a request cut at the end of the deregistration
+  delay. ALB publishes its own HTTPCode_ELB_* codes per load balancer only, so counting the targets'
+  5XX and TargetConnectionErrorCount alone would promote a canary that hangs (504) or resets mid-answer
+  (502) at 100%;
 - request-duration: TargetResponseTime p99 in milliseconds, the worst group.
 A custom metric is a list of raw MetricDataQueries; `{{ target_group }}` and `{{ load_balancer }}`
 in it are replaced by the dimension values, and the query ids (prefixed so results map back)
@@ -39,12 +43,13 @@ from awsctl.api.canary import MetricCheck, MetricStatus, Relative, RelativeStatu
 NAMESPACE = "AWS/ApplicationELB"
 ALB_MIN_PERIOD = 60  # ALB publishes its metrics at 60-second resolution
 LOOKBACK_PERIODS = 10  # Flagger looks back ten metric intervals
-# What a side's own target groups publish (TargetGroup + LoadBalancer dimensions). The ALB's own codes
-# (HTTPCode_ELB_502/503/504_Count) are published per load balancer (and zone) only: asked for per target
-# group they return nothing, so they cannot tell the canary from the primary. Watch them with an alarm.
-ERROR_METRICS = (
-    "HTTPCode_Target_5XX_Count",
-    "TargetConnectionErrorCount",
+# The answers a side's own targets sent that count as served (TargetGroup + LoadBalancer dimensions). The
+# ALB's own codes (HTTPCode_ELB_502/503/504_Count) are published per load balancer (and zone) only: asked
+# for per target group they return nothing; they show as RequestCount that no target answered.
+ANSWERED_METRICS = (
+    "HTTPCode_Target_2XX_Count",
+    "HTTPCode_Target_3XX_Count",
+    "HTTPCode_Target_4XX_Count",
 )
 _TEMPLATE = re.compile(r"\{\{\s*(target_group|load_balancer)\s*\}\}")
 _PERIODS = (1, 5, 10, 30, 60)  # below a minute only for high-resolution custom metrics
@@ -153,8 +158,8 @@ def queries(check: MetricCheck, index: int, groups: Sequence[str], listener_arn:
     if check.name == "request-success-rate" and check.built_in:
         for g, dim in enumerate(dims):
             out.append(_stat(f"{tag}g{g}_req", "RequestCount", "Sum", dim, lb, seconds))
-            for e, metric in enumerate(ERROR_METRICS):
-                out.append(_stat(f"{tag}g{g}_err{e}", metric, "Sum", dim, lb, seconds))
+            for e, metric in enumerate(ANSWERED_METRICS):
+                out.append(_stat(f"{tag}g{g}_ok{e}", metric, "Sum", dim, lb, seconds))
     elif check.name == "request-duration" and check.built_in:
         for g, dim in enumerate(dims):
             out.append(_stat(f"{tag}g{g}_p99", "TargetResponseTime", "p99", dim, lb, seconds))
@@ -240,14 +245,14 @@ def value_of(
         latest = max((p[0] for g in range(len(groups)) if (p := _latest(results, f"{tag}g{g}_req"))), default=None)
         if latest is None:
             return None, "no requests reached it in the look-back window"
-        requests = errors = 0.0
+        requests = answered = 0.0
         for g in range(len(groups)):
             requests += sum(v for t, v in results.get(f"{tag}g{g}_req") or () if t == latest)
-            for e in range(len(ERROR_METRICS)):  # an error metric is published only when it is non-zero
-                errors += sum(v for t, v in results.get(f"{tag}g{g}_err{e}") or () if t == latest)
+            for e in range(len(ANSWERED_METRICS)):  # a count is published only when it is non-zero
+                answered += sum(v for t, v in results.get(f"{tag}g{g}_ok{e}") or () if t == latest)
         if requests <= 0:
             return None, "no requests reached it in the latest period"
-        return 100.0 * (1.0 - min(errors, requests) / requests), ""
+        return 100.0 * min(answered, requests) / requests, ""
     if check.name == "request-duration" and check.built_in:
         worst = [p[1] for g in range(len(groups)) if (p := _latest(results, f"{tag}g{g}_p99"))]
         return (max(worst) * 1000.0, "") if worst else (None, "no response times in the look-back window")

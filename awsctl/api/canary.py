@@ -30,7 +30,12 @@ SHORT_NAMES = ["cnr"]
 PROGRESS_DEADLINE_SECONDS = 600  # a rollout that stops making progress this long rolls back
 # How long a primary pod keeps serving once deleted (a preStop sleep): measured under load, without it a
 # deleted pod stopped before its target was deregistered and requests sent to it failed (502).
-TERMINATION_DELAY_SECONDS = 15
+# How long an ALB's nodes may still route by a change after its API shows it (see README, "the test ground"):
+# aws-load-balancer-controller#1064 measured a 5 s preStop sleep too short and 25 s enough; Argo Rollouts
+# waits 30 s (abortScaleDownDelaySeconds). The primary's termination delay defaults to the same.
+PROPAGATION_SECONDS = 30
+TERMINATION_DELAY_SECONDS = PROPAGATION_SECONDS
+MAX_STICKY_WAIT = 300.0  # a rollback waits at most this long for stickiness cookies to expire
 NO_DATA_TOLERANCE = 2  # consecutive checks without data that hold; each further one is a failed check
 STEP_WEIGHT = 10.0  # percent per step when neither stepWeight nor stepWeights is set
 MAX_WEIGHT = 50.0  # percent at which promotion starts when maxWeight is not set
@@ -191,6 +196,15 @@ class LoadBalancerFields(Model):
     target_type: Literal["ip", "instance"] = Field("ip", description="A headless Service forces ip.")
     target_group: TargetGroupFields = Field(default_factory=TargetGroupFields)
     stickiness: StickinessFields = Field(default_factory=StickinessFields)
+    propagation_seconds: int = Field(
+        PROPAGATION_SECONDS,
+        ge=0,
+        le=3600,
+        description="How long a side that lost its last weight keeps its pods and its registered targets after "
+        "AWS shows the weight 0: the load balancer's nodes apply a change some time after its API shows it. "
+        "Rollback, abort, a failed bake, promotion and deletion all wait this long (plus the stickiness "
+        "duration when stickiness is on) before the canary scales to 0 or the groups go.",
+    )
     oidc_client_secret_ref: SecretKeyRefFields | None = Field(
         None,
         alias="oidcClientSecretRef",
@@ -348,14 +362,15 @@ class CanarySpecFields(Model):
     load_balancer: LoadBalancerFields
     analysis: AnalysisFields = Field(default_factory=AnalysisFields)
     progress_deadline_seconds: int = Field(PROGRESS_DEADLINE_SECONDS, ge=1)
-    termination_delay_seconds: int = Field(
-        TERMINATION_DELAY_SECONDS,
+    termination_delay_seconds: int | None = Field(
+        None,
         ge=0,
         le=3600,
         description="How long a primary pod keeps serving after it is deleted, before its containers are stopped: "
         "a preStop sleep added to every container of the primary that has no preStop hook of its own, and the "
         "same added to its terminationGracePeriodSeconds. It covers the time awsctl takes to deregister the "
-        "target and the ALB to stop sending it requests. 0: none.",
+        "target and the ALB's nodes to stop sending it requests. Default: loadBalancer.propagationSeconds. "
+        "0: none.",
     )
     skip_analysis: bool = False
     suspend: bool = False
@@ -484,6 +499,14 @@ class LoadBalancerSpec:
     stickiness_seconds: int
     readiness_gate: bool
     oidc_client_secret: tuple[str, str] | None = None  # (Secret name, key)
+    propagation_seconds: int = PROPAGATION_SECONDS
+
+    @property
+    def release_seconds(self) -> float:
+        """How long a side that lost its last weight keeps its pods and targets: the nodes' propagation, and
+        with stickiness the cookies already given out (at most MAX_STICKY_WAIT)."""
+        sticky = min(float(self.stickiness_seconds), MAX_STICKY_WAIT) if self.stickiness else 0.0
+        return float(self.propagation_seconds) + sticky
 
 
 @dataclass(frozen=True)
@@ -571,7 +594,9 @@ class CanarySpec:
             skip_analysis=fields.skip_analysis,
             suspend=fields.suspend,
             revert_on_deletion=fields.revert_on_deletion,
-            termination_delay_seconds=fields.termination_delay_seconds,
+            termination_delay_seconds=load_balancer.propagation_seconds
+            if fields.termination_delay_seconds is None
+            else fields.termination_delay_seconds,
             alerts=tuple(
                 Alert(a.name or a.provider_ref.name, a.severity, a.provider_ref.name, a.provider_ref.namespace or "")
                 for a in fields.alerts
@@ -631,6 +656,7 @@ def _load_balancer(fields: LoadBalancerFields) -> LoadBalancerSpec:
         stickiness=fields.stickiness.enabled,
         stickiness_seconds=fields.stickiness.duration_seconds,
         readiness_gate=fields.readiness_gate,
+        propagation_seconds=fields.propagation_seconds,
         oidc_client_secret=(fields.oidc_client_secret_ref.name, fields.oidc_client_secret_ref.key)
         if fields.oidc_client_secret_ref
         else None,
@@ -850,7 +876,14 @@ class CanaryStatus(TypedDict, total=False):
     scaleDownAt: Annotated[
         str | None,
         _described(
-            "When the canary, at weight 0 and with its A/B rules gone, scales to 0 (after the stickiness duration)."
+            "When the canary, at weight 0 and with its A/B rules gone, scales to 0 (after "
+            "loadBalancer.propagationSeconds, and the stickiness duration)."
+        ),
+    ]
+    releasedAt: Annotated[
+        str | None,
+        _described(
+            "Deletion: when the route was verified given back; the groups go loadBalancer.propagationSeconds later."
         ),
     ]
     # the groups and the user's objects (write-aheads for revertOnDeletion)

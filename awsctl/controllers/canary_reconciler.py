@@ -56,7 +56,6 @@ from awsctl.routing import Ledger, RouteGone, Router, WeightResult
 
 log = logging.getLogger("awsctl.canary")
 INVALID_SPEC_RETRY = 30.0  # seconds between looks at a Canary whose spec cannot be parsed
-MAX_STICKY_WAIT = 300.0  # a rollback waits at most this long for stickiness cookies to expire
 REFUSAL_FIELDS = {
     "TooManyRules": "spec.loadBalancer.rule.priority",
     "PriorityInUse": "spec.loadBalancer.rule.priority",
@@ -284,6 +283,8 @@ class CanaryReconciler:
             return
         self._announce(body, "Warning", step.reason, step.message)
         self._record_commands(body, step.commands, step, step.state)
+        release = spec.load_balancer.release_seconds if spec is not None else float(api.PROPAGATION_SECONDS)
+        scale_down_at = rfc3339(self.clock() + release)
         now = rfc3339(self.clock())
         promoted = set_condition(
             (body.get("status") or {}).get("conditions"),
@@ -302,7 +303,7 @@ class CanaryReconciler:
                 "pendingWeight": None,
                 "lastTransitionTime": now,
                 "message": step.message,
-                "scaleDownAt": now,  # the canary scales to 0 once a tick runs again
+                "scaleDownAt": scale_down_at,  # once the nodes have applied the weight 0 (a tick then)
                 "conditions": promoted,  # now, not at the next parsed tick
             },
         )
@@ -550,15 +551,16 @@ class CanaryReconciler:
         self, body: dict, spec: api.CanarySpec, step: Step, state: RolloutState, target: dict, user_apex: bool
     ) -> None:
         """The canary scales to 0 only after the step that asks for it took effect (its weight 0
-        verified, not merely 0 before), its A/B rules are gone, with stickiness on after the cookie
-        duration (bounded): clients pinned to the canary group must not be sent to pods that are gone;
-        and with your own apex Service, once its EndpointSlices serve primary pods only."""
+        verified, not merely 0 before), its A/B rules are gone, and the load balancer's nodes have had
+        `propagationSeconds` to apply it (they route by the old weights for a while after the API shows
+        the new ones), with stickiness on the cookie duration too (bounded): no request, sticky or not,
+        may be sent to pods that are gone; and with your own apex Service, once its EndpointSlices
+        serve primary pods only."""
         status = body.get("status") or {}
         now = self.clock()
         took_effect = state is step.state
         if took_effect and step.scale_canary == "down" and state.weight == 0 and status.get("scaleDownAt") is None:
-            lb = spec.load_balancer
-            wait = min(float(lb.stickiness_seconds), MAX_STICKY_WAIT) if lb.stickiness else 0.0
+            wait = spec.load_balancer.release_seconds
             status = self.status.write(body, status, {"scaleDownAt": rfc3339(now + wait)})
         due = status.get("scaleDownAt")
         if due is None or state.weight != 0 or self.traffic.ab_active(status):

@@ -52,6 +52,7 @@ class CanaryRemoval:
         except SpecError:
             spec = None
         self._restore_traffic(body, spec, status)
+        self._settle(body, spec)
         self._drain_bindings(body)
         deleted = 0
         for arn in self._owned_groups(body, spec):
@@ -67,6 +68,19 @@ class CanaryRemoval:
         self.r.status.write(body, status, {"phase": Phase.TERMINATED, "message": message})
         self.r.kube.event(body, type="Normal", reason=Phase.TERMINATED, message=message)
         log.info("canary removed", extra={"canary": f"{ns}/{name}", "targetGroupsDeleted": deleted})
+
+    def _settle(self, body: dict, spec: api.CanarySpec | None) -> None:
+        """The route is given back: the groups keep their targets for the nodes' propagation first."""
+        status = body.get("status") or {}
+        released = status.get("releasedAt")
+        now = self.r.clock()
+        if released is None:
+            self.r.status.write(body, status, {"releasedAt": rfc3339(now)})
+        seconds = spec.load_balancer.propagation_seconds if spec is not None else api.PROPAGATION_SECONDS
+        waiting = removal.settling(None if released is None else epoch(released), now, seconds)
+        if waiting:
+            self.r.status.write(body, body.get("status") or {}, {"message": waiting})
+            raise Retry(waiting, min(5.0, seconds))
 
     def _owned_groups(self, body: dict, spec: api.CanarySpec | None) -> list[str]:
         """The Canary's own groups, looked up by what is known of them: the ARNs status recorded, and the

@@ -30,25 +30,30 @@ def create_alb(elbv2, ec2, name: str = "awsctl-demo") -> tuple[str, str]:
 
 
 def record_requests(cloudwatch, listener_arn: str, target_group_arn: str, requests: float, errors: float) -> None:
-    """Writes the datapoints an ALB would publish for one target group now (RequestCount and
-    HTTPCode_Target_5XX_Count, high resolution): for the test stories that seed CloudWatch rather
-    than run traffic through the data plane (`awsctl.dev.dataplane`), which the demo does."""
+    """Writes the datapoints an ALB would publish for one target group now (RequestCount,
+    HTTPCode_Target_2XX_Count and HTTPCode_Target_5XX_Count, high resolution): for the test stories
+    that seed CloudWatch rather than run traffic through the data plane (`awsctl.dev.dataplane`),
+    which the demo does. As on ALB, a zero count is not published."""
     dims = [
         {"Name": "TargetGroup", "Value": target_group_dimension(target_group_arn)},
         {"Name": "LoadBalancer", "Value": load_balancer_dimension(listener_arn)},
     ]
     now = datetime.datetime.now(datetime.UTC)
-    cloudwatch.put_metric_data(
-        Namespace=NAMESPACE,
-        MetricData=[
-            {
-                "MetricName": name,
-                "Dimensions": dims,
-                "Value": float(value),
-                "Timestamp": now,
-                "Unit": "Count",
-                "StorageResolution": 1,
-            }
-            for name, value in (("RequestCount", requests), ("HTTPCode_Target_5XX_Count", errors))
-        ],
-    )
+    data = [
+        {
+            "MetricName": name,
+            "Dimensions": dims,
+            "Value": float(value),
+            "Timestamp": now,
+            "Unit": "Count",
+            "StorageResolution": 1,
+        }
+        for name, value in (
+            ("RequestCount", requests),
+            ("HTTPCode_Target_2XX_Count", requests - errors),
+            ("HTTPCode_Target_5XX_Count", errors),
+        )
+        if value
+    ]
+    if data:
+        cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=data)

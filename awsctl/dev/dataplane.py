@@ -9,27 +9,42 @@ on 127.0.0.1 that routes as ALB documents:
   with the rule's session cookie through, and otherwise answer as `OnUnauthenticatedRequest` says:
   `authenticate` (the default) redirects (302) to the identity provider's authorization endpoint,
   `deny` is 401, `allow` lets it through. No identity provider is contacted.
+- **Nodes that apply changes late** (`awsctl.dev.propagation`): every request lands on one of the
+  load balancer's nodes (one per enabled zone, at least two), and that node routes by the rules and
+  the registrations it has applied so far, each node with a delay of its own. A node that has not
+  applied a deregistration still sends the target new requests; once it has, the target drains
+  there for the deregistration delay, and what is still in flight to it then is cut (502).
 - **Weighted forward**: one group per request, in proportion to the weights; group stickiness with
-  the `AWSALBTG` cookie; round robin over the group's healthy targets; all its targets (fail-open)
-  when none is healthy; 503 when it has none; 502 when a target refuses or resets the connection;
-  504 when it does not answer within the load balancer's idle timeout (60 s by default). Draining
-  targets get no new requests; requests already sent to them finish.
+  the `AWSALBTG` cookie; round robin over the group's `healthy` targets. AWS, "Health checks for
+  Application Load Balancer target groups": "Each load balancer node routes requests only to the
+  healthy targets", and "If a target group contains only unhealthy registered targets, the load
+  balancer routes requests to all those targets" (fail-open). So `initial` targets get nothing; a
+  group whose targets are all `unhealthy` fails open; a group with none, or with only `initial`
+  or `draining` ones, answers 503. 502 when a target refuses or resets the connection; 504 when
+  no connection is made within 10 s, or when an established connection stays idle for the load
+  balancer's idle timeout (60 s by default), as ALB's troubleshooting guide describes both.
 - **Health checks that probe**: each registered target of a group in use, every
   HealthCheckIntervalSeconds, on its path, port and timeout, judged by its matcher. The first check
   is one interval after the target enters the group (or the group is put in use). The results drive
   the realism layer's state machine (`Realism.record_probe`): `initial`, then `healthy` or
   `unhealthy` by the group's thresholds. `unused` stays as the layer decides it.
-- **CloudWatch metrics from the traffic**, as ALB publishes them (namespace `AWS/ApplicationELB`):
-  per TargetGroup + LoadBalancer, `RequestCount`, `HTTPCode_Target_{2,3,4,5}XX_Count`,
-  `TargetConnectionErrorCount`, `TargetResponseTime` (every request's value, so percentiles are
-  real), `HealthyHostCount`, `UnHealthyHostCount`; per LoadBalancer, `RequestCount`,
-  `HTTPCode_Target_*`, `HTTPCode_ELB_{502,503,504}_Count`. A 60 s period is published once it has
-  ended (about a second after the minute); like ALB, a count that is zero is not published.
+- **CloudWatch metrics from the traffic**, by ALB's definitions (namespace `AWS/ApplicationELB`,
+  "CloudWatch metrics for your Application Load Balancer"): per TargetGroup + LoadBalancer and per
+  LoadBalancer, `RequestCount` ("only incremented for requests where the load balancer node was
+  able to choose a target"), `HTTPCode_Target_{2,3,4,5}XX_Count`, `TargetConnectionErrorCount`
+  (connections "that were not successfully established": refused, or not made within 10 s; a reset
+  after the connection is made is not one), `TargetResponseTime` (until the target "starts to send
+  the response headers", every request's value so percentiles are real); per TargetGroup +
+  LoadBalancer, `HealthyHostCount` and `UnHealthyHostCount`; per LoadBalancer only,
+  `HTTPCode_ELB_{3,4,5}XX_Count` and `HTTPCode_ELB_{500,502,503,504}_Count` (what the load balancer
+  answered itself), `HTTP_Fixed_Response_Count` and `HTTP_Redirect_Count`. A 60 s period is
+  published the propagation setting's lag after it ends; like ALB, a count that is zero is not
+  published.
 - **A record of every request**: time, listener, status, group, target, version, pod, latency.
 
 Targets are pods of `awsctl dev`: `resolve(ip, port)` gives the loopback address that answers for
 them (`awsctl.dev.pods`), so nothing leaves 127.0.0.1. A target with no address refuses.
-Not reproduced: HTTPS/TLS (an HTTPS listener is served as plain HTTP), HTTP/2 and gRPC, slow start,
+Not reproduced: health checks per node (one verdict for all nodes), HTTPS/TLS (an HTTPS listener is served as plain HTTP), HTTP/2 and gRPC, slow start,
 the least-outstanding-requests algorithm, connection reuse to targets (one connection a request),
 cross-zone routing choices, and WAF.
 """
@@ -53,13 +68,17 @@ from aiohttp import web
 
 from awsctl.analysis.metrics import NAMESPACE, load_balancer_dimension, target_group_dimension
 from awsctl.dev import albrules
-from awsctl.dev.realism import Realism
+from awsctl.dev.propagation import Propagation, from_env
+from awsctl.dev.realism import REGISTERING, REGISTRATION_SECONDS, Realism
 
 Resolver = Callable[[str, int], "tuple[str, int] | None"]
 
 PERIOD = 60
 HEALTH_CHECKER = "ELB-HealthChecker/2.0"
 DEFAULT_IDLE_TIMEOUT = 60.0
+CONNECT_TIMEOUT = 10.0  # ALB: a 504 when "the load balancer failed to establish a connection ... (10 seconds)"
+CONNECT_ERRORS = ("connection refused", "connection timeout")  # TargetConnectionErrorCount: never established
+CUT = "deregistration delay ended"
 AUTH_COOKIE = "AWSELBAuthSessionCookie"
 _HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer", "proxy-connection", "host"}
 
@@ -76,6 +95,8 @@ class Record:
     pod: str | None = None
     error: str | None = None  # why the load balancer answered itself (502, 503, 504, 401, ...)
     path: str = "/"
+    node: int = 0  # the load-balancer node that routed it
+    target_time: float | None = None  # TargetResponseTime: request sent -> response headers received
 
 
 @dataclass
@@ -85,6 +106,7 @@ class _Listener:
     backend: Any
     runner: web.AppRunner
     port: int
+    nodes: int = 2
 
 
 @dataclass
@@ -98,6 +120,8 @@ class _Decision:
     timeout: float = DEFAULT_IDLE_TIMEOUT
     error: str | None = None
     proxy: bool = False
+    kind: str = "none"  # the answering action: forward, fixed-response, redirect, authenticate, none
+    drain_delay: float = 0.0  # how late the routing node applies a deregistration of the chosen target
 
 
 class DataPlane:
@@ -110,7 +134,9 @@ class DataPlane:
         seed: int | None = None,
         sync_seconds: float = 0.25,
         admin_port: int | None = None,
+        propagation: Propagation | None = None,
     ) -> None:
+        self.propagation = propagation or from_env()
         self.admin_port = admin_port
         self.layer = layer
         self.resolve = resolve
@@ -121,7 +147,8 @@ class DataPlane:
         self._rng = random.Random(seed)
         self._rr: dict[str, itertools.count] = {}
         self._due: dict[tuple, float] = {}
-        self._rules: dict[str, tuple[int, list[albrules.Rule]]] = {}
+        self._rules: dict[str, list[tuple[tuple, list[albrules.Rule]]]] = {}  # arn -> [(raw version, rules)]
+        self._inflight: dict[asyncio.Future, tuple[Any, str, float]] = {}  # -> (group, target key, node's delay)
         self._periods: dict[tuple, dict[str, Any]] = defaultdict(dict)
         self._hosts_published = 0
         self._probes: set[asyncio.Task] = set()
@@ -134,6 +161,7 @@ class DataPlane:
     # -- life -------------------------------------------------------------------------------------
     def start(self) -> DataPlane:
         self.layer.probing = True
+        self.layer.registration_seconds = max(REGISTRATION_SECONDS, self.propagation.target_seconds[1])
         self._thread = threading.Thread(target=self._run, daemon=True, name="awsctl-dataplane")
         self._thread.start()
         if not self._ready.wait(10):
@@ -145,6 +173,7 @@ class DataPlane:
         if self._thread is not None:
             self._thread.join(15)
         self.layer.probing = False
+        self.layer.registration_seconds = REGISTRATION_SECONDS
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
@@ -224,24 +253,24 @@ class DataPlane:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", 0))
             await web.SockSite(runner, sock).start()
-            self.listeners[arn] = _Listener(arn, lb.arn, backend, runner, sock.getsockname()[1])
+            zones = {getattr(subnet, "availability_zone", None) for subnet in getattr(lb, "subnets", None) or ()}
+            nodes = self.propagation.nodes(len(zones))
+            self.listeners[arn] = _Listener(arn, lb.arn, backend, runner, sock.getsockname()[1], nodes)
 
-    def _listener_rules(self, arn: str) -> list[albrules.Rule]:
-        """The listener's rules as they are now (rebuilt only after a route change)."""
-        generation = self.layer.route_generation
-        cached = self._rules.get(arn)
-        if cached and cached[0] == generation:
-            return cached[1]
-        entry = self._moto_listeners().get(arn)
-        rules = []
-        if entry is not None:
-            with self.layer.lock:
-                for rule in list(entry[2].rules.values()):
-                    priority = None if rule.priority == "default" else int(rule.priority)
-                    rules.append(
-                        albrules.Rule(priority, tuple(rule.conditions or ()), tuple(dict(a.data) for a in rule.actions))
-                    )
-        self._rules[arn] = (generation, rules)
+    def _listener_rules(self, listener: _Listener, node: int) -> list[albrules.Rule] | None:
+        """The listener's rules as `node` has applied them: the version the API showed its rule delay
+        ago (None when it had none yet). Each version is turned into rules once."""
+        delay = self.propagation.rule_delay(node, listener.nodes)
+        raw = self.layer.routes_at(listener.arn, self.layer.clock() - delay)
+        if raw is None:
+            return None
+        built = self._rules.setdefault(listener.arn, [])
+        for version, rules in built:
+            if version is raw:
+                return rules
+        rules = [albrules.Rule(priority, conditions, actions) for priority, conditions, actions in raw]
+        built.append((raw, rules))
+        del built[:-16]  # a node lags by a few versions at most
         return rules
 
     # -- one request ------------------------------------------------------------------------------
@@ -266,8 +295,9 @@ class DataPlane:
             cookies=dict(request.cookies),
             port=listener.port,
         )
-        decision = self._decide(listener, req)
-        record = Record(arrived, arn, decision.status, 0.0, path=request.path, error=decision.error)
+        node = self._rng.randrange(listener.nodes)
+        decision = self._decide(listener, req, node)
+        record = Record(arrived, arn, decision.status, 0.0, path=request.path, error=decision.error, node=node)
         if decision.group is not None:
             record.group = decision.group.arn
             record.target = decision.target
@@ -285,8 +315,11 @@ class DataPlane:
         self._count(listener, record, decision)
         return response
 
-    def _decide(self, listener: _Listener, req: albrules.Request) -> _Decision:
-        rule = albrules.select(self._listener_rules(listener.arn), req)
+    def _decide(self, listener: _Listener, req: albrules.Request, node: int) -> _Decision:
+        rules = self._listener_rules(listener, node)
+        if rules is None:
+            return _Decision(503, error="listener not applied yet")
+        rule = albrules.select(rules, req)
         if rule is None:
             return _Decision(503, error="no rule")
         for action in albrules.ordered_actions(rule.actions):
@@ -302,14 +335,17 @@ class DataPlane:
                     int(config.get("StatusCode") or 200),
                     {"Content-Type": str(config.get("ContentType") or "text/plain")},
                     str(config.get("MessageBody") or "").encode(),
+                    kind="fixed-response",
                 )
             if kind == "redirect":
                 config = action.get("RedirectConfig") or {}
                 return _Decision(
-                    albrules.redirect_status(config), {"Location": albrules.redirect_location(config, req)}
+                    albrules.redirect_status(config),
+                    {"Location": albrules.redirect_location(config, req)},
+                    kind="redirect",
                 )
             if kind == "forward":
-                return self._forward(listener, albrules.forward_of(action), req)
+                return self._forward(listener, albrules.forward_of(action), req, node)
         return _Decision(503, error="no terminal action")
 
     @staticmethod
@@ -321,13 +357,13 @@ class DataPlane:
         if on_unauthenticated == "allow":
             return None
         if on_unauthenticated == "deny":
-            return _Decision(401, error="unauthenticated")
+            return _Decision(401, error="unauthenticated", kind="authenticate")
         endpoint = str(config.get("AuthorizationEndpoint") or "")
         if not endpoint and config.get("UserPoolDomain"):
             endpoint = f"https://{config['UserPoolDomain']}.auth.amazoncognito.com/oauth2/authorize"
-        return _Decision(302, {"Location": endpoint or "/"}, error="authenticate")
+        return _Decision(302, {"Location": endpoint or "/"}, error="authenticate", kind="authenticate")
 
-    def _forward(self, listener: _Listener, forward: albrules.Forward, req: albrules.Request) -> _Decision:
+    def _forward(self, listener: _Listener, forward: albrules.Forward, req: albrules.Request, node: int) -> _Decision:
         now = time.time()
         chosen = albrules.sticky_group(req.cookies.get(albrules.STICKY_COOKIE), forward, now)
         headers = {}
@@ -337,18 +373,19 @@ class DataPlane:
                 value = albrules.sticky_value(chosen, now + forward.sticky_seconds)
                 headers["Set-Cookie"] = f"{albrules.STICKY_COOKIE}={value}; Max-Age={forward.sticky_seconds}; Path=/"
         if chosen is None:
-            return _Decision(503, error="no group with weight")
+            return _Decision(503, error="no group with weight", kind="forward")
+        delay = self.propagation.target_delay(node, listener.nodes)
         with self.layer.lock:
             group = listener.backend.target_groups.get(chosen)
             if group is None:
-                return _Decision(503, error="group not found")
-            st = self.layer.state(group)
-            now_m = self.layer.clock()
-            states = [(reg, self.layer.health(group, reg, now_m)[0]) for reg in st.targets.values()]
+                return _Decision(503, error="group not found", kind="forward")
+            states = self._node_targets(group, delay)
         healthy = [reg for reg, state in states if state == "healthy"]
-        pool = healthy or [reg for reg, state in states if state in ("initial", "unhealthy")]  # fail-open
+        failed_open = bool(states) and all(state == "unhealthy" for _, state in states)
+        pool = healthy or ([reg for reg, _ in states] if failed_open else [])
         if not pool:
-            return _Decision(503, headers, group=group, error="no targets")
+            why = "no healthy targets (initial or draining only)" if states else "no targets"
+            return _Decision(503, headers, group=group, error=why, kind="forward")
         reg = pool[next(self._rr.setdefault(group.arn, itertools.count())) % len(pool)]
         return _Decision(
             headers=headers,
@@ -357,7 +394,31 @@ class DataPlane:
             address=self.resolve(reg.id, reg.port),
             timeout=self._idle_timeout(listener),
             proxy=True,
+            kind="forward",
+            drain_delay=delay,
         )
+
+    def _node_targets(self, group: Any, delay: float) -> list[tuple[Any, str]]:
+        """The group's targets as a node `delay` seconds behind the API routes to them, with the state it
+        routes by: registrations older than `delay`, and deregistrations younger than it, which that
+        node has not applied yet (at the state the target had). Draining ones it has applied are left
+        out: they get no new request. Call under the layer's lock."""
+        st = self.layer.state(group)
+        now = self.layer.clock()
+        out = [
+            (reg, self.layer.health(group, reg, now)[0])
+            for reg in st.targets.values()
+            if reg.registered_at + delay <= now
+        ]
+        out += [(gone.target, gone.state) for gone in st.departed.values() if now < gone.at + delay]
+        return out
+
+    def _drained(self, group: Any, key: str, delay: float) -> bool:
+        """Whether a node `delay` behind has drained `key` for the whole deregistration delay."""
+        with self.layer.lock:
+            st = self.layer.state(group)
+            gone = st.departed.get(key)
+            return key not in st.targets and gone is not None and self.layer.clock() >= gone.at + delay + gone.delay
 
     def _idle_timeout(self, listener: _Listener) -> float:
         lb = listener.backend.load_balancers.get(listener.lb_arn)
@@ -370,10 +431,27 @@ class DataPlane:
     async def _proxy(
         self, request: web.Request, decision: _Decision, record: Record, listener: _Listener
     ) -> web.StreamResponse:
-        assert self._session is not None
         if decision.address is None:
             decision.error = record.error = "connection refused"
             return web.Response(status=502, text="502 Bad Gateway")
+        body = await request.read()
+        upstream = asyncio.ensure_future(self._upstream(request, body, decision, record, listener))
+        self._inflight[upstream] = (decision.group, str(decision.target), decision.drain_delay)
+        try:
+            await asyncio.wait({upstream})
+        finally:
+            self._inflight.pop(upstream, None)
+            if not upstream.done():
+                upstream.cancel()  # the client went away
+        if upstream.cancelled():  # the node's deregistration delay ended with the request in flight
+            decision.error = record.error = CUT
+            return web.Response(status=502, text="502 Bad Gateway")
+        return upstream.result()
+
+    async def _upstream(
+        self, request: web.Request, body: bytes, decision: _Decision, record: Record, listener: _Listener
+    ) -> web.StreamResponse:
+        assert self._session is not None and decision.address is not None
         host, port = decision.address
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
         forwarded = request.headers.get("X-Forwarded-For")
@@ -382,30 +460,37 @@ class DataPlane:
         headers["X-Forwarded-Port"] = str(listener.port)
         headers["Host"] = request.headers.get("Host", f"127.0.0.1:{listener.port}")
         url = f"http://{host}:{port}{request.rel_url}"
+        # ALB: 10 s to connect, then the idle timeout between bytes (not a total)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=decision.timeout)
+        sent = time.monotonic()
         try:
-            body = await request.read()
             async with self._session.request(
-                request.method,
-                url,
-                headers=headers,
-                data=body or None,
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=decision.timeout),
+                request.method, url, headers=headers, data=body or None, allow_redirects=False, timeout=timeout
             ) as answer:
+                record.target_time = time.monotonic() - sent  # the response headers are in
                 payload = await answer.read()
                 record.version = answer.headers.get("X-Dev-Version")
                 record.pod = answer.headers.get("X-Dev-Pod")
                 out = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP | {"content-length"}}
                 return web.Response(status=answer.status, body=payload, headers=out)
-        except TimeoutError:
-            decision.error = record.error = "target timeout"
+        except aiohttp.ServerTimeoutError as err:
+            record.target_time = None
+            connecting = isinstance(err, aiohttp.ConnectionTimeoutError)
+            decision.error = record.error = "connection timeout" if connecting else "target timeout"
             return web.Response(status=504, text="504 Gateway Time-out")
         except aiohttp.ClientConnectorError:
             decision.error = record.error = "connection refused"
             return web.Response(status=502, text="502 Bad Gateway")
         except (aiohttp.ClientError, OSError) as err:
+            record.target_time = None  # the answer never came whole: counted as the load balancer's 502
             decision.error = record.error = f"connection reset ({type(err).__name__})"
             return web.Response(status=502, text="502 Bad Gateway")
+
+    def _cut_drained(self) -> None:
+        """Cuts requests still in flight to a target whose deregistration delay ended on their node."""
+        for task, (group, key, delay) in list(self._inflight.items()):
+            if not task.done() and self._drained(group, key, delay):
+                task.cancel()
 
     # -- health checks ------------------------------------------------------------------------------
     async def _probe_loop(self) -> None:
@@ -423,8 +508,9 @@ class DataPlane:
                         interval = float(group.health_check_interval_seconds or 30)
                         clock = self.layer.clock()
                         for key, reg in list(st.targets.items()):
-                            if self.layer.health(group, reg, clock)[0] == "unused":
-                                continue
+                            state, reason, _ = self.layer.health(group, reg, clock)
+                            if state == "unused" or reason == REGISTERING[0]:
+                                continue  # checks start once every node has the registration
                             due_key = (group.arn, key, reg.registered_at, st.in_use_since)
                             if due_key in seen:
                                 continue
@@ -439,6 +525,7 @@ class DataPlane:
                 task = asyncio.ensure_future(self._probe(group, reg))
                 self._probes.add(task)
                 task.add_done_callback(self._probes.discard)
+            self._cut_drained()
             await asyncio.sleep(0.1)
 
     async def _probe(self, group: Any, reg: Any) -> None:
@@ -473,25 +560,12 @@ class DataPlane:
 
     # -- CloudWatch ---------------------------------------------------------------------------------
     def _count(self, listener: _Listener, record: Record, decision: _Decision) -> None:
-        period = int(record.time // PERIOD * PERIOD)
-        lb = load_balancer_dimension(listener.lb_arn)
-        keys: list[tuple[str, int, str, str | None]] = [(listener.lb_arn, period, lb, None)]
-        if record.group is not None:
-            keys.append((listener.lb_arn, period, lb, target_group_dimension(record.group)))
-        answered_by_target = decision.proxy and record.error is None
-        connection_error = decision.proxy and record.error is not None and record.error != "target timeout"
-        for key in keys:
-            names = ["RequestCount"]
-            if answered_by_target:
-                names.append(f"HTTPCode_Target_{record.status // 100}XX_Count")
-                self._periods[key].setdefault("TargetResponseTime", []).append(record.latency)
-            if connection_error:
-                names.append("TargetConnectionErrorCount")
-            if key[3] is None and record.status in (502, 503, 504) and not answered_by_target:
-                names.append(f"HTTPCode_ELB_{record.status}_Count")  # per load balancer only, as ALB publishes
+        for key, name, value in metric_counts(listener.lb_arn, record, decision):
             counts = self._periods[key]
-            for name in names:
-                counts[name] = counts.get(name, 0) + 1
+            if name == "TargetResponseTime":
+                counts.setdefault(name, []).append(value)
+            else:
+                counts[name] = counts.get(name, 0) + value
 
     async def _metrics_loop(self) -> None:
         while True:
@@ -500,11 +574,12 @@ class DataPlane:
                 await asyncio.get_running_loop().run_in_executor(None, self.publish_closed, time.time())
 
     def publish_closed(self, now: float) -> None:
-        """Publishes every period that ended over a second before `now`, and the host counts of the
-        last whole minute once; a test passes a later `now` rather than wait for the minute."""
-        for key in [k for k in list(self._periods) if k[1] + PERIOD <= now - 1]:
+        """Publishes every period that ended the metrics lag before `now`, and the host counts of the
+        last whole minute then; a test passes a later `now` rather than wait for the minute."""
+        lag = self.propagation.metrics_lag_seconds
+        for key in [k for k in list(self._periods) if k[1] + PERIOD <= now - lag]:
             self._publish(key, self._periods.pop(key))
-        minute = int((now - 1) // PERIOD * PERIOD) - PERIOD
+        minute = int((now - lag) // PERIOD * PERIOD) - PERIOD
         if minute > self._hosts_published:
             self._hosts_published = minute
             self._publish_hosts(minute)
@@ -577,6 +652,42 @@ class DataPlane:
 
     def records_since(self, index: int) -> list[dict]:
         return [asdict(r) for r in self.records[index:]]
+
+
+def metric_counts(lb_arn: str, record: Record, decision: _Decision) -> list[tuple[tuple, str, float]]:
+    """What one request adds to CloudWatch, as (period key, metric, value), by ALB's definitions: a
+    request the node chose a target for counts in RequestCount, for the load balancer and the group;
+    the target's answer in HTTPCode_Target_*XX and TargetResponseTime; a connection never made in
+    TargetConnectionErrorCount; what the load balancer answered itself in HTTPCode_ELB_*, the
+    fixed-response and redirect counts, per load balancer only."""
+    period = int(record.time // PERIOD * PERIOD)
+    lb = load_balancer_dimension(lb_arn)
+    whole = (lb_arn, period, lb, None)
+    keys = [whole]
+    chosen = decision.proxy  # a target was chosen
+    if chosen and record.group is not None:
+        keys.append((lb_arn, period, lb, target_group_dimension(record.group)))
+    out: list[tuple[tuple, str, float]] = []
+    answered = chosen and record.error is None
+    for key in keys if chosen else ():
+        out.append((key, "RequestCount", 1))
+        if answered:
+            out.append((key, f"HTTPCode_Target_{record.status // 100}XX_Count", 1))
+            if record.target_time is not None:
+                out.append((key, "TargetResponseTime", record.target_time))
+        elif record.error in CONNECT_ERRORS:
+            out.append((key, "TargetConnectionErrorCount", 1))
+    if answered:
+        return out
+    if decision.kind == "fixed-response":
+        out.append((whole, "HTTP_Fixed_Response_Count", 1))
+    elif decision.kind == "redirect":
+        out += [(whole, "HTTP_Redirect_Count", 1), (whole, "HTTPCode_ELB_3XX_Count", 1)]
+    elif 300 <= record.status < 600:
+        out.append((whole, f"HTTPCode_ELB_{record.status // 100}XX_Count", 1))
+        if record.status in (500, 502, 503, 504):
+            out.append((whole, f"HTTPCode_ELB_{record.status}_Count", 1))
+    return out
 
 
 def admin_app(plane: DataPlane) -> web.Application:

@@ -9,13 +9,17 @@ and the demo start) so that it reproduces what AWS documents:
 - target health per group as a state machine, with timings from the group's own settings:
   `unused` (Target.NotInUse) while no rule or default action forwards to the group (weight 0
   counts as in use); `initial` (Elb.RegistrationInProgress, then Elb.InitialHealthChecking)
-  for HealthyThresholdCount x HealthCheckIntervalSeconds after registration or attachment;
-  then `healthy`, or `unhealthy` where a test injected it. With a data plane attached
-  (`awsctl.dev.dataplane`), real health checks decide instead: `initial` until
-  HealthyThresholdCount probes in a row pass (or UnhealthyThresholdCount fail), then `healthy` or
-  `unhealthy` by the same counts, as ALB does; `draining`
+  until its first health check, one HealthCheckIntervalSeconds after registration or attachment;
+  then `healthy`, or `unhealthy` where a test injected it. AWS, "Health checks for Application
+  Load Balancer target groups": "After your target is registered, it must pass one health check to
+  be considered healthy"; HealthyThresholdCount is the count of passes that brings an `unhealthy`
+  target back. With a data plane attached (`awsctl.dev.dataplane`), real health checks decide
+  instead: `initial` until one probe passes (or UnhealthyThresholdCount fail in a row), then
+  `healthy` or `unhealthy` by the group's thresholds; `draining`
   (Target.DeregistrationInProgress) for the deregistration delay, still listed. Targets are
-  keyed by Id *and* Port.
+  keyed by Id *and* Port. Each deregistration is also kept (`GroupState.departed`), with the state
+  the target had, for the data plane's nodes that have not applied it yet; likewise every version
+  of every listener's rules (`Realism.routes`), stamped with when the API made it.
 - the documented ELBv2 API rate limits per account and region, as token buckets: past a
   limit the call gets `Throttling` (HTTP 400). Tests can inject throttling too.
 - CloudWatch's GetMetricStatistics answers for exactly the dimensions asked for (each combination
@@ -33,6 +37,7 @@ over HTTP on every call (spending the very budget it enforces) and parse query-p
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import os
 import threading
@@ -58,6 +63,7 @@ MAX_RULES_PER_LOAD_BALANCER = 100
 MAX_CONDITION_VALUES = 5
 MAX_VALUES_PER_CONDITION = 3  # ALB: match evaluations in one condition
 REGISTRATION_SECONDS = 1.0  # how long a target shows Elb.RegistrationInProgress before its health checks
+HISTORY_SECONDS = 600.0  # superseded rules and deregistrations kept this long: past any node's delay
 
 
 def enabled() -> bool:
@@ -98,6 +104,16 @@ class Registration:
         return f"{self.id}:{self.port}"
 
 
+@dataclass(frozen=True)
+class Departure:
+    """A deregistration as the data plane's nodes apply it: each one late, then draining for `delay`."""
+
+    target: Registration
+    at: float  # when DeregisterTargets returned
+    state: str  # the target's health then: what a node that has not applied it still routes by
+    delay: float  # the group's deregistration delay (0 when the group was not in use)
+
+
 @dataclass
 class GroupState:
     """What moto does not keep for a target group: registrations by id:port, draining ones, and use."""
@@ -108,6 +124,7 @@ class GroupState:
     zones: frozenset[str] = frozenset()  # the zones enabled on the load balancers that use the group
     zone_of: dict[str, str | None] = field(default_factory=dict)  # target id -> its subnet's zone (in the VPC)
     probes: dict[str, Probe] = field(default_factory=dict)  # id:port -> its health checks' results so far
+    departed: dict[str, Departure] = field(default_factory=dict)  # id:port -> its last deregistration
 
 
 @dataclass
@@ -143,6 +160,13 @@ class Realism:
         self.recording = False
         self.probing = False  # a data plane's real health checks decide health, not the timer
         self.route_generation = 0  # bumped on every change to rules or default actions
+        # listener ARN -> [(when the API made it, its rules as (priority, conditions, actions))], oldest first
+        self.routes: dict[str, list[tuple[float, tuple]]] = {}
+        self.history_seconds = HISTORY_SECONDS  # how long a superseded version is kept for a late node
+        # Elb.RegistrationInProgress: "The target is in the process of being registered with the load
+        # balancer"; a data plane sets it to its slowest node's registration delay, so a target is past it
+        # only once every node routes to it
+        self.registration_seconds = REGISTRATION_SECONDS
         self._undo: list[Callable[[], None]] = []
 
     # -- test controls ------------------------------------------------------------------------
@@ -204,6 +228,39 @@ class Realism:
                     st.draining.clear()  # an unused group has no connections to drain
                     st.probes.clear()  # nor health checks: they start again when it is used
             self.route_generation += 1
+            self._record_routes(backend, now)
+
+    def _record_routes(self, backend: Any, now: float) -> None:
+        """Every listener's rules as the API shows them now, kept beside the versions before them."""
+        for lb in backend.load_balancers.values():
+            for listener in lb.listeners.values():
+                rules = tuple(
+                    (
+                        None if rule.priority == "default" else int(rule.priority),
+                        copy.deepcopy(tuple(rule.conditions or ())),
+                        tuple(copy.deepcopy(dict(a.data)) for a in rule.actions),
+                    )
+                    for rule in list(listener.rules.values())
+                )
+                history = self.routes.setdefault(listener.arn, [])
+                if not history or history[-1][1] != rules:
+                    history.append((now, rules))
+                # keep the newest version older than the horizon: a late node may still route by it
+                while len(history) > 1 and history[1][0] < now - self.history_seconds:
+                    history.pop(0)
+        known = {listener.arn for lb in backend.load_balancers.values() for listener in lb.listeners.values()}
+        for arn in [a for a in self.routes if a not in known]:
+            del self.routes[arn]
+
+    def routes_at(self, listener_arn: str, moment: float) -> tuple | None:
+        """The listener's rules as the API showed them at `moment`; None before it had any."""
+        with self.lock:
+            found = None
+            for stamp, rules in self.routes.get(listener_arn, ()):
+                if stamp > moment:
+                    break
+                found = rules
+            return found
 
     def record_probe(self, group: Any, key: str, passed: bool, reason: tuple[str, str] | None = None) -> None:
         """A health check's result, from the data plane: the counts move the target's state."""
@@ -214,7 +271,9 @@ class Realism:
             probe = st.probes.setdefault(key, Probe())
             if passed:
                 probe.passed, probe.failed = probe.passed + 1, 0
-                if probe.passed >= int(group.healthy_threshold_count or 5):
+                # a new target needs one pass; an unhealthy one HealthyThresholdCount in a row (AWS's guide)
+                needed = 1 if probe.state == "initial" else int(group.healthy_threshold_count or 5)
+                if probe.passed >= needed:
                     probe.state, probe.reason = "healthy", None
             else:
                 probe.passed, probe.failed = 0, probe.failed + 1
@@ -240,16 +299,15 @@ class Realism:
         started = max(reg.registered_at, st.in_use_since)
         elapsed = now - started
         interval = float(group.health_check_interval_seconds or 30)
-        threshold = int(group.healthy_threshold_count or 5)
-        if elapsed < min(REGISTRATION_SECONDS, interval * threshold):
-            return "initial", "Elb.RegistrationInProgress", "Target registration is in progress"
+        if elapsed < self.registration_seconds:
+            return "initial", *REGISTERING
         if self.probing:
             probe = st.probes.get(reg.key)
             if probe is None or probe.state == "initial":
                 return "initial", "Elb.InitialHealthChecking", "Initial health checks in progress"
             if probe.state == "unhealthy":
                 return "unhealthy", *(probe.reason or _FAILED)
-        elif elapsed < interval * threshold:
+        elif elapsed < interval:  # the first health check, which a new target must pass
             return "initial", "Elb.InitialHealthChecking", "Initial health checks in progress"
         if reg.key in self.unhealthy or reg.id in self.unhealthy:
             return "unhealthy", *_FAILED
@@ -326,6 +384,7 @@ class Realism:
                 if reg.key in st.targets:
                     continue  # registering a registered target changes nothing
                 st.draining.pop(reg.key, None)  # a draining target registered again starts over
+                st.departed.pop(reg.key, None)
                 st.probes.pop(reg.key, None)
                 st.targets[reg.key] = reg
                 group.targets[reg.key] = {"Id": reg.id, "Port": reg.port}
@@ -338,9 +397,15 @@ class Realism:
             if any(k not in st.targets and k not in st.draining for k in keys):
                 raise invalid()
             delay = float(group.attributes.get("deregistration_delay.timeout_seconds", 300))
+            for key in [k for k, d in st.departed.items() if d.at + d.delay < now - self.history_seconds]:
+                del st.departed[key]
             for key in keys:
+                reg = st.targets.get(key)
+                if reg is not None:
+                    used = st.in_use_since is not None
+                    st.departed[key] = Departure(reg, now, self.health(group, reg, now)[0], delay if used else 0.0)
                 st.probes.pop(key, None)
-                reg = st.targets.pop(key, None)
+                st.targets.pop(key, None)
                 group.targets.pop(key, None)
                 if reg is not None and st.in_use_since is not None and delay > 0:
                     st.draining[key] = (reg, now + delay)
@@ -578,6 +643,7 @@ class Realism:
             self._undo.pop()()
 
 
+REGISTERING = ("Elb.RegistrationInProgress", "Target registration is in progress")
 _DRAINING = ("draining", "Target.DeregistrationInProgress", "Target deregistration is in progress")
 _FAILED = ("Target.FailedHealthChecks", "Health checks failed")
 

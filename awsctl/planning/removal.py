@@ -56,3 +56,14 @@ def give_back(
     if waited >= deadline:
         return GiveBack(True, f"route given back after {deadline:g}s although {said}", overdue=True)
     return GiveBack(False, f"waiting to give the route back: {said}")
+
+
+def settling(released_at: float | None, now: float, seconds: float) -> str | None:
+    """After the route is verified given back, the groups it no longer forwards to keep their targets (and
+    the primary its pods) for `seconds`, while the load balancer's nodes still route by the old rules
+    (invariant 17). None once that is over; else why the deletion waits. `released_at` None: just given
+    back (the caller records now)."""
+    left = seconds - (now - (now if released_at is None else released_at))
+    if left <= 0:
+        return None
+    return f"waiting {left:.0f}s more for the load balancer's nodes to apply the route change before the groups go"

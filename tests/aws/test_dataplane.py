@@ -2,7 +2,11 @@
 
 Each test starts a data plane on the moto server's realism layer (so health comes from real probes
 while it runs) and pods served from this process. Groups use the tests' short health check:
-every 5 s, healthy after 2 passes, unhealthy after 2 failures.
+every 5 s, a new target healthy after its first pass, unhealthy after 2 failures.
+
+The tests of one routing mechanism each (weights, fail-open, draining, stickiness, actions) run with the
+nodes' delays off, so that each assertion is about that mechanism alone; the delays have tests of their
+own here (`test_nodes_*`), with the default setting, and every e2e story runs under the defaults.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from awsctl.dev import propagation
 from awsctl.dev.dataplane import PERIOD, DataPlane
 from awsctl.dev.load import Load
 from awsctl.dev.pods import LocalPods, pod
@@ -23,13 +28,14 @@ from tests.e2e.conftest import wait_for
 
 pytestmark = pytest.mark.aws
 
-HEALTHY_WITHIN = 10 + 3  # 2 x 5 s, and the checks' own scheduling
+HEALTHY_WITHIN = 10 + 3  # registration (1 s with the delays off), a 5 s check, a second one, and scheduling
+DEFAULTS = {"propagation": propagation.DEFAULT}
 
 
 @pytest.fixture
 def ground(moto, request):
     pods = LocalPods()
-    options = {"seed": 20261203, **getattr(request, "param", {})}
+    options = {"seed": 20261203, "propagation": propagation.SETTINGS["off"], **getattr(request, "param", {})}
     plane = DataPlane(moto.realism, pods.resolve, **options).start()
     try:
         yield moto, pods, plane
@@ -115,7 +121,9 @@ def test_health_comes_from_real_probes_and_an_all_unhealthy_group_fails_open(gro
     serve(moto, pods, mixed, "sick", ["172.31.0.11"], DEV_HEALTH_STATUS="503")
     moto.client("elbv2").register_targets(TargetGroupArn=mixed, Targets=[{"Id": "172.31.0.12", "Port": 8080}])
     serve(moto, pods, failing, "failing", ["172.31.16.10"], DEV_HEALTH_STATUS="500")
-    assert {s for s, _ in states(moto, mixed).values()} == {"initial"}  # before two checks have run
+    assert {s for s, _ in states(moto, mixed).values()} == {"initial"}  # before the first check has run
+    url = plane.wait_listener(listener)
+    assert get(f"{url}/mixed/x")[0] == 503  # initial targets get no request: no fail-open to them
 
     def settled():
         return states(moto, mixed) == {
@@ -125,7 +133,6 @@ def test_health_comes_from_real_probes_and_an_all_unhealthy_group_fails_open(gro
         } and states(moto, failing) == {"172.31.16.10": ("unhealthy", "Target.ResponseCodeMismatch")}
 
     wait_for(settled, timeout=HEALTHY_WITHIN, what="states from the probes")
-    url = plane.wait_listener(listener)
     answers = Counter(get(f"{url}/mixed/x")[1].get("X-Dev-Pod") for _ in range(20))
     assert answers == {"default/ok-0": 20}  # only the healthy target gets requests
     failing_answers = [get(f"{url}/failing/x") for _ in range(5)]
@@ -153,6 +160,11 @@ def test_the_load_balancer_answers_503_502_and_504_itself(ground):
     elbv2.register_targets(TargetGroupArn=gone, Targets=[{"Id": "172.31.0.40", "Port": 8080}])
     serve(moto, pods, slow, "slow", ["172.31.0.41"], DEV_LATENCY_MS="2500")
     url = plane.wait_listener(listener)
+    wait_for(  # until then `gone` has an initial target only, and answers 503 too
+        lambda: states(moto, gone)["172.31.0.40"][0] == "unhealthy" and all_healthy(moto, slow),
+        timeout=HEALTHY_WITHIN,
+        what="gone failed open, slow healthy",
+    )
 
     assert get(f"{url}/empty/x")[0] == 503  # a group with no targets
     assert get(f"{url}/gone/x")[0] == 502  # the target refuses the connection
@@ -192,6 +204,7 @@ def test_group_stickiness_keeps_a_client_on_its_group(ground):
     serve(moto, pods, blue, "blue", ["172.31.0.60"])
     serve(moto, pods, green, "green", ["172.31.16.60"])
     url = plane.wait_listener(listener)
+    wait_for(lambda: all_healthy(moto, blue, green), timeout=HEALTHY_WITHIN, what="both healthy")
 
     status, headers, _ = get(url)
     cookie = headers["Set-Cookie"].split(";", 1)[0]
@@ -253,29 +266,54 @@ def test_fixed_responses_redirects_and_authentication(ground):
     assert raw("/login/x") == (302, "https://idp.example.com/authorize")
     assert raw("/api/x") == (401, None)
     assert raw("/api/x", cookie="AWSELBAuthSessionCookie-0=abc")[0] == 401  # a cookie of another name
+    wait_for(lambda: all_healthy(moto, app), timeout=HEALTHY_WITHIN, what="the app healthy")
     assert raw("/api/x", cookie="AWSELBAuthSessionCookie=abc") == (200, "default/app-0")
 
 
-@pytest.mark.parametrize("ground", [{"publish_metrics": False}], indirect=True)  # the test says when
-def test_cloudwatch_metrics_come_from_the_traffic(ground):
+@pytest.mark.parametrize("ground", [{"publish_metrics": False, **DEFAULTS}], indirect=True)  # the test says when
+def test_cloudwatch_metrics_follow_albs_definitions_and_arrive_late(ground):
     moto, pods, plane = ground
     listener = moto.listener()
     faulty = moto.target_group("faulty", port=8080, listener=listener, priority=1)
     empty = moto.target_group("nothing", port=8080, listener=listener, priority=2)
+    refusing = moto.target_group("refusing", port=8080, listener=listener, priority=3)
+    moto.client("elbv2").create_rule(
+        ListenerArn=listener,
+        Priority=4,
+        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/moved/*"]}}],
+        Actions=[{"Type": "redirect", "RedirectConfig": {"Path": "/new", "StatusCode": "HTTP_301"}}],
+    )
     serve(moto, pods, faulty, "v3", ["172.31.0.80", "172.31.0.81"], DEV_ERROR_RATE="0.3")
+    moto.client("elbv2").register_targets(TargetGroupArn=refusing, Targets=[{"Id": "172.31.0.82", "Port": 8080}])
     url = plane.wait_listener(listener)
+    registration = plane.propagation.target_seconds[1]
+    wait_for(
+        lambda: all_healthy(moto, faulty) and states(moto, refusing)["172.31.0.82"][0] == "unhealthy",
+        timeout=registration + HEALTHY_WITHIN + 5,
+        what="faulty healthy, refusing failed open",
+    )
+    time.sleep(plane.propagation.rule_seconds[1])  # every node has every rule
+    opener = urllib.request.build_opener(NoRedirect)
     for _ in range(60):
         get(f"{url}/faulty/x")
     for _ in range(5):
-        get(f"{url}/nothing/x")
+        get(f"{url}/nothing/x")  # 503: no target to choose
+    for _ in range(4):
+        get(f"{url}/refusing/x")  # a target chosen, the connection refused: 502
+    for _ in range(3):
+        with pytest.raises(urllib.error.HTTPError):
+            opener.open(f"{url}/moved/x")
     records = list(plane.records)
     errors = sum(r.status == 500 for r in records)
     assert 0 < errors < 60
-    plane.publish_closed(time.time() + PERIOD + 2)  # as the minute's end would
+    assert all(r.target_time is not None and r.target_time <= r.latency for r in records if r.version)
 
+    last_period_end = max(r.time for r in records) // PERIOD * PERIOD + PERIOD
+    plane.publish_closed(last_period_end + 2)  # a second after the minute: ALB has not published it yet
     cloudwatch = moto.client("cloudwatch")
     lb = "/".join(listener.split(":", 5)[-1].split("/")[1:4])
     group_dims = [{"Name": "TargetGroup", "Value": faulty.split(":", 5)[-1]}, {"Name": "LoadBalancer", "Value": lb}]
+    refusing_dims = [{"Name": "TargetGroup", "Value": refusing.split(":", 5)[-1]}, group_dims[1]]
     lb_dims = [{"Name": "LoadBalancer", "Value": lb}]
 
     def total(name: str, dims: list[dict], statistic: str = "Sum") -> float:
@@ -291,11 +329,86 @@ def test_cloudwatch_metrics_come_from_the_traffic(ground):
         )["Datapoints"]
         return sum(p[statistic] for p in points)
 
+    assert total("RequestCount", lb_dims) == 0
+    plane.publish_closed(last_period_end + plane.propagation.metrics_lag_seconds + 1)  # the lag has passed
+
     assert total("RequestCount", group_dims) == 60
     assert total("HTTPCode_Target_5XX_Count", group_dims) == errors
     assert total("HTTPCode_Target_2XX_Count", group_dims) == 60 - errors
-    assert total("TargetResponseTime", group_dims, "SampleCount") == 60  # every request's value
-    assert total("RequestCount", lb_dims) == 65
+    assert total("TargetResponseTime", group_dims, "SampleCount") == 60, [  # every request's value
+        (r.status, r.error, r.target_time) for r in records if r.group == faulty
+    ]
+    assert total("RequestCount", refusing_dims) == 4  # a target was chosen
+    assert total("TargetConnectionErrorCount", refusing_dims) == 4
+    assert total("RequestCount", lb_dims) == 64  # not the 503s (no target chosen), not the redirects
     assert total("HTTPCode_ELB_503_Count", lb_dims) == 5  # per load balancer only
     assert total("HTTPCode_ELB_503_Count", [{"Name": "TargetGroup", "Value": empty.split(":", 5)[-1]}] + lb_dims) == 0
-    assert total("HealthyHostCount", group_dims, "SampleCount") == 1  # published once for the whole minute
+    assert total("HTTPCode_ELB_502_Count", lb_dims) == 4
+    assert total("HTTPCode_ELB_5XX_Count", lb_dims) == 9
+    assert total("HTTP_Redirect_Count", lb_dims) == 3
+    assert {
+        total("HealthyHostCount", group_dims, "Maximum") / total("HealthyHostCount", group_dims, "SampleCount")
+    } == {2}  # a datapoint per whole minute, each with both targets
+
+
+@pytest.mark.parametrize("ground", [DEFAULTS], indirect=True)
+def test_nodes_apply_a_rule_change_late(ground):
+    """AWS: "requests could be routed using the previous rule configuration for a short time"."""
+    moto, pods, plane = ground
+    listener = moto.listener()
+    blue, green = moto.target_group("blue", port=8080), moto.target_group("green", port=8080)
+    elbv2 = moto.client("elbv2")
+    forward(elbv2, listener, {blue: 999, green: 0})
+    serve(moto, pods, blue, "blue", ["172.31.0.60"])
+    serve(moto, pods, green, "green", ["172.31.16.60"])
+    url = plane.wait_listener(listener)
+    slowest = plane.propagation.rule_seconds[1]
+    wait_for(
+        lambda: all_healthy(moto, blue, green),
+        timeout=plane.propagation.target_seconds[1] + HEALTHY_WITHIN,
+        what="both healthy",
+    )
+    time.sleep(slowest)
+    forward(elbv2, listener, {blue: 0, green: 999})
+    changed = time.monotonic()
+    early = Counter(get(url)[1].get("X-Dev-Version") for _ in range(40))
+    assert early["blue"] > 0, early  # the nodes that have not applied the change yet
+    time.sleep(max(0.0, slowest + 0.5 - (time.monotonic() - changed)))
+    late = Counter(get(url)[1].get("X-Dev-Version") for _ in range(40))
+    assert late == {"green": 40}, late
+
+
+@pytest.mark.parametrize("ground", [DEFAULTS], indirect=True)
+def test_nodes_send_new_requests_to_a_deregistered_target_until_they_apply_it_then_cut_what_is_in_flight(ground):
+    """aws-load-balancer-controller#1064 and #2366: a deregistered target keeps getting new requests
+    for a while; once a node has drained it for the deregistration delay, its requests in flight end."""
+    moto, pods, plane = ground
+    listener = moto.listener()
+    group = moto.target_group("drain", port=8080)  # deregistration delay: 5 s
+    slow = moto.target_group("slow", port=8080, listener=listener, priority=1)
+    forward(moto.client("elbv2"), listener, {group: 1})
+    serve(moto, pods, group, "stays", ["172.31.0.50"])
+    serve(moto, pods, group, "goes", ["172.31.0.51"])
+    serve(moto, pods, slow, "hangs", ["172.31.0.52"], DEV_LATENCY_MS="35000")  # past the cut; checks answer at once
+    url = plane.wait_listener(listener)
+    low, high = plane.propagation.target_seconds
+    wait_for(lambda: all_healthy(moto, group, slow), timeout=high + HEALTHY_WITHIN, what="every target healthy")
+    time.sleep(plane.propagation.rule_seconds[1])  # every node has every rule
+    elbv2 = moto.client("elbv2")
+    with ThreadPoolExecutor(3) as pool:
+        hanging = [pool.submit(get, f"{url}/slow/x", timeout=high + 30) for _ in range(3)]
+        time.sleep(0.5)
+        elbv2.deregister_targets(TargetGroupArn=slow, Targets=[{"Id": "172.31.0.52", "Port": 8080}])
+        elbv2.deregister_targets(TargetGroupArn=group, Targets=[{"Id": "172.31.0.51", "Port": 8080}])
+        gone = time.monotonic()
+        assert states(moto, group)["172.31.0.51"][0] == "draining"
+        early = Counter(get(url)[1].get("X-Dev-Pod") for _ in range(30))
+        assert early["default/goes-0"] > 0, early  # nodes that have not applied the deregistration
+        time.sleep(max(0.0, high + 0.5 - (time.monotonic() - gone)))
+        late = Counter(get(url)[1].get("X-Dev-Pod") for _ in range(30))
+        assert late == {"default/stays-0": 30}, late
+        cut = [f.result() for f in hanging]
+    assert [status for status, _, _ in cut] == [502] * 3, cut  # cut at the end of the delay on their node
+    cut_records = [r for r in plane.records if r.status == 502]
+    assert {r.error for r in cut_records} == {"deregistration delay ended"}
+    assert all(low + 5 <= r.latency <= high + 5 + 1 for r in cut_records), [r.latency for r in cut_records]

@@ -64,9 +64,10 @@ def test_targets_are_unused_until_a_rule_forwards_then_initial_then_healthy(moto
         for h in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
     }
     assert states(moto, arn) == ["initial", "initial"] and reasons == {"Elb.RegistrationInProgress"}
-    clock.now += 5
-    assert states(moto, arn) == ["initial", "initial"]  # interval 5 s x healthy threshold 2
-    clock.now += 5
+    clock.now += 4.9
+    assert states(moto, arn) == ["initial", "initial"]  # before its first health check (interval 5 s)
+    clock.now += 0.1
+    # AWS: "After your target is registered, it must pass one health check to be considered healthy"
     assert states(moto, arn) == ["healthy", "healthy"]
     moto.unhealthy.add("10.0.0.1:9090")
     assert sorted(moto.target_states(arn).items()) == [

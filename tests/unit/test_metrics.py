@@ -79,13 +79,14 @@ def test_the_look_back_is_ten_periods_by_default_and_can_be_set():
 
 def test_success_rate_takes_the_latest_period_of_every_canary_group():
     queries = m.queries(SUCCESS, 0, GROUPS, LISTENER)
-    assert [q["Id"] for q in queries][:3] == ["m0g0_req", "m0g0_err0", "m0g0_err1"]
+    assert [q["Id"] for q in queries][:4] == ["m0g0_req", "m0g0_ok0", "m0g0_ok1", "m0g0_ok2"]
     # Only what AWS publishes per target group: HTTPCode_ELB_* have no TargetGroup dimension (asked for per
     # group, they would silently count nothing).
     assert {q["MetricStat"]["Metric"]["MetricName"] for q in queries} == {
         "RequestCount",
-        "HTTPCode_Target_5XX_Count",
-        "TargetConnectionErrorCount",
+        "HTTPCode_Target_2XX_Count",
+        "HTTPCode_Target_3XX_Count",
+        "HTTPCode_Target_4XX_Count",
     }
     dims = queries[0]["MetricStat"]["Metric"]["Dimensions"]
     assert dims == [
@@ -102,6 +103,13 @@ def test_target_5xx_and_connection_errors_count_as_failures():
     assert burst.ok is False and burst.value == 90.0 and "below the minimum 99" in burst.message
     resets = m.evaluate(SUCCESS, 0, GROUPS[:1], recorded("resets"))  # no 5xx at all, only connection errors
     assert resets.ok is False and resets.value == 97.0
+
+
+def test_what_the_load_balancer_answered_itself_after_choosing_a_target_counts_as_failed():
+    """A canary that hangs: ALB answers 100 of its 1000 requests with its own 504, which it publishes per load
+    balancer only; the group shows 1000 requests and 900 target 2XX, no target 5XX, no connection error."""
+    hung = m.evaluate(SUCCESS, 0, GROUPS[:1], recorded("alb_errors"))
+    assert hung.ok is False and hung.value == 90.0
 
 
 def test_silence_holds():
@@ -178,14 +186,14 @@ def test_periods_from_before_the_current_weight_never_count():
         return datetime.datetime(2026, 12, 3, 5, minute, second, tzinfo=datetime.UTC)
 
     stamp = lambda minute: str(at(minute))  # noqa: E731 - as botocore's datetimes print
-    v2_bad = {"m0g0_req": [(stamp(1), 100.0)], "m0g0_err0": [(stamp(1), 40.0)]}
+    v2_bad = {"m0g0_req": [(stamp(1), 100.0)], "m0g0_ok0": [(stamp(1), 60.0)]}
     anchor = at(1, 30).timestamp()  # v3's weight verified half-way through minute 1
     assert m.evaluate(SUCCESS, 0, GROUPS[:1], v2_bad).ok is False  # without the anchor: a false fail
     assert m.evaluate(SUCCESS, 0, GROUPS[:1], v2_bad, anchor=anchor).ok is None  # v3 has no evidence yet
-    v2_good = {"m0g0_req": [(stamp(1), 100.0)]}
+    v2_good = {"m0g0_req": [(stamp(1), 100.0)], "m0g0_ok0": [(stamp(1), 100.0)]}
     assert m.evaluate(SUCCESS, 0, GROUPS[:1], v2_good).ok is True  # without the anchor: a false pass
     assert m.evaluate(SUCCESS, 0, GROUPS[:1], v2_good, anchor=anchor).ok is None
-    v3 = {"m0g0_req": [(stamp(2), 100.0), (stamp(1), 100.0)], "m0g0_err0": [(stamp(1), 40.0)]}
+    v3 = {"m0g0_req": [(stamp(2), 100.0), (stamp(1), 100.0)], "m0g0_ok0": [(stamp(2), 100.0), (stamp(1), 60.0)]}
     assert m.evaluate(SUCCESS, 0, GROUPS[:1], v3, anchor=anchor).value == 100.0  # minute 2 is v3's own
     # No data because of the anchor alone is told apart from silence (the runner holds it as "not yet").
     cut = m.evaluate(SUCCESS, 0, GROUPS[:1], v2_bad, anchor=anchor)
@@ -205,8 +213,9 @@ def test_relative_mode_compares_both_sides_on_the_same_period():
     # The canary's minute 3 is published, the primary's is not yet: minute 2 is compared for both.
     series = {
         "m0g0_req": [(stamp(3), 100.0), (stamp(2), 100.0)],
-        "m0g0_err0": [(stamp(3), 10.0)],
+        "m0g0_ok0": [(stamp(3), 90.0), (stamp(2), 100.0)],
         "m0pg0_req": [(stamp(2), 100.0)],
+        "m0pg0_ok0": [(stamp(2), 100.0)],
     }
     result = m.evaluate(relative, 0, GROUPS[:1], series, PRIMARY)
     assert result.ok is True and result.value == 100.0 and result.primary == 100.0
