@@ -38,7 +38,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from awsctl.api.canary import MetricCheck, MetricStatus, Relative, RelativeStatus
+from awsctl.api.canary import PUBLICATION_PERIODS, MetricCheck, MetricStatus, Relative, RelativeStatus
 
 NAMESPACE = "AWS/ApplicationELB"
 ALB_MIN_PERIOD = 60  # ALB publishes its metrics at 60-second resolution
@@ -295,9 +295,10 @@ def same_period(results: Mapping[str, Series], index: int) -> dict[str, list[tup
 
 def pending_window(check: MetricCheck) -> float:
     """How long after the anchor the first period wholly after it may take to show: up to a period until
-    it starts, the period itself, and CloudWatch's publication (about a period for ALB's metrics)."""
+    it starts, the period itself, and CloudWatch's publication (up to two periods for ALB's metrics:
+    api.canary.PUBLICATION_PERIODS in all)."""
     periods = [int(q.get("MetricStat", {}).get("Period") or 0) for q in check.query] or [0]
-    return 3.0 * max(period(check.interval_seconds), *periods)
+    return float(PUBLICATION_PERIODS * max(period(check.interval_seconds), *periods))
 
 
 def evaluate(

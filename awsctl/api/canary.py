@@ -11,8 +11,9 @@ Percentages have 0.1 resolution and are held as permille (0..1000) from here on,
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
@@ -35,8 +36,16 @@ PROGRESS_DEADLINE_SECONDS = 600  # a rollout that stops making progress this lon
 # waits 30 s (abortScaleDownDelaySeconds). The primary's termination delay defaults to the same.
 PROPAGATION_SECONDS = 30
 TERMINATION_DELAY_SECONDS = PROPAGATION_SECONDS
-MAX_STICKY_WAIT = 300.0  # a rollback waits at most this long for stickiness cookies to expire
-NO_DATA_TOLERANCE = 2  # consecutive checks without data that hold; each further one is a failed check
+# A side that lost its weight keeps its pods for the whole stickiness duration, so that no sticky client is sent
+# to a group without live targets: longer durations are refused (AWS allows up to 7 days).
+MAX_STICKY_SECONDS = 3600
+NO_DATA_TOLERANCE = 2  # the least no-data tolerance: consecutive checks without data that hold
+# How long a metric period's datapoints may take to show, in periods: up to one until a period starts, the
+# period itself, and up to two for CloudWatch to publish it (ALB's lag is not documented; users see one to two
+# minutes). The default no-data tolerance is the checks that fit in it; analysis.metrics holds a check cut by
+# its anchor as "not yet" for as long.
+PUBLICATION_PERIODS = 4
+ALB_PERIOD_SECONDS = 60  # ALB publishes its metrics per minute
 STEP_WEIGHT = 10.0  # percent per step when neither stepWeight nor stepWeights is set
 MAX_WEIGHT = 50.0  # percent at which promotion starts when maxWeight is not set
 WebhookType = Literal[
@@ -180,7 +189,14 @@ class TargetGroupFields(Model):
 
 class StickinessFields(Model):
     enabled: bool = False
-    duration_seconds: int = Field(300, ge=1, le=604800)
+    duration_seconds: int = Field(
+        300,
+        ge=1,
+        le=MAX_STICKY_SECONDS,
+        description="How long a client stays on the side it was given. A side that loses its last weight keeps "
+        "its pods this long (plus loadBalancer.propagationSeconds), so a sticky client never reaches a group "
+        "without live targets; hence at most an hour.",
+    )
 
 
 class SecretKeyRefFields(Model):
@@ -319,10 +335,12 @@ class AnalysisFields(Model):
         max_length=100,
         description="CloudWatch alarms as gates: ALARM is a failed check, INSUFFICIENT_DATA follows the no-data rule.",
     )
-    no_data_tolerance: int = Field(
-        NO_DATA_TOLERANCE,
+    no_data_tolerance: int | None = Field(
+        None,
         ge=0,
-        description="Consecutive checks without data that hold the step; each further one counts as a failed check.",
+        description="Consecutive checks without data that hold the step; each further one counts as a failed check. "
+        "Default: the checks that fit in the time ALB takes to publish a metric period (4 periods of the longest "
+        "metric, at least 2): ALB publishes per minute, a minute late, and publishes no zero counts.",
     )
     bake: BakeFields | None = Field(
         None,
@@ -504,8 +522,8 @@ class LoadBalancerSpec:
     @property
     def release_seconds(self) -> float:
         """How long a side that lost its last weight keeps its pods and targets: the nodes' propagation, and
-        with stickiness the cookies already given out (at most MAX_STICKY_WAIT)."""
-        sticky = min(float(self.stickiness_seconds), MAX_STICKY_WAIT) if self.stickiness else 0.0
+        with stickiness the whole duration of the cookies already given out (at most MAX_STICKY_SECONDS)."""
+        sticky = float(self.stickiness_seconds) if self.stickiness else 0.0
         return float(self.propagation_seconds) + sticky
 
 
@@ -703,8 +721,10 @@ def _analysis(fields: AnalysisFields) -> AnalysisSpec:
                 "(relative to the primary) would roll back a healthy canary once its last datapoint ages out; "
                 "bake below 100, or give those metrics an absolute min/max",
             )
+    interval = parse_duration(fields.interval, "spec.analysis.interval")
+    metrics = tuple(_metric(m, f"spec.analysis.metrics[{i}]") for i, m in enumerate(fields.metrics))
     return AnalysisSpec(
-        interval_seconds=parse_duration(fields.interval, "spec.analysis.interval"),
+        interval_seconds=interval,
         threshold=fields.threshold,
         steps=steps,
         max_weight=max_weight,
@@ -716,10 +736,12 @@ def _analysis(fields: AnalysisFields) -> AnalysisSpec:
             )
             for i, h in enumerate(fields.webhooks)
         ),
-        metrics=tuple(_metric(m, f"spec.analysis.metrics[{i}]") for i, m in enumerate(fields.metrics)),
+        metrics=metrics,
         match=tuple(_match(m, f"spec.analysis.match[{i}]") for i, m in enumerate(fields.match)),
         alarms=tuple(a.name for a in fields.alarms),
-        no_data_tolerance=fields.no_data_tolerance,
+        no_data_tolerance=fields.no_data_tolerance
+        if fields.no_data_tolerance is not None
+        else no_data_default(interval, [m.interval_seconds for m in metrics]),
         bake=Bake(
             permille(bake.weight, "spec.analysis.bake.weight"),
             parse_duration(bake.duration, "spec.analysis.bake.duration"),
@@ -727,6 +749,23 @@ def _analysis(fields: AnalysisFields) -> AnalysisSpec:
         if bake
         else None,
     )
+
+
+def publication_seconds(metric_intervals: Sequence[float]) -> float:
+    """How long the first period after a moment may take to show in CloudWatch (PUBLICATION_PERIODS periods
+    of the longest metric; ALB's periods are whole minutes)."""
+    period = max(
+        [ALB_PERIOD_SECONDS, *(math.ceil(s / ALB_PERIOD_SECONDS) * ALB_PERIOD_SECONDS for s in metric_intervals)]
+    )
+    return float(PUBLICATION_PERIODS * period)
+
+
+def no_data_default(interval: float, metric_intervals: Sequence[float]) -> int:
+    """The no-data tolerance derived from the metric periods and the analysis interval: every check that
+    fits in the time a period takes to show, so a healthy canary is never failed for ALB's lag."""
+    if not metric_intervals:
+        return NO_DATA_TOLERANCE
+    return max(NO_DATA_TOLERANCE, math.ceil(publication_seconds(metric_intervals) / max(interval, 0.001)))
 
 
 def _metric(fields: MetricFields, where: str) -> MetricCheck:

@@ -40,6 +40,7 @@ from awsctl.planning import alerts, commands, naming, objects
 from awsctl.planning import weights as w
 from awsctl.planning.conditions import find_condition, is_true, refused, set_condition
 from awsctl.planning.rollout import (
+    STALLED,
     Ask,
     Observed,
     Policy,
@@ -47,6 +48,7 @@ from awsctl.planning.rollout import (
     Step,
     ab_routes,
     decide,
+    let_go,
     needs_health,
     route_max_age,
     when_refused,
@@ -55,6 +57,7 @@ from awsctl.planning.targets import serves_only
 from awsctl.routing import Ledger, RouteGone, Router, WeightResult
 
 log = logging.getLogger("awsctl.canary")
+WEIGHTED = (Phase.PROGRESSING, Phase.WAITING_PROMOTION, Phase.BAKING)  # the canary's weight is watched there
 INVALID_SPEC_RETRY = 30.0  # seconds between looks at a Canary whose spec cannot be parsed
 REFUSAL_FIELDS = {
     "TooManyRules": "spec.loadBalancer.rule.priority",
@@ -395,16 +398,20 @@ class CanaryReconciler:
             else {},
             commands=commands.pending(meta.get("annotations"), status.get("commands"), state.last_applied),
         )
+        observed = self._watch_weighted(observed, state, canary_arns)
         step = self._decide(body, spec, state, observed, canary_arns, primary_arns)
         state, message, verified = self._apply(body, spec, step, target, primary, primary_side, canary_side, health)
         self._record_commands(body, observed.commands, step, state)
         self._warm_up(body, spec, primary_side, canary_side, verified or shown)
         self._sync_ab(body, spec, step if state is step.state else None, state, canary_side, observed)
-        if state.phase != Phase.INITIALIZING and user_apex is not None:
+        due = (body.get("status") or {}).get("scaleDownAt")
+        settled = let_go(epoch(due) if due else None, self.clock())
+        if state.phase != Phase.INITIALIZING and user_apex is not None and settled:
             self.generated.point_apex_at_primary(body, user_apex, target, self.status.writer(body))
         self._scale_down_when_drained(body, spec, step, state, target, user_apex is not None)
+        lb = spec.load_balancer
         gap = objects.termination_gap(
-            target, spec.termination_delay_seconds, spec.load_balancer.target_group.deregistration_delay
+            target, spec.termination_delay_seconds, lb.target_group.deregistration_delay, lb.propagation_seconds
         )
         self._write_rollout(body, state, step, message, spec, gap)
         self.wakeups.phase((ns, meta["name"]), state.phase)
@@ -422,6 +429,19 @@ class CanaryReconciler:
                 status,
                 {"commands": commands.handled_after(body["metadata"].get("annotations"), status.get("commands"), done)},
             )
+
+    def _watch_weighted(self, observed: Observed, state: RolloutState, canary_arns: list[str]) -> Observed:
+        """While the canary carries weight, its groups' health read from AWS this tick (one DescribeTargetHealth
+        per group, through the API budget): a settled binding reads health about once an hour, so its status
+        would never show a canary whose every target turned unhealthy."""
+        if state.weight <= 0 or state.phase not in WEIGHTED or not canary_arns:
+            return observed
+        healthy = self.canary_groups.healthy_arns(canary_arns)
+        void = [arn for arn, count in healthy.items() if count == 0]
+        if not void:
+            return observed
+        said = "; ".join(f"{naming.group_of(arn)}: no healthy target" for arn in void)
+        return replace(observed, canary_void=True, details={**observed.details, "canary-void": said})
 
     def _binding_health(self, body: dict) -> dict[str, dict]:
         """Target group ARN -> its child binding's status (desired, healthy, states), current ones only."""
@@ -563,9 +583,7 @@ class CanaryReconciler:
             wait = spec.load_balancer.release_seconds
             status = self.status.write(body, status, {"scaleDownAt": rfc3339(now + wait)})
         due = status.get("scaleDownAt")
-        if due is None or state.weight != 0 or self.traffic.ab_active(status):
-            return
-        if now + 0.5 < epoch(due):
+        if due is None or state.weight != 0 or self.traffic.ab_active(status) or not let_go(epoch(due), now):
             return
         ns = body["metadata"]["namespace"]
         if user_apex and not serves_only(
@@ -722,7 +740,8 @@ class CanaryReconciler:
             webhooks.run_all(spec.analysis.hooks(kind), self._payload(body, step.state, step.state.last_applied))
         if step.event and step.message != (body.get("status") or {}).get("message"):  # once, not every tick
             self._event(body, spec, step, step.event)
-        if spec.alerts and step.state.phase != previous.phase:
+        stalled = step.reason == STALLED and step.message != (body.get("status") or {}).get("message")
+        if spec.alerts and (step.state.phase != previous.phase or stalled):
             self._alert(body, spec, step)
         return step.state, step.message, verified
 

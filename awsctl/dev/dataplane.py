@@ -662,7 +662,7 @@ def metric_counts(lb_arn: str, record: Record, decision: _Decision) -> list[tupl
     fixed-response and redirect counts, per load balancer only."""
     period = int(record.time // PERIOD * PERIOD)
     lb = load_balancer_dimension(lb_arn)
-    whole = (lb_arn, period, lb, None)
+    whole: tuple[str, int, str, str | None] = (lb_arn, period, lb, None)
     keys = [whole]
     chosen = decision.proxy  # a target was chosen
     if chosen and record.group is not None:

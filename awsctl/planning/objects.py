@@ -112,23 +112,39 @@ def delay_termination(pod: dict[str, Any], seconds: int) -> None:
 
 
 def termination_gap(
-    target: Mapping[str, Any], termination_delay: int, deregistration_delay: int
+    target: Mapping[str, Any], termination_delay: int, deregistration_delay: int, propagation: int = 0
 ) -> tuple[str, str] | None:
     """Why deleting the target's (the canary's) pods can fail requests, as (reason, message), or None.
 
     awsctl changes nothing of the user's Deployment: it gives the primary its termination delay, and
     says what the canary's pods lack. A pod that stops at once when deleted can still be sent requests
     for a moment: the ALB stops only once the target is deregistered (502s, aws-load-balancer-controller
-    #1719). A grace period shorter than the group's deregistration delay cuts requests still in flight."""
+    #1719), and each of its nodes applies the deregistration later still (`propagation`, the Canary's
+    loadBalancer.propagationSeconds): a preStop sleep shorter than that stops a pod that is still sent
+    requests. A grace period shorter than the group's deregistration delay cuts requests in flight."""
     name = (target.get("metadata") or {}).get("name", "")
     pod = (((target.get("spec") or {}).get("template") or {}).get("spec")) or {}
+    advice = max(termination_delay, propagation) or TERMINATION_DELAY_HINT
     bare = [c.get("name", "") for c in pod.get("containers") or () if "preStop" not in (c.get("lifecycle") or {})]
     if bare:
         return (
             "NoTerminationDelay",
             f"Deployment {name}: container(s) {', '.join(bare)} have no preStop hook, so a deleted canary pod stops "
             "at once while the ALB may still send it requests (502s). Add lifecycle.preStop.sleep.seconds: "
-            f"{termination_delay or TERMINATION_DELAY_HINT} to them, as the primary has (spec.terminationDelaySeconds)",
+            f"{advice} to them, as the primary has (spec.terminationDelaySeconds)",
+        )
+    short = [
+        f"{c.get('name', '')} ({seconds} s)"
+        for c in pod.get("containers") or ()
+        if (seconds := _prestop_sleep((c.get("lifecycle") or {}).get("preStop") or {})) is not None
+        and seconds < propagation
+    ]
+    if short:
+        return (
+            "TerminationDelayTooShort",
+            f"Deployment {name}: the preStop sleep of {', '.join(short)} is shorter than "
+            f"spec.loadBalancer.propagationSeconds ({propagation} s): the load balancer's nodes may still send a "
+            f"deleted pod requests after it stops. Sleep at least {advice} s",
         )
     grace = int(pod.get("terminationGracePeriodSeconds", DEFAULT_GRACE_SECONDS))
     if deregistration_delay > grace:
@@ -141,7 +157,19 @@ def termination_gap(
     return None
 
 
-TERMINATION_DELAY_HINT = 15
+def _prestop_sleep(hook: Mapping[str, Any]) -> int | None:
+    """How long a preStop hook sleeps, when it is a plain sleep (the sleep action, or exec `sleep N`,
+    also through `sh -c`); None for any other hook, whose length cannot be known."""
+    if "sleep" in hook:
+        return int((hook.get("sleep") or {}).get("seconds") or 0)
+    command = [str(part) for part in (hook.get("exec") or {}).get("command") or ()]
+    words = command[-1].split() if len(command) >= 3 and command[1] == "-c" else command
+    if len(words) == 2 and words[0].rsplit("/", 1)[-1] == "sleep" and words[1].isdigit():
+        return int(words[1])
+    return None
+
+
+TERMINATION_DELAY_HINT = 30
 
 
 def _primary_metadata(user: Mapping[str, Any], canary: Mapping[str, Any], labels: Mapping[str, str]) -> dict[str, Any]:

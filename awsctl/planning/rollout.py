@@ -68,6 +68,9 @@ class Observed:
     canary_ready: bool  # target Deployment rolled out, at least one pod available
     primary_healthy: bool  # every primary-side group has a healthy target
     canary_healthy: bool  # every canary-side group has a healthy target
+    # a canary group that carries weight shows no healthy target in AWS, read this tick: ALB fails open to
+    # its broken targets (or answers 503 when they are initial or draining), so the weight goes back at once
+    canary_void: bool = False
     gates: Mapping[str, bool | None] = field(default_factory=dict)  # answers to Asks; None = no data yet
     details: Mapping[str, str] = field(default_factory=dict)  # why a gate failed, for messages
     commands: frozenset[str] = frozenset()  # pending `awsctl promote|abort|retry` for this revision
@@ -289,6 +292,14 @@ def _progress(policy: Policy, st: RolloutState, ob: Observed, phase: Phase) -> S
         return _rollback(st, ob, ob.details.get("rollback") or "a rollback webhook asked for it")
     if st.failed_checks >= policy.threshold:
         return _rollback(st, ob, f"{st.failed_checks} failed checks reached the threshold {policy.threshold}")
+    if st.weight > 0 and ob.canary_void:
+        return _rollback(
+            st,
+            ob,
+            f"the canary carried {percent(st.weight):g}% with no healthy target in AWS "
+            f"({ob.details.get('canary-void') or 'every target unhealthy, initial or draining'}): ALB fails open "
+            "to broken targets",
+        )
     if not (ob.canary_ready and ob.canary_healthy):
         # The deadline counts from when the canary became unavailable, not from the phase's start.
         since = st.unavailable_since or ob.now
@@ -445,9 +456,20 @@ def _promote(policy: Policy, st: RolloutState, ob: Observed) -> Step:
             f"the primary never received revision {st.last_applied}, and the target moved on to {ob.revision} "
             "before it could be copied",
         )
-    if not ob.primary_ready:
-        return Step(st, Phase.PROMOTING, f"waiting for the primary Deployment to roll out revision {st.last_applied}")
-    if not ob.primary_healthy:
+    if not (ob.primary_ready and ob.primary_healthy):
+        if ob.now - st.transition_at > policy.progress_deadline:
+            return Step(
+                st,
+                STALLED,
+                f"promotion stalled: the primary has not rolled out revision {st.last_applied}, ready and healthy in "
+                f"AWS, within the progress deadline ({policy.progress_deadline:g}s); the canary keeps the traffic "
+                "meanwhile. Look at the primary's pods and their targets' health",
+                event="Warning",
+            )
+        if not ob.primary_ready:
+            return Step(
+                st, Phase.PROMOTING, f"waiting for the primary Deployment to roll out revision {st.last_applied}"
+            )
         return Step(st, Phase.PROMOTING, _awaiting(ob, "primary"))
     target = _back_to_primary(policy, st, ob)
     finalising = replace(st, phase=Phase.FINALISING, weight=target, transition_at=ob.now)
@@ -458,6 +480,9 @@ def _promote(policy: Policy, st: RolloutState, ob: Observed) -> Step:
         weight=target,
         event="Normal",
     )
+
+
+STALLED = "PromotionStalled"  # the reason (event, Promoted condition, alert) of a Promoting past its deadline
 
 
 def _back_to_primary(policy: Policy, st: RolloutState, ob: Observed) -> int:
@@ -524,3 +549,11 @@ def when_refused(
     return _rolled_back(
         st, now, f"refused for {now - refused_since:.0f}s, past the progress deadline of {deadline:g}s: {why}"
     )
+
+
+def let_go(due: float | None, now: float) -> bool:
+    """Whether what a route change left behind may go: the canary scaled to 0, or your apex Service pointed
+    at the primary (your own group, which the old route forwarded to, then loses your pods). `due` is
+    `status.scaleDownAt`, the propagation allowance after the weight-0 write was verified: until then the
+    load balancer's nodes may still route by the old rule (invariant 17). None: nothing is pending."""
+    return due is None or now + 0.5 >= due

@@ -1,8 +1,10 @@
 """Requests, not only state: stories under constant load through the data plane, counting failed requests.
 
 Each story sends 50 requests a second (open loop) through the listener to the pods that answer, from
-the moment the Canary is Initialized until its pods have settled, and asserts how many failed: none,
-apart from a broken canary's own errors while it had weight.
+the moment the Canary's new rule serves until its pods have settled, and asserts how many failed: none,
+apart from a broken canary's own errors while it had weight. The data plane runs with the test ground's
+defaults (`awsctl.dev.propagation`): its nodes apply every rule change, registration and deregistration
+late, `initial` targets serve nothing, and CloudWatch publishes a minute late.
 """
 
 from __future__ import annotations
@@ -31,8 +33,25 @@ from tests.e2e.objects import binding, canary, create, deployment, pod_targets, 
 RATE = 50
 
 
+def primary_whole(kube, namespace: str, replicas: int) -> bool:
+    found = client.AppsV1Api(kube).read_namespaced_deployment_status("web-primary", namespace).status
+    return (found.available_replicas or 0) == replicas and (found.replicas or 0) == replicas
+
+
 def condition(st: dict, kind: str) -> dict:
     return next(c for c in st.get("conditions") or () if c["type"] == kind)
+
+
+def serving(traffic, listener: str) -> Load:
+    """The load, started once the Canary's new rule has reached every node of the load balancer: before
+    that, a late node answers with the listener's default action (a 404), as a real ALB's would. There
+    was no route before the Canary, so those answers are not the rollout's to lose."""
+    url = traffic.wait_listener(listener) + "/"
+    time.sleep(traffic.propagation.rule_seconds[1])
+    return Load(url, RATE).start()
+
+
+SCALED_DOWN = 90  # the canary scales to 0 loadBalancer.propagationSeconds (30 s) after its weight 0 is verified
 
 
 def more_load(load: Load, seconds: float) -> None:
@@ -71,11 +90,11 @@ def test_a_promotion_with_a_bake_loses_no_request(kube, namespace, moto, operato
         ),
     )
     wait_phase(kube, namespace, "Initialized", timeout=90)
-    load = Load(traffic.wait_listener(listener) + "/", RATE).start()
+    load = serving(traffic, listener)
     try:
         set_image(kube, namespace, V2)
         wait_phase(kube, namespace, "Succeeded", timeout=180)
-        wait_for(lambda: replicas_of(kube, namespace, "web") == 0, what="the canary scaled to 0")
+        wait_for(lambda: replicas_of(kube, namespace, "web") == 0, timeout=SCALED_DOWN, what="the canary scaled to 0")
         more_load(load, 10)  # the canary's pods stop, the primary serves on
     finally:
         load.stop()
@@ -97,17 +116,19 @@ def test_primary_pods_deleted_during_progressing_lose_no_request(kube, namespace
             "web",
             listener=listener,
             rule={"priority": 10},
-            analysis={"interval": "2s", "stepWeights": [5, 10, 15, 20, 25, 30, 35, 40]},
+            analysis={"interval": "15s", "stepWeights": [5, 10, 15, 20, 25, 30, 35, 40]},
         ),
     )
     wait_phase(kube, namespace, "Initialized", timeout=90)
-    load = Load(traffic.wait_listener(listener) + "/", RATE).start()
+    load = serving(traffic, listener)
     core = client.CoreV1Api(kube)
     deleted = []
     try:
         set_image(kube, namespace, V2)
         wait_phase(kube, namespace, "Progressing", timeout=60)
-        while status(kube, namespace).get("phase") == "Progressing" and len(deleted) < 4:
+        # Pod churn as a node drain under a PodDisruptionBudget (maxUnavailable 1) makes it: the next pod goes
+        # once the primary is whole again, its new pod Ready, which the readiness gate makes healthy in AWS.
+        while status(kube, namespace).get("phase") == "Progressing" and len(deleted) < 3:
             pods = [
                 p.metadata.name
                 for p in core.list_namespaced_pod(namespace, label_selector="app=web-primary").items
@@ -115,12 +136,12 @@ def test_primary_pods_deleted_during_progressing_lose_no_request(kube, namespace
             ]
             core.delete_namespaced_pod(sorted(pods)[0], namespace)
             deleted.append(sorted(pods)[0])
-            time.sleep(4)
+            wait_for(lambda: primary_whole(kube, namespace, 3), timeout=90, what="the primary whole again")
         wait_phase(kube, namespace, "Succeeded", timeout=240)
     finally:
         load.stop()
     said = report("primary pods deleted", load)
-    assert len(deleted) >= 3, deleted
+    assert len(deleted) >= 2, deleted
     assert load.summary().failures == 0, said  # 7 of 3891 failed (502) before the primary had a preStop sleep
     # The user's Deployment (the canary) has no preStop hook: said, not changed.
     gap = condition(status(kube, namespace), "GracefulTermination")
@@ -136,17 +157,17 @@ def test_a_rollback_on_real_errors_fails_only_the_canarys_own_requests(
     listener = moto.listener(namespace)
     app(kube, namespace)
     success = {"name": "request-success-rate", "interval": "1m", "thresholdRange": {"min": 99}}
-    analysis = {"interval": "5s", "stepWeights": [10, 50], "metrics": [success], "noDataTolerance": 40}
+    analysis = {"interval": "5s", "stepWeights": [10, 50], "metrics": [success]}  # the default no-data tolerance
     create(kube, namespace, canary("web", listener=listener, rule={"priority": 10}, analysis=analysis))
     wait_phase(kube, namespace, "Initialized", timeout=90)
-    load = Load(traffic.wait_listener(listener) + "/", RATE).start()
+    load = serving(traffic, listener)
     try:
         broken = {"name": "app", "image": "registry.local/app:v3", "env": [{"name": "DEV_ERROR_RATE", "value": "0.5"}]}
         client.AppsV1Api(kube).patch_namespaced_deployment(
             "web", namespace, {"spec": {"template": {"spec": {"containers": [broken]}}}}
         )
-        st = wait_phase(kube, namespace, "Failed", timeout=240)
-        wait_for(lambda: replicas_of(kube, namespace, "web") == 0, what="the canary scaled to 0")
+        st = wait_phase(kube, namespace, "Failed", timeout=300)
+        wait_for(lambda: replicas_of(kube, namespace, "web") == 0, timeout=SCALED_DOWN, what="the canary scaled to 0")
         more_load(load, 5)
     finally:
         load.stop()
@@ -164,12 +185,13 @@ def test_scaling_the_deployment_mid_rollout_loses_no_request(kube, namespace, mo
     so (see the primary-churn story); with one, scaling it down mid-rollout fails no request."""
     listener = moto.listener(namespace)
     web = deployment("web", replicas=2, container_port=8080)
-    web["spec"]["template"]["spec"]["containers"][0]["lifecycle"] = {"preStop": {"sleep": {"seconds": 5}}}
+    # as the GracefulTermination condition advises: at least loadBalancer.propagationSeconds (30 s)
+    web["spec"]["template"]["spec"]["containers"][0]["lifecycle"] = {"preStop": {"sleep": {"seconds": 30}}}
     create(kube, namespace, web, service("web", port=80, target_port=8080))
     analysis = {"interval": "3s", "stepWeights": [5, 10, 15, 20, 25, 30, 35, 40, 45, 50]}
     create(kube, namespace, canary("web", listener=listener, rule={"priority": 10}, analysis=analysis))
     wait_phase(kube, namespace, "Initialized", timeout=90)
-    load = Load(traffic.wait_listener(listener) + "/", RATE).start()
+    load = serving(traffic, listener)
     apps = client.AppsV1Api(kube)
     try:
         set_image(kube, namespace, V2)
@@ -211,7 +233,7 @@ def test_deleting_a_canary_with_revert_on_deletion_loses_no_request(
         set_image(kube, namespace, V2)
         wait_phase(kube, namespace, "WaitingPromotion", timeout=120)
         primary = {ip for ip, _ in pod_targets(kube, namespace, "app=web-primary")}
-        delete_canary(kube, namespace, timeout=120, what="the Canary gone")
+        delete_canary(kube, namespace, timeout=180, what="the Canary gone")
         more_load(load, 20)  # the primary's pods stop; yours serve
     finally:
         load.stop()

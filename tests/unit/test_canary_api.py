@@ -22,6 +22,26 @@ def test_defaults_and_permille_steps():
     assert parse(analysis={"stepWeight": 15}).analysis.steps == (150, 300, 450, 500)
 
 
+@pytest.mark.parametrize(
+    ("interval", "metric_interval", "tolerance"),
+    [
+        ("30s", "1m", 8),  # 4 one-minute periods (one to start, one to run, two to publish) / 30 s
+        ("5s", "1m", 48),
+        ("1m", "1m", 4),
+        ("2m", "1m", 2),  # never below 2
+        ("30s", "5m", 40),  # five-minute periods take five times as long
+        ("30s", None, 2),  # no metrics: nothing to wait for
+    ],
+)
+def test_the_no_data_tolerance_is_derived_from_the_periods_and_the_interval(interval, metric_interval, tolerance):
+    """ALB publishes per minute, a minute or more late, and no zero counts: a fixed default of 2 failed healthy
+    low-traffic canaries. Unset, the tolerance covers the time a period takes to show."""
+    metrics = [{"name": "request-success-rate", "interval": metric_interval, "thresholdRange": {"min": 99}}]
+    analysis = {"interval": interval, "metrics": metrics if metric_interval else []}
+    assert parse(analysis=analysis).analysis.no_data_tolerance == tolerance
+    assert parse(analysis={**analysis, "noDataTolerance": 3}).analysis.no_data_tolerance == 3  # as written
+
+
 @pytest.mark.parametrize("value,seconds", [("1m30s", 90.0), ("500ms", 0.5), (2, 2.0), ("3", 3.0)])
 def test_durations(value, seconds):
     assert canary.parse_duration(value, "f") == seconds
@@ -240,3 +260,16 @@ def test_each_side_s_services_and_their_keys(refs, keys):
     sides = spec.service.backends()
     assert [(s.role, s.key, s.generated) for s in sides] == keys
     assert all(s.field.startswith(f"spec.service.backendRefs.{s.role}[") for s in sides if not s.generated)
+
+
+def test_a_side_keeps_its_pods_for_the_nodes_and_the_whole_stickiness_duration():
+    lb = parse().load_balancer
+    assert (lb.propagation_seconds, lb.release_seconds) == (30, 30.0)
+    assert parse().termination_delay_seconds == 30  # the primary's termination delay agrees with it
+    sticky = parse(loadBalancer={**BASE["loadBalancer"], "stickiness": {"enabled": True, "durationSeconds": 3600}})
+    assert sticky.load_balancer.release_seconds == 3630.0  # every cookie given out has expired
+    quick = parse(loadBalancer={**BASE["loadBalancer"], "propagationSeconds": 0}, terminationDelaySeconds=5)
+    assert (quick.load_balancer.release_seconds, quick.termination_delay_seconds) == (0.0, 5)
+    with pytest.raises(SpecError) as err:  # a day-long cookie would keep a rolled-back canary's pods a day
+        parse(loadBalancer={**BASE["loadBalancer"], "stickiness": {"enabled": True, "durationSeconds": 86400}})
+    assert err.value.field == "spec.loadBalancer.stickiness.durationSeconds"

@@ -85,6 +85,28 @@ def test_what_deleting_the_canarys_pods_can_cost(pod, drain, reason):
         assert "lifecycle.preStop.sleep.seconds: 15" in gap[1]
 
 
+@pytest.mark.parametrize(
+    ("hook", "reason"),
+    [
+        ({"preStop": {"sleep": {"seconds": 5}}}, "TerminationDelayTooShort"),
+        ({"preStop": {"exec": {"command": ["sleep", "10"]}}}, "TerminationDelayTooShort"),
+        ({"preStop": {"exec": {"command": ["/bin/sh", "-c", "sleep 29"]}}}, "TerminationDelayTooShort"),
+        ({"preStop": {"sleep": {"seconds": 30}}}, None),
+        ({"preStop": {"exec": {"command": ["/bin/drain"]}}}, None),  # not a sleep: its length is not known
+    ],
+)
+def test_a_canary_pod_that_stops_before_the_load_balancers_nodes_let_go_is_said(hook, reason):
+    """The nodes apply a deregistration up to propagationSeconds (30 s) late: a shorter preStop sleep stops
+    a pod they still send requests to."""
+    pod = {"containers": [{"name": "app", "lifecycle": hook}], "terminationGracePeriodSeconds": 60}
+    gap = objects.termination_gap(_target(pod), 30, 30, propagation=30)
+    assert (gap[0] if gap else None) == reason
+    if reason:
+        assert "spec.loadBalancer.propagationSeconds (30 s)" in gap[1] and "Sleep at least 30 s" in gap[1]
+    bare = objects.termination_gap(_target({"containers": [{"name": "app"}]}), 15, 30, propagation=30)
+    assert bare is not None and "lifecycle.preStop.sleep.seconds: 30" in bare[1]  # the advice agrees with it
+
+
 def test_template_hash_ignores_replicas():
     scaled = {**TARGET, "spec": {**TARGET["spec"], "replicas": 0}}
     assert objects.template_hash(scaled) == objects.template_hash(TARGET)

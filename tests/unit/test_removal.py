@@ -1,6 +1,6 @@
 import pytest
 
-from awsctl.planning.removal import give_back
+from awsctl.planning.removal import give_back, settling
 
 YOURS = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/yours/1"
 PRIMARY_PODS = {"10.0.0.1", "10.0.0.2"}
@@ -46,3 +46,19 @@ def test_every_group_must_be_ready():
     decision = give_back(groups, set(), False, 0, 600)
     assert not decision.go and "other" in decision.message and "yours" not in decision.message
     assert give_back({}, set(), True, 0, 600).go
+
+
+@pytest.mark.parametrize(
+    ("released_at", "now", "seconds", "waits"),
+    [
+        (None, 100.0, 30, "waiting 30s more"),  # just given back: the whole allowance
+        (100.0, 110.0, 30, "waiting 20s more"),
+        (100.0, 130.0, 30, None),  # the nodes have had the allowance: the groups may go
+        (None, 100.0, 0, None),  # no allowance asked for
+    ],
+)
+def test_the_groups_go_only_once_the_nodes_have_had_the_allowance(released_at, now, seconds, waits):
+    said = settling(released_at, now, seconds)
+    assert (said is None) == (waits is None)
+    if waits:
+        assert said.startswith(waits) and "load balancer's nodes" in said

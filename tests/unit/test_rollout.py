@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 
 from awsctl.api.phases import Phase
-from awsctl.planning.rollout import Ask, Observed, Policy, RolloutState, Step, decide
+from awsctl.planning.rollout import Ask, Observed, Policy, RolloutState, Step, decide, let_go
 
 POLICY = Policy(steps=(5, 50, 200, 500), max_weight=500, threshold=2, progress_deadline=60)
 READY = Observed(
@@ -386,3 +386,42 @@ def test_no_data_while_only_another_revisions_periods_have_data_is_not_yet_silen
     assert held.message == "holding at 50% (not counted as no data): no period since 05:01:30"
     counted = run(POLICY, at_50, READY, {"analysis": None})
     assert counted.state.no_data == 1  # past the window, silence counts as before
+
+
+@pytest.mark.parametrize(
+    ("due", "now", "go"),
+    [(None, 100.0, True), (130.0, 100.0, False), (130.0, 129.6, True), (130.0, 140.0, True)],
+)
+def test_what_a_route_change_left_behind_goes_only_after_the_allowance(due, now, go):
+    """The canary's pods, or your apex Service's pods in your own group, stay until scaleDownAt: the load
+    balancer's nodes may route by the old rule until then."""
+    assert let_go(due, now) is go
+
+
+def test_a_promotion_past_its_deadline_says_so_once_and_keeps_the_traffic_on_the_canary():
+    """A primary that never becomes healthy left the Canary in Promoting with no word: past
+    progressDeadlineSeconds from the transition it is a Warning (event, Promoted condition, alert)."""
+    for observed in (replace(READY, primary_ready=False), replace(READY, primary_healthy=False)):
+        before = run(POLICY, PROMOTING, replace(observed, now=PROMOTING.transition_at + 60))
+        assert before.reason == "Promoting" and before.event is None
+        late = run(POLICY, PROMOTING, replace(observed, now=PROMOTING.transition_at + 61))
+        assert late.reason == "PromotionStalled" and late.event == "Warning"
+        assert late.state == PROMOTING and late.weight is None  # the canary keeps the traffic
+        assert "progress deadline (60s)" in late.message
+        again = run(POLICY, late.state, replace(observed, now=PROMOTING.transition_at + 120))
+        assert again.message == late.message  # one event: the reconciler posts a message once
+    healthy = run(POLICY, PROMOTING, replace(READY, now=PROMOTING.transition_at + 600))
+    assert healthy.state.phase == "Finalising"  # late, but healthy: the promotion goes on
+
+
+@pytest.mark.parametrize("phase", ["Progressing", "WaitingPromotion", "Baking"])
+def test_a_weighted_canary_with_no_healthy_target_goes_back_to_zero_at_once(phase):
+    """ALB fails open to a group whose targets are all unhealthy: holding the weight until the progress
+    deadline sent the canary's share to broken targets. Now the weight goes back at once, verified."""
+    carrying = replace(STEADY, phase=phase, weight=500, last_applied="v2", transition_at=90)
+    void = replace(READY, canary_healthy=False, canary_void=True, details={"canary-void": "web-c: no healthy target"})
+    step = run(replace(POLICY, bake_weight=1000, bake_seconds=60), carrying, void)
+    assert step.state.phase == "Failed" and step.weight == 0 and step.scale_canary == "down"
+    assert "web-c: no healthy target" in step.message and "fails open" in step.message
+    at_zero = run(POLICY, replace(carrying, phase="Progressing", weight=0), void)
+    assert at_zero.state.phase == "Progressing" and at_zero.weight is None  # no weight: it waits, as before
