@@ -5,12 +5,18 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import signal
+import subprocess
+import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
 from kubernetes import config
 
-from awsctl.dev.cluster import Environment
+from awsctl.dev.cluster import Environment, free_port
+from awsctl.dev.pods import TableClient
+from awsctl.dev.waiting import wait_until
 from tests.harness import moto_server
 
 
@@ -30,6 +36,52 @@ def bench_environment(prefix: str):
             yield state, api, moto
     finally:
         env.down(quiet=True)
+
+
+@contextlib.contextmanager
+def live_ground(prefix: str, operator_args: tuple[str, ...] = ()):
+    """`bench_environment` with pods that answer (`python -m awsctl.dev.pods`) and `awsctl run` as a process;
+    yields (state dir, Kubernetes API client, moto, the pods' table). The caller starts its data plane(s)
+    on `moto.realism` with the table's resolver."""
+    with bench_environment(prefix) as (state, api, moto):
+        port = free_port()
+        with open(state / "pods.log", "ab") as log:
+            pods = subprocess.Popen(
+                [sys.executable, "-m", "awsctl.dev.pods", f"--kubeconfig={os.environ['KUBECONFIG']}", f"--port={port}"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        table: TableClient | None = None
+        operator: subprocess.Popen | None = None
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_until(lambda: answers(f"{url}/healthz"), "the pods server", timeout=60)
+            table = TableClient(url)
+            table.ready.wait(10)
+            with open(state / "operator.log", "ab") as log:
+                operator = subprocess.Popen(
+                    [sys.executable, "-m", "awsctl", "run", "--liveness", "", *operator_args],
+                    env=dict(os.environ),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            yield state, api, moto, table
+        finally:
+            if operator is not None:
+                operator.terminate()
+                operator.wait(30)
+            if table is not None:
+                table.close()
+            os.killpg(pods.pid, signal.SIGTERM)
+            pods.wait(15)
+
+
+def answers(url: str) -> bool:
+    try:
+        return urllib.request.urlopen(url, timeout=2).status == 200
+    except OSError:
+        return False
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -18,21 +18,17 @@ from `awsctl dev load` in its own process, as a user runs it. Measured:
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
 from kubernetes import client
 
-from awsctl.dev.cluster import free_port
 from awsctl.dev.dataplane import DataPlane
 from awsctl.dev.load import Load
-from awsctl.dev.pods import LocalPods, TableClient, pod
+from awsctl.dev.pods import LocalPods, pod
 from awsctl.dev.waiting import wait_until
-from benchmarks.common import bench_environment, verdict, web_deployment
+from benchmarks.common import live_ground, verdict, web_deployment
 from tests.harness import moto_server
 
 STEPS = (5, 50, 250, 500)  # permille, as ALB weights
@@ -153,43 +149,13 @@ def bound_pp(percent: float, requests: int) -> float:
 
 
 def rollout_under_load() -> list[str]:
-    print(f"Data plane: a rollout under {ROLLOUT_RATE} requests a second (steps {ROLLOUT_STEPS}, interval 5s)")
-    with bench_environment("awsctl-bench-load-") as (state, api, moto):
-        port = free_port()
-        with open(state / "pods.log", "ab") as log:
-            pods = subprocess.Popen(
-                [sys.executable, "-m", "awsctl.dev.pods", f"--kubeconfig={os.environ['KUBECONFIG']}", f"--port={port}"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        table: TableClient | None = None
-        plane: DataPlane | None = None
-        operator: subprocess.Popen | None = None
+    print(f"Data plane: a rollout under {ROLLOUT_RATE} requests a second (steps {ROLLOUT_STEPS}, interval 20s)")
+    with live_ground("awsctl-bench-load-", ("--namespace", NS)) as (_, api, moto, table):
+        plane = DataPlane(moto.realism, table.resolve).start()
         try:
-            url = f"http://127.0.0.1:{port}"
-            wait_until(lambda: answers(f"{url}/healthz"), "the pods server", timeout=60)
-            table = TableClient(url)
-            table.ready.wait(10)
-            plane = DataPlane(moto.realism, table.resolve).start()
-            with open(state / "operator.log", "ab") as log:
-                operator = subprocess.Popen(
-                    [sys.executable, "-m", "awsctl", "run", "--liveness", "", "--namespace", NS],
-                    env=dict(os.environ),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
             return _rollout(api, moto, plane)
         finally:
-            if operator is not None:
-                operator.terminate()
-                operator.wait(30)
-            if plane is not None:
-                plane.stop()
-            if table is not None:
-                table.close()
-            os.killpg(pods.pid, signal.SIGTERM)
-            pods.wait(15)
+            plane.stop()
 
 
 def _rollout(api, moto, plane: DataPlane) -> list[str]:
@@ -213,7 +179,7 @@ def _rollout(api, moto, plane: DataPlane) -> list[str]:
             "rule": {"priority": 10},
             "targetGroup": {"healthCheck": health, "deregistrationDelaySeconds": 5},
         },
-        "analysis": {"interval": "5s", "stepWeights": ROLLOUT_STEPS},
+        "analysis": {"interval": "20s", "stepWeights": ROLLOUT_STEPS},
     }
     canary = {"apiVersion": "awsctl.io/v1alpha1", "kind": "Canary", "metadata": {"name": "web"}, "spec": spec}
     custom.create_namespaced_custom_object("awsctl.io", "v1alpha1", ns, "canaries", canary)
@@ -224,12 +190,15 @@ def _rollout(api, moto, plane: DataPlane) -> list[str]:
     wait_until(lambda: status().get("phase") == "Initialized", "Initialized", timeout=180, interval=0.5)
     st = status()
     rule, group = st["listenerRule"]["arn"], st["targetGroups"]["canary"][0]
-    load = Load(plane.wait_listener(listener) + "/", ROLLOUT_RATE).start()
+    url = plane.wait_listener(listener) + "/"
+    lag = plane.propagation.rule_seconds[1]  # the new rule reaches the slowest node
+    time.sleep(lag)
+    load = Load(url, ROLLOUT_RATE).start()
     shown: list[tuple[float, float]] = []  # (seconds into the load, canary percent AWS showed)
     try:
         container = {**deployment["spec"]["template"]["spec"]["containers"][0], "image": "bench/app:v2"}
         apps.patch_namespaced_deployment("web", ns, {"spec": {"template": {"spec": {"containers": [container]}}}})
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 420
         while time.monotonic() < deadline:
             shown.append((time.monotonic() - load.started, moto.forward_weights(rule).get(group, 0) / 10))
             if status().get("phase") == "Succeeded" and shown[-1][1] == 0:
@@ -237,7 +206,7 @@ def _rollout(api, moto, plane: DataPlane) -> list[str]:
             time.sleep(SAMPLE_SECONDS)
         wait_until(lambda: status().get("phase") == "Succeeded", "Succeeded", timeout=60, interval=0.5)
         wait_until(
-            lambda: not (apps.read_namespaced_deployment("web", ns).spec.replicas or 0), "scaled to 0", timeout=60
+            lambda: not (apps.read_namespaced_deployment("web", ns).spec.replicas or 0), "scaled to 0", timeout=90
         )
         time.sleep(10)  # the canary's pods stop; the primary serves on
     finally:
@@ -249,7 +218,8 @@ def _rollout(api, moto, plane: DataPlane) -> list[str]:
     print(f"  {'AWS showed':>10}  {'for (s)':>7}  {'measured':>9}  {'off by (pp)':>11}  {'bound (pp)':>10}  requests")
     missed = [f"{summary.failures} failed requests in the rollout"] if summary.failures else []
     for start, end, percent in segments(shown):
-        window = [r for r in load.responses if start + EDGE_SECONDS <= r.sent <= end - EDGE_SECONDS]
+        # from when the slowest node has the weight: before it, the nodes route by the step before
+        window = [r for r in load.responses if start + lag + EDGE_SECONDS <= r.sent <= end - EDGE_SECONDS]
         if not window or percent == 0:
             continue
         share = 100 * sum(not (r.pod or "").startswith(f"{NS}/web-primary-") for r in window) / len(window)
@@ -258,13 +228,6 @@ def _rollout(api, moto, plane: DataPlane) -> list[str]:
         if abs(off) > bound:
             missed.append(f"share at {percent}% in the rollout")
     return missed
-
-
-def answers(url: str) -> bool:
-    try:
-        return urllib.request.urlopen(url, timeout=2).status == 200
-    except OSError:
-        return False
 
 
 def segments(shown: list[tuple[float, float]]) -> list[tuple[float, float, float]]:

@@ -404,11 +404,12 @@ class CanaryReconciler:
         self._record_commands(body, observed.commands, step, state)
         self._warm_up(body, spec, primary_side, canary_side, verified or shown)
         self._sync_ab(body, spec, step if state is step.state else None, state, canary_side, observed)
+        # The scale-down is scheduled first (scaleDownAt): the apex Service moves only once it is due too.
+        self._scale_down_when_drained(body, spec, step, state, target, user_apex is not None)
         due = (body.get("status") or {}).get("scaleDownAt")
         settled = let_go(epoch(due) if due else None, self.clock())
         if state.phase != Phase.INITIALIZING and user_apex is not None and settled:
             self.generated.point_apex_at_primary(body, user_apex, target, self.status.writer(body))
-        self._scale_down_when_drained(body, spec, step, state, target, user_apex is not None)
         lb = spec.load_balancer
         gap = objects.termination_gap(
             target, spec.termination_delay_seconds, lb.target_group.deregistration_delay, lb.propagation_seconds

@@ -27,6 +27,7 @@ from typing import cast
 
 from awsctl.api.phases import FINISHED, Phase
 from awsctl.demo.alb import create_alb
+from awsctl.dev import propagation
 from awsctl.dev.cluster import Environment
 from awsctl.dev.load import Load, Response
 from awsctl.dev.waiting import wait_until
@@ -230,6 +231,9 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
             lambda: next((row["url"] for row in env.listeners() if row["listenerArn"] == listener), None),
             "the listener's data plane",
         )
+        # The new rule reaches the load balancer's slowest node this much later (awsctl.dev.propagation): until
+        # then a late node answers with the listener's default action, a 404, as a real ALB's node would.
+        time.sleep(propagation.from_env().rule_seconds[1])
         _step(f"sending {RATE} requests a second (Host: {HOST}) through the listener at {url}")
         load = Load(url + "/", RATE, headers={"Host": HOST}).start()
         record = Recording(started=load.started)
@@ -306,7 +310,11 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
         primary_image = apps.read_namespaced_deployment("web-primary", NS).spec.template.spec.containers[0].image
         print(f"    {bad['phase']}: {bad.get('message', '')}")
         print(f"    web-primary still runs {primary_image}")
-        time.sleep(5)  # the canary's pods go; the primary serves on
+        wait_until(  # the canary's pods go loadBalancer.propagationSeconds after its weight 0 is verified
+            lambda: not (apps.read_namespaced_deployment("web", NS).spec.replicas or 0), "the canary scaled to 0"
+        )
+        print(f"    {record.now():5.1f}s  the canary scaled to 0")
+        time.sleep(5)  # its pods stop; the primary serves on
         summary = load.stop()
         failures = [r for r in load.responses if r.failed]
         by = sorted({(r.status, r.version) for r in failures}, key=str)

@@ -12,6 +12,9 @@ from tests.harness import VoidWatch  # noqa: F401 - the stories import it from h
 
 V1 = "registry.local/app:v1"  # the image app() starts with
 V2 = "registry.local/app:v2"
+# A side that lost its weight keeps its pods loadBalancer.propagationSeconds (30 s by default) after the weight 0 is
+# verified, and a tick then scales it: what a test waits for a scale-down at most.
+SCALED_DOWN = 90
 
 
 def awsctl(cluster, *args, env=None, timeout=120) -> subprocess.CompletedProcess:

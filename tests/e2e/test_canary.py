@@ -11,6 +11,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from tests.e2e.canaries import (
+    SCALED_DOWN,
     V1,
     V2,
     VoidWatch,
@@ -58,6 +59,7 @@ def test_promotion_steps_exactly_and_ends_on_the_new_image(kube, namespace, moto
         lambda: (lambda n, pods: (n, pods) if n == 0 else None)(
             replicas_of(kube, namespace, "web"), apex_pods(kube, namespace)
         ),
+        timeout=SCALED_DOWN,
         what="your Deployment scaled to 0",
     )
     assert served[1] and all(pod.startswith("web-primary-") for pod in served[1]), served
@@ -78,7 +80,7 @@ def test_promotion_steps_exactly_and_ends_on_the_new_image(kube, namespace, moto
     assert image_of(kube, namespace, "web-primary") == V2
     # The template was copied once, at the transition to Promoting: v1 at initialization, then v2.
     assert primary_templates(kube, namespace) == [V1, V2]
-    wait_for(lambda: replicas_of(kube, namespace, "web") == 0, what="canary scaled to 0")
+    wait_for(lambda: replicas_of(kube, namespace, "web") == 0, timeout=SCALED_DOWN, what="canary scaled to 0")
     # Ordinary Services stay ordinary: the API server assigned ClusterIPs.
     core = client.CoreV1Api(kube)
     for name in ("web-primary", "web-canary"):
@@ -116,7 +118,7 @@ def test_failing_rollout_webhook_rolls_back_to_weight_zero(kube, namespace, moto
     assert moto.forward_weights(rule)[canary_arn] == 0
     assert canary_shares(moto, rule, canary_arn) == [0, 100, 0]  # one step to 10%, then back
     assert image_of(kube, namespace, "web-primary") == "registry.local/app:v1"
-    wait_for(lambda: replicas_of(kube, namespace, "web") == 0, what="canary scaled to 0")
+    wait_for(lambda: replicas_of(kube, namespace, "web") == 0, timeout=SCALED_DOWN, what="canary scaled to 0")
     payload = hooks.received("/check")[0]
     assert payload == {
         "name": "web",
@@ -329,7 +331,9 @@ def test_an_edit_refused_at_50_percent_does_not_freeze_the_canary(kube, namespac
     custom.patch_namespaced_custom_object(
         "awsctl.io", "v1alpha1", namespace, "canaries", "web", {"spec": {"analysis": {"stepWeights": [50]}}}
     )
-    wait_for(lambda: replicas_of(kube, namespace, "web") == 0, timeout=60, what="the canary scaled to 0 once mended")
+    wait_for(
+        lambda: replicas_of(kube, namespace, "web") == 0, timeout=SCALED_DOWN, what="the canary scaled to 0 once mended"
+    )
     assert status(kube, namespace)["phase"] == "Failed"
 
 
@@ -376,7 +380,7 @@ def test_deletion_restores_the_default_action_and_the_users_objects(kube, namesp
         except ApiException as err:
             return err.status == 404
 
-    wait_for(gone, timeout=60, what="Canary removed")
+    wait_for(gone, timeout=120, what="Canary removed")  # the groups go propagationSeconds after the route
     # Traffic went back to the primary (verified) before the listener got its own action back.
     assert moto.weights_written(listener)[-1][st["targetGroups"]["canary"][0]] == 0
     after = elbv2.describe_listeners(ListenerArns=[listener])["Listeners"][0]["DefaultActions"]

@@ -114,7 +114,7 @@ def test_operator_runs_a_rollout_with_exactly_the_deployed_role(cluster, kube, n
             what="v3 promoted",
         )
 
-        delete_canary(kube, namespace, timeout=60, what="Canary removed under RBAC")
+        delete_canary(kube, namespace, timeout=120, what="Canary removed under RBAC")
         assert moto.awsctl_target_groups() == []
     finally:
         operator.stop()

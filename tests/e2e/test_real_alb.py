@@ -5,7 +5,7 @@ import time
 
 from kubernetes import client
 
-from tests.e2e.canaries import V2, app, canary_shares, reasons, replicas_of, set_image, status, wait_phase
+from tests.e2e.canaries import SCALED_DOWN, V2, app, canary_shares, reasons, replicas_of, set_image, status, wait_phase
 from tests.e2e.conftest import wait_for
 from tests.e2e.objects import binding, canary, create, deployment, service
 
@@ -147,8 +147,8 @@ def test_rollback_with_stickiness_scales_down_after_the_cookie_expires(kube, nam
     assert moto.forward_weights(rule)[canary_arn] == 0 and canary_shares(moto, rule, canary_arn)[-1] == 0
     # Clients pinned to the canary group keep reaching live pods until their cookie expires.
     assert replicas_of(kube, namespace, "web") == 2 and st.get("scaleDownAt")
-    wait_for(lambda: replicas_of(kube, namespace, "web") == 0, timeout=20, what="canary scaled to 0")
-    assert time.monotonic() - failed_at >= 2.5
+    wait_for(lambda: replicas_of(kube, namespace, "web") == 0, timeout=SCALED_DOWN, what="canary scaled to 0")
+    assert time.monotonic() - failed_at >= 30 + 2.5  # loadBalancer.propagationSeconds, then the cookie's 4 s
 
 
 def test_weights_verify_through_throttling(kube, namespace, moto, operator):

@@ -81,7 +81,7 @@ def test_two_clusters_share_a_listener_and_never_adopt_each_others(cluster, kube
                 not {*east["targetGroups"]["primary"], *east["targetGroups"]["canary"]}
                 & {g["TargetGroupArn"] for g in elbv2.describe_target_groups()["TargetGroups"]}
             ),
-            timeout=60,
+            timeout=120,  # propagationSeconds after the route is given back
             what="east's groups deleted",
         )
         left = {g["TargetGroupArn"] for g in elbv2.describe_target_groups()["TargetGroups"]}

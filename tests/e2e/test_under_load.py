@@ -10,6 +10,8 @@ late, `initial` targets serve nothing, and CloudWatch publishes a minute late.
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 
 import pytest
@@ -17,8 +19,10 @@ from kubernetes import client
 
 from awsctl.dev.load import Load
 from tests.e2e.canaries import (
+    SCALED_DOWN,
     V2,
     app,
+    awsctl,
     delete_canary,
     held_for_deletion,
     reasons,
@@ -49,9 +53,6 @@ def serving(traffic, listener: str) -> Load:
     url = traffic.wait_listener(listener) + "/"
     time.sleep(traffic.propagation.rule_seconds[1])
     return Load(url, RATE).start()
-
-
-SCALED_DOWN = 90  # the canary scales to 0 loadBalancer.propagationSeconds (30 s) after its weight 0 is verified
 
 
 def more_load(load: Load, seconds: float) -> None:
@@ -245,3 +246,163 @@ def test_deleting_a_canary_with_revert_on_deletion_loses_no_request(
     # the apex Service had put there and which stop once the Canary is gone.
     through_yours = [r for r in traffic.records if r.group == yours]
     assert through_yours and not [r for r in through_yours if r.target.rpartition(":")[0] in primary]
+
+
+def held_at_half(listener: str, hooks, **top) -> dict:
+    """A Canary whose v2 stops at 50% behind a confirm-promotion gate that says no (`/promote` answers 403)."""
+    hooks.respond("/promote", 403)
+    gate = {"name": "gate", "type": "confirm-promotion", "url": f"{hooks.url}/promote"}
+    analysis = {"interval": "3s", "stepWeights": [10, 50], "webhooks": [gate]}
+    return canary("web", listener=listener, rule={"priority": 10}, analysis=analysis, **top)
+
+
+def rolled_back_and_settled(kube, namespace: str, load: Load) -> dict:
+    st = wait_phase(kube, namespace, "Failed", timeout=120)
+    wait_for(lambda: replicas_of(kube, namespace, "web") == 0, timeout=SCALED_DOWN, what="the canary scaled to 0")
+    more_load(load, 10)  # the canary's pods stop; the primary serves on
+    return st
+
+
+def test_an_abort_at_half_loses_no_request(kube, namespace, cluster, moto, operator, traffic, hooks, report):
+    listener = moto.listener(namespace)
+    app(kube, namespace)
+    create(kube, namespace, held_at_half(listener, hooks))
+    wait_phase(kube, namespace, "Initialized", timeout=90)
+    load = serving(traffic, listener)
+    try:
+        set_image(kube, namespace, V2)
+        wait_phase(kube, namespace, "WaitingPromotion", timeout=120)
+        assert status(kube, namespace)["canaryWeight"] == 50
+        aborted = awsctl(cluster, "abort", "web", "-n", namespace, "--wait", "60")
+        assert aborted.returncode == 0, aborted.stderr
+        st = rolled_back_and_settled(kube, namespace, load)
+    finally:
+        load.stop()
+    said = report("abort at 50%", load)
+    assert load.summary().failures == 0, said
+    assert "awsctl abort" in st["message"]
+    assert {r.version for r in load.responses[-RATE:]} == {"v1"}
+
+
+def test_a_failed_bake_at_full_weight_loses_no_request(kube, namespace, moto, operator, traffic, hooks, report):
+    """The canary carries 100% while it bakes, the primary warm; a failed check takes the weight back in one
+    verified write, and the canary's pods stay until the nodes have let go of them."""
+    listener = moto.listener(namespace)
+    app(kube, namespace)
+    hooks.respond("/check", 200)
+    check = {"name": "check", "type": "rollout", "url": f"{hooks.url}/check"}
+    analysis = {"interval": "3s", "stepWeights": [50], "bake": {"weight": 100, "duration": "10m"}, "webhooks": [check]}
+    create(kube, namespace, canary("web", listener=listener, rule={"priority": 10}, analysis=analysis))
+    wait_phase(kube, namespace, "Initialized", timeout=90)
+    load = serving(traffic, listener)
+    try:
+        set_image(kube, namespace, V2)
+        wait_phase(kube, namespace, "Baking", timeout=120)
+        more_load(load, 12)  # every node routes all of it to the canary
+        assert Counter(r.version for r in load.responses[-RATE:]) == {"v2": RATE}
+        hooks.respond("/check", 500)
+        st = rolled_back_and_settled(kube, namespace, load)
+    finally:
+        load.stop()
+    said = report("failed bake at 100%", load)
+    assert load.summary().failures == 0, said
+    assert "bake failed" in st["message"], st["message"]
+    assert {r.version for r in load.responses[-RATE:]} == {"v1"}
+
+
+def test_a_canary_whose_every_target_turns_unhealthy_at_half_goes_back_to_zero_at_once(
+    kube, namespace, moto, operator, traffic, hooks, report
+):
+    """ALB fails open to a group whose targets are all unhealthy: the canary's share would go to them for as
+    long as the weight stayed. awsctl reads the weighted canary's health each interval and rolls back."""
+    listener = moto.listener(namespace)
+    app(kube, namespace)
+    create(kube, namespace, held_at_half(listener, hooks))
+    wait_phase(kube, namespace, "Initialized", timeout=90)
+    load = serving(traffic, listener)
+    try:
+        set_image(kube, namespace, V2)
+        wait_phase(kube, namespace, "WaitingPromotion", timeout=120)
+        turned = time.monotonic()
+        moto.realism.unhealthy.update(f"{ip}:{port}" for ip, port in pod_targets(kube, namespace, "app=web"))
+        st = rolled_back_and_settled(kube, namespace, load)
+        assert time.monotonic() - turned < 60  # at once, not at the progress deadline (600 s)
+    finally:
+        moto.realism.unhealthy.clear()
+        load.stop()
+    said = report("canary unhealthy at 50%", load)
+    assert load.summary().failures == 0, said  # its pods still answer: fail-open sent requests there
+    assert "no healthy target" in st["message"], st["message"]
+    assert {r.version for r in load.responses[-RATE:]} == {"v1"}
+
+
+class StickyClient:
+    """A client that keeps the load balancer's AWSALBTG cookie for its Max-Age, as a browser does."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.cookie: tuple[str, float] | None = None  # (value, expires at, monotonic)
+        self.answers: list[tuple[float, int, str | None]] = []  # (monotonic time, status, version)
+
+    def get(self) -> tuple[int, str | None]:
+        headers = {}
+        if self.cookie and self.cookie[1] > time.monotonic():
+            headers["Cookie"] = self.cookie[0]
+        request = urllib.request.Request(self.url, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                status, version, sent = answer.status, answer.headers.get("X-Dev-Version"), answer.headers
+        except urllib.error.HTTPError as err:
+            status, version, sent = err.code, None, err.headers
+        given = sent.get("Set-Cookie") or ""
+        if given.startswith("AWSALBTG="):
+            value, _, rest = given.partition(";")
+            age = next((int(p.split("=")[1]) for p in rest.split(";") if p.strip().startswith("Max-Age=")), 0)
+            self.cookie = (value, time.monotonic() + age)
+        self.answers.append((time.monotonic(), status, version))
+        return status, version
+
+
+def test_a_sticky_client_is_never_sent_to_a_group_without_live_targets(
+    kube, namespace, cluster, moto, operator, traffic, hooks, report
+):
+    """A client pinned to the canary's group stays there at weight 0 while its cookie lasts: the canary's pods
+    must outlive every cookie given out (loadBalancer.stickiness.durationSeconds) and the nodes' propagation."""
+    listener = moto.listener(namespace)
+    app(kube, namespace)
+    sticky = {"stickiness": {"enabled": True, "durationSeconds": 20}}
+    spec = held_at_half(listener, hooks)
+    spec["spec"]["loadBalancer"].update(sticky)
+    create(kube, namespace, spec)
+    wait_phase(kube, namespace, "Initialized", timeout=90)
+    load = serving(traffic, listener)
+    client_ = StickyClient(traffic.wait_listener(listener) + "/")
+    try:
+        set_image(kube, namespace, V2)
+        wait_phase(kube, namespace, "WaitingPromotion", timeout=120)
+        more_load(load, 12)  # every node has the 50% and the stickiness
+        for _ in range(50):  # a fresh session until the weighted choice pins it to the canary
+            client_.cookie = None
+            if client_.get() == (200, "v2"):
+                break
+        assert client_.answers[-1][1:] == (200, "v2"), client_.answers[-5:]
+        client_.get()
+        asked = awsctl(cluster, "abort", "web", "-n", namespace)  # no --wait: the client keeps going meanwhile
+        assert asked.returncode == 0, asked.stderr
+        aborted = time.monotonic()
+        while replicas_of(kube, namespace, "web") != 0 or time.monotonic() - aborted < 5:
+            assert time.monotonic() - aborted < SCALED_DOWN + 30, "the canary never scaled to 0"
+            client_.get()
+            time.sleep(0.2)
+        for _ in range(25):  # its pods are gone: the cookie has expired, so the primary answers
+            client_.get()
+            time.sleep(0.2)
+        more_load(load, 5)
+    finally:
+        load.stop()
+    said = report("sticky client through a rollback", load)
+    assert load.summary().failures == 0, said
+    failed = [a for a in client_.answers if a[1] != 200]
+    assert not failed, failed
+    after = [version for at, _, version in client_.answers if at > aborted + 3]
+    assert after[0] == "v2" and after[-1] == "v1", after  # pinned to the canary after the abort, then the primary
