@@ -919,6 +919,13 @@ class CanaryStatus(TypedDict, total=False):
             "loadBalancer.propagationSeconds, and the stickiness duration)."
         ),
     ]
+    apexAt: Annotated[
+        str | None,
+        _described(
+            "When your apex Service is pointed at the primary: loadBalancer.propagationSeconds after awsctl took "
+            "the route over, once every load-balancer node routes by it."
+        ),
+    ]
     releasedAt: Annotated[
         str | None,
         _described(

@@ -372,6 +372,7 @@ class CanaryReconciler:
         )
         health = SideHealth(lambda: self._binding_health(body))
         state = state_of(status)
+        starting_route = state.phase == Phase.INITIALIZING
         primary_side = [w.Backend(b.arn, b.share) for b in backends if b.role == "primary"]
         canary_side = [w.Backend(b.arn, b.share) for b in backends if b.role == "canary"]
         primary_arns, canary_arns = [b.arn for b in primary_side], [b.arn for b in canary_side]
@@ -404,12 +405,9 @@ class CanaryReconciler:
         self._record_commands(body, observed.commands, step, state)
         self._warm_up(body, spec, primary_side, canary_side, verified or shown)
         self._sync_ab(body, spec, step if state is step.state else None, state, canary_side, observed)
-        # The scale-down is scheduled first (scaleDownAt): the apex Service moves only once it is due too.
+        if user_apex is not None:
+            self._point_apex(body, spec, user_apex, target, state, taken_over=starting_route)
         self._scale_down_when_drained(body, spec, step, state, target, user_apex is not None)
-        due = (body.get("status") or {}).get("scaleDownAt")
-        settled = let_go(epoch(due) if due else None, self.clock())
-        if state.phase != Phase.INITIALIZING and user_apex is not None and settled:
-            self.generated.point_apex_at_primary(body, user_apex, target, self.status.writer(body))
         lb = spec.load_balancer
         gap = objects.termination_gap(
             target, spec.termination_delay_seconds, lb.target_group.deregistration_delay, lb.propagation_seconds
@@ -567,6 +565,23 @@ class CanaryReconciler:
             self.tags(body, "rule"),
             write_ahead,
         )
+
+    def _point_apex(
+        self, body: dict, spec: api.CanarySpec, apex: dict, target: dict, state: RolloutState, taken_over: bool
+    ) -> None:
+        """Your apex Service selects the primary's pods once the route is awsctl's on every node of the load
+        balancer: `propagationSeconds` after the tick that took the route over (status.apexAt). Your own group
+        (filled from that Service), which the old route forwarded to, loses your pods then; a late node
+        still routing by the old rule would find only draining and initial targets there (503s)."""
+        if state.phase == Phase.INITIALIZING:
+            return
+        status = body.get("status") or {}
+        if taken_over and not status.get("apexAt"):
+            at = self.clock() + spec.load_balancer.propagation_seconds
+            status = self.status.write(body, status, {"apexAt": rfc3339(at)})
+        due = status.get("apexAt")
+        if let_go(epoch(due) if due else None, self.clock()):
+            self.generated.point_apex_at_primary(body, apex, target, self.status.writer(body))
 
     def _scale_down_when_drained(
         self, body: dict, spec: api.CanarySpec, step: Step, state: RolloutState, target: dict, user_apex: bool

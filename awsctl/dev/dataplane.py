@@ -405,11 +405,14 @@ class DataPlane:
         out: they get no new request. Call under the layer's lock."""
         st = self.layer.state(group)
         now = self.layer.clock()
-        out = [
-            (reg, self.layer.health(group, reg, now)[0])
-            for reg in st.targets.values()
-            if reg.registered_at + delay <= now
-        ]
+        out = []
+        for key, reg in st.targets.items():
+            if reg.registered_at + delay > now:
+                continue  # not applied by this node yet
+            state = self.layer.health(group, reg, now)[0]
+            if state == "unused":  # the API shows no rule using the group; a late node may: as it last was
+                state = st.last_states.get(key, state)
+            out.append((reg, state))
         out += [(gone.target, gone.state) for gone in st.departed.values() if now < gone.at + delay]
         return out
 

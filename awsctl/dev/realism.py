@@ -26,7 +26,8 @@ and the demo start) so that it reproduces what AWS documents:
   is a metric of its own); moto also counted datapoints that have more, so a LoadBalancer query
   summed the per-TargetGroup datapoints as well (its GetMetricData is already exact).
 - the validation moto skips: weights 0-999, at most 5 groups per forward action, 100 rules
-  per load balancer, 5 condition values per rule, IP targets of the group's address family.
+  per load balancer, 5 condition values per rule, IP targets of the group's address family, and a
+  target group forwarded to by one load balancer only (TargetGroupAssociationLimit).
 
 Why inside the moto process and not a proxy in front of it: health depends on which rules
 forward to a group, and that state lives in moto's models; a proxy would have to re-read it
@@ -125,6 +126,8 @@ class GroupState:
     zone_of: dict[str, str | None] = field(default_factory=dict)  # target id -> its subnet's zone (in the VPC)
     probes: dict[str, Probe] = field(default_factory=dict)  # id:port -> its health checks' results so far
     departed: dict[str, Departure] = field(default_factory=dict)  # id:port -> its last deregistration
+    # id:port -> its state when the group left use: a node still routing by an older rule routes by these
+    last_states: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -223,7 +226,9 @@ class Realism:
                 st.zones = _zones_using(backend, group.arn) if used else frozenset()
                 if used and st.in_use_since is None:
                     st.in_use_since = now
+                    st.last_states.clear()
                 elif not used and st.in_use_since is not None:
+                    st.last_states = {key: self.health(group, reg, now)[0] for key, reg in st.targets.items()}
                     st.in_use_since = None
                     st.draining.clear()  # an unused group has no connections to drain
                     st.probes.clear()  # nor health checks: they start again when it is used
@@ -403,7 +408,8 @@ class Realism:
                 reg = st.targets.get(key)
                 if reg is not None:
                     used = st.in_use_since is not None
-                    st.departed[key] = Departure(reg, now, self.health(group, reg, now)[0], delay if used else 0.0)
+                    state = self.health(group, reg, now)[0] if used else st.last_states.get(key, "unused")
+                    st.departed[key] = Departure(reg, now, state, delay if used else 0.0)
                 st.probes.pop(key, None)
                 st.targets.pop(key, None)
                 group.targets.pop(key, None)
@@ -499,6 +505,36 @@ class Realism:
             )
 
     @staticmethod
+    def check_one_load_balancer(backend: Any, lb_arn: str | None, actions: list[dict] | None) -> None:
+        """AWS: a target group of an Application Load Balancer is used by one load balancer; forwarding to it
+        from a listener of another is refused (TargetGroupAssociationLimit). moto accepts it."""
+        for action in actions or ():
+            if action.get("Type", action.get("type")) != "forward":
+                continue
+            for arn in backend._get_target_group_arns_from(action_data=action):
+                others = {
+                    lb.arn
+                    for lb in backend.load_balancers.values()
+                    for listener in lb.listeners.values()
+                    for rule in listener.rules.values()
+                    for used in rule.actions
+                    if arn in backend._get_target_group_arns_from(action_data=used.data)
+                } - {lb_arn}
+                if others:
+                    raise _error(
+                        "TargetGroupAssociationLimit",
+                        f"The following target groups cannot be associated with more than one load balancer: {arn}",
+                    )
+
+    @staticmethod
+    def load_balancer_of(backend: Any, *, listener_arn: str | None = None, rule_arn: str | None = None) -> str | None:
+        for lb in backend.load_balancers.values():
+            for listener in lb.listeners.values():
+                if listener.arn == listener_arn or (rule_arn and rule_arn in listener.rules):
+                    return lb.arn
+        return None
+
+    @staticmethod
     def check_rule_count(backend: Any, listener_arn: str) -> None:
         listener = backend.describe_listeners(None, [listener_arn])[0]
         lb = backend.load_balancers.get(listener.load_balancer_arn)
@@ -571,11 +607,13 @@ class Realism:
             layer.check_actions(actions)
             layer.check_new_oidc(actions)
             layer.check_rule_count(backend, listener_arn)
+            layer.check_one_load_balancer(backend, layer.load_balancer_of(backend, listener_arn=listener_arn), actions)
 
         def validate_modify_rule(backend, rule_arn, conditions, actions):
             layer.check_conditions(conditions)
             layer.check_actions(actions)
             layer.check_oidc_resent(actions)
+            layer.check_one_load_balancer(backend, layer.load_balancer_of(backend, rule_arn=rule_arn), actions)
 
         def listener_actions(args, kwargs):
             return (
@@ -589,10 +627,15 @@ class Realism:
         def validate_modify_listener(backend, *args, **kwargs):
             layer.check_actions(listener_actions(args, kwargs))
             layer.check_oidc_resent(listener_actions(args, kwargs))
+            arn = kwargs.get("arn") or (args[0] if args else None)
+            lb = layer.load_balancer_of(backend, listener_arn=arn)
+            layer.check_one_load_balancer(backend, lb, listener_actions(args, kwargs))
 
         def validate_create_listener(backend, *args, **kwargs):
             layer.check_actions(listener_actions(args, kwargs))
             layer.check_new_oidc(listener_actions(args, kwargs))
+            lb = kwargs.get("load_balancer_arn") or (args[0] if args else None)
+            layer.check_one_load_balancer(backend, lb, listener_actions(args, kwargs))
 
         from moto.cloudwatch import models as cloudwatch_models
 

@@ -552,8 +552,8 @@ def when_refused(
 
 
 def let_go(due: float | None, now: float) -> bool:
-    """Whether what a route change left behind may go: the canary scaled to 0, or your apex Service pointed
-    at the primary (your own group, which the old route forwarded to, then loses your pods). `due` is
-    `status.scaleDownAt`, the propagation allowance after the weight-0 write was verified: until then the
-    load balancer's nodes may still route by the old rule (invariant 17). None: nothing is pending."""
+    """Whether what a route change left behind may go: the canary scaled to 0 (`due` is status.scaleDownAt),
+    or your apex Service pointed at the primary, whose old pods then leave your own group (status.apexAt):
+    each the propagation allowance after the route change was verified, until when the load balancer's
+    nodes may still route by the old rule (invariant 17). None: nothing is pending."""
     return due is None or now + 0.5 >= due

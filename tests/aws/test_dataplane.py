@@ -369,10 +369,12 @@ def test_nodes_apply_a_rule_change_late(ground):
         what="both healthy",
     )
     time.sleep(slowest)
-    forward(elbv2, listener, {blue: 0, green: 999})
+    forward(elbv2, listener, {green: 999})  # blue leaves the forward: the API shows its targets unused
     changed = time.monotonic()
+    assert {state for state, _ in states(moto, blue).values()} == {"unused"}
     early = Counter(get(url)[1].get("X-Dev-Version") for _ in range(40))
-    assert early["blue"] > 0, early  # the nodes that have not applied the change yet
+    # the nodes that have not applied the change yet still send to blue, whose targets serve as they were
+    assert early["blue"] > 0 and set(early) <= {"blue", "green"}, early
     time.sleep(max(0.0, slowest + 0.5 - (time.monotonic() - changed)))
     late = Counter(get(url)[1].get("X-Dev-Version") for _ in range(40))
     assert late == {"green": 40}, late

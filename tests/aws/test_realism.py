@@ -239,3 +239,26 @@ def test_a_target_in_a_zone_the_load_balancer_does_not_enable_stays_unused(moto,
     # Outside the VPC (AvailabilityZone "all"), a target is routed through every enabled zone.
     elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": "10.99.0.1", "Port": 80, "AvailabilityZone": "all"}])
     assert moto.target_states(arn)[("10.99.0.1", 80)] == "initial"
+
+
+def test_a_target_group_joins_one_load_balancer_only(moto):
+    """AWS refuses to forward to a target group that another load balancer uses (moto accepts it): a Canary
+    moved to a listener of another load balancer needs groups of its own."""
+    elbv2 = moto.client("elbv2")
+    first, second = moto.listener("realism-one"), moto.listener("realism-two")
+    group = moto.target_group("realism-shared", listener=first, priority=3)
+    path = [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/x/*"]}}]
+    forward = [{"Type": "forward", "TargetGroupArn": group}]
+    with pytest.raises(ClientError) as err:
+        elbv2.create_rule(ListenerArn=second, Priority=3, Conditions=path, Actions=forward)
+    assert err.value.response["Error"]["Code"] == "TargetGroupAssociationLimit"
+    with pytest.raises(ClientError) as err:
+        elbv2.modify_listener(ListenerArn=second, DefaultActions=forward)
+    assert err.value.response["Error"]["Code"] == "TargetGroupAssociationLimit"
+    # Another rule of the same load balancer may forward to it, and once no rule of the first uses it, the
+    # second load balancer may.
+    rule = elbv2.create_rule(ListenerArn=first, Priority=4, Conditions=path, Actions=forward)["Rules"][0]["RuleArn"]
+    for arn in [r["RuleArn"] for r in elbv2.describe_rules(ListenerArn=first)["Rules"] if not r["IsDefault"]]:
+        elbv2.delete_rule(RuleArn=arn)
+    assert rule
+    elbv2.create_rule(ListenerArn=second, Priority=3, Conditions=path, Actions=forward)

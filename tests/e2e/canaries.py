@@ -101,13 +101,13 @@ def reasons(kube, namespace, name="web"):
     return [e.reason for e in events_for(kube, namespace, name) if e.involved_object.kind == "Canary"]
 
 
-def app(kube, namespace, *, headless=False, replicas=2):
-    create(
-        kube,
-        namespace,
-        deployment("web", replicas=replicas, container_port=8080),
-        service("web", port=80, target_port=8080, headless=headless),
-    )
+def app(kube, namespace, *, headless=False, replicas=2, pre_stop: int | None = None):
+    """Your Deployment `web` (v1) and Service; `pre_stop`: a preStop sleep of that many seconds on its pods,
+    as the Canary's GracefulTermination condition advises (at least loadBalancer.propagationSeconds)."""
+    web = deployment("web", replicas=replicas, container_port=8080)
+    if pre_stop is not None:
+        web["spec"]["template"]["spec"]["containers"][0]["lifecycle"] = {"preStop": {"sleep": {"seconds": pre_stop}}}
+    create(kube, namespace, web, service("web", port=80, target_port=8080, headless=headless))
 
 
 def started(kube, namespace, moto, analysis):

@@ -71,7 +71,11 @@ def report(record_property, traffic):
         record_property("requests", line)
         print(line)
         failed = [(round(r.sent, 2), r.status, r.error, r.pod) for r in load.responses if r.failed]
-        answered = [(round(r.time, 2), r.status, r.error, r.target) for r in traffic.records if r.error]
+        answered = [
+            (round(r.time, 2), r.status, r.error, r.group and r.group.split("/")[-2], r.target, f"node {r.node}")
+            for r in traffic.records
+            if r.error
+        ]
         return f"{line}; first failures {failed[:10]}; the load balancer's own answers {answered[:10]}"
 
     return report
@@ -219,7 +223,9 @@ def test_deleting_a_canary_with_revert_on_deletion_loses_no_request(
     moto.client("elbv2").modify_listener(
         ListenerArn=listener, DefaultActions=[{"Type": "forward", "TargetGroupArn": yours}]
     )
-    app(kube, namespace)
+    # Your pods serve through your group until every node has the Canary's route; v2 rolls them right after
+    # Initialized, so they need the preStop sleep the GracefulTermination condition asks for (30 s).
+    app(kube, namespace, pre_stop=30)
     create(kube, namespace, binding("yours", service="web", port=80, target_group_arn=yours))
     load = Load(traffic.wait_listener(listener) + "/", RATE)
     wait_for(
