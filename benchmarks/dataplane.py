@@ -83,6 +83,30 @@ def main() -> int:
                     pods.observe("ADDED", pod(f"{version}-{index}", ip, image=f"web:{version}"))
                 elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": ip, "Port": 8080} for ip in ips[group]])
             url = plane.wait_listener(listener) + "/"
+            elbv2.modify_listener(  # both groups in use, so that AWS health-checks their targets
+                ListenerArn=listener,
+                DefaultActions=[
+                    {
+                        "Type": "forward",
+                        "ForwardConfig": {
+                            "TargetGroups": [
+                                {"TargetGroupArn": stable, "Weight": 999},
+                                {"TargetGroupArn": canary, "Weight": 0},
+                            ]
+                        },
+                    }
+                ],
+            )
+
+            def healthy() -> bool:
+                states = [
+                    d["TargetHealth"]["State"]
+                    for group in (stable, canary)
+                    for d in elbv2.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
+                ]
+                return set(states) == {"healthy"}
+
+            wait_until(healthy, "every target healthy (initial ones get no request)", timeout=90, interval=0.5)
 
             print("Data plane: the share the requests measured at each weight AWS showed")
             print(f"  {'weight':>7}  {'measured':>9}  {'off by (pp)':>11}  {'bound (pp)':>10}  requests")
@@ -97,6 +121,7 @@ def main() -> int:
                     ListenerArn=listener, DefaultActions=[{"Type": "forward", "ForwardConfig": config}]
                 )
                 shown = moto.forward_weights(listener)[canary] / 10
+                time.sleep(plane.propagation.rule_seconds[1])  # until the slowest node routes by it
                 answers = load(url, 400, SAMPLES / 400)["responses"]
                 share = 100 * sum(r["version"] == "v2" for r in answers) / len(answers)
                 bound = bound_pp(shown, len(answers))

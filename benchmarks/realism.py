@@ -2,11 +2,12 @@
 
 `awsctl run` as a process drives a Canary (3 pods, health check 5 s x 2, steps 0.5/5/25/50%)
 against moto behind the realism layer: targets start `unused`, then `initial`, and are healthy
-10 s after they are in use; the API is rate-limited as AWS documents. Measured:
+after their first health check, 5 s after they are in use (AWS: a new target "must pass one health
+check"); the API is rate-limited as AWS documents. Measured:
 
 1. Canary created -> Initialized (primary Deployment created, its pods gated until healthy in AWS,
-   the route taken), beside its floor: HealthyThresholdCount x HealthCheckIntervalSeconds after the
-   targets are registered and in use.
+   the route taken), beside its floor: one HealthCheckIntervalSeconds after the targets are
+   registered and in use.
 2. Each weight step: the ModifyRule at moto -> `status.canaryWeight` showing that weight (the
    read-back verified it), beside its floor (one write and one read, no bucket wait).
 3. Void windows during the promotion, sampled every 100 ms from moto's own state (must be 0).
@@ -31,7 +32,7 @@ from tests.harness import VoidWatch
 NS = "bench-realism"
 PODS = 3
 INTERVAL, THRESHOLD = 5, 2
-HEALTH_FLOOR = INTERVAL * THRESHOLD
+HEALTH_FLOOR = INTERVAL  # one passing check makes a new target healthy
 TARGET_STEP_SECONDS = 2.0
 
 
@@ -158,8 +159,8 @@ def main() -> int:
     print(f"{'void windows during the rollout':<46} {len(watch.voids):>10} {0:>10}")
     print(f"{'throttled calls per rollout (incl. init)':<46} {throttled:>10} {'':>10}")
     print(f"  steps verified: {', '.join(f'{p:g}%' for p, _ in steps)}; samples: {watch.samples}")
-    print("  floors: targets are healthy HealthyThresholdCount x HealthCheckIntervalSeconds after they are in")
-    print("  use; a verified step is one ModifyRule and one DescribeRules, which the buckets admit at once.")
+    print("  floors: targets are healthy one HealthCheckIntervalSeconds after they are in use (one passing")
+    print("  check); a verified step is one ModifyRule and one DescribeRules, which the buckets admit at once.")
     missed = []
     if watch.voids:
         missed.append(f"{len(watch.voids)} void samples, first {watch.voids[0]}")
