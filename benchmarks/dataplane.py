@@ -83,20 +83,18 @@ def main() -> int:
                     pods.observe("ADDED", pod(f"{version}-{index}", ip, image=f"web:{version}"))
                 elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": ip, "Port": 8080} for ip in ips[group]])
             url = plane.wait_listener(listener) + "/"
-            elbv2.modify_listener(  # both groups in use, so that AWS health-checks their targets
-                ListenerArn=listener,
-                DefaultActions=[
-                    {
-                        "Type": "forward",
-                        "ForwardConfig": {
-                            "TargetGroups": [
-                                {"TargetGroupArn": stable, "Weight": 999},
-                                {"TargetGroupArn": canary, "Weight": 0},
-                            ]
-                        },
-                    }
-                ],
-            )
+
+            def forward(weight: int) -> None:
+                groups = [
+                    {"TargetGroupArn": stable, "Weight": min(999, 1000 - weight)},
+                    {"TargetGroupArn": canary, "Weight": weight},
+                ]
+                elbv2.modify_listener(
+                    ListenerArn=listener,
+                    DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}],
+                )
+
+            forward(0)  # both groups in use, so that AWS health-checks their targets
 
             def healthy() -> bool:
                 states = [
@@ -111,15 +109,7 @@ def main() -> int:
             print("Data plane: the share the requests measured at each weight AWS showed")
             print(f"  {'weight':>7}  {'measured':>9}  {'off by (pp)':>11}  {'bound (pp)':>10}  requests")
             for weight in STEPS:
-                config = {
-                    "TargetGroups": [
-                        {"TargetGroupArn": stable, "Weight": 1000 - weight},
-                        {"TargetGroupArn": canary, "Weight": weight},
-                    ]
-                }
-                elbv2.modify_listener(
-                    ListenerArn=listener, DefaultActions=[{"Type": "forward", "ForwardConfig": config}]
-                )
+                forward(weight)
                 shown = moto.forward_weights(listener)[canary] / 10
                 time.sleep(plane.propagation.rule_seconds[1])  # until the slowest node routes by it
                 answers = load(url, 400, SAMPLES / 400)["responses"]

@@ -166,6 +166,14 @@ def settled(story: Story, load: Load) -> None:
     time.sleep(10)  # the canary's pods stop; the primary serves on
 
 
+def rolled_back(story: Story, rule: str, group: str, load: Load) -> Load:
+    """Samples through the rollback and the canary's scale-down, then 10 s more of load."""
+    story.sample(rule, group, load, lambda: story.status().get("phase") == "Failed", 300)
+    story.sample(rule, group, load, lambda: story.replicas() == 0, 400)
+    time.sleep(10)
+    return load
+
+
 def promotion(story: Story) -> Load:
     listener = set_up(story)
     rule, group, load = started(story, listener, story.canary(listener, {"stepWeights": [10, 50]}))
@@ -185,10 +193,7 @@ def rollback(story: Story) -> Load:
     to_v2(story)
     story.sample(rule, group, load, lambda: story.status().get("canaryWeight") == 50, 900)
     story.hooks.respond(path, 500)
-    story.sample(rule, group, load, lambda: story.status().get("phase") == "Failed", 300)
-    story.sample(rule, group, load, lambda: story.replicas() == 0, 400)
-    time.sleep(10)
-    return load
+    return rolled_back(story, rule, group, load)
 
 
 def abort(story: Story) -> Load:
@@ -200,10 +205,7 @@ def abort(story: Story) -> Load:
     story.custom.patch_namespaced_custom_object(
         "awsctl.io", "v1alpha1", story.ns, "canaries", "web", {"metadata": {"annotations": {"awsctl.io/abort": asked}}}
     )
-    story.sample(rule, group, load, lambda: story.status().get("phase") == "Failed", 300)
-    story.sample(rule, group, load, lambda: story.replicas() == 0, 400)
-    time.sleep(10)
-    return load
+    return rolled_back(story, rule, group, load)
 
 
 def churn(story: Story) -> Load:

@@ -262,6 +262,25 @@ def held_at_half(listener: str, hooks, **top) -> dict:
     return canary("web", listener=listener, rule={"priority": 10}, analysis=analysis, **top)
 
 
+def at_half(kube, namespace: str, moto, traffic, hooks, **top) -> tuple[Load, str]:
+    """Your app and a Canary held at 50%, under load from its Initialized on: the running load, the listener."""
+    listener = moto.listener(namespace)
+    app(kube, namespace)
+    spec = held_at_half(listener, hooks)
+    spec["spec"]["loadBalancer"].update(top)
+    create(kube, namespace, spec)
+    wait_phase(kube, namespace, "Initialized", timeout=90)
+    load = serving(traffic, listener)
+    try:
+        set_image(kube, namespace, V2)
+        wait_phase(kube, namespace, "WaitingPromotion", timeout=120)
+    except BaseException:
+        load.stop()
+        raise
+    assert status(kube, namespace)["canaryWeight"] == 50
+    return load, listener
+
+
 def rolled_back_and_settled(kube, namespace: str, load: Load) -> dict:
     st = wait_phase(kube, namespace, "Failed", timeout=120)
     wait_for(lambda: replicas_of(kube, namespace, "web") == 0, timeout=SCALED_DOWN, what="the canary scaled to 0")
@@ -270,15 +289,8 @@ def rolled_back_and_settled(kube, namespace: str, load: Load) -> dict:
 
 
 def test_an_abort_at_half_loses_no_request(kube, namespace, cluster, moto, operator, traffic, hooks, report):
-    listener = moto.listener(namespace)
-    app(kube, namespace)
-    create(kube, namespace, held_at_half(listener, hooks))
-    wait_phase(kube, namespace, "Initialized", timeout=90)
-    load = serving(traffic, listener)
+    load, _ = at_half(kube, namespace, moto, traffic, hooks)
     try:
-        set_image(kube, namespace, V2)
-        wait_phase(kube, namespace, "WaitingPromotion", timeout=120)
-        assert status(kube, namespace)["canaryWeight"] == 50
         aborted = awsctl(cluster, "abort", "web", "-n", namespace, "--wait", "60")
         assert aborted.returncode == 0, aborted.stderr
         st = rolled_back_and_settled(kube, namespace, load)
@@ -321,14 +333,8 @@ def test_a_canary_whose_every_target_turns_unhealthy_at_half_goes_back_to_zero_a
 ):
     """ALB fails open to a group whose targets are all unhealthy: the canary's share would go to them for as
     long as the weight stayed. awsctl reads the weighted canary's health each interval and rolls back."""
-    listener = moto.listener(namespace)
-    app(kube, namespace)
-    create(kube, namespace, held_at_half(listener, hooks))
-    wait_phase(kube, namespace, "Initialized", timeout=90)
-    load = serving(traffic, listener)
+    load, _ = at_half(kube, namespace, moto, traffic, hooks)
     try:
-        set_image(kube, namespace, V2)
-        wait_phase(kube, namespace, "WaitingPromotion", timeout=120)
         turned = time.monotonic()
         moto.realism.unhealthy.update(f"{ip}:{port}" for ip, port in pod_targets(kube, namespace, "app=web"))
         st = rolled_back_and_settled(kube, namespace, load)
@@ -374,18 +380,10 @@ def test_a_sticky_client_is_never_sent_to_a_group_without_live_targets(
 ):
     """A client pinned to the canary's group stays there at weight 0 while its cookie lasts: the canary's pods
     must outlive every cookie given out (loadBalancer.stickiness.durationSeconds) and the nodes' propagation."""
-    listener = moto.listener(namespace)
-    app(kube, namespace)
-    sticky = {"stickiness": {"enabled": True, "durationSeconds": 20}}
-    spec = held_at_half(listener, hooks)
-    spec["spec"]["loadBalancer"].update(sticky)
-    create(kube, namespace, spec)
-    wait_phase(kube, namespace, "Initialized", timeout=90)
-    load = serving(traffic, listener)
+    sticky = {"enabled": True, "durationSeconds": 20}
+    load, listener = at_half(kube, namespace, moto, traffic, hooks, stickiness=sticky)
     client_ = StickyClient(traffic.wait_listener(listener) + "/")
     try:
-        set_image(kube, namespace, V2)
-        wait_phase(kube, namespace, "WaitingPromotion", timeout=120)
         more_load(load, 12)  # every node has the 50% and the stickiness
         for _ in range(50):  # a fresh session until the weighted choice pins it to the canary
             client_.cookie = None
