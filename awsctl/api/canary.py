@@ -903,6 +903,13 @@ class CanaryStatus(TypedDict, total=False):
             "metric periods that start earlier never count, for or against the revision that follows."
         ),
     ]
+    stepSince: Annotated[
+        str | None,
+        _described(
+            "When the canary's current weight (above 0) was verified in AWS: each step is judged only on metric "
+            "periods that began at or after it and have since been published."
+        ),
+    ]
     observedGeneration: Int64
     message: str
     conditions: Conditions

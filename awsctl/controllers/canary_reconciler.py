@@ -48,6 +48,7 @@ from awsctl.planning.rollout import (
     Step,
     ab_routes,
     decide,
+    evidence_since,
     let_go,
     needs_health,
     route_max_age,
@@ -669,8 +670,9 @@ class CanaryReconciler:
         details: dict[str, str] = {}
         pending: set[str] = set()
         policy = policy_of(spec)
-        since = (body.get("status") or {}).get("analysisSince")
-        anchor = epoch(since) if since else None
+        status = body.get("status") or {}
+        quiet, step_since = status.get("analysisSince"), status.get("stepSince")
+        anchor = evidence_since(epoch(quiet) if quiet else None, epoch(step_since) if step_since else None)
         while True:
             out = decide(
                 policy, state, replace(observed, gates=dict(gates), details=dict(details), pending=frozenset(pending))
@@ -744,6 +746,8 @@ class CanaryReconciler:
                 log.warning(result.message, extra={"canary": self._key(body), "asked": w.percent(step.weight)})
                 return previous, result.message, None
             verified = w.target_weights(primary_side, canary_side, step.weight)
+            if step.weight > 0 and step.weight != previous.weight:  # a new step: its evidence starts now
+                self.status.write(body, body.get("status") or {}, {"stepSince": rfc3339(math.ceil(self.clock()))})
             # From above 0 to 0: the groups go quiet. (Before the first revision's traffic there is nothing to
             # cut: groups awsctl creates are new, and their ARN, so their metrics' dimension, is new too.)
             if step.weight == 0 and previous.weight != 0 and not self.traffic.ab_active(body.get("status") or {}):

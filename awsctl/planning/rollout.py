@@ -557,3 +557,11 @@ def let_go(due: float | None, now: float) -> bool:
     each the propagation allowance after the route change was verified, until when the load balancer's
     nodes may still route by the old rule (invariant 17). None: nothing is pending."""
     return due is None or now + 0.5 >= due
+
+
+def evidence_since(quiet_since: float | None, step_since: float | None) -> float | None:
+    """The moment before which no metric period counts for the current check: the later of when the canary's
+    groups last went quiet (another revision's periods never count) and when the current weight was verified
+    (each step earns its own evidence: a period from before it holds another weight's requests)."""
+    moments = [m for m in (quiet_since, step_since) if m is not None]
+    return max(moments) if moments else None

@@ -45,9 +45,15 @@ def test_no_data_holds_then_healthy_metrics_promote(kube, namespace, moto, opera
     assert "AnalysisHeld" in reasons(kube, namespace)
 
     with moto.traffic(listener, canary_arn, requests=200, errors=0):
-        st = wait_phase(kube, namespace, "Succeeded", timeout=90)
+        st = wait_phase(kube, namespace, "Succeeded", timeout=240)  # each step waits for a period of its own
     assert st["metrics"][0]["value"] == 100 and st["metrics"][0]["verdict"] == "pass" and st["noDataChecks"] == 0
     assert canary_shares(moto, st["listenerRule"]["arn"], canary_arn) == [0, 100, 500, 0]
+    # Each step earns its own evidence: 50% was asked for only on a period that began after 10% was verified,
+    # never on the minute that mostly held 10%'s predecessor.
+    wall = time.time() - time.monotonic()
+    writes = [w for w in moto.weight_writes if w.route == st["listenerRule"]["arn"]]
+    at = {w.weights[canary_arn]: wall + w.at for w in writes if w.weights.get(canary_arn)}
+    assert at[500] >= (at[100] // 60 + 1) * 60, (at[100], at[500])
 
 
 def test_no_data_past_the_tolerance_counts_as_failed_checks(kube, namespace, moto, operator):
@@ -88,9 +94,9 @@ def test_a_5xx_burst_rolls_back(kube, namespace, moto, operator):
     canary_arn = st["targetGroups"]["canary"][0]
     with moto.traffic(listener, canary_arn, requests=100, errors=0) as load:
         set_image(kube, namespace, V2)
-        wait_for(lambda: status(kube, namespace).get("canaryWeight", 0) >= 20, what="healthy steps to 20%")
+        wait_for(lambda: status(kube, namespace).get("canaryWeight", 0) >= 20, timeout=150, what="healthy steps to 20%")
         load["errors"] = 40  # the new image starts failing: 60% success
-        st = wait_phase(kube, namespace, "Failed", timeout=60)
+        st = wait_phase(kube, namespace, "Failed", timeout=150)  # judged on a period that began at 20%
     assert st["failedChecks"] >= 2 and st["canaryWeight"] == 0
     assert moto.forward_weights(st["listenerRule"]["arn"])[canary_arn] == 0
     failing = st["metrics"][0]
@@ -418,8 +424,8 @@ def test_a_relative_check_passes_where_the_absolute_one_fails(kube, namespace, m
             stack.enter_context(moto.traffic(listener, arn, requests=100, errors=2))
         set_image(kube, namespace, V2)
         set_image(kube, namespace, V2, name="api")
-        web = wait_phase(kube, namespace, "Succeeded", timeout=120)
-        api = wait_phase(kube, namespace, "Failed", timeout=120, name="api")
+        web = wait_phase(kube, namespace, "Succeeded", timeout=240)  # a period of its own for each step
+        api = wait_phase(kube, namespace, "Failed", timeout=240, name="api")
     metric = web["metrics"][0]
     assert metric["value"] == 98.0 and metric["primary"] == 98.0 and metric["relative"] == {"maxDelta": 0.5}
     assert api["metrics"][0]["value"] == 98.0 and api["metrics"][0]["verdict"] == "fail"

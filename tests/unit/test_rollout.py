@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 
 from awsctl.api.phases import Phase
-from awsctl.planning.rollout import Ask, Observed, Policy, RolloutState, Step, decide, let_go
+from awsctl.planning.rollout import Ask, Observed, Policy, RolloutState, Step, decide, evidence_since, let_go
 
 POLICY = Policy(steps=(5, 50, 200, 500), max_weight=500, threshold=2, progress_deadline=60)
 READY = Observed(
@@ -425,3 +425,16 @@ def test_a_weighted_canary_with_no_healthy_target_goes_back_to_zero_at_once(phas
     assert "web-c: no healthy target" in step.message and "fails open" in step.message
     at_zero = run(POLICY, replace(carrying, phase="Progressing", weight=0), void)
     assert at_zero.state.phase == "Progressing" and at_zero.weight is None  # no weight: it waits, as before
+
+
+@pytest.mark.parametrize(
+    ("quiet", "step", "since"),
+    [
+        (None, None, None),  # a first revision on new groups: every period is its own
+        (100.0, None, 100.0),  # the revision's first weight not verified yet: since the groups went quiet
+        (100.0, 160.0, 160.0),  # a step: only periods from its own verification on
+        (200.0, 160.0, 200.0),  # rolled back since the last step: the quiet moment is later
+    ],
+)
+def test_each_step_is_judged_on_periods_from_its_own_verification(quiet, step, since):
+    assert evidence_since(quiet, step) == since
