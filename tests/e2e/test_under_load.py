@@ -171,7 +171,7 @@ def test_a_rollback_on_real_errors_fails_only_the_canarys_own_requests(
         client.AppsV1Api(kube).patch_namespaced_deployment(
             "web", namespace, {"spec": {"template": {"spec": {"containers": [broken]}}}}
         )
-        st = wait_phase(kube, namespace, "Failed", timeout=300)
+        st = wait_phase(kube, namespace, "Failed", timeout=420)  # a period of its own, a minute late
         wait_for(lambda: replicas_of(kube, namespace, "web") == 0, timeout=SCALED_DOWN, what="the canary scaled to 0")
         more_load(load, 5)
     finally:
