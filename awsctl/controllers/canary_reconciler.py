@@ -590,9 +590,9 @@ class CanaryReconciler:
         """The canary scales to 0 only after the step that asks for it took effect (its weight 0
         verified, not merely 0 before), its A/B rules are gone, and the load balancer's nodes have had
         `propagationSeconds` to apply it (they route by the old weights for a while after the API shows
-        the new ones), with stickiness on the cookie duration too (bounded): no request, sticky or not,
-        may be sent to pods that are gone; and with your own apex Service, once its EndpointSlices
-        serve primary pods only."""
+        the new ones), with stickiness on the whole cookie duration too (at most an hour, by the schema):
+        no request, sticky or not, may be sent to pods that are gone; and with your own apex Service,
+        once its EndpointSlices serve primary pods only."""
         status = body.get("status") or {}
         now = self.clock()
         took_effect = state is step.state
