@@ -50,11 +50,6 @@ class Propagation:
     def target_delay(self, node: int, nodes: int) -> float:
         return _spread(self.target_seconds, node, nodes)
 
-    @property
-    def longest(self) -> float:
-        """The latest any node applies anything: how long history must be kept."""
-        return max(self.rule_seconds[1], self.target_seconds[1])
-
 
 def _spread(bounds: tuple[float, float], node: int, nodes: int) -> float:
     low, high = bounds

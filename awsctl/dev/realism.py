@@ -162,7 +162,6 @@ class Realism:
         self.stats = Stats()
         self.recording = False
         self.probing = False  # a data plane's real health checks decide health, not the timer
-        self.route_generation = 0  # bumped on every change to rules or default actions
         # listener ARN -> [(when the API made it, its rules as (priority, conditions, actions))], oldest first
         self.routes: dict[str, list[tuple[float, tuple]]] = {}
         self.history_seconds = HISTORY_SECONDS  # how long a superseded version is kept for a late node
@@ -232,7 +231,6 @@ class Realism:
                     st.in_use_since = None
                     st.draining.clear()  # an unused group has no connections to drain
                     st.probes.clear()  # nor health checks: they start again when it is used
-            self.route_generation += 1
             self._record_routes(backend, now)
 
     def _record_routes(self, backend: Any, now: float) -> None:
