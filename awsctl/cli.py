@@ -291,7 +291,11 @@ def _dev(args) -> int:
     env = Environment(args.state_dir or default_state_dir())
     try:
         if args.dev_command == "up":
+            from awsctl.api import grant
+
             env.up()
+            env.install_crds()
+            env.grant("dev", grant.everything())  # a single-team cluster: every namespace may use everything
             print(env.export_lines())
         elif args.dev_command == "env":
             print(env.export_lines())

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kubernetes import config
 
+from awsctl.api import grant
 from awsctl.dev.cluster import Environment, free_port
 from awsctl.dev.pods import TableClient
 from awsctl.dev.waiting import wait_until
@@ -28,6 +29,7 @@ def bench_environment(prefix: str):
     env.up(with_moto=False)
     try:
         env.install_crds()
+        env.grant("bench", grant.everything())  # one team: every namespace may use everything
         api = config.new_client_from_config(str(env.kubeconfig))
         with moto_server() as moto:
             os.environ.update(moto.env())

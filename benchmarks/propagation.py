@@ -131,12 +131,16 @@ class Story:
         raise TimeoutError(f"{self.ns}: the story did not finish within {timeout:.0f}s")
 
 
-def set_up(story: Story) -> str:
-    """The namespace, your Deployment (2 pods, v1) and Service, a listener; returns the listener's ARN."""
+def set_up(story: Story, pre_stop: int | None = None) -> str:
+    """The namespace, your Deployment (2 pods, v1; `pre_stop`: a preStop sleep of that many seconds on them) and
+    Service, a listener; returns the listener's ARN."""
     core, apps = client.CoreV1Api(story.api), client.AppsV1Api(story.api)
     core.create_namespace({"metadata": {"name": story.ns}})
     wait_until(lambda: core.list_namespaced_service_account(story.ns).items, "namespace", timeout=30, interval=1.0)
     deployment = web_deployment(2)
+    if pre_stop is not None:
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        container["lifecycle"] = {"preStop": {"sleep": {"seconds": pre_stop}}}
     apps.create_namespaced_deployment(story.ns, deployment)
     labels = deployment["spec"]["selector"]["matchLabels"]
     core.create_namespaced_service(
@@ -234,7 +238,10 @@ def churn(story: Story) -> Load:
 
 
 def deletion(story: Story) -> Load:
-    listener = set_up(story)
+    # Your pods serve through your group until every node has the Canary's route, and v2 rolls them right
+    # after Initialized: as in the e2e story, they carry the preStop sleep the Canary's GracefulTermination
+    # condition asks for (propagationSeconds, 30 s). Without it, late nodes' requests to them are cut (502).
+    listener = set_up(story, pre_stop=30)
     moto = story.moto
     yours = moto.target_group(f"{story.ns}-yours"[:32], port=8080)
     moto.client("elbv2").modify_listener(
@@ -330,6 +337,13 @@ def run_row(row: str, stories: list[str]) -> list[Outcome]:
         for out in outcomes.values():
             line = out.error or f"{out.failed} of {out.requests} failed, statuses {out.statuses}"
             print(f"  {out.story:<14} {line}")
+            if out.story in loads and out.failed:  # when, and from what: where to look in the story
+                failed = [r for r in loads[out.story].responses if r.failed]
+                kinds = sorted({f"{r.status} {r.error or r.version or ''}".strip() for r in failed})
+                print(
+                    f"      failed from {failed[0].sent:.0f}s to {failed[-1].sent:.0f}s after the load started: "
+                    f"{', '.join(kinds)[:300]}"
+                )
             for aws, measured, count in out.shares:
                 print(f"      AWS {aws:5.1f}%  measured {measured:6.2f}%  ({count} requests)")
         return list(outcomes.values())

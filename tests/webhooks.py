@@ -18,6 +18,7 @@ class Hooks:
         self.first: dict[str, list[int]] = {}  # answers given once each, in order, before `status`
         self.calls: list[tuple[str, dict]] = []
         self.answered: list[tuple[str, int, float]] = []  # (path, status, monotonic time of the answer)
+        self.location: dict[str, str] = {}  # path -> the Location header it answers with (a redirect)
         self.lock = threading.Lock()
 
     def respond(self, path: str, status: int, first: tuple[int, ...] = ()) -> None:
@@ -46,6 +47,8 @@ def webhook_server():
                 hooks.calls.append((self.path, body))
                 hooks.answered.append((self.path, status, time.monotonic()))
             self.send_response(status)
+            if self.path in hooks.location:
+                self.send_header("Location", hooks.location[self.path])
             self.end_headers()
 
         def log_message(self, *args):

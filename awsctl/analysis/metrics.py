@@ -65,6 +65,7 @@ class MetricResult:
     message: str
     primary: float | None = None  # relative mode: the primary's value over the same window
     cut: bool = False  # no data only because every period with data started before the anchor
+    thin: str = ""  # the counted period held too few requests to judge (see `too_few`), "" when enough
 
     def to_status(self, check: MetricCheck) -> MetricStatus:
         # "wait", not null, for no data: a null would vanish in a merge patch
@@ -264,6 +265,34 @@ def value_of(
     return (min(values) if check.higher_is_better else max(values)), ""
 
 
+def fewest_requests(check: MetricCheck) -> int | None:
+    """The fewest requests a period needs before a success-rate check can judge it: with fewer, a single
+    failed request takes the rate below `min`, so one unlucky request fails the step and a healthy canary
+    can pass or fail by chance. None when the check has no such floor (no `min`, or a `min` of 100, where
+    any failure fails by design)."""
+    if check.name != "request-success-rate" or not check.built_in or check.min is None or check.min >= 100:
+        return None
+    return math.ceil(100.0 / (100.0 - check.min) - 1e-9)
+
+
+def too_few(check: MetricCheck, index: int, groups: Sequence[str], results: Mapping[str, Series]) -> str:
+    """Why the period the check counted is too thin to judge, or "": its requests (RequestCount over the
+    side's groups) against `fewest_requests`. ALB publishes no zero counts, so a period without requests
+    is no data (held, then failed past the tolerance), never a thin one."""
+    floor = fewest_requests(check)
+    tag = f"m{index}"
+    latest = max((p[0] for g in range(len(groups)) if (p := _latest(results, f"{tag}g{g}_req"))), default=None)
+    if floor is None or latest is None:
+        return ""
+    requests = sum(v for g in range(len(groups)) for t, v in results.get(f"{tag}g{g}_req") or () if t == latest)
+    if requests >= floor:
+        return ""
+    return (
+        f"{check.name}: {requests:g} requests in the period of {latest}, fewer than the {floor} at which one "
+        f"failed request keeps the rate above its min {check.min:g}"
+    )
+
+
 def _epoch(stamp: str) -> float:
     return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
@@ -320,6 +349,8 @@ def evaluate(
         result = judge_relative(check, canary, primary)
     else:
         result = judge(check, canary, why)
+    if result.ok is not None and check.relative is None:
+        result = replace(result, thin=too_few(check, index, groups, counted))
     if anchor is None or result.ok is not None:
         return result
     if any(_epoch(t) < anchor for points in results.values() for t, _ in points):

@@ -1,4 +1,5 @@
-"""Flagger-compatible webhooks: an HTTP POST of a JSON payload; a status above 202 or a timeout fails.
+"""Flagger-compatible webhooks: an HTTP POST of a JSON payload; a status above 202 or a timeout fails. A
+redirect is such a status: it is never followed (awsctl/outbound.py).
 
 Gates (confirm-*) and checks (pre-rollout, rollout) need every hook of their type to pass;
 notifications (post-rollout, event) are best effort and never block a rollout.
@@ -14,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from awsctl import outbound
 from awsctl.api.canary import Webhook
 
 log = logging.getLogger("awsctl.webhooks")
@@ -36,7 +38,7 @@ def call(hook: Webhook, body: Mapping) -> HookResult:
         hook.url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=hook.timeout_seconds) as response:
+        with outbound.opener().open(request, timeout=hook.timeout_seconds) as response:
             status = response.status
     except urllib.error.HTTPError as err:
         status = err.code

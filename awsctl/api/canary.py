@@ -17,12 +17,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 from typing_extensions import TypedDict  # pydantic reads typing's TypedDict only from 3.12
 
 from awsctl.api.alert_provider import Severity
 from awsctl.api.phases import Phase
-from awsctl.api.schema import Conditions, Int64, IntOrString, Model, SpecError, crd, object_schema, parse
+from awsctl.api.schema import Conditions, Int64, IntOrString, Model, SpecError, cel, crd, object_schema, parse
 
 KIND = "Canary"
 PLURAL = "canaries"
@@ -99,11 +99,6 @@ def _percent(description: str) -> Any:
     return Field(None, ge=0.1, le=100, description=description)
 
 
-def _cel(*rules: tuple[str, str]) -> ConfigDict:
-    """CEL rules on an object: what one field's limits cannot say."""
-    return ConfigDict(json_schema_extra={"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]})
-
-
 Percent = Annotated[float, Field(ge=0.1, le=100)]
 Duration = Annotated[IntOrString, Field(description="Seconds, or a duration such as 1s, 30s, 1m.")]
 Name = Annotated[str, Field(min_length=1, max_length=63)]
@@ -129,7 +124,7 @@ class BackendRefFields(Model):
 
 
 class BackendRefsFields(Model):
-    model_config = _cel(
+    model_config = cel(
         (
             "(has(self.primary) && size(self.primary) > 0 ? size(self.primary) : 1) + "
             "(has(self.canary) && size(self.canary) > 0 ? size(self.canary) : 1) <= 5",
@@ -153,7 +148,7 @@ class ServiceFields(Model):
 
 
 class RuleFields(Model):
-    model_config = _cel(
+    model_config = cel(
         (
             "(has(self.hosts) ? size(self.hosts) : 0) + (has(self.paths) ? size(self.paths) : 0) <= 5",
             "ALB allows at most 5 condition values per rule (hosts + paths)",
@@ -163,6 +158,13 @@ class RuleFields(Model):
     # ALB: at most 3 values in one condition, and 5 in the whole rule (the CEL rule above)
     hosts: list[NonEmpty] = Field(default_factory=list, max_length=3)
     paths: list[NonEmpty] = Field(default_factory=list, max_length=3)
+    arn: str | None = Field(
+        None,
+        pattern="^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener-rule/app/.+",
+        description="The existing rule at this priority to take over when its host and path conditions differ "
+        "from hosts and paths: naming it says you mean that route. Without it, a rule whose conditions differ "
+        "is refused (RouteMismatch), so a priority typo never takes another app's traffic.",
+    )
 
 
 class HealthCheckFields(Model):
@@ -245,7 +247,7 @@ class WebhookFields(Model):
 
 
 class ThresholdRangeFields(Model):
-    model_config = _cel(("!has(self.min) || !has(self.max) || self.min <= self.max", "min must not be above max"))
+    model_config = cel(("!has(self.min) || !has(self.max) || self.min <= self.max", "min must not be above max"))
     min: float | None = None
     max: float | None = None
     max_delta: float | None = Field(
@@ -276,7 +278,7 @@ class MetricFields(Model):
 
 
 class HeaderFields(Model):
-    model_config = _cel(("has(self.exact) != has(self.wildcard)", "set exactly one of exact and wildcard"))
+    model_config = cel(("has(self.exact) != has(self.wildcard)", "set exactly one of exact and wildcard"))
     exact: str | None = None
     wildcard: str | None = None
 
@@ -298,7 +300,7 @@ class BakeFields(Model):
 
 
 class AnalysisFields(Model):
-    model_config = _cel(
+    model_config = cel(
         ("!(has(self.stepWeight) && has(self.stepWeights))", "set stepWeight or stepWeights, not both"),
         (
             "!has(self.iterations) || !(has(self.stepWeight) || has(self.stepWeights) || has(self.maxWeight))",
@@ -363,7 +365,7 @@ class AlertFields(Model):
 
 
 class CanarySpecFields(Model):
-    model_config = _cel(
+    model_config = cel(
         (
             "!(has(self.service.headless) && self.service.headless && has(self.loadBalancer.targetType)"
             " && self.loadBalancer.targetType == 'instance')",
@@ -505,6 +507,7 @@ class RuleSpec:
     priority: int
     hosts: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()
+    arn: str | None = None  # the existing rule the user names for a take-over whatever its conditions
 
 
 @dataclass(frozen=True)
@@ -662,7 +665,7 @@ def _load_balancer(fields: LoadBalancerFields) -> LoadBalancerSpec:
     tg = fields.target_group
     return LoadBalancerSpec(
         listener_arn=fields.listener_arn,
-        rule=RuleSpec(rule.priority, tuple(rule.hosts), tuple(rule.paths)) if rule else None,
+        rule=RuleSpec(rule.priority, tuple(rule.hosts), tuple(rule.paths), rule.arn) if rule else None,
         target_type=fields.target_type,
         target_group=TargetGroupSpec(
             protocol=tg.protocol,

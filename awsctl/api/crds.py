@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from awsctl.api import alert_provider, binding, canary
+from awsctl.api import alert_provider, binding, canary, grant
 
 HEADER = "# Generated from awsctl/api by `make crds`; edit the models, not this file.\n"
 PEERING_HEADER = "# kopf's peering CRDs, generated from deploy/peering.yaml by `make crds`.\n"
@@ -17,6 +17,7 @@ DEFINITIONS = {
     "targetgroupbinding.yaml": binding.definition,
     "canary.yaml": canary.definition,
     "alertprovider.yaml": alert_provider.definition,
+    "trafficgrant.yaml": grant.definition,
 }
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -36,6 +36,11 @@ class SpecError(ValueError):
         self.message = message
 
 
+def cel(*rules: tuple[str, str]) -> ConfigDict:
+    """CEL rules on an object: what one field's limits cannot say."""
+    return ConfigDict(json_schema_extra={"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]})
+
+
 class Model(BaseModel):
     """A CRD object's fields, camelCase on the wire. Strict: "5" is not a number, as in the apiserver."""
 
@@ -192,6 +197,7 @@ def crd(
     schema: dict[str, Any],
     columns: list[dict[str, Any]],
     status: bool = True,
+    scope: Literal["Namespaced", "Cluster"] = "Namespaced",
 ) -> dict[str, Any]:
     """The CustomResourceDefinition of one awsctl.io kind; `status`: it has the status subresource."""
     return {
@@ -208,7 +214,7 @@ def crd(
                 "shortNames": short_names,
                 "categories": ["awsctl"],
             },
-            "scope": "Namespaced",
+            "scope": scope,
             "versions": [
                 {
                     "name": VERSION,

@@ -7,14 +7,10 @@ import datetime
 
 from awsctl.analysis.metrics import series_of
 from awsctl.aws.clients import Clients
+from awsctl.planning.naming import alarm_name
 
 MAX_QUERIES = 500  # GetMetricData accepts at most 500 queries per call
 MAX_ALARMS = 100  # DescribeAlarms takes at most 100 names per call
-
-
-def alarm_name(ref: str) -> str:
-    """`arn:aws:cloudwatch:region:account:alarm:NAME` or NAME -> NAME."""
-    return ref.split(":alarm:", 1)[1] if ":alarm:" in ref else ref
 
 
 class CloudWatch:

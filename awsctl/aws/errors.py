@@ -17,9 +17,25 @@ def not_found(err: ClientError, resource: str) -> bool:
     return error_code(err) in (f"{resource}NotFound", f"{resource}NotFoundException")
 
 
-def describe_tags(elbv2, arns: list[str]) -> dict[str, dict[str, str]]:
+GONE = ("LoadBalancer", "TargetGroup", "Listener", "Rule")
+
+
+def describe_tags(elbv2, arns: list[str], missing_ok: bool = False) -> dict[str, dict[str, str]]:
+    """Each ARN's tags. AWS refuses a whole batch that names a resource that is gone; `missing_ok`: read
+    such a batch again one ARN at a time, and leave the gone ones out."""
     out: dict[str, dict[str, str]] = {}
     for i in range(0, len(arns), TAG_BATCH):
-        for desc in elbv2.describe_tags(ResourceArns=arns[i : i + TAG_BATCH])["TagDescriptions"]:
+        batch = arns[i : i + TAG_BATCH]
+        try:
+            found = elbv2.describe_tags(ResourceArns=batch)["TagDescriptions"]
+        except ClientError as err:
+            if not (missing_ok and any(not_found(err, r) for r in GONE)):
+                raise
+            if len(batch) == 1:
+                continue
+            for arn in batch:
+                out.update(describe_tags(elbv2, [arn], True))
+            continue
+        for desc in found:
             out[desc["ResourceArn"]] = {t["Key"]: t["Value"] for t in desc.get("Tags") or ()}
     return out

@@ -146,8 +146,9 @@ class Listeners:
             self.tags([found["RuleArn"]]).get(found["RuleArn"], {}),
         )
 
-    def tags(self, arns: list[str]) -> dict[str, dict[str, str]]:
-        return describe_tags(self._elb, arns)
+    def tags(self, arns: list[str], missing_ok: bool = False) -> dict[str, dict[str, str]]:
+        """`missing_ok`: a resource that is gone is left out of the answer, not an error."""
+        return describe_tags(self._elb, arns, missing_ok)
 
     def create_rule(
         self,

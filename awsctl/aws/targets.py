@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from botocore.exceptions import ClientError
 
 from awsctl.aws.clients import Clients
-from awsctl.aws.errors import error_code, not_found
+from awsctl.aws.errors import describe_tags, error_code, not_found
 from awsctl.planning.targets import Target
 
 
@@ -69,6 +69,7 @@ class TargetGroups:
         self._groups: dict[str, TargetGroupInfo] = {}
         self._vpc_cidrs: dict[str, tuple[str, ...]] = {}
         self._zonal: dict[str, bool] = {}  # group ARN -> cross-zone load balancing explicitly off
+        self._tags: dict[str, dict[str, str]] = {}  # group ARN -> its tags, read once (until `forget`)
         self.clock = clock
 
     def _cached(self, ref: str) -> TargetGroupInfo | None:
@@ -123,8 +124,22 @@ class TargetGroups:
                 if key == ref or info.arn == ref or (gone is not None and info.arn == gone.arn):
                     del self._groups[key]
             self._zonal.pop(ref, None)
+            self._tags.pop(ref, None)
             if gone is not None:
                 self._zonal.pop(gone.arn, None)
+                self._tags.pop(gone.arn, None)
+
+    def tags(self, arn: str) -> dict[str, str]:
+        """A group's tags (whose it is: an awsctl Canary's, the LBC's, or a user's), one DescribeTags per
+        group for as long as its settings are cached."""
+        with self._lock:
+            cached = self._tags.get(arn)
+        if cached is not None:
+            return cached
+        found = describe_tags(self._clients.elbv2, [arn]).get(arn, {})
+        with self._lock:
+            self._tags[arn] = found
+        return found
 
     def zonal(self, arn: str) -> bool:
         """Whether the group is known to turn cross-zone load balancing off: then a target outside the VPC

@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
+from awsctl import outbound
 from awsctl.api import alert_provider
 from awsctl.api.canary import Alert
 from awsctl.api.schema import SpecError
@@ -40,26 +41,6 @@ class Undeliverable(Exception):
         self.provider = provider  # the AlertProvider as read, for its condition (None when it does not exist)
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):  # a 3xx is an answer, never a second address to open
-        return None
-
-
-def _opener() -> urllib.request.OpenerDirector:
-    """http and https only: urllib's default opener would also open ftp:, file: and data: addresses."""
-    opener = urllib.request.OpenerDirector()
-    for handler in (
-        urllib.request.HTTPHandler(),
-        urllib.request.HTTPSHandler(),
-        urllib.request.HTTPDefaultErrorHandler(),
-        urllib.request.HTTPErrorProcessor(),
-        urllib.request.UnknownHandler(),  # any other scheme: "unknown url type", never opened
-        _NoRedirect(),
-    ):
-        opener.add_handler(handler)
-    return opener
-
-
 def _reason(err: BaseException) -> str:
     """Why a delivery failed, never empty (some socket errors print as nothing)."""
     reason = getattr(err, "reason", None) or err
@@ -73,7 +54,7 @@ class Alerter:
         self._queue: queue.Queue = queue.Queue(BACKLOG)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._open = _opener().open
+        self._open = outbound.opener().open
 
     def send(self, body: dict, wanted: tuple[Alert, ...], news: alerts.News) -> None:
         """Queues `news` for each alert that hears it; returns at once."""

@@ -13,9 +13,10 @@ from botocore.exceptions import ClientError
 from awsctl.analysis import metrics, webhooks
 from awsctl.api import canary as api
 from awsctl.api.canary import AlarmStatus, MetricStatus
-from awsctl.aws.cloudwatch import CloudWatch, alarm_name
+from awsctl.aws.cloudwatch import CloudWatch
 from awsctl.aws.errors import error_code
 from awsctl.controllers.errors import NotReady
+from awsctl.planning.naming import alarm_name
 from awsctl.planning.rollout import ANALYSIS
 
 log = logging.getLogger("awsctl.analysis")
@@ -44,6 +45,7 @@ class Answer:
     metrics: list[MetricStatus] = field(default_factory=list)  # last value of each metric, for status
     alarms: list[AlarmStatus] = field(default_factory=list)  # each alarm's state, for status
     pending: bool = False  # no data only because no period after the anchor is published yet
+    thin: str = ""  # the metrics whose counted period held too few requests to judge ("" when none)
 
 
 class AnalysisRunner:
@@ -94,7 +96,8 @@ class AnalysisRunner:
             and all(r.ok is not None or young for r, young in zip(results, pending))
             and all(a.ok is not None for a in alarms)
         )
-        return Answer(checks_ok, checks_detail, status, alarm_status, pending=not_yet)
+        thin = "; ".join(r.thin for r in results if r.thin)
+        return Answer(checks_ok, checks_detail, status, alarm_status, pending=not_yet, thin=thin)
 
     def _alarms(self, refs: Sequence[str]) -> tuple[list[metrics.MetricResult], list[AlarmStatus]]:
         """The alarms as checks, and {name, state} of each for status (UNKNOWN when unreadable)."""

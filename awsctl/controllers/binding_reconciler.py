@@ -17,10 +17,13 @@ from awsctl.api import binding as api
 from awsctl.aws.targets import TargetGroupInfo, TargetGroupNotFound, TargetGroups, TargetHealth
 from awsctl.controllers.coalesce import Coalescer
 from awsctl.controllers.errors import NotReady, refusal
+from awsctl.controllers.grants import Grants
 from awsctl.kube.client import ApiError, Kube, now_rfc3339
+from awsctl.planning import grants as grant_plan
 from awsctl.planning import naming
 from awsctl.planning import targets as plan
 from awsctl.planning.conditions import refused, set_condition
+from awsctl.planning.naming import CLUSTER, OWNER, lbc_tag
 from awsctl.planning.target_type import decide_target_type
 
 log = logging.getLogger("awsctl.binding")
@@ -83,9 +86,13 @@ class BindingReconciler:
         on_targets_changed: Callable[[str, dict], None] | None = None,
         drift_seconds: float = DRIFT_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
+        grants: Grants | None = None,
+        cluster: str = "",
     ):
         self.kube = kube
         self.groups = groups
+        self.grants = grants  # None: no trust boundary (unit tests of the binding story alone)
+        self.cluster = cluster  # a Canary's own groups carry it in their awsctl.io/cluster tag
         self.on_targets_changed = on_targets_changed  # e.g. wake the owning Canary
         self.clock = clock
         self.monotonic = monotonic
@@ -152,6 +159,7 @@ class BindingReconciler:
                 )
             port = self._service_port(service, spec)
             group = self._target_group(spec)
+            self._trusted(namespace, spec, group)
             decision = decide_target_type(service, spec.target_type, group.target_type)
             target_type = decision.target_type
             if target_type is None:
@@ -217,6 +225,26 @@ class BindingReconciler:
             raise NotReady(
                 "TargetGroupNotFound", f"{field}: target group {spec.target_group_ref} does not exist", field
             ) from err
+
+    def _trusted(self, namespace: str, spec: api.BindingSpec, group: TargetGroupInfo) -> None:
+        """Before any write: the group is not the LBC's, and it is granted to the namespace (or it is a
+        group awsctl created for a Canary of this namespace, which the Canary's grant covers)."""
+        field = "spec.targetGroupARN" if spec.target_group_arn else "spec.targetGroupName"
+        tags = self.groups.tags(group.arn)
+        lbc = lbc_tag(tags)
+        if lbc:
+            raise NotReady(
+                "ManagedByLoadBalancerController",
+                f"{field}: target group {group.name} is managed by the AWS Load Balancer Controller (tag {lbc}): "
+                "its own TargetGroupBinding registers this group's targets, and the two controllers would "
+                "deregister each other's targets for ever. Bind a group the LBC does not manage, or let the LBC's "
+                "TargetGroupBinding fill this one",
+                field,
+            )
+        if self.grants is None:
+            return
+        own = tags.get(CLUSTER) == self.cluster and (tags.get(OWNER) or "").startswith(f"Canary/{namespace}/")
+        self.grants.check(namespace, grant_plan.binding_asks(group.arn, field, own))
 
     @staticmethod
     def _summary(group: str, outcome: Outcome) -> str:

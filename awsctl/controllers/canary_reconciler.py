@@ -34,12 +34,15 @@ from awsctl.controllers.canary_status import CanaryStatusWriter
 from awsctl.controllers.coalesce import Coalescer
 from awsctl.controllers.errors import NotReady, refusal
 from awsctl.controllers.generated import REVISION_ANNOTATION, GeneratedObjects
+from awsctl.controllers.grants import Grants
 from awsctl.controllers.wakeups import Wakeups
 from awsctl.kube.client import Kube, epoch, rfc3339
 from awsctl.planning import alerts, commands, naming, objects
+from awsctl.planning import grants as grant_plan
 from awsctl.planning import weights as w
-from awsctl.planning.conditions import find_condition, is_true, refused, set_condition
+from awsctl.planning.conditions import find_condition, flagged, is_true, refused, set_condition
 from awsctl.planning.rollout import (
+    ANALYSIS,
     STALLED,
     Ask,
     Observed,
@@ -191,8 +194,10 @@ class CanaryReconciler:
         cluster: str,
         clock: Callable[[], float] = time.time,
         drift_seconds: float = DRIFT_SECONDS,
+        grants: Grants | None = None,
     ):
         self.kube = kube
+        self.grants = grants or Grants(kube)
         self.drift_seconds = drift_seconds  # how often a Canary at rest reads its route
         self.analysis = analysis
         self.groups = groups
@@ -316,6 +321,7 @@ class CanaryReconciler:
     def _tick(self, body: dict, spec: api.CanarySpec) -> None:
         meta = body["metadata"]
         ns = meta["namespace"]
+        self.grants.check(ns, grant_plan.canary_asks(spec, ns))  # before any write, every tick
         target = self.kube.get_deployment(ns, spec.target_name)
         if target is None:
             raise NotReady(
@@ -464,6 +470,7 @@ class CanaryReconciler:
             status=lambda: body.get("status") or {},
             record=lambda changes: self.status.write(body, body.get("status") or {}, changes, now=True),
             announce=lambda type, reason, message: self._announce(body, type, reason, message),
+            owner=self.tags(body, "owner"),
         )
 
     def tags(self, body: dict, role: str) -> dict[str, str]:
@@ -643,6 +650,33 @@ class CanaryReconciler:
         changes: CanaryStatus = {**(more or {}), "analysisSince": rfc3339(math.ceil(self.clock()))}
         self.status.write(body, body.get("status") or {}, changes)
 
+    def _judge_evidence(self, body: dict, state: RolloutState, thin: str) -> None:
+        """The Evidence condition: False while the period a metric check counted held too few requests to
+        judge (one failed request would decide the step), with a Warning event when that starts."""
+        status = body.get("status") or {}
+        at = f"{w.percent(state.weight):g}%"
+        problem = (
+            (
+                "TooFewRequests",
+                f"at {at}: {thin}. Send more traffic, take larger steps (spec.analysis.stepWeights), or lower "
+                "the check's min",
+            )
+            if thin
+            else None
+        )
+        conditions, news = flagged(
+            status.get("conditions"),
+            type="Evidence",
+            problem=problem,
+            fine=("EnoughRequests", f"at {at}: every metric check's period held enough requests to judge"),
+            now=rfc3339(self.clock()),
+            generation=body["metadata"].get("generation"),
+        )
+        if conditions != status.get("conditions"):
+            self.status.write(body, status, {"conditions": conditions})
+        if news and problem:
+            self._announce(body, "Warning", *problem)
+
     def _oidc_secret(self, body: dict, spec: api.CanarySpec) -> str | None:
         """The OIDC client secret spec.loadBalancer.oidcClientSecretRef names (None when it names none)."""
         ref = spec.load_balancer.oidc_client_secret
@@ -690,6 +724,8 @@ class CanaryReconciler:
                     observed.now,
                 )
                 gates[gate], details[gate] = answer.ok, answer.detail
+                if gate == ANALYSIS and answer.metrics and answer.ok is not None:  # a judged period
+                    self._judge_evidence(body, state, answer.thin)
                 if answer.pending:
                     pending.add(gate)
                 if answer.metrics or answer.alarms:

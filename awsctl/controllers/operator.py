@@ -25,6 +25,7 @@ from awsctl.controllers.analysis_runner import AnalysisRunner
 from awsctl.controllers.binding_reconciler import DRIFT_SECONDS, BindingReconciler
 from awsctl.controllers.bindings import BindingQueue
 from awsctl.controllers.canary_reconciler import CanaryReconciler
+from awsctl.controllers.grants import Grants
 from awsctl.controllers.peering import PeeringGate
 from awsctl.controllers.readiness_gates import WebhookOptions
 from awsctl.kube.client import Kube, load_connection
@@ -79,6 +80,7 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
     registry = kopf.OperatorRegistry()
     peering_priority = options.peering_priority if options.peering_priority is not None else random.randint(1, 2**31)
     groups = TargetGroups(clients)
+    grants = Grants(kube)
     canary_reconciler = CanaryReconciler(
         kube,
         groups,
@@ -87,6 +89,7 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
         AnalysisRunner(CloudWatch(clients)),
         cluster=options.cluster_name,
         drift_seconds=options.drift_seconds,
+        grants=grants,
     )
 
     def wake_owner(namespace: str, labels: dict) -> None:
@@ -94,7 +97,14 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
         if canary:
             canary_reconciler.wakeups.wake((namespace, canary))
 
-    reconciler = BindingReconciler(kube, groups, on_targets_changed=wake_owner, drift_seconds=options.drift_seconds)
+    reconciler = BindingReconciler(
+        kube,
+        groups,
+        on_targets_changed=wake_owner,
+        drift_seconds=options.drift_seconds,
+        grants=grants,
+        cluster=options.cluster_name,
+    )
     gate = PeeringGate(peering=bool(options.peering))
     if options.peering:
         gate.follow_kopf()  # kopf pauses its watches; the binding queue and its sweep pause with them

@@ -109,8 +109,16 @@ def run_demo(state_dir: Path | None = None, keep: bool = False) -> int:
         api_client = config.new_client_from_config(str(env.kubeconfig))
         core, apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
         custom = client.CustomObjectsApi(api_client)
-        _step("applying the CRDs")
+        _step("applying the CRDs, and a TrafficGrant that lets the demo namespace use this listener")
         env.install_crds()
+        env.grant(
+            "demo",
+            {
+                "namespaces": {"names": [NS]},
+                "listeners": [listener],
+                "rulePriorities": [{"from": 1, "to": 100}],
+            },
+        )
 
         _step("starting the operator (awsctl run)")
         log_path = state_dir / "logs" / "operator.log"

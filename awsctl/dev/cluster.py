@@ -390,7 +390,11 @@ class Environment:
         names = []
         for name in crd_files.DEFINITIONS:
             body = yaml.safe_load((crd_files.crds_dir() / name).read_text())
-            ext.create_custom_resource_definition(body)
+            try:
+                ext.create_custom_resource_definition(body)
+            except client.ApiException as err:
+                if err.status != 409:  # already there: `awsctl dev up` on a running environment
+                    raise
             names.append(body["metadata"]["name"])
 
         def established() -> bool:
@@ -403,6 +407,22 @@ class Environment:
             )
 
         self._wait(established, "CRDs established", self.load_state() or {"pids": {}}, timeout)
+
+    def grant(self, name: str, spec: dict) -> None:
+        """Creates a TrafficGrant (cluster-scoped; left as it is when one of that name exists): without one,
+        awsctl refuses every Canary and binding (awsctl/api/grant.py)."""
+        from kubernetes import client, config
+
+        from awsctl.api import GROUP, VERSION
+        from awsctl.api import grant as grant_api
+
+        custom = client.CustomObjectsApi(config.new_client_from_config(str(self.kubeconfig)))
+        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": grant_api.KIND, "metadata": {"name": name}, "spec": spec}
+        try:
+            custom.create_cluster_custom_object(GROUP, VERSION, grant_api.PLURAL, body)
+        except client.ApiException as err:
+            if err.status != 409:
+                raise
 
     # -- down --------------------------------------------------------------------------
     def down(self, *, quiet: bool = False, keep_logs: bool = True) -> None:

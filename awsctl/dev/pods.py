@@ -244,6 +244,22 @@ class Pods:
         self._timelines[uid] = asyncio.ensure_future(after())
 
     async def _start(self, uid: str, servers: list[PodPort]) -> None:
+        # kwok hands a deleted pod's IP to a new pod as soon as the old pod object is gone (after 1.5 s), while
+        # the old pod still runs its preStop sleep here. A CNI frees an IP only when the pod's sandbox is gone
+        # (and the VPC CNI then keeps it cooling down), so on a cluster the new pod never takes over the old
+        # one's IP:port while it serves. Here the new pod waits for the old one's timeline to end: a load
+        # balancer node that still sends the old target requests reaches the old pod, never the new one (it
+        # once answered as the next revision at weight 0).
+        keys = {s.key for s in servers}
+        holders = [
+            task
+            for other, held in self._pods.items()
+            if other != uid and held & keys
+            for task in (self._timelines.get(other),)
+            if task is not None and not task.done()
+        ]
+        if holders:
+            await asyncio.gather(*holders, return_exceptions=True)
         delay = max(s.behaviour.start_delay for s in servers)
         if delay:
             await asyncio.sleep(delay)

@@ -253,6 +253,11 @@ class Kube:
         """In one namespace, or in all of them when `namespace` is None."""
         return self.rest.call("GET", _custom(namespace or None, plural), labelSelector=label_selector)["items"]
 
+    def namespace_labels(self, namespace: str) -> dict[str, str]:
+        """A namespace's labels ({} when it is gone)."""
+        found = self._read(f"/api/v1/namespaces/{quote(namespace)}")
+        return dict(((found or {}).get("metadata") or {}).get("labels") or {})
+
     def endpoint_slices(self, namespace: str, service: str) -> list[dict]:
         return self.rest.call(
             "GET",

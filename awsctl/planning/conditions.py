@@ -63,6 +63,26 @@ def refused(
     ), news
 
 
+def flagged(
+    conditions: Sequence[Mapping[str, Any]] | None,
+    *,
+    type: str,
+    problem: tuple[str, str] | None,
+    fine: tuple[str, str],
+    now: str,
+    generation: int | None,
+) -> tuple[list[Condition], bool]:
+    """A condition that is True while all is `fine` and False with a `problem` (reason, message), and
+    whether the problem is news: it was not there, or its reason changed. A message that only updates a
+    figure (a count each period) is no news, so the shell warns once per problem, not once per period."""
+    previous = find_condition(conditions, type) or {}
+    reason, message = problem or fine
+    news = problem is not None and (previous.get("status") != "False" or previous.get("reason") != reason)
+    return set_condition(
+        conditions, type=type, status=problem is None, reason=reason, message=message, now=now, generation=generation
+    ), news
+
+
 def find_condition(conditions: Sequence[Mapping[str, Any]] | None, type: str) -> Mapping[str, Any] | None:
     return next((c for c in conditions or () if c.get("type") == type), None)
 

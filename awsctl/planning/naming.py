@@ -25,6 +25,17 @@ def lbc_tag(tags: dict[str, str]) -> str | None:
     return None
 
 
+def load_balancer_arn(listener_arn: str) -> str:
+    """arn:...:listener/app/<lb>/<lb id>/<listener id> -> arn:...:loadbalancer/app/<lb>/<lb id>."""
+    head, _, path = listener_arn.partition(":listener/")
+    return f"{head}:loadbalancer/{path.rsplit('/', 1)[0]}" if path else listener_arn
+
+
+def alarm_name(ref: str) -> str:
+    """`arn:aws:cloudwatch:region:account:alarm:NAME` or NAME -> NAME."""
+    return ref.split(":alarm:", 1)[1] if ":alarm:" in ref else ref
+
+
 def group_of(arn: str) -> str:
     """arn:...:targetgroup/<name>/<id> -> <name>: what people know a target group by."""
     return arn.rsplit("/", 2)[-2] if "/" in arn else arn

@@ -86,6 +86,10 @@ class Ledger:
     status: Callable[[], Mapping[str, Any]]
     record: Callable[[CanaryStatus], object]
     announce: Callable[[str, str, str], None]  # (Normal|Warning, reason, message)
+    # The Canary's ownership tags (awsctl.io/owner, awsctl.io/cluster): status is not an authority, so a
+    # rule or group it names is written to only when AWS's own tags say it is this Canary's. Empty: not
+    # checked (a provider's tests of one route alone).
+    owner: Mapping[str, str] = field(default_factory=dict)
 
 
 class RouteGone(LookupError):

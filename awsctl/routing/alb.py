@@ -24,12 +24,20 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from awsctl import metrics
-from awsctl.api.canary import CanarySpec, CanaryStatus, RouteRecord
+from awsctl.api.canary import CanarySpec, CanaryStatus, RouteRecord, RuleSpec
 from awsctl.aws.budget import Priority, urgency
-from awsctl.aws.listeners import ListenerNotFound, Listeners, Route, RuleNotFound, condition_values, rule_conditions
+from awsctl.aws.listeners import (
+    ListenerNotFound,
+    Listeners,
+    Route,
+    Rule,
+    RuleNotFound,
+    condition_values,
+    rule_conditions,
+)
 from awsctl.controllers.errors import NotReady
 from awsctl.planning import weights as w
-from awsctl.planning.naming import CLUSTER, OWNER, ROLE, group_of, lbc_tag, rule_id
+from awsctl.planning.naming import CLUSTER, OWNER, ROLE, group_of, lbc_tag, load_balancer_arn, rule_id
 from awsctl.routing import Held, Ledger, RouteGone, Shown, WeightResult
 from awsctl.routing import alb_wire as wire
 
@@ -152,6 +160,7 @@ def route_identity(spec: CanarySpec) -> RouteRecord:
     return {"listener": lb.listener_arn, "priority": lb.rule.priority if lb.rule else None}
 
 
+STATUS_NOT_TRUSTED = "StatusNotTrusted"  # status named a rule or group AWS does not tag as this Canary's
 LISTENER_TAGS_MAX_AGE = (
     300.0  # seconds a listener's LBC verdict is trusted: tags change rarely, Canaries share listeners
 )
@@ -178,7 +187,8 @@ class AlbRouter:
         self.listeners = listeners
         self.sleep = sleep
         self.clock = clock
-        self._listener_tags: dict[str, tuple[float, dict[str, str]]] = {}  # listener -> (read at, tags)
+        # listener -> (read at, {listener: tags, its load balancer: tags})
+        self._listener_tags: dict[str, tuple[float, dict[str, dict[str, str]]]] = {}
 
     # -- the route --------------------------------------------------------------------------
     @staticmethod
@@ -263,9 +273,7 @@ class AlbRouter:
         found = next((r for r in snapshot if is_warmup(r, uid)), None)
         rules: list[dict[str, Any]] = []
         if found is None:  # about to create: ask AWS now, never on a snapshot's word
-            self._not_managed_by_lbc(
-                listener, self._tags_of_listener(listener), "listener", "spec.loadBalancer.listenerARN"
-            )
+            self._not_on_lbc_listener(listener)
             rules = self.listeners.rules(listener)
             found = next((r for r in rules if is_warmup(r, uid)), None)
         if found is not None:
@@ -316,9 +324,7 @@ class AlbRouter:
     ) -> Route:
         """Finds or creates the rule; `record` writes status.listenerRule before any AWS change (write-ahead)."""
         lb = spec.load_balancer
-        self._not_managed_by_lbc(
-            lb.listener_arn, self._tags_of_listener(lb.listener_arn), "listener", "spec.loadBalancer.listenerARN"
-        )
+        self._not_on_lbc_listener(lb.listener_arn)
         if lb.rule is None:
             previous = self.listeners.actions(Route(lb.listener_arn, True))
             self._not_driven_by_another(
@@ -339,6 +345,13 @@ class AlbRouter:
             # route. It goes, and the route is created in its place.
             self.listeners.delete_rule(rule.arn)
             rule = None
+        if rule is None and lb.rule.arn:
+            raise NotReady(
+                "RouteMismatch",
+                f"spec.loadBalancer.rule.arn: rule {rule_id(lb.rule.arn)} is not at priority {lb.rule.priority} "
+                "(no rule is): name the priority the rule has, or drop the arn to have awsctl create the rule",
+                "spec.loadBalancer.rule.arn",
+            )
         if rule is None:
             arn = self.listeners.create_rule(
                 lb.listener_arn,
@@ -361,18 +374,57 @@ class AlbRouter:
             )
         self._not_managed_by_lbc(rule.arn, rule.tags, f"rule {lb.rule.priority}", "spec.loadBalancer.rule.priority")
         self._not_driven_by_another(rule.actions, tags, f"rule {lb.rule.priority}", "spec.loadBalancer.rule.priority")
+        self._this_apps_route(lb.rule, rule)
         record({"arn": rule.arn, "created": False, "previousActions": json.dumps(rule.actions), **route_identity(spec)})
         log.info("taking over an existing listener rule", extra={"rule": rule.arn})
         return Route(rule.arn, False)
 
-    def _tags_of_listener(self, listener: str) -> dict[str, str]:
-        """One DescribeTags per listener every few minutes, however many Canaries take routes on it."""
+    def _not_on_lbc_listener(self, listener: str) -> None:
+        """Neither the listener nor its load balancer may be the LBC's. On a listener it manages, the LBC
+        deletes every rule it did not create, and on a load balancer it manages it deletes every listener
+        it does not model and reverts changed weights and default actions, at its next reconcile
+        (listener_rule_synthesizer.go, listener_synthesizer.go, since v2.0; aws-load-balancer-controller
+        #3311, #3782). Checking the listener alone accepted a listener added beside an Ingress, which the
+        LBC then deleted under awsctl. One DescribeTags for both, every few minutes per listener, however
+        many Canaries take routes on it."""
+        lb_arn = load_balancer_arn(listener)
         now = self.clock()
         read_at, tags = self._listener_tags.get(listener, (float("-inf"), {}))
         if now - read_at > LISTENER_TAGS_MAX_AGE:
-            tags = self.listeners.tags([listener]).get(listener, {})
+            tags = self.listeners.tags([listener, lb_arn])
             self._listener_tags[listener] = (now, tags)
-        return tags
+        field = "spec.loadBalancer.listenerARN"
+        self._not_managed_by_lbc(listener, tags.get(listener) or {}, "listener", field)
+        self._not_managed_by_lbc(lb_arn, tags.get(lb_arn) or {}, "load balancer", field)
+
+    @staticmethod
+    def _this_apps_route(want: RuleSpec, rule: Rule) -> None:
+        """A rule awsctl did not create is taken over only when its host and path conditions are the spec's
+        hosts and paths, or when the spec names the rule's ARN: a priority typo would otherwise send
+        another app's host to this Canary's pods. Its other conditions (source-ip, headers, query strings,
+        methods) stay on the rule as found, and never block."""
+        if want.arn:
+            if want.arn != rule.arn:
+                raise NotReady(
+                    "RouteMismatch",
+                    f"spec.loadBalancer.rule.arn: rule {rule_id(want.arn)} is not at priority {want.priority}: rule "
+                    f"{rule_id(rule.arn)} is. Name the priority the rule has",
+                    "spec.loadBalancer.rule.arn",
+                )
+            return
+        if wire.same_route(rule.conditions, want.hosts, want.paths):
+            return
+        live = wire.describe_route(
+            wire.field_values(rule.conditions, "host-header"), wire.field_values(rule.conditions, "path-pattern")
+        )
+        raise NotReady(
+            "RouteMismatch",
+            f"spec.loadBalancer.rule.priority: rule {want.priority} ({rule_id(rule.arn)}) matches {live}, but "
+            f"spec.loadBalancer.rule says {wire.describe_route(want.hosts, want.paths)}: not taken over. Fix the "
+            f"priority or the hosts and paths, or set spec.loadBalancer.rule.arn: {rule.arn} to take that route over "
+            "as it is",
+            "spec.loadBalancer.rule.priority",
+        )
 
     @staticmethod
     def _not_managed_by_lbc(arn: str, tags: Mapping[str, str], what: str, field: str) -> None:
@@ -384,7 +436,8 @@ class AlbRouter:
                 "ManagedByLoadBalancerController",
                 f"{field}: the {what} {rule_id(arn)} is managed by "
                 f"the AWS Load Balancer Controller (tag {tag}), which would undo or delete what awsctl "
-                "writes there. Give awsctl a listener the LBC does not manage (e.g. from terraform/), "
+                "writes there. Give awsctl a listener on a load balancer the LBC does not manage (e.g. from "
+                "terraform/), "
                 "or let the LBC shift this traffic (Ingress or Gateway weights)",
                 field,
             )
@@ -521,8 +574,12 @@ class AlbRouter:
         retiring: Mapping[str, Any] | None = ledger.status().get("retiringRule")
         if not retiring:
             return None
+        doubt = self._route_doubt(ledger, Route.parse(retiring["arn"]), [], retiring) if retiring.get("arn") else ""
+        if doubt:
+            self._distrust(ledger, "the retiring route", [retiring["arn"]])
         try:
-            self.restore(ledger.status(), rule=retiring)
+            if not doubt:
+                self.restore(ledger.status(), rule=retiring)
         except (RuleNotFound, ListenerNotFound):
             pass  # already gone
         ledger.record({"retiringRule": None})
@@ -602,16 +659,71 @@ class AlbRouter:
                 f"asked for {w.describe(wanted)}, AWS shows {w.describe(actual)}; the step is not counted",
             )
 
+    def _vouched(self, ledger: Ledger, arns: Sequence[str]) -> set[str]:
+        """The rules or groups among `arns` whose own tags in AWS say they are this Canary's (owner and
+        cluster). Status is not an authority: whoever may edit it could point awsctl at any rule or group
+        its IAM role reaches. Without the Canary's tags (a provider test of one route alone) all count."""
+        arns = [a for a in dict.fromkeys(arns) if a]
+        if not ledger.owner or not arns:
+            return set(arns)
+        found = self.listeners.tags(arns, missing_ok=True)
+        return {a for a in arns if a not in found or ours(found[a], ledger.owner)}  # a gone one: nothing to write
+
+    def _distrust(self, ledger: Ledger, what: str, arns: Sequence[str]) -> None:
+        ledger.announce(
+            "Warning",
+            STATUS_NOT_TRUSTED,
+            f"status names {what} {', '.join(map(rule_id, arns))} that AWS does not tag as this Canary's: left "
+            "untouched, and dropped from status",
+        )
+
+    def _route_doubt(
+        self, ledger: Ledger, route: Route, groups: Sequence[str], rule: Mapping[str, Any] | None = None
+    ) -> str:
+        """Why a route status records (`rule`, by default status.listenerRule) is not this Canary's to write,
+        or "": a rule awsctl created carries this Canary's tags; a route it took over forwards, by now,
+        only to this Canary's groups (as do the groups it is about to be given)."""
+        if not ledger.owner:
+            return ""
+        rule = (ledger.status().get("listenerRule") or {}) if rule is None else rule
+        if rule.get("created"):
+            return "" if self._vouched(ledger, [route.arn]) else f"rule {rule_id(route.arn)}"
+        try:
+            current = list(wire.weights_of(self.listeners.actions(route)))
+        except (RuleNotFound, ListenerNotFound):
+            return ""  # gone: nothing will be written to it
+        if not current:  # taken over, it forwards to this Canary's groups until given back
+            return f"route {rule_id(route.arn)}, which forwards to no target group"
+        named = [*current, *groups]
+        strangers = [a for a in named if a not in self._vouched(ledger, named)]
+        return f"route {rule_id(route.arn)} forwarding to {', '.join(map(group_of, strangers))}" if strangers else ""
+
+    def _trusted_route(self, ledger: Ledger, route: Route, groups: Sequence[str]) -> bool:
+        doubt = self._route_doubt(ledger, route, groups)
+        if not doubt:
+            return True
+        ledger.announce(
+            "Warning",
+            STATUS_NOT_TRUSTED,
+            f"status names the {doubt}, which AWS does not show as this Canary's: left untouched, and dropped "
+            "from status",
+        )
+        ledger.record({"listenerRule": None})
+        return False
+
     def _drop_ab(self, ledger: Ledger) -> None:
         """Deletes the A/B rules: matching requests go to the canary whatever the weights, so they go
-        first when the canary stops serving."""
-        ab = list(ledger.status().get("abRules") or ())
+        first when the canary stops serving. Only those AWS tags as this Canary's."""
+        recorded = list(ledger.status().get("abRules") or ())
+        ab = [a for a in recorded if a in self._vouched(ledger, recorded)]
+        if len(ab) < len(recorded):
+            self._distrust(ledger, "A/B rule(s)", [a for a in recorded if a not in ab])
         for arn in ab:
             try:
                 self.listeners.delete_rule(arn)
             except RuleNotFound:
                 pass
-        if ab:
+        if recorded:
             ledger.record({"abRules": []})
 
     def back_to_primary(
@@ -626,6 +738,8 @@ class AlbRouter:
             return None
         with urgency(Priority.ROLLBACK):
             self._drop_ab(ledger)
+            if not self._trusted_route(ledger, route, [*primary, *canary]):
+                return None
             actions = self.listeners.actions(route)
             current, sticky = wire.forward_of(actions)
             if not any(current.get(arn, 0) for arn in canary):
@@ -730,7 +844,18 @@ class AlbRouter:
         if rule is None:  # the spec parser refuses A/B without a rule; a default action has no priority
             raise NotReady("InvalidSpec", "spec.analysis.match needs spec.loadBalancer.rule", "spec.loadBalancer.rule")
         actions, transforms = actions_and_transforms()
-        wanted = wire.ab_rules(spec)
+        taken_over = route is not None and not self._owned(status)
+        try:
+            wanted = wire.ab_rules(spec, self.listeners.conditions(route) if taken_over and route else None)
+            for i, conds in enumerate(wanted):
+                wire.check_limits(conds, f"A/B rule {i + 1}")
+        except wire.MatchError as err:
+            raise NotReady(
+                "InvalidSpec",
+                f"spec.analysis.match: with the route's own conditions (rule {rule_id(route.arn if route else '')}), "
+                f"{err}",
+                "spec.analysis.match",
+            ) from err
         priorities = wire.priorities(rule.priority, len(wanted))
         arns = []
         for priority, conds in zip(priorities, wanted, strict=True):
@@ -807,9 +932,11 @@ class AlbRouter:
         status = ledger.status()
         route = self.recorded_route(status)
         self._give_back_retiring(ledger)
+        with urgency(Priority.ROLLBACK):
+            self._drop_ab(ledger)  # not left routing to the canary while the user's groups warm up
+        if route is not None and not self._trusted_route(ledger, route, [b.arn for b in [*primary, *canary]]):
+            route = None
         if route is not None:
-            with urgency(Priority.ROLLBACK):
-                self._drop_ab(ledger)  # not left routing to the canary while the user's groups warm up
             healthy = serving([b.arn for b in [*primary, *canary]])
             if spec is not None and primary and all(healthy.get(b.arn, 0) > 0 for b in primary):
                 owned = self._owned(ledger.status())
@@ -832,7 +959,11 @@ class AlbRouter:
         listeners = [spec.load_balancer.listener_arn] if spec is not None else []
         listeners += [route.listener_arn] if route is not None else []
         listeners += [(status.get("listenerRule") or {}).get("listener") or ""]
-        if self.detach(*filter(None, listeners), uid=uid, recorded=ledger.status().get("warmupRule")):
+        warmup = ledger.status().get("warmupRule")
+        if warmup and warmup not in self._vouched(ledger, [warmup]):
+            self._distrust(ledger, "the warm-up rule", [warmup])
+            warmup = None
+        if self.detach(*filter(None, listeners), uid=uid, recorded=warmup) or ledger.status().get("warmupRule"):
             ledger.record({"warmup": False, "warmupRule": None})
         return None
 

@@ -6,6 +6,7 @@ and the tests, to read what AWS shows). planning/ never sees these dicts.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -65,8 +66,58 @@ def rules(match: Match, hosts: tuple[str, ...] = (), paths: tuple[str, ...] = ()
     ]
 
 
-def ab_rules(spec: CanarySpec) -> list[list[dict[str, Any]]]:
-    """Every A/B rule's conditions, in priority order, with the main rule's hosts and paths added."""
+# ALB takes at most one condition of each of these per rule; http-header and query-string may repeat, and
+# every condition of a rule must match (the "Condition types for listener rules" page, "Condition basics").
+ONCE_PER_RULE = ("host-header", "http-request-method", "path-pattern", "source-ip")
+
+
+def _within_both(route: Iterable[str], match: Iterable[str]) -> list[str]:
+    """The source CIDRs within both lists: for each overlapping pair, the narrower (two CIDR blocks either
+    nest or are disjoint)."""
+    out: list[str] = []
+    for a in map(ipaddress.ip_network, route):
+        for b in map(ipaddress.ip_network, match):
+            if a.version == b.version and a.overlaps(b):
+                narrower = str(a if a.prefixlen >= b.prefixlen else b)
+                if narrower not in out:
+                    out.append(narrower)
+    return out
+
+
+def on_route(route: Iterable[Mapping[str, Any]], match: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An A/B rule's conditions in front of a rule awsctl took over: every condition of the live route
+    (host, path, source-ip, method, query string, header), as found, and the match's. A request reaches
+    the canary only if the route would have sent it to this app: an A/B rule built from the spec alone
+    matched `x-canary: always` on every host and path of the listener, from any address. Where both
+    carry a field ALB takes once per rule (only source-ip can be in both), the rule matches what is
+    within both."""
+    out = [dict(c) for c in route]
+    for cond in match:
+        field = cond["Field"]
+        if field not in ONCE_PER_RULE:
+            out.append(cond)
+            continue
+        mine = next((c for c in out if c.get("Field") == field), None)
+        if mine is None:
+            out.append(cond)
+            continue
+        if field != "source-ip":
+            raise MatchError(f"the route already has a {field} condition, and ALB takes one per rule")
+        both = _within_both(field_values([mine], field), field_values([cond], field))
+        if not both:
+            raise MatchError(
+                f"sourceIPs {', '.join(field_values([cond], field))} are outside the route's source-ip condition "
+                f"({', '.join(field_values([mine], field))}): no request could match"
+            )
+        out[out.index(mine)] = {"Field": field, "SourceIpConfig": {"Values": both}}
+    return out
+
+
+def ab_rules(spec: CanarySpec, route: list[dict[str, Any]] | None = None) -> list[list[dict[str, Any]]]:
+    """Every A/B rule's conditions, in priority order: the match's, with the conditions of the live
+    `route` when it is a rule awsctl took over (`on_route`), or else the spec's hosts and paths."""
+    if route is not None:
+        return [on_route(route, conds) for match in spec.analysis.match for conds in rules(match)]
     rule = spec.load_balancer.rule
     hosts, paths = (rule.hosts, rule.paths) if rule else ((), ())
     return [conds for match in spec.analysis.match for conds in rules(match, hosts, paths)]
@@ -75,6 +126,47 @@ def ab_rules(spec: CanarySpec) -> list[list[dict[str, Any]]]:
 def _values(condition: dict[str, Any]) -> list[str]:
     config = next(v for k, v in condition.items() if k.endswith("Config"))
     return [v if isinstance(v, str) else f"{v.get('Key', '')}={v['Value']}" for v in config["Values"]]
+
+
+def field_values(conditions: Iterable[Mapping[str, Any]], name: str) -> tuple[str, ...]:
+    """The values of a rule's conditions on one field, from the typed `...Config` or the legacy `Values`."""
+    out: list[str] = []
+    for cond in conditions or ():
+        if cond.get("Field") == name:
+            typed = any(k.endswith("Config") and isinstance(v, dict) for k, v in cond.items())
+            out.extend(_values(dict(cond)) if typed else cond.get("Values") or ())
+    return tuple(out)
+
+
+def route_key(hosts: Iterable[str], paths: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """What a route's host and path conditions match, comparable: hosts without case (ALB matches the
+    host header case-insensitively), and `/*` alone as no path condition (every path)."""
+    path_set = frozenset(paths)
+    return frozenset(h.lower() for h in hosts), frozenset() if path_set <= {"/*"} else path_set
+
+
+def describe_route(hosts: Iterable[str], paths: Iterable[str]) -> str:
+    host_set, path_set = route_key(hosts, paths)
+    return (
+        ", ".join(
+            filter(
+                None,
+                (
+                    f"host {' or '.join(sorted(host_set))}" if host_set else "",
+                    f"path {' or '.join(sorted(path_set))}" if path_set else "",
+                ),
+            )
+        )
+        or "every host and path"
+    )
+
+
+def same_route(conditions: Iterable[Mapping[str, Any]], hosts: Iterable[str], paths: Iterable[str]) -> bool:
+    """A live rule's host and path conditions match what the spec's hosts and paths say. Conditions the
+    spec has no field for (source-ip, http-header, query-string, http-request-method) are not compared:
+    they stay on the rule as found."""
+    conds = list(conditions or ())
+    return route_key(field_values(conds, "host-header"), field_values(conds, "path-pattern")) == route_key(hosts, paths)
 
 
 def _wildcards(value: str) -> int:

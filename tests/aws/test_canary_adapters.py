@@ -211,7 +211,7 @@ def test_taking_over_a_rule_changes_only_its_forward_action(moto):
         {
             "targetRef": {"name": "web"},
             "service": {"port": 80},
-            "loadBalancer": {"listenerARN": listener, "rule": {"priority": 7}},
+            "loadBalancer": {"listenerARN": listener, "rule": {"priority": 7, "hosts": ["web.example.com"]}},
         }
     )
     recorded = []
@@ -303,13 +303,16 @@ def test_a_group_recreated_under_its_name_is_looked_up_afresh(moto):
     assert groups.describe("renamed").arn == new  # the NotFound evicted the name too
 
 
-@pytest.mark.parametrize("where", ["listener", "rule"])
+@pytest.mark.parametrize("where", ["listener", "rule", "load balancer"])
 def test_a_listener_or_rule_the_load_balancer_controller_manages_is_refused(moto, where):
-    """The LBC reconciles its Ingress listeners: it would undo awsctl's weights or delete its rule."""
+    """The LBC reconciles its Ingress listeners: it would undo awsctl's weights or delete its rule. On a load
+    balancer it manages, it deletes every listener it does not model: a listener added beside an Ingress is
+    refused too, by the load balancer's tags (the listener's own are clean)."""
     from awsctl.controllers.errors import NotReady
 
-    listener = moto.listener(f"lbc-{where}")
-    users = moto.target_group(f"lbc-{where}-u")
+    name = where.replace(" ", "-")
+    listener = moto.listener(f"lbc-{name}")
+    users = moto.target_group(f"lbc-{name}-u")
     elbv2 = moto.client("elbv2")
     rule = elbv2.create_rule(
         ListenerArn=listener,
@@ -318,7 +321,11 @@ def test_a_listener_or_rule_the_load_balancer_controller_manages_is_refused(moto
         Actions=[wire.forward_action({users: 1})],
     )["Rules"][0]["RuleArn"]
     lbc = [{"Key": "elbv2.k8s.aws/cluster", "Value": "prod"}, {"Key": "ingress.k8s.aws/stack", "Value": "shop/web"}]
-    elbv2.add_tags(ResourceArns=[listener if where == "listener" else rule], Tags=lbc)
+    tagged = {"listener": listener, "rule": rule, "load balancer": naming.load_balancer_arn(listener)}[where]
+    assert naming.load_balancer_arn(listener) in {
+        lb["LoadBalancerArn"] for lb in elbv2.describe_load_balancers()["LoadBalancers"]
+    }
+    elbv2.add_tags(ResourceArns=[tagged], Tags=lbc)
     spec = CanarySpec.parse(
         {
             "targetRef": {"name": "web"},
@@ -329,8 +336,9 @@ def test_a_listener_or_rule_the_load_balancer_controller_manages_is_refused(moto
     traffic, recorded = Traffic(Listeners(Clients()), sleep=lambda _: None), []
     with pytest.raises(NotReady) as err:
         traffic.take_route(spec, TAGS, {}, recorded.append)
-    field = "spec.loadBalancer.listenerARN" if where == "listener" else "spec.loadBalancer.rule.priority"
+    field = "spec.loadBalancer.rule.priority" if where == "rule" else "spec.loadBalancer.listenerARN"
     assert err.value.reason == "ManagedByLoadBalancerController" and err.value.field == field
+    assert f"the {where} " in err.value.message and recorded == []
     assert "elbv2.k8s.aws/cluster=prod" in err.value.message and "AWS Load Balancer Controller" in err.value.message
     assert recorded == [] and moto.forward_weights(rule) == {users: 1}
     if where == "listener":  # nor does a warm-up rule go onto such a listener
@@ -494,3 +502,183 @@ def test_deletion_gives_a_route_back_to_the_users_groups_only_once_they_can_serv
     assert moto.forward_weights(listener) == {yours: 1}
     assert [r for r in elbv2.describe_rules(ListenerArn=listener)["Rules"] if not r["IsDefault"]] == []
     assert status["listenerRule"] is None and status["warmupRule"] is None
+
+
+def _untagged_rule(moto, name: str, conditions: list) -> tuple[str, str, str]:
+    """An app's own rule (not awsctl's) at priority 3: (listener, rule ARN, its group)."""
+    listener, users = moto.listener(name), moto.target_group(f"{name}-u")
+    rule = moto.client("elbv2").create_rule(
+        ListenerArn=listener, Priority=3, Conditions=conditions, Actions=[wire.forward_action({users: 1})]
+    )["Rules"][0]["RuleArn"]
+    return listener, rule, users
+
+
+def _rule_spec(listener: str, **rule) -> CanarySpec:
+    return CanarySpec.parse(
+        {
+            "targetRef": {"name": "web"},
+            "service": {"port": 80},
+            "loadBalancer": {"listenerARN": listener, "rule": {"priority": 3, **rule}},
+        }
+    )
+
+
+SHOP = {"Field": "host-header", "HostHeaderConfig": {"Values": ["shop.example.com"]}}
+OFFICE = {"Field": "source-ip", "SourceIpConfig": {"Values": ["10.0.0.0/8"]}}
+
+
+def test_a_rule_is_taken_over_only_when_its_host_and_path_are_the_specs_or_its_arn_is_named(moto):
+    """A priority typo took over another team's route, with a log line. Now: taken over when the rule's
+    host and path conditions are the spec's hosts and paths (host without case; source-ip and the like do
+    not block, and stay), or when spec.loadBalancer.rule.arn names it; otherwise refused, naming both."""
+    from awsctl.controllers.errors import NotReady
+
+    listener, rule, users = _untagged_rule(moto, "typo", [SHOP, OFFICE])
+    traffic = Traffic(Listeners(Clients()), sleep=lambda _: None)
+    table = [
+        # (spec's rule fields, refused with this in the message, or None: taken over)
+        ({}, "matches host shop.example.com, but spec.loadBalancer.rule says every host and path"),
+        ({"hosts": ["web.example.com"]}, "says host web.example.com"),
+        ({"hosts": ["shop.example.com"], "paths": ["/api/*"]}, "says host shop.example.com, path /api/*"),
+        ({"arn": rule.rsplit("/", 1)[0] + "/0000000000000000"}, "rule 0000000000000000 is not at priority 3"),
+        ({"hosts": ["Shop.Example.com"]}, None),
+        ({"arn": rule}, None),
+    ]
+    for fields, refused in table:
+        recorded: list = []
+        if refused is None:
+            route = traffic.take_route(_rule_spec(listener, **fields), TAGS, {}, recorded.append)
+            assert route.arn == rule and recorded[0]["created"] is False, fields
+            continue
+        with pytest.raises(NotReady) as err:
+            traffic.take_route(_rule_spec(listener, **fields), TAGS, {}, recorded.append)
+        assert err.value.reason == "RouteMismatch" and refused in err.value.message, (fields, err.value.message)
+        assert recorded == [] and moto.forward_weights(rule) == {users: 1}  # nothing recorded, nothing changed
+        if "arn" not in fields:
+            assert err.value.field == "spec.loadBalancer.rule.priority" and f"rule.arn: {rule}" in err.value.message
+    rules = moto.client("elbv2").describe_rules(RuleArns=[rule])["Rules"][0]
+    assert {c["Field"] for c in rules["Conditions"]} == {"host-header", "source-ip"}  # as found
+    with pytest.raises(NotReady, match="no rule is"):  # the named rule is gone: never created in its place
+        traffic.take_route(_rule_spec(listener, arn=rule, priority=4), TAGS, {}, [].append)
+
+
+def test_ab_rules_in_front_of_a_taken_over_rule_carry_every_condition_of_the_route(moto):
+    """A/B rules were built from the spec's hosts and paths: in front of a rule for host shop.example.com
+    from 10.0.0.0/8, `x-canary: always` reached the canary on every host of the listener, from anywhere."""
+    from awsctl.controllers.errors import NotReady
+    from awsctl.routing import Ledger
+
+    method = {"Field": "http-request-method", "HttpRequestMethodConfig": {"Values": ["GET"]}}
+    listener, rule, users = _untagged_rule(moto, "abroute", [SHOP, OFFICE, method])
+    canary = moto.target_group("abroute-c")
+    traffic = Traffic(Listeners(Clients()), sleep=lambda _: None)
+
+    def spec(match: dict) -> CanarySpec:
+        return CanarySpec.parse(
+            {
+                "targetRef": {"name": "web"},
+                "service": {"port": 80},
+                "loadBalancer": {"listenerARN": listener, "rule": {"priority": 3, "hosts": ["shop.example.com"]}},
+                "analysis": {"iterations": 2, "match": [match]},
+            }
+        )
+
+    header = {"headers": {"x-canary": {"exact": "always"}}}
+    status: dict = {}
+    ledger = Ledger(lambda: status, status.update, lambda *_: None)
+    traffic.take_route(spec(header), TAGS, {}, lambda record: status.update({"listenerRule": record}))
+    assert traffic.sync_ab(spec(header), ledger, TAGS, [w.Backend(canary)], True)
+    (ab,) = status["abRules"]
+    conds = moto.client("elbv2").describe_rules(RuleArns=[ab])["Rules"][0]["Conditions"]
+    values = {c["Field"]: wire.field_values([c], c["Field"]) for c in conds}
+    assert values == {
+        "host-header": ("shop.example.com",),
+        "source-ip": ("10.0.0.0/8",),
+        "http-request-method": ("GET",),
+        "http-header": ("always",),
+    }
+    assert traffic.sync_ab(spec(header), ledger, TAGS, [w.Backend(canary)], False)  # removed
+
+    # The match's own source IPs: only what lies within the route's (one source-ip condition per rule).
+    assert traffic.sync_ab(
+        spec({"sourceIPs": ["10.1.0.0/16", "192.168.0.0/16"]}), ledger, TAGS, [w.Backend(canary)], True
+    )
+    (ab,) = status["abRules"]
+    conds = moto.client("elbv2").describe_rules(RuleArns=[ab])["Rules"][0]["Conditions"]
+    assert [wire.field_values([c], "source-ip") for c in conds if c["Field"] == "source-ip"] == [("10.1.0.0/16",)]
+    traffic.sync_ab(spec(header), ledger, TAGS, [w.Backend(canary)], False)
+    with pytest.raises(NotReady) as err:  # outside the route altogether: no request could match
+        traffic.sync_ab(spec({"sourceIPs": ["192.168.0.0/16"]}), ledger, TAGS, [w.Backend(canary)], True)
+    assert err.value.field == "spec.analysis.match" and "no request could match" in err.value.message
+    assert not status.get("abRules")
+
+
+def test_status_is_not_an_authority_deletion_writes_only_to_what_aws_tags_as_this_canarys(moto):
+    """Deletion replayed the ARNs and previousActions in status with ModifyRule, ModifyListener and
+    DeleteRule: whoever could edit status could point awsctl at any rule its role reaches. Now each rule or
+    route status names is written to only when AWS's own tags say it is this Canary's; the others are left
+    as they are, dropped from status, with a StatusNotTrusted warning."""
+    import json
+
+    from awsctl.routing import Ledger
+
+    elbv2 = moto.client("elbv2")
+    listener = moto.listener("forged")
+    theirs = moto.target_group("forged-theirs")
+    mine_p, mine_c = moto.target_group("forged-p"), moto.target_group("forged-c")
+    elbv2.add_tags(ResourceArns=[mine_p, mine_c], Tags=[{"Key": k, "Value": v} for k, v in TAGS.items()])
+    forward = [wire.forward_action({theirs: 1})]
+    their_rules = [
+        elbv2.create_rule(
+            ListenerArn=listener,
+            Priority=p,
+            Conditions=rule_conditions((f"{p}.example.com",), ()),
+            Actions=forward,
+            Tags=[{"Key": naming.OWNER, "Value": "Canary/pay/api"}],
+        )["Rules"][0]["RuleArn"]
+        for p in (1, 2, 3)
+    ]
+    traffic = Traffic(Listeners(Clients()), sleep=lambda _: None)
+    table = [
+        # status.listenerRule as forged: a rule "awsctl created", and a route "it took over"
+        {"arn": their_rules[0], "created": True},
+        {"arn": their_rules[0], "created": False, "previousActions": json.dumps([wire.forward_action({mine_p: 1})])},
+        {"arn": listener, "created": False, "previousActions": json.dumps([wire.forward_action({mine_p: 1})])},
+    ]
+    for forged in table:
+        said: list = []
+        status: dict = {
+            "listenerRule": forged,
+            "abRules": [their_rules[1]],
+            "warmupRule": their_rules[2],
+            "targetGroups": {"primary": [mine_p], "canary": [mine_c]},
+        }
+        ledger = Ledger(lambda: status, status.update, lambda *args: said.append(args), owner=TAGS)
+        primary, canary = [w.Backend(mine_p)], [w.Backend(mine_c)]
+        assert traffic.back_to_primary(ledger, [mine_p], [mine_c], {mine_p: 1, mine_c: 1}) is None
+        status["listenerRule"], status["abRules"], status["warmupRule"] = forged, [their_rules[1]], their_rules[2]
+        assert (
+            traffic.release(None, "uid-9", ledger, primary, canary, lambda arns: {a: 1 for a in arns}, tags=TAGS)
+            is None
+        )
+        assert {r["RuleArn"] for r in elbv2.describe_rules(ListenerArn=listener)["Rules"] if not r["IsDefault"]} == set(
+            their_rules
+        ), forged  # none deleted
+        for arn in their_rules:
+            assert moto.forward_weights(arn) == {theirs: 1}  # none rewritten
+        default = elbv2.describe_listeners(ListenerArns=[listener])["Listeners"][0]["DefaultActions"]
+        assert mine_p not in json.dumps(default)  # the listener's default action never "restored" to ours
+        assert status["listenerRule"] is None and status["abRules"] == [] and status["warmupRule"] is None
+        assert {reason for _, reason, _ in said} == {"StatusNotTrusted"}, said
+
+    # The Canary's own created rule is vouched for by its tags, and deleted as before.
+    # An A/B rule already deleted (by hand, or by an earlier attempt) is no stranger: just forgotten.
+    own = Listeners(Clients()).create_rule(listener, 9, rule_conditions(("own.example.com",), ()), forward, dict(TAGS))
+    gone = Listeners(Clients()).create_rule(listener, 8, rule_conditions(("ab.example.com",), ()), forward, dict(TAGS))
+    elbv2.delete_rule(RuleArn=gone)
+    status = {"listenerRule": {"arn": own, "created": True}, "abRules": [gone]}
+    said = []
+    ledger = Ledger(lambda: status, status.update, lambda *args: said.append(args), owner=TAGS)
+    assert traffic.release(None, "uid-9", ledger, [], [], lambda arns: {}, tags=TAGS) is None
+    assert own not in {r["RuleArn"] for r in elbv2.describe_rules(ListenerArn=listener)["Rules"]}
+    assert said == [] and status["abRules"] == [] and status["listenerRule"] is None

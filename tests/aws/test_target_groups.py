@@ -237,3 +237,75 @@ def test_a_conflict_while_withdrawing_runs_the_reconcile_again(moto):
     outcome = BindingReconciler(Stale(), groups).reconcile("ns", "b")
     assert outcome is not None and outcome.reason == "Conflict" and outcome.recheck == 0.5
     assert ("10.244.0.9", 8080) not in moto.targets(arn)  # deregistered before the conflict
+
+
+def test_a_binding_writes_only_into_a_group_granted_to_it_that_the_lbc_does_not_manage(moto):
+    """Any binding registered pods into any group in the account, the LBC's included (the two controllers
+    then deregister each other's targets for ever). Refused with a condition naming the field, and no
+    target registered; a group awsctl made for a Canary of the same namespace needs no grant of its own."""
+    from awsctl.api.grant import Grant
+    from awsctl.aws.clients import Clients as C
+    from awsctl.controllers.binding_reconciler import BindingReconciler
+    from awsctl.controllers.grants import Grants
+    from awsctl.planning import naming
+
+    elbv2 = moto.client("elbv2")
+    lbcs, yours, theirs, canarys = (moto.target_group(n) for n in ("k8s-shop-web", "shop-web", "pay-web", "t-c"))
+    elbv2.add_tags(ResourceArns=[lbcs], Tags=[{"Key": "elbv2.k8s.aws/cluster", "Value": "prod"}])
+    owned = naming.owner_tags("test", "Canary", "shop", "web", "canary")
+    elbv2.add_tags(ResourceArns=[canarys], Tags=[{"Key": k, "Value": v} for k, v in owned.items()])
+
+    class Kube(StatusSink):
+        def __init__(self, group):
+            super().__init__()
+            self.events = []
+            self.body = {
+                "metadata": {"namespace": "shop", "name": "b", "resourceVersion": "7"},
+                "spec": {"serviceRef": {"name": "web", "port": 80}, "targetGroupARN": group},
+            }
+
+        def get_custom(self, plural, namespace, name):
+            return self.body
+
+        def get_service(self, namespace, name):
+            return {"spec": {"ports": [{"port": 80, "targetPort": 8080}], "clusterIP": "None"}}
+
+        def list_custom(self, plural, namespace, label_selector=None):
+            spec = {"namespaces": {"names": ["shop"]}, "targetGroups": ["shop-*", "k8s-*"]}
+            return [{"metadata": {"name": "shop"}, "spec": spec}]
+
+        def namespace_labels(self, namespace):
+            return {}
+
+        def endpoint_slices(self, namespace, service):
+            return [
+                {
+                    "addressType": "IPv4",
+                    "ports": [{"name": "", "port": 8080}],
+                    "endpoints": [{"addresses": ["10.244.0.7"], "conditions": {"ready": True}}],
+                }
+            ]
+
+        def event(self, obj, *, type, reason, message):
+            self.events.append((type, reason, message))
+
+    assert Grant.parse("shop", Kube("").list_custom("", None)[0]["spec"]).target_groups == ("shop-*", "k8s-*")
+    table = [
+        # (group, refused reason or None, field)
+        (lbcs, "ManagedByLoadBalancerController", "spec.targetGroupARN"),  # granted, but the LBC's
+        (theirs, "NotGranted", "spec.targetGroupARN"),
+        (yours, None, ""),
+        (canarys, None, ""),  # its own Canary's (same namespace, same cluster)
+    ]
+    for group, reason, field in table:
+        kube = Kube(group)
+        groups = TargetGroups(C())
+        outcome = BindingReconciler(kube, groups, grants=Grants(kube), cluster="test").reconcile("shop", "b")  # type: ignore[arg-type]
+        assert outcome is not None, group
+        if reason is None:
+            assert outcome.registered == 1 and moto.targets(group) == {("10.244.0.7", 8080)}, (group, outcome)
+            continue
+        assert outcome.reason == reason and moto.targets(group) == set(), (group, outcome)
+        (ready,) = [c for p in kube.patches for c in p.get("conditions") or () if c["type"] == "Ready"][-1:]
+        assert ready["status"] == "False" and ready["message"].startswith(field), ready
+        assert [e[1] for e in kube.events] == [reason]

@@ -34,6 +34,11 @@ def status(kube, namespace, name="web"):
     return obj.get("status") or {}
 
 
+def condition(st: dict, kind: str) -> dict:
+    """The status condition of this type (StopIteration when there is none)."""
+    return next(c for c in st.get("conditions") or () if c["type"] == kind)
+
+
 def wait_phase(kube, namespace, phase, timeout=60.0, name="web"):
     return wait_for(
         lambda: (lambda s: s if s.get("phase") == phase else None)(status(kube, namespace, name)),

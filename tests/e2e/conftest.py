@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
+from awsctl.api import grant
 from awsctl.dev.cluster import Environment, free_port
 from awsctl.dev.dataplane import DataPlane
 from awsctl.dev.pods import TableClient
@@ -40,12 +41,17 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, what: str 
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
 
 
+UNGRANTED = "awsctl.io/test-ungranted"  # a namespace with this label gets no TrafficGrant of the suite's
+
+
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
     env = Environment(tmp_path_factory.mktemp("dev") / "state")
     env.up(with_moto=False)
     try:
         env.install_crds()
+        # Every test namespace may use everything, but one labelled UNGRANTED (the trust-boundary story).
+        env.grant("e2e", grant.everything(unless_label=UNGRANTED))
         yield env, config.new_client_from_config(str(env.kubeconfig))
     finally:
         env.down()

@@ -10,7 +10,7 @@ import time
 from kubernetes import client
 
 from awsctl.kube.client import epoch
-from tests.e2e.canaries import V2, app, canary_shares, reasons, set_image, status, wait_phase
+from tests.e2e.canaries import V2, app, canary_shares, condition, reasons, set_image, status, wait_phase
 from tests.e2e.conftest import wait_for
 from tests.e2e.objects import canary, create
 
@@ -116,13 +116,20 @@ def test_a_5xx_burst_rolls_back(kube, namespace, moto, operator):
     st = status(kube, namespace)
     assert st["phase"] == "Progressing" and st["canaryWeight"] == held["canaryWeight"] == 10
     assert st["failedChecks"] == 0 and st["noDataChecks"] == 0
-    with moto.traffic(listener, canary_arn, requests=100, errors=0):  # v3's own minute: it steps on
+    assert condition(st, "Evidence")["status"] == "True"  # v2's periods held thousands of requests
+    # v3's own minute, but thin: a request every 5 s, 12 a period, where one failed request in fewer than 100
+    # would take it below 99%. It steps on (all passed), and says the evidence is too thin to judge.
+    with moto.traffic(listener, canary_arn, requests=1, errors=0, every=5):
         st = wait_for(
             lambda: (lambda s: s if s.get("canaryWeight", 0) >= 20 else None)(status(kube, namespace)),
             what="v3 judged on a period after v2 left",
             timeout=150,
         )
     assert st["failedChecks"] == 0 and time.time() >= math.ceil(quiet / 60) * 60  # not before that period began
+    thin = condition(st, "Evidence")
+    assert (thin["status"], thin["reason"]) == ("False", "TooFewRequests"), thin
+    assert "fewer than the 100 at which one failed request keeps the rate above its min 99" in thin["message"]
+    assert "TooFewRequests" in reasons(kube, namespace)
 
 
 def test_ab_rule_routes_matching_requests_to_the_canary_then_goes(kube, namespace, moto, operator):

@@ -93,10 +93,12 @@ def test_operator_runs_a_rollout_with_exactly_the_deployed_role(cluster, kube, n
         promoted = wait_phase(kube, namespace, "Succeeded", timeout=90)
 
         rbac = client.RbacAuthorizationV1Api(kube)
-        role = rbac.read_cluster_role("awsctl")
+        role = rbac.read_cluster_role("awsctl-namespaced")
         kept = [r for r in role.rules if r.resources != ["deployments/scale"]]
         assert len(kept) == len(role.rules) - 1
-        rbac.patch_cluster_role("awsctl", {"rules": [client.ApiClient().sanitize_for_serialization(r) for r in kept]})
+        rbac.patch_cluster_role(
+            "awsctl-namespaced", {"rules": [client.ApiClient().sanitize_for_serialization(r) for r in kept]}
+        )
         set_image(kube, namespace, "registry.local/app:v3")
         wait_for(
             lambda: 'cannot patch resource \\"deployments/scale\\"' in operator.log(),

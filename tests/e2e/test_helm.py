@@ -1,12 +1,14 @@
 """charts/awsctl: lint, template (the same RBAC as deploy/), and `helm install` into the local control
 plane, then a rollout with an alert under the chart's own ServiceAccount."""
 
+import json
 import subprocess
 from pathlib import Path
 
 import yaml
 from kubernetes import client
 
+from awsctl.api.grant import Grant
 from awsctl.dev.cluster import free_port
 from awsctl.dev.tools import ensure_helm
 from tests.e2e.canaries import V2, app, set_image, wait_phase
@@ -45,10 +47,25 @@ def test_lint_and_template():
     )
     assert unnamed.returncode != 0 and "clusterName is required" in unnamed.stderr
     docs = rendered()
-    deployed = next(
-        d for d in yaml.safe_load_all((ROOT / "deploy" / "rbac.yaml").read_text()) if d and d["kind"] == "ClusterRole"
-    )
-    assert one(docs, "ClusterRole")["rules"] == deployed["rules"]  # the chart grants what deploy/ grants
+    deployed = {
+        d["metadata"]["name"]: d["rules"]
+        for d in yaml.safe_load_all((ROOT / "deploy" / "rbac.yaml").read_text())
+        if d and d["kind"] == "ClusterRole"
+    }
+    # the chart grants what deploy/ grants, namespaced permissions cluster-wide without watchNamespaces
+    assert one(docs, "ClusterRole", RELEASE)["rules"] == deployed["awsctl"]
+    assert one(docs, "ClusterRole", f"{RELEASE}-namespaced")["rules"] == deployed["awsctl-namespaced"]
+    assert one(docs, "ClusterRoleBinding", f"{RELEASE}-namespaced")["roleRef"]["name"] == f"{RELEASE}-namespaced"
+    secrets = [r for d in docs if d["kind"] == "ClusterRole" for r in d["rules"] if "secrets" in r["resources"]]
+    assert [d["metadata"]["name"] for d in docs if d["kind"] == "ClusterRole" and secrets[0] in d["rules"]] == [
+        f"{RELEASE}-namespaced"
+    ]
+    webhook = [r for r in deployed["awsctl"] if "mutatingwebhookconfigurations" in r["resources"]]
+    assert [(r.get("resourceNames"), r["verbs"]) for r in webhook] == [
+        (["awsctl-readiness-gates"], ["get", "patch"]),
+        (None, ["create"]),  # Kubernetes cannot restrict create by name
+    ]
+    assert not [d for d in docs if d["kind"] == "TrafficGrant"]  # none unless asked for
     args = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert {
         "--all-namespaces",
@@ -78,6 +95,25 @@ def test_lint_and_template():
         "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/x"
     }
     assert sorted(d["metadata"]["namespace"] for d in docs if d["kind"] == "KopfPeering") == ["blog", "shop"]
+    # Watching namespaces, the namespaced permissions (Secrets among them) are bound there alone.
+    assert not [d for d in docs if d["kind"] == "ClusterRoleBinding" and d["metadata"]["name"].endswith("-namespaced")]
+    bound = [d for d in docs if d["kind"] == "RoleBinding" and d["roleRef"]["name"] == f"{RELEASE}-namespaced"]
+    assert sorted(d["metadata"]["namespace"] for d in bound) == ["blog", "shop"]
+    assert {d["roleRef"]["kind"] for d in bound} == {"ClusterRole"}
+
+    shop = {"namespaces": {"names": ["shop"]}, "listeners": ["arn:aws:elasticloadbalancing:*:*:listener/app/shared/*"]}
+    args = [
+        "template",
+        RELEASE,
+        str(CHART),
+        "--set",
+        "clusterName=c",
+        "--set-json",
+        f"grants={json.dumps({'shop': shop})}",
+    ]
+    (grant,) = [d for d in yaml.safe_load_all(helm(*args)) if d and d["kind"] == "TrafficGrant"]
+    assert grant["metadata"]["name"] == "shop" and grant["spec"] == shop
+    Grant.parse("shop", grant["spec"])  # what the operator reads
     assert not [d for d in docs if d["kind"] in ("ClusterKopfPeering", "Role") and "webhook" in d["metadata"]["name"]]
 
 
@@ -95,6 +131,8 @@ def test_helm_install_then_a_rollout_under_the_charts_service_account(cluster, k
         "clusterName=e2e",
         "--set",
         f"peering.name={RELEASE}",
+        "--set",
+        f"watchNamespaces={{{namespace}}}",  # namespaced permissions bound in this namespace alone
         kubeconfig=env.kubeconfig,
     )
     operator = None
@@ -103,7 +141,10 @@ def test_helm_install_then_a_rollout_under_the_charts_service_account(cluster, k
         client.AppsV1Api(kube).read_namespaced_deployment(RELEASE, release_ns)
         kubeconfig = service_account_kubeconfig(env, kube, tmp_path / "sa-kubeconfig", release_ns, RELEASE)
         operator = Operator(
-            env, moto, tmp_path / "operator.log", extra_args=("--peering", RELEASE, "--metrics-port", str(free_port()))
+            env,
+            moto,
+            tmp_path / "operator.log",
+            extra_args=("--peering", RELEASE, "--metrics-port", str(free_port()), "-n", namespace),
         )
         operator.env["KUBECONFIG"] = str(kubeconfig)
         operator.start()

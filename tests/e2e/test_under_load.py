@@ -23,6 +23,7 @@ from tests.e2e.canaries import (
     V2,
     app,
     awsctl,
+    condition,
     delete_canary,
     held_for_deletion,
     reasons,
@@ -40,10 +41,6 @@ RATE = 50
 def primary_whole(kube, namespace: str, replicas: int) -> bool:
     found = client.AppsV1Api(kube).read_namespaced_deployment_status("web-primary", namespace).status
     return (found.available_replicas or 0) == replicas and (found.replicas or 0) == replicas
-
-
-def condition(st: dict, kind: str) -> dict:
-    return next(c for c in st.get("conditions") or () if c["type"] == kind)
 
 
 def serving(traffic, listener: str) -> Load:

@@ -168,11 +168,11 @@ def test_an_address_from_a_secret_that_is_not_http_is_refused_never_opened_never
 def test_the_opener_opens_http_only_and_a_failure_always_has_a_reason():
     """Even past the check, the opener knows no scheme but http(s) (urllib's default one also opens ftp:,
     file: and data:), and a refused connection gives its reason (it was empty)."""
-    from awsctl.controllers.alerts import _opener
+    from awsctl.outbound import opener
 
     for address in ("file:///etc/hostname", "data:text/plain,x", "ftp://127.0.0.1/x"):
         with pytest.raises(Exception, match="unknown url type"):
-            _opener().open(address, timeout=1)
+            opener().open(address, timeout=1)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound, never listening: connections are refused

@@ -1,7 +1,7 @@
 import pytest
 
 from awsctl.api import binding, crds
-from awsctl.planning.conditions import set_condition
+from awsctl.planning.conditions import flagged, set_condition
 
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"
 
@@ -66,3 +66,24 @@ def test_condition_transition_time_moves_only_on_status_change():
     flipped = set_condition(same, type="Ready", status=True, reason="Synced", message="ok", now="t3", generation=2)
     assert same[0]["lastTransitionTime"] == "t1" and same[0]["reason"] == "B"
     assert flipped[0]["lastTransitionTime"] == "t3" and flipped[0]["status"] == "True"
+
+
+def test_a_flagged_condition_is_news_when_the_problem_starts_or_changes_reason_not_when_its_figure_moves():
+    fine = ("EnoughRequests", "ok")
+    table = [
+        # (previous (status, reason) or None, problem, expected status, news)
+        (None, None, "True", False),
+        (None, ("TooFewRequests", "37 requests"), "False", True),
+        (("True", "EnoughRequests"), ("TooFewRequests", "37 requests"), "False", True),
+        (("False", "TooFewRequests"), ("TooFewRequests", "41 requests"), "False", False),  # only the count moved
+        (("False", "Other"), ("TooFewRequests", "41 requests"), "False", True),
+        (("False", "TooFewRequests"), None, "True", False),
+    ]
+    for previous, problem, status, news in table:
+        before = (
+            [{"type": "Evidence", "status": previous[0], "reason": previous[1], "message": "m"}] if previous else None
+        )
+        after, told = flagged(before, type="Evidence", problem=problem, fine=fine, now="t", generation=1)
+        (cond,) = after
+        assert (cond["status"], told) == (status, news), (previous, problem)
+        assert cond["reason"] == (problem or fine)[0] and cond["message"] == (problem or fine)[1]

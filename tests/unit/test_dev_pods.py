@@ -142,11 +142,16 @@ def test_a_new_pod_on_a_terminating_pods_ip_keeps_its_place_in_the_table():
     """kwok gives a deleted pod's IP to a new pod while the old one may still be in its preStop sleep."""
     pods = LocalPods()
     try:
-        old = pod("old", "10.244.0.9", image="web:v1", prestop=0.5)
+        old = pod("old", "10.244.0.9", image="web:v1", prestop=1.5)
         pods.observe("ADDED", old)
         pods.observe("MODIFIED", {**old, "metadata": {**old["metadata"], "deletionTimestamp": "2026-12-03T00:00:00Z"}})
-        pods.observe("ADDED", pod("new", "10.244.0.9", image="web:v2"))
-        time.sleep(1.5)  # the old pod's preStop is over and it has stopped
+        pods.observe("ADDED", pod("new", "10.244.0.9", image="web:v2"), wait=0)
+        # Until the old pod has stopped, its IP:port is still the old pod's: a late load balancer node that
+        # still sends it requests never reaches the new pod (a CNI never gives out an IP a sandbox holds).
+        time.sleep(0.5)  # long enough for a new pod to start; the old one's preStop has a second to go
+        during = pods.resolve("10.244.0.9", 8080)
+        assert during is not None and fetch(during) == (200, "v1")
+        time.sleep(2.0)  # the old pod's preStop is over and it has stopped
         address = pods.resolve("10.244.0.9", 8080)
         assert address is not None and fetch(address) == (200, "v2")
     finally:

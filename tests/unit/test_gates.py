@@ -82,3 +82,19 @@ def test_a_gated_pod_stays_desired_until_the_kubelet_turns_it_ready():
     assert not waits_only_on(pod(ContainersReady="False", **{gate: "True"}), gate)  # the app broke
     assert not waits_only_on({**opened, "metadata": {"deletionTimestamp": "now"}}, gate)
     assert not waits_only_on(pod(ContainersReady="True"), "target-health.awsctl.io/other")
+
+
+def test_a_webhook_that_redirects_fails_and_the_redirect_is_never_followed():
+    """The operator calls from inside the cluster: a 3xx followed would carry its request to an address the
+    Canary's author could not name directly. A redirect is an answer above 202: the gate fails."""
+    from awsctl.analysis import webhooks
+    from awsctl.api.canary import Webhook
+    from tests.webhooks import webhook_server
+
+    with webhook_server() as hooks:
+        for status in (301, 302, 307, 308):
+            hooks.respond("/gate", status)
+            hooks.location["/gate"] = f"{hooks.url}/elsewhere"
+            result = webhooks.call(Webhook("gate", "rollout", f"{hooks.url}/gate", 2.0, {}), {"name": "web"})
+            assert not result.ok and f"answered {status}" in result.detail
+        assert hooks.received("/elsewhere") == [] and len(hooks.received("/gate")) == 4

@@ -254,3 +254,64 @@ def test_a_denied_cloudwatch_call_is_a_condition_naming_the_action_never_no_data
             runner.answer("analysis", spec, {}, ["arn:tg/c"], ["arn:tg/p"])
         assert refused.value.reason == "AccessDenied" and refused.value.field == field
         assert refused.value.message.startswith(f"{field}: the operator's IAM role may not call {action}")
+
+
+def test_the_fewest_requests_a_success_rate_period_needs_to_be_judged():
+    """With fewer, one failed request alone takes the rate below min: the step passes or fails by chance."""
+    table = [
+        (m.MetricCheck("request-success-rate", 60, min=99.0), 100),
+        (m.MetricCheck("request-success-rate", 60, min=99.9), 1000),
+        (m.MetricCheck("request-success-rate", 60, min=95.0), 20),
+        (m.MetricCheck("request-success-rate", 60, min=90.0), 10),
+        (m.MetricCheck("request-success-rate", 60, min=0.0), 1),
+        (m.MetricCheck("request-success-rate", 60, min=100.0), None),  # any failure fails, by design
+        (m.MetricCheck("request-success-rate", 60, max=50.0), None),
+        (DURATION, None),
+        (CUSTOM, None),
+    ]
+    for check, fewest in table:
+        assert m.fewest_requests(check) == fewest, check
+
+
+def _period(requests: float, ok: float) -> dict:
+    stamp = "2026-12-07T10:05:00Z"
+    return {"m0g0_req": [(stamp, requests)], "m0g0_ok0": [(stamp, ok)]} if requests else {}
+
+
+def test_a_period_too_thin_to_judge_says_so_whatever_its_verdict():
+    table = [
+        # (requests, answered, verdict, thin)
+        (37, 37, True, "37 requests in the period of 2026-12-07T10:05:00Z, fewer than the 100"),
+        (37, 36, False, "37 requests"),  # one unlucky request failed a step at 99%
+        (99, 99, True, "99 requests"),
+        (100, 100, True, ""),
+        (1600, 1596, True, ""),
+        (0, 0, None, ""),  # no period at all: no data, held and counted, never "thin"
+    ]
+    for requests, ok, verdict, thin in table:
+        result = m.evaluate(SUCCESS, 0, GROUPS[:1], _period(requests, ok))
+        assert result.ok is verdict, (requests, ok)
+        assert (thin in result.thin) if thin else result.thin == "", (requests, result.thin)
+        if thin:
+            assert "keeps the rate above its min 99" in result.thin
+    assert m.evaluate(DURATION, 0, GROUPS[:1], recorded("success")).thin == ""
+
+
+def test_the_analysis_answer_carries_the_thin_periods():
+    from awsctl.api import canary
+    from awsctl.controllers.analysis_runner import AnalysisRunner
+
+    class Thin:
+        def metric_data(self, queries, lookback):
+            return {qid: points for qid, points in _period(12, 12).items()}
+
+    spec = canary.CanarySpec.parse(
+        {
+            "targetRef": {"name": "web"},
+            "service": {"port": 80},
+            "loadBalancer": {"listenerARN": LISTENER},
+            "analysis": {"metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 99}}]},
+        }
+    )
+    answer = AnalysisRunner(Thin()).answer("analysis", spec, {}, GROUPS[:1], PRIMARY)  # type: ignore[arg-type]
+    assert answer.ok is True and answer.thin.startswith("request-success-rate: 12 requests")
