@@ -4,6 +4,7 @@ one leaves the other serving."""
 
 from kubernetes import client, config
 
+from awsctl.api import grant
 from awsctl.dev.cluster import Environment
 from tests.e2e.canaries import app, status, wait_phase
 from tests.e2e.conftest import Operator, wait_for
@@ -22,6 +23,7 @@ def test_two_clusters_share_a_listener_and_never_adopt_each_others(cluster, kube
     operators = []
     try:
         other.install_crds()
+        other.grant("e2e", grant.everything())  # each cluster's admin grants its own namespaces
         kube_b = config.new_client_from_config(str(other.kubeconfig))
         client.CoreV1Api(kube_b).create_namespace({"metadata": {"name": namespace}})
         wait_for(lambda: client.CoreV1Api(kube_b).list_namespaced_service_account(namespace).items, what="SA")
