@@ -54,6 +54,13 @@ target_health = Gauge(
     "awsctl_target_health", "Targets a binding wants, by target group and AWS health state.", ["target_group", "state"]
 )
 reconcile_errors = Counter("awsctl_reconcile_errors_total", "Reconciles that failed and will be retried.", ["kind"])
+kubernetes_calls = Counter(
+    "awsctl_kubernetes_api_calls_total", "Kubernetes API calls made by awsctl's own client, by verb.", ["verb"]
+)
+active_replica = Gauge("awsctl_active_replica", "1 while this replica may write (the active one, or standalone).")
+fenced_writes = Counter(
+    "awsctl_fenced_writes_total", "AWS and Kubernetes writes refused because another replica is the active one."
+)
 
 _lock = threading.Lock()
 _canaries: dict[str, set[str]] = {}  # namespace -> names

@@ -19,6 +19,7 @@ class Hooks:
         self.calls: list[tuple[str, dict]] = []
         self.answered: list[tuple[str, int, float]] = []  # (path, status, monotonic time of the answer)
         self.location: dict[str, str] = {}  # path -> the Location header it answers with (a redirect)
+        self.held: dict[str, threading.Event] = {}  # path -> answered only once the event is set
         self.lock = threading.Lock()
 
     def respond(self, path: str, status: int, first: tuple[int, ...] = ()) -> None:
@@ -26,6 +27,12 @@ class Hooks:
         with self.lock:
             self.first[path] = list(first)
             self.status[path] = status
+
+    def hold(self, path: str) -> threading.Event:
+        """Calls to `path` are received at once and answered only when the returned event is set."""
+        with self.lock:
+            self.held[path] = threading.Event()
+            return self.held[path]
 
     def received(self, path: str) -> list[dict]:
         with self.lock:
@@ -45,6 +52,10 @@ def webhook_server():
                 queued = hooks.first.get(self.path)
                 status = queued.pop(0) if queued else hooks.status.get(self.path, 200)
                 hooks.calls.append((self.path, body))
+                held = hooks.held.get(self.path)
+            if held is not None:
+                held.wait(60)
+            with hooks.lock:
                 hooks.answered.append((self.path, status, time.monotonic()))
             self.send_response(status)
             if self.path in hooks.location:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import os
 import threading
+from collections.abc import Callable
 
 import boto3
 from botocore.config import Config
@@ -75,6 +76,7 @@ class Clients:
         self._clients: dict[str, object] = {}
         self.counter = counter
         self.budget = budget if budget is not None else Budget()
+        self.fence: Callable[[str], None] | None = None  # called before every AWS write; raises to refuse it
 
     def get(self, service: str):
         with self._lock:
@@ -83,8 +85,18 @@ class Clients:
                 if self.counter:
                     self.counter.attach(client)
                 self.budget.attach(client)
+                # Per HTTP attempt, after the budget's wait for a token: a write that waited while the
+                # replica was paused is refused then, not sent.
+                client.meta.events.register(
+                    f"before-send.{client.meta.service_model.service_id.hyphenize()}", self._fenced
+                )
                 self._clients[service] = client
             return self._clients[service]
+
+    def _fenced(self, event_name: str, **_) -> None:
+        operation = event_name.rsplit(".", 1)[-1]
+        if self.fence is not None and CallCounter.is_write(operation):
+            self.fence(operation)
 
     def whoami(self) -> dict:
         """STS GetCallerIdentity, tried twice at most: the operator's start-up check of credentials, region

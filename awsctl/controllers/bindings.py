@@ -28,7 +28,7 @@ from awsctl.aws.budget import Priority, Superseded, cancellable, urgency
 from awsctl.controllers.binding_reconciler import BindingReconciler
 from awsctl.controllers.errors import namespaced
 from awsctl.controllers.memory import Trimmer
-from awsctl.controllers.peering import PeeringGate
+from awsctl.controllers.peering import Fenced, PeeringGate
 
 log = logging.getLogger("awsctl.binding")
 Key = tuple[str, str]
@@ -179,6 +179,10 @@ class BindingQueue:
                 outcome = await self._loop.run_in_executor(self._pool, self._run, key, priority, cancel)
             except Superseded:
                 outcome = None  # run again below, at the urgent priority
+            except Fenced:  # paused mid-reconcile: it runs again when this replica is the active one
+                outcome = None
+                again = self._running.get(key)
+                self._running[key] = priority if again is None else min(again, priority)
             except Exception:  # noqa: BLE001 - one binding's failure must not stop the worker
                 log.exception("binding reconcile failed; retrying", extra={"binding": "/".join(key)})
                 metrics.reconcile_errors.labels("TargetGroupBinding").inc()
@@ -252,8 +256,11 @@ def register(registry: kopf.OperatorRegistry, reconciler: BindingReconciler, que
     @kopf.on.delete(GROUP, VERSION, api.PLURAL, id="binding_deleted", registry=registry)
     async def binding_deleted(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
         queue.forget((namespaced(namespace), name))
-        with urgency(Priority.DEREGISTER):
-            await asyncio.to_thread(reconciler.remove, dict(body))
+        try:
+            with urgency(Priority.DEREGISTER):
+                await asyncio.to_thread(reconciler.remove, dict(body))
+        except Fenced as fenced:  # the active replica removes it; kopf retries here after a hand-over
+            raise kopf.TemporaryError(str(fenced), delay=2.0) from None
 
     @kopf.on.event("v1", "services", id="service_event", registry=registry)  # type: ignore[arg-type]  # kopf passes indices as keywords its protocol omits
     async def service_event(namespace: str | None, name: str, bindings_by_service: kopf.Index, **_: Any) -> None:

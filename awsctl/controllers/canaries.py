@@ -15,12 +15,14 @@ from awsctl.api import canary as api
 from awsctl.controllers.canary_reconciler import CanaryReconciler
 from awsctl.controllers.canary_removal import CanaryRemoval, Retry
 from awsctl.controllers.errors import namespaced
+from awsctl.controllers.peering import Fenced
 from awsctl.kube.client import ApiError
 from awsctl.planning import commands
 
 log = logging.getLogger("awsctl.canary")
 MIN_INTERVAL = 0.5
 ERROR_BACKOFF = (1, 2, 5, 10, 30)
+FENCED_RETRY = 2.0  # seconds: a paused replica's daemon, resumed by kopf before the fence opens, retries
 
 
 async def pause(stopped: kopf.DaemonStopped, woken: asyncio.Event, seconds: float) -> None:
@@ -52,6 +54,9 @@ def register(registry: kopf.OperatorRegistry, reconciler: CanaryReconciler) -> N
             try:
                 interval = await asyncio.to_thread(reconciler.tick, namespace, name)
                 errors = 0
+            except Fenced as fenced:  # another replica is the active one: it ticks this Canary
+                log.info("tick stopped at a write: %s", fenced, extra={"canary": f"{namespace}/{name}"})
+                interval = FENCED_RETRY
             except Exception as err:  # noqa: BLE001 - an API hiccup must not end the Canary's loop
                 if isinstance(err, ApiError):  # e.g. RBAC: one line that says what was refused
                     log.error(
@@ -96,6 +101,8 @@ def register(registry: kopf.OperatorRegistry, reconciler: CanaryReconciler) -> N
         try:
             removal.remove(body)
             metrics.canary_removed(namespace, name)
+        except Fenced as fenced:
+            raise kopf.TemporaryError(str(fenced), delay=FENCED_RETRY) from None
         except Retry as wait:
             log.info(str(wait), extra={"canary": f"{namespace}/{name}"})
             raise kopf.TemporaryError(str(wait), delay=wait.delay) from None

@@ -6,6 +6,9 @@ import asyncio
 import logging
 import os
 import random
+import secrets
+import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +31,7 @@ from awsctl.controllers.canary_reconciler import CanaryReconciler
 from awsctl.controllers.grants import Grants
 from awsctl.controllers.peering import PeeringGate
 from awsctl.controllers.readiness_gates import WebhookOptions
-from awsctl.kube.client import Kube, load_connection
+from awsctl.kube.client import Kube, Rest, load_connection
 from awsctl.planning.objects import CANARY_LABEL
 
 log = logging.getLogger("awsctl")
@@ -64,6 +67,8 @@ class OperatorOptions:
     peering: str | None = None
     peering_priority: int | None = None  # None: random, so that replicas never tie (kopf pauses all on a tie)
     peering_lifetime: int = 10  # seconds a silent active replica is trusted: the standby's takeover time
+    # This replica's key in the peering object; kopf's own default, but known here so the fence can read it.
+    identity: str = field(default_factory=lambda: replica_identity())
     resync_seconds: float = 600.0
     drift_seconds: float = DRIFT_SECONDS
     log_format: str = "json"
@@ -74,6 +79,17 @@ class OperatorOptions:
     readiness_webhook: WebhookOptions | None = None  # None: no webhook (the generated primary's gate still works)
     metrics_port: int = 0  # 0: no /metrics
     metrics_host: str = "0.0.0.0"  # the address /metrics listens on
+
+
+def replica_identity() -> str:
+    """kopf's choice: the pod's name when the chart sets POD_ID, else host/pid/random."""
+    return os.environ.get("POD_ID") or f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
+
+
+def peering_reader(kube: Kube, name: str, namespaces: tuple[str, ...]) -> Callable[[], list[dict | None]]:
+    """Reads every peering object kopf keeps this replica in: the ClusterKopfPeering when watching the
+    whole cluster, else the KopfPeering in each watched namespace."""
+    return lambda: [kube.peering_status(name, namespace) for namespace in (namespaces or (None,))]
 
 
 def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> kopf.OperatorRegistry:
@@ -105,9 +121,15 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
         grants=grants,
         cluster=options.cluster_name,
     )
-    gate = PeeringGate(peering=bool(options.peering))
-    if options.peering:
-        gate.follow_kopf()  # kopf pauses its watches; the binding queue and its sweep pause with them
+    gate = PeeringGate(
+        peering=bool(options.peering),
+        identity=options.identity,
+        priority=peering_priority,
+        lifetime=options.peering_lifetime,
+    )
+    if options.peering:  # every AWS and Kubernetes write awsctl makes passes the gate first
+        kube.rest.fence = gate.fence
+        clients.fence = gate.fence
     queue = BindingQueue(
         reconciler,
         options.binding_workers,
@@ -170,10 +192,21 @@ def build_registry(options: OperatorOptions, kube: Kube, clients: Clients) -> ko
             },
         )
 
+    if options.peering:
+
+        @kopf.on.startup(registry=registry)
+        def watch_peers(**_: Any) -> None:
+            gate.watch(peering_reader(kube, options.peering or "", options.namespaces))
+
+        @kopf.on.cleanup(registry=registry)
+        def stop_watching_peers(**_: Any) -> None:
+            gate.stop()
+
     bindings.register(registry, reconciler, queue)
     canaries.register(registry, canary_reconciler)
     if options.readiness_webhook is not None:
-        readiness_gates.register(registry, kube, options.readiness_webhook)
+        # Unfenced: every replica serves the webhook and writes the same Secret and configuration.
+        readiness_gates.register(registry, Kube(Rest()), options.readiness_webhook)
     return registry
 
 
@@ -207,6 +240,7 @@ def run(options: OperatorOptions) -> int:
             liveness_endpoint=options.liveness,
             standalone=not options.peering,
             peering_name=options.peering,
+            identity=options.identity,  # type: ignore[arg-type]  # kopf's Identity is a NewType of str
         )
     )
     return 0

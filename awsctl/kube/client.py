@@ -17,6 +17,7 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -24,6 +25,7 @@ import kopf
 import urllib3
 import yaml
 
+from awsctl import metrics
 from awsctl.api import GROUP, VERSION, binding
 
 log = logging.getLogger("awsctl.kube")
@@ -143,8 +145,9 @@ def load_connection(kubeconfig: str | None = None) -> kopf.ConnectionInfo:
 class Rest:
     """JSON over one pooled HTTPS connection set to the API server."""
 
-    def __init__(self, kubeconfig: str | None = None):
+    def __init__(self, kubeconfig: str | None = None, fence: Callable[[str], None] | None = None):
         self._kubeconfig = kubeconfig
+        self.fence = fence  # called before every write (any method but GET); raises to refuse it
         self._login()
 
     def _login(self) -> None:
@@ -160,6 +163,9 @@ class Rest:
         )
 
     def call(self, method: str, path: str, body=None, *, content_type: str = "application/json", **query) -> dict:
+        if method != "GET" and self.fence is not None:
+            self.fence(f"{method} {path}")
+        metrics.kubernetes_calls.labels(method).inc()
         params = {k: v for k, v in query.items() if v is not None}
         url = self.server + path + ("?" + urlencode(params) if params else "")
         for attempt in (1, 2):
@@ -252,6 +258,13 @@ class Kube:
     def list_custom(self, plural: str, namespace: str | None, label_selector: str | None = None) -> list[dict]:
         """In one namespace, or in all of them when `namespace` is None."""
         return self.rest.call("GET", _custom(namespace or None, plural), labelSelector=label_selector)["items"]
+
+    def peering_status(self, name: str, namespace: str | None) -> dict | None:
+        """kopf's peering object's status (its peers' records): the ClusterKopfPeering, or the KopfPeering
+        in `namespace`; None when the object is missing."""
+        where = f"/namespaces/{namespace}/kopfpeerings/{name}" if namespace else f"/clusterkopfpeerings/{name}"
+        found = self._read("/apis/kopf.dev/v1" + where)
+        return None if found is None else dict(found.get("status") or {})
 
     def namespace_labels(self, namespace: str) -> dict[str, str]:
         """A namespace's labels ({} when it is gone)."""

@@ -5,9 +5,12 @@ no duplicate AWS resource and no weight it did not verify."""
 import re
 import time
 from datetime import datetime
+from pathlib import Path
 
 from kubernetes import client
 
+from awsctl.aws.clients import CallCounter
+from awsctl.dev.cluster import free_port
 from tests.e2e.canaries import V2, app, canary_shares, image_of, set_image, status, wait_phase
 from tests.e2e.conftest import Operator, wait_for
 from tests.e2e.objects import canary, create
@@ -43,6 +46,89 @@ def logged_at(log: str, needle: str) -> float | None:
             if stamp:
                 return datetime.fromisoformat(stamp.group(1)).timestamp()
     return None
+
+
+def scrape(port: int) -> dict[str, float]:
+    """Every sample of a replica's /metrics, summed over labels, by metric name; writes by API."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as page:
+        lines = [line for line in page.read().decode().splitlines() if line and not line.startswith("#")]
+    found: dict[str, float] = {}
+    for line in lines:
+        name, value = line.rsplit(" ", 1)
+        labels = name[name.find("{") :] if "{" in name else ""
+        base = name.split("{", 1)[0]
+        found[base] = found.get(base, 0.0) + float(value)
+        if base == "awsctl_aws_api_calls_total" and CallCounter.is_write(re.search(r'action="(\w+)"', labels)[1]):
+            found["aws writes"] = found.get("aws writes", 0.0) + float(value)
+        if base == "awsctl_kubernetes_api_calls_total" and 'verb="GET"' not in labels:
+            found["kubernetes writes"] = found.get("kubernetes writes", 0.0) + float(value)
+    return found
+
+
+def replica(cluster, moto, log: Path, priority: int, namespace: str) -> tuple[Operator, int]:
+    """A peering replica with its own /metrics port."""
+    port = free_port()
+    args = ("--namespace", namespace, "--peering", "awsctl", "--peering-priority", str(priority))
+    metrics = ("--metrics-port", str(port), "--metrics-bind-address", "127.0.0.1")
+    return Operator(cluster[0], moto, log, extra_args=(*args, *metrics)), port
+
+
+def test_a_replica_paused_in_the_middle_of_a_tick_writes_nothing_after(kube, namespace, moto, cluster, tmp_path, hooks):
+    """A tick held in a slow rollout webhook while a replica of higher priority starts: kopf stops the
+    first replica's daemon, but the thread goes on once the webhook answers. Every write it then tries
+    (the next weight, the status) is refused by the fence; the new replica finishes the rollout."""
+    peering_crds_and_object(kube, namespace)
+    first, first_port = replica(cluster, moto, tmp_path / "first.log", 200, namespace)
+    second, second_port = replica(cluster, moto, tmp_path / "second.log", 300, namespace)
+    first.start()
+    try:
+        wait_for(lambda: scrape(first_port).get("awsctl_active_replica") == 1, what="the first replica active")
+        listener = moto.listener(namespace)
+        app(kube, namespace)
+        slow = {"name": "slow", "url": f"{hooks.url}/slow", "timeout": "60s"}
+        create(
+            kube,
+            namespace,
+            canary(
+                "web", listener=listener, rule={"priority": 10}, analysis={"stepWeights": [20, 50], "webhooks": [slow]}
+            ),
+        )
+        st = wait_phase(kube, namespace, "Initialized", timeout=90)
+        rule = st["listenerRule"]["arn"]
+        held = hooks.hold("/slow")
+        set_image(kube, namespace, V2)
+        wait_for(lambda: hooks.received("/slow"), timeout=60, what="the first replica's tick held in the webhook")
+        assert scrape(first_port)["aws writes"] > 0  # it wrote before: the counts below can move
+
+        second.start()
+        wait_for(lambda: scrape(first_port).get("awsctl_active_replica") == 0, timeout=30, what="the first paused")
+        before = scrape(first_port)
+        weights_before = len(moto.weights_written(rule))
+        wait_for(lambda: scrape(second_port).get("awsctl_active_replica") == 1, timeout=30, what="the second active")
+        held.set()  # the held tick goes on: its weight step and its status write are the ones to refuse
+        wait_for(
+            lambda: scrape(first_port).get("awsctl_fenced_writes_total", 0) >= 1,
+            timeout=30,
+            what="the paused tick's writes refused",
+        )
+        after = scrape(first_port)
+        assert (after["aws writes"], after["kubernetes writes"]) == (before["aws writes"], before["kubernetes writes"])
+
+        st = wait_phase(kube, namespace, "Succeeded", timeout=180)
+        # Every weight after the pause was the second replica's, and the rollout only went forward.
+        shares = canary_shares(moto, rule, st["targetGroups"]["canary"][0], since=weights_before)
+        assert shares == sorted(shares[:-1]) + [0] and 500 in shares
+        after = scrape(first_port)
+        assert (after["aws writes"], after["kubernetes writes"]) == (before["aws writes"], before["kubernetes writes"])
+        assert "Traceback" not in first.log() + second.log()
+    finally:
+        held_events = list(hooks.held.values())
+        for event in held_events:
+            event.set()
+        first.kill()
+        second.stop()
 
 
 def test_standby_takes_over_a_rollout_when_the_active_replica_is_killed(kube, namespace, moto, cluster, tmp_path):
@@ -173,7 +259,7 @@ def test_a_replica_outranked_by_a_restarted_standby_writes_no_binding(kube, name
         assert not written, f"the paused replica wrote bindings: {written[:3]}"
         # Nor did it read: its sweep and drift checks stopped with kopf's watches (it made calls before).
         assert calls_when_paused > 0 and aws_calls() == calls_when_paused
-        assert "binding writes paused" in first.log()
+        assert "writes paused" in first.log()
         # No lost target: AWS holds exactly the pods, and status names exactly what was registered.
         assert moto.targets(arn) == pod_targets(kube, namespace, "app=web")
         managed = client.CustomObjectsApi(kube).get_namespaced_custom_object(
