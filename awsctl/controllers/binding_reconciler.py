@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from awsctl import metrics
 from awsctl.api import binding as api
+from awsctl.api.canary import KIND as CANARY_KIND
 from awsctl.aws.targets import TargetGroupInfo, TargetGroupNotFound, TargetGroups, TargetHealth
 from awsctl.controllers.coalesce import Coalescer
 from awsctl.controllers.errors import NotReady, refusal
@@ -243,7 +244,8 @@ class BindingReconciler:
             )
         if self.grants is None:
             return
-        own = tags.get(CLUSTER) == self.cluster and (tags.get(OWNER) or "").startswith(f"Canary/{namespace}/")
+        canary_of_this_namespace = naming.owner(CANARY_KIND, namespace, "")
+        own = tags.get(CLUSTER) == self.cluster and (tags.get(OWNER) or "").startswith(canary_of_this_namespace)
         self.grants.check(namespace, grant_plan.binding_asks(group.arn, field, own))
 
     @staticmethod

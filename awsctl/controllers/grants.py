@@ -25,8 +25,7 @@ class Grants:
         self.clock = clock
         self.max_age = max_age
         self._lock = threading.Lock()
-        self._grants: tuple[float, list[api.Grant]] = (float("-inf"), [])
-        self._labels: dict[str, tuple[float, dict[str, str]]] = {}
+        self._reads: dict[tuple[str, ...], tuple[float, object]] = {}  # key -> (read at, what was read)
 
     def check(self, namespace: str, asks: plan.Asks) -> None:
         """Raises NotReady (reason NotGranted, the field that asks) for the first ask no grant allows."""
@@ -35,11 +34,24 @@ class Grants:
             raise NotReady(refused.reason, refused.message, refused.field)
 
     def grants(self) -> list[api.Grant]:
+        return self._fresh(("grants",), self._read_grants)  # type: ignore[return-value]
+
+    def labels(self, namespace: str) -> dict[str, str]:
+        return self._fresh(("labels", namespace), lambda: self.kube.namespace_labels(namespace))  # type: ignore[return-value]
+
+    def _fresh(self, key: tuple[str, ...], read: Callable[[], object]) -> object:
+        """`read()`, or what it gave at most `max_age` seconds ago."""
         now = self.clock()
         with self._lock:
-            read_at, grants = self._grants
+            read_at, value = self._reads.get(key, (float("-inf"), None))
             if now - read_at <= self.max_age:
-                return grants
+                return value
+        value = read()
+        with self._lock:
+            self._reads[key] = (now, value)
+        return value
+
+    def _read_grants(self) -> list[api.Grant]:
         try:
             items = self.kube.list_custom(api.PLURAL, None)
         except ApiError as err:
@@ -53,17 +65,4 @@ class Grants:
                 grants.append(api.Grant.parse(name, item.get("spec") or {}))
             except SpecError as err:  # the apiserver validates the schema; what it cannot check grants nothing
                 log.warning(f"{api.KIND} {name} grants nothing: {err}", extra={"grant": name, "field": err.field})
-        with self._lock:
-            self._grants = (now, grants)
         return grants
-
-    def labels(self, namespace: str) -> dict[str, str]:
-        now = self.clock()
-        with self._lock:
-            read_at, labels = self._labels.get(namespace, (float("-inf"), {}))
-            if now - read_at <= self.max_age:
-                return labels
-        labels = self.kube.namespace_labels(namespace)
-        with self._lock:
-            self._labels[namespace] = (now, labels)
-        return labels

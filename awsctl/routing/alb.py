@@ -695,7 +695,8 @@ class AlbRouter:
         if not current:  # taken over, it forwards to this Canary's groups until given back
             return f"route {rule_id(route.arn)}, which forwards to no target group"
         named = [*current, *groups]
-        strangers = [a for a in named if a not in self._vouched(ledger, named)]
+        vouched = self._vouched(ledger, named)
+        strangers = [a for a in named if a not in vouched]
         return f"route {rule_id(route.arn)} forwarding to {', '.join(map(group_of, strangers))}" if strangers else ""
 
     def _trusted_route(self, ledger: Ledger, route: Route, groups: Sequence[str]) -> bool:
@@ -715,7 +716,8 @@ class AlbRouter:
         """Deletes the A/B rules: matching requests go to the canary whatever the weights, so they go
         first when the canary stops serving. Only those AWS tags as this Canary's."""
         recorded = list(ledger.status().get("abRules") or ())
-        ab = [a for a in recorded if a in self._vouched(ledger, recorded)]
+        vouched = self._vouched(ledger, recorded)
+        ab = [a for a in recorded if a in vouched]
         if len(ab) < len(recorded):
             self._distrust(ledger, "A/B rule(s)", [a for a in recorded if a not in ab])
         for arn in ab:
