@@ -861,6 +861,21 @@ class Sides(TypedDict, total=False):
     canary: list[str]
 
 
+class GroupsAt(TypedDict, total=False):
+    """The load balancer the Canary's target groups serve (a target group serves one)."""
+
+    loadBalancer: str
+    key: str  # in the groups' and bindings' names once the Canary has moved ("" for the first ones)
+
+
+class RetiringGroups(TypedDict, total=False):
+    """The groups a move to another load balancer left behind."""
+
+    loadBalancer: str
+    arns: list[str]
+    since: str | None  # when the old route was found given back; they go propagationSeconds later
+
+
 class RelativeStatus(TypedDict, total=False):
     maxDelta: float
     maxRatio: float
@@ -945,6 +960,11 @@ class CanaryStatus(TypedDict, total=False):
     # the groups and the user's objects (write-aheads for revertOnDeletion)
     targetGroups: Annotated[Sides, _described("Target group ARNs per side, in forward-action order.")]
     backends: Annotated[Sides, _described("Service:port per side, in forward-action order.")]
+    groupsAt: Annotated[GroupsAt, _described("The load balancer the target groups serve, and their names' key.")]
+    retiringGroups: Annotated[
+        RetiringGroups | None,
+        _described("After a move to another load balancer: the old groups, deleted once the move is verified."),
+    ]
     targetReplicas: Annotated[int, _described("Replicas of your Deployment before awsctl scaled it.")]
     apexSelector: Annotated[
         dict[str, str] | None, _described("Selector of your apex Service before awsctl pointed it at the primary.")

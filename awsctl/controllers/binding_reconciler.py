@@ -21,7 +21,7 @@ from awsctl.controllers.errors import NotReady, refusal
 from awsctl.controllers.grants import Grants
 from awsctl.kube.client import ApiError, Kube, now_rfc3339
 from awsctl.planning import grants as grant_plan
-from awsctl.planning import naming
+from awsctl.planning import naming, objects
 from awsctl.planning import targets as plan
 from awsctl.planning.conditions import refused, set_condition
 from awsctl.planning.naming import CLUSTER, OWNER, lbc_tag
@@ -167,7 +167,8 @@ class BindingReconciler:
                 raise NotReady(decision.reason, decision.message, "spec.targetType")
             gated: dict[str, dict] = {}
             starting: set[str] = set()
-            desired, owners = self._desired(namespace, name, spec, target_type, port, group, gated, starting)
+            gate = objects.gate_of(body)
+            desired, owners = self._desired(namespace, gate, spec, target_type, port, group, gated, starting)
             managed = frozenset(status.get("managedTargets") or ())
             try:
                 health, due = self._current(namespace, name, group, managed)
@@ -179,7 +180,7 @@ class BindingReconciler:
                 # A pod held by our gate whose containers are not ready yet: when they are, no EndpointSlice
                 # changes (the gate keeps the pod unready), so look again shortly, not at the resync sweep.
                 outcome = replace(outcome, recheck=min(outcome.recheck or GATE_RECHECK_SECONDS, GATE_RECHECK_SECONDS))
-            self._open_gates(namespace, name, gated, owners, outcome)
+            self._open_gates(namespace, gate, gated, owners, outcome)
             self._write(body, outcome, target_type, message=self._summary(group.name, outcome))
             return outcome
         except StaleBinding as why:
@@ -282,7 +283,7 @@ class BindingReconciler:
     def _desired(
         self,
         namespace: str,
-        name: str,
+        gate: str,
         spec: api.BindingSpec,
         target_type: str,
         port: plan.ServicePort,
@@ -290,12 +291,11 @@ class BindingReconciler:
         gated: dict[str, dict],
         starting: set[str],
     ) -> tuple[set[plan.Target], dict[str, str]]:
-        """The targets to register, and which pod each IP target belongs to (for readiness gates).
+        """The targets to register, and which pod each IP target belongs to (for readiness gates: `gate`).
         `gated` is filled with the pods that only this binding's readiness gate holds back, `starting`
         with those it holds whose containers are not ready yet."""
         if target_type == "ip":
             slices = self.kube.endpoint_slices(namespace, spec.service_name)
-            gate = naming.readiness_gate(name)
             for pod_name in plan.unserved_pods(slices):
                 pod = self.kube.get_pod(namespace, pod_name)
                 if pod is not None and waits_only_on(pod, gate):
@@ -322,7 +322,7 @@ class BindingReconciler:
         return plan.desired_instance_targets(self.kube.nodes(), port.node_port), {}
 
     def _open_gates(
-        self, namespace: str, name: str, gated: dict[str, dict], owners: dict[str, str], outcome: Outcome
+        self, namespace: str, gate: str, gated: dict[str, dict], owners: dict[str, str], outcome: Outcome
     ) -> None:
         """Sets this binding's readiness gate True on pods whose target AWS shows healthy, so a rolling
         update cannot outrun the ALB: the next old pod goes only when the new one serves. A pod whose
@@ -333,7 +333,6 @@ class BindingReconciler:
             return
         healthy_pods = {owners.get(ip) for ip in outcome.healthy_ips}
         never_pods = {owners.get(key.rsplit(":", 1)[0]) for key in outcome.unroutable}
-        gate = naming.readiness_gate(name)
         for pod_name, pod in gated.items():
             if gate_open(pod, gate):
                 continue

@@ -7,11 +7,12 @@ from dataclasses import dataclass, replace
 
 from awsctl.api import canary as api
 from awsctl.api.binding import PLURAL as BINDINGS
-from awsctl.aws.target_groups import DesiredGroup, OwnedTargetGroups
+from awsctl.aws.target_groups import DesiredGroup, OwnedTargetGroups, TargetGroupInUse
 from awsctl.aws.targets import TargetGroupNotFound, TargetGroups, TargetHealth
 from awsctl.controllers.generated import owned_or_absent
 from awsctl.kube.client import Kube
 from awsctl.planning import naming, objects
+from awsctl.planning.placement import Placement
 from awsctl.routing import Router
 
 
@@ -31,14 +32,22 @@ class CanaryGroups:
         self.cluster = cluster
 
     def ensure(
-        self, body: dict, spec: api.CanarySpec, backends: list[Backend], target_type: str, family: str = "ipv4"
+        self,
+        body: dict,
+        spec: api.CanarySpec,
+        backends: list[Backend],
+        target_type: str,
+        family: str = "ipv4",
+        place: Placement | None = None,
     ) -> list[Backend]:
         """`family`: the Services' IP family; ip groups are created in it (an IPv4 group on an IPv6 cluster
-        would never get a target)."""
+        would never get a target). `place`: the load balancer's key the names carry, and whether a move
+        starts (then the recorded groups are the old ones, left to their bindings until retired)."""
         meta = body["metadata"]
         lb = spec.load_balancer
+        key = place.key if place else ""
         vpc = lb.target_group.vpc_id or self.traffic.vpc_of(spec)
-        known = self.recorded(body)
+        known = {} if place is not None and place.retiring is not None else self.recorded(body)
         spec_changed = objects.spec_changed(body)
         out = []
         for b in backends:
@@ -46,7 +55,9 @@ class CanaryGroups:
             if not arn or spec_changed or not self._group_exists(arn):  # create, adopt, or update in place
                 arn, changed = self.owned.ensure(
                     DesiredGroup(
-                        name=naming.target_group_name(self.cluster, meta["namespace"], meta["name"], b.role, b.key),
+                        name=naming.target_group_name(
+                            self.cluster, meta["namespace"], meta["name"], b.role, b.key, key
+                        ),
                         protocol=lb.target_group.protocol,
                         port=lb.target_group.port,
                         vpc_id=vpc,
@@ -61,19 +72,44 @@ class CanaryGroups:
                     self.groups.forget(arn)
             out.append(replace(b, arn=arn))
             binding = objects.child_binding(
-                naming.binding_name(meta["name"], b.role, b.service, b.generated),
+                naming.binding_name(meta["name"], b.role, b.service, b.generated, key),
                 body,
                 b.role,
                 b.service,
                 b.port,
                 arn,
                 target_type,
+                gate=naming.binding_name(meta["name"], b.role, b.service, b.generated),  # what pods carry
             )
             existing = self.kube.get_custom(BINDINGS, meta["namespace"], binding["metadata"]["name"])
             owned_or_absent(existing, body, "TargetGroupBinding", binding["metadata"]["name"])
             if existing is None or existing.get("spec") != binding["spec"]:
                 self.kube.apply(binding)
         return out
+
+    def retire(self, body: dict, arns: list[str]) -> str:
+        """Removes the groups a move left behind, a step a tick: their bindings first (whose finalizers
+        deregister the targets), then the groups this Canary's tags vouch for. Returns what it waits
+        for, or "" once they are gone."""
+        meta = body["metadata"]
+        left = [
+            b
+            for b in self.kube.list_custom(BINDINGS, meta["namespace"], f"{objects.CANARY_LABEL}={meta['name']}")
+            if objects.owned_by(b, meta["uid"]) and (b.get("spec") or {}).get("targetGroupARN") in arns
+        ]
+        for binding in left:
+            if not binding["metadata"].get("deletionTimestamp"):
+                self.kube.delete_custom(BINDINGS, meta["namespace"], binding["metadata"]["name"])
+        if left:
+            return f"{len(left)} binding(s) of the old groups deregistering their targets"
+        owner = naming.owner(api.KIND, meta["namespace"], meta["name"])
+        for arn in self.owned.owned_among(owner, self.cluster, arns, ()):
+            try:
+                self.owned.delete(arn)
+            except TargetGroupInUse:
+                return f"target group {naming.group_of(arn)} still in use by a listener or rule"
+            self.groups.forget(arn)
+        return ""
 
     @staticmethod
     def recorded(body: dict) -> dict[tuple[str, str], str]:

@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from typing import cast
 
 from botocore.exceptions import ClientError
 
@@ -37,7 +38,7 @@ from awsctl.controllers.generated import REVISION_ANNOTATION, GeneratedObjects
 from awsctl.controllers.grants import Grants
 from awsctl.controllers.wakeups import Wakeups
 from awsctl.kube.client import Kube, epoch, rfc3339
-from awsctl.planning import alerts, commands, naming, objects
+from awsctl.planning import alerts, commands, naming, objects, placement
 from awsctl.planning import grants as grant_plan
 from awsctl.planning import weights as w
 from awsctl.planning.conditions import find_condition, flagged, is_true, refused, set_condition
@@ -362,11 +363,22 @@ class CanaryReconciler:
         starting = before.get("phase") in (None, Phase.INITIALIZING) or before.get("lastAppliedSpec") != revision
         self.generated.ensure_primary_autoscaler(body, spec, target, check=starting)
         family = self.generated.ensure_services(body, spec, target, apex, user_apex, headless, target_type)
-        backends = self.canary_groups.ensure(body, spec, backends, target_type, family)
+        place = placement.placement(body.get("status") or {}, spec.load_balancer.listener_arn)
+        backends = self.canary_groups.ensure(body, spec, backends, target_type, family, place)
+        if place.retiring is not None:
+            self._announce(
+                body,
+                "Normal",
+                "TargetGroupsMoving",
+                f"spec.loadBalancer.listenerARN is on load balancer {place.load_balancer}: a target group serves "
+                "one load balancer, so new groups are made there; the old ones go once the move is verified",
+            )
         status = self.status.write(
             body,
             body.get("status") or {},
             {
+                "groupsAt": {"loadBalancer": place.load_balancer, "key": place.key},
+                **({"retiringGroups": cast(api.RetiringGroups, place.retiring)} if place.retiring is not None else {}),
                 "targetGroups": {
                     "primary": [b.arn for b in backends if b.role == "primary"],
                     "canary": [b.arn for b in backends if b.role == "canary"],
@@ -415,6 +427,7 @@ class CanaryReconciler:
         if user_apex is not None:
             self._point_apex(body, spec, user_apex, target, state, taken_over=starting_route)
         self._scale_down_when_drained(body, spec, step, state, target, user_apex is not None)
+        self._retire_groups(body, spec)
         lb = spec.load_balancer
         gap = objects.termination_gap(
             target, spec.termination_delay_seconds, lb.target_group.deregistration_delay, lb.propagation_seconds
@@ -448,6 +461,29 @@ class CanaryReconciler:
             return observed
         said = "; ".join(f"{naming.group_of(arn)}: no healthy target" for arn in void)
         return replace(observed, canary_void=True, details={**observed.details, "canary-void": said})
+
+    def _retire_groups(self, body: dict, spec: api.CanarySpec) -> None:
+        """After a move to another load balancer: the old groups go once the old route is given back and
+        loadBalancer.propagationSeconds have passed (planning.placement.retirement)."""
+        status = body.get("status") or {}
+        retiring = dict(status.get("retiringGroups") or {})
+        since = retiring.get("since")
+        todo = placement.retirement(
+            status, self.clock(), spec.load_balancer.propagation_seconds, None if since is None else epoch(since)
+        )
+        if todo == "start":
+            self.status.write(body, status, {"retiringGroups": {**retiring, "since": rfc3339(self.clock())}})
+        elif todo == "remove":
+            waiting = self.canary_groups.retire(body, list(retiring.get("arns") or ()))
+            if not waiting:
+                self.status.write(body, status, {"retiringGroups": None})
+                self._announce(
+                    body,
+                    "Normal",
+                    "TargetGroupsRetired",
+                    f"the move is complete: {len(retiring.get('arns') or ())} target group(s) of load balancer "
+                    f"{retiring.get('loadBalancer')} deleted",
+                )
 
     def _binding_health(self, body: dict) -> dict[str, dict]:
         """Target group ARN -> its child binding's status (desired, healthy, states), current ones only."""

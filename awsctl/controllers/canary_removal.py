@@ -90,6 +90,7 @@ class CanaryRemoval:
         ns, name = meta["namespace"], meta["name"]
         owner = naming.owner(api.KIND, ns, name)
         arns = [arn for role in ("primary", "canary") for arn in (status.get("targetGroups") or {}).get(role) or ()]
+        arns += (status.get("retiringGroups") or {}).get("arns") or ()  # a move's old groups, not yet deleted
         keys = [(role, key) for role in ("primary", "canary") for key in (status.get("backends") or {}).get(role) or ()]
         if spec is not None:
             keys += [(side.role, side.key) for side in spec.service.backends()]

@@ -25,8 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 import kopf
 
+from awsctl.api import GROUP, VERSION
+from awsctl.api.binding import PLURAL as BINDINGS
 from awsctl.controllers.errors import namespaced
 from awsctl.kube.client import ApiError, Kube
+from awsctl.planning import objects
 from awsctl.planning.gates import NAMESPACE_LABEL, readiness_gates
 
 if TYPE_CHECKING:
@@ -157,12 +160,19 @@ def register(registry: kopf.OperatorRegistry, kube: Kube, options: WebhookOption
         """Which Services select a new pod: the bindings behind them each add a gate."""
         return {namespaced(namespace): (name, dict(spec.get("selector") or {}))}
 
+    @kopf.index(GROUP, VERSION, BINDINGS, id="gates_by_service", registry=registry)
+    def gates_by_service(namespace: str | None, body: kopf.Body, spec: kopf.Spec, **_: Any) -> object:
+        """The readiness gate each binding answers, by its Service (a binding made after a move answers
+        the gate of the binding it replaces, objects.gate_name)."""
+        service = (spec.get("serviceRef") or {}).get("name")
+        return {(namespaced(namespace), service): objects.gate_name(body)} if service else None
+
     @kopf.on.mutate("v1", "pods", operations=["CREATE"], ignore_failures=True, id=HANDLER_ID, registry=registry)  # type: ignore[arg-type]  # kopf passes indices as keywords its protocol omits
     def add_readiness_gates(
         body: kopf.Body,
         patch: kopf.Patch,
         service_selectors: kopf.Index,
-        bindings_by_service: kopf.Index,
+        gates_by_service: kopf.Index,
         **_: Any,
     ) -> None:
         meta = body.get("metadata") or {}
@@ -170,7 +180,7 @@ def register(registry: kopf.OperatorRegistry, kube: Kube, options: WebhookOption
         gates = readiness_gates(
             meta.get("labels"),
             service_selectors.get(namespace, ()),
-            lambda service: bindings_by_service.get((namespace, service), ()),
+            lambda service: gates_by_service.get((namespace, service), ()),
             (body.get("spec") or {}).get("readinessGates"),
         )
         if gates is not None:

@@ -65,21 +65,31 @@ def owner_tags(cluster: str, kind: str, namespace: str, name: str, role: str | N
     return tags
 
 
-def target_group_name(cluster: str, namespace: str, canary: str, role: str, backend: str) -> str:
-    """`<ns-name prefix>-<hash>-<p|c>`: readable in the console, unique per cluster/owner/role/backend.
+def load_balancer_key(load_balancer: str) -> str:
+    """A short key for a load balancer's ARN: the groups and bindings a Canary makes after it moved to
+    another load balancer carry it (a target group serves one load balancer)."""
+    return hashlib.sha256(load_balancer.encode()).hexdigest()[:6]
+
+
+def target_group_name(cluster: str, namespace: str, canary: str, role: str, backend: str, key: str = "") -> str:
+    """`<ns-name prefix>-<hash>-<p|c>`: readable in the console, unique per cluster/owner/role/backend,
+    and per load balancer `key` once the Canary has moved (the first groups have none).
 
     ELBv2 names allow 32 alphanumerics and hyphens, not starting or ending with a hyphen.
     """
-    digest = hashlib.sha256(f"{cluster}/{namespace}/{canary}/{role}/{backend}".encode()).hexdigest()[:8]
+    keyed = f"/{key}" if key else ""
+    digest = hashlib.sha256(f"{cluster}/{namespace}/{canary}/{role}/{backend}{keyed}".encode()).hexdigest()[:8]
     prefix = re.sub(r"[^a-zA-Z0-9-]", "-", f"{namespace}-{canary}")
     prefix = re.sub(r"-+", "-", prefix).strip("-")[: MAX_TARGET_GROUP_NAME - 12].strip("-") or "awsctl"
     return f"{prefix}-{digest}-{role[0]}"
 
 
-def binding_name(canary: str, role: str, backend: str, generated: bool) -> str:
-    """Child binding names: `<canary>-primary` for the generated Service, `<canary>-primary-<svc>` otherwise."""
+def binding_name(canary: str, role: str, backend: str, generated: bool, key: str = "") -> str:
+    """Child binding names: `<canary>-primary` for the generated Service, `<canary>-primary-<svc>` otherwise;
+    `-<key>` after them for groups made after a move to another load balancer."""
     base = f"{canary}-{role}"
-    return base if generated else f"{base}-{backend}"[:253]
+    name = base if generated else f"{base}-{backend}"
+    return f"{name[: 252 - len(key)]}-{key}" if key else name[:253]
 
 
 READINESS_GATE_PREFIX = "target-health.awsctl.io/"

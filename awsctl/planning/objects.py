@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from awsctl.api import GROUP, VERSION
+from awsctl.planning import naming
 from awsctl.planning.naming import canary_name, primary_name
 
 CANARY_LABEL = "awsctl.io/canary"
@@ -303,19 +304,39 @@ def child_binding(
     port: int | str,
     target_group_arn: str,
     target_type: str,
+    gate: str = "",
 ) -> dict[str, Any]:
+    """`gate`: the binding whose readiness gate this one answers, when not its own name (the bindings
+    made after a move to another load balancer answer the gate the primary's pods already carry)."""
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": canary["metadata"]["namespace"],
+        "labels": {CANARY_LABEL: canary["metadata"]["name"], ROLE_LABEL: role},
+        "ownerReferences": [owner_reference(canary)],
+    }
+    if gate and gate != name:
+        metadata["annotations"] = {GATE_ANNOTATION: gate}
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "TargetGroupBinding",
-        "metadata": {
-            "name": name,
-            "namespace": canary["metadata"]["namespace"],
-            "labels": {CANARY_LABEL: canary["metadata"]["name"], ROLE_LABEL: role},
-            "ownerReferences": [owner_reference(canary)],
-        },
+        "metadata": metadata,
         "spec": {
             "serviceRef": {"name": service_name, "port": port},
             "targetGroupARN": target_group_arn,
             "targetType": target_type,
         },
     }
+
+
+GATE_ANNOTATION = "awsctl.io/readiness-gate"
+
+
+def gate_name(binding: Mapping[str, Any]) -> str:
+    """The binding name whose readiness gate this binding answers: its annotation's, else its own."""
+    meta = binding.get("metadata") or {}
+    return (meta.get("annotations") or {}).get(GATE_ANNOTATION) or meta.get("name") or ""
+
+
+def gate_of(binding: Mapping[str, Any]) -> str:
+    """The pod condition type this binding sets True once the pod's target is healthy."""
+    return naming.readiness_gate(gate_name(binding))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -189,6 +190,10 @@ class AlbRouter:
         self.clock = clock
         # listener -> (read at, {listener: tags, its load balancer: tags})
         self._listener_tags: dict[str, tuple[float, dict[str, dict[str, str]]]] = {}
+        # (owner, route ARN): routes this process took, or found to be the Canary's, so a rollout checks a
+        # route status names once, not every tick
+        self._routes_vouched: set[tuple[str, str]] = set()
+        self._vouch_lock = threading.Lock()
 
     # -- the route --------------------------------------------------------------------------
     @staticmethod
@@ -244,6 +249,12 @@ class AlbRouter:
         no Kubernetes event)."""
         status = ledger.status()
         if shown is None or not set(weights) <= set(shown):
+            left = status.get("warmupRule")
+            if left and Route.parse(left).listener_arn != spec.load_balancer.listener_arn:
+                # the spec moved to another listener: the old warm-up rule would hold the old groups
+                if left in self._vouched(ledger, [left]):
+                    self.detach(recorded=left, uid=uid)
+                ledger.record({"warmupRule": None})
             arn, changed = self.attach(spec, uid, weights, tags)  # matching nothing: only the groups count
             if not status.get("warmup") or status.get("warmupRule") != arn:
                 ledger.record({"warmup": True, "warmupRule": arn})  # deletion finds it without the spec
@@ -506,6 +517,8 @@ class AlbRouter:
         route = self.recorded_route(status)
         if route is None:
             return Held(None, write=True)
+        if self._doubted(ledger, route, [*wanted]):
+            return Held(None, write=False)
         try:
             if spec_changed:
                 self.sync_conditions(spec, status)  # hosts/paths only change with the spec
@@ -612,6 +625,9 @@ class AlbRouter:
             if not may_take(weights):
                 return None
             route = self.take_route(spec, tags, weights, lambda rule: ledger.record({"listenerRule": rule}))
+            self._vouch(ledger, route)
+        elif self._doubted(ledger, route, [b.arn for b in (*primary, *canary)]):
+            return WeightResult(False, None, f"status names route {rule_id(route.arn)}, which is not this Canary's")
         if write_ahead:
             ledger.record({"pendingWeight": w.percent(permille)})
         owned = self._owned(ledger.status())
@@ -698,6 +714,32 @@ class AlbRouter:
         vouched = self._vouched(ledger, named)
         strangers = [a for a in named if a not in vouched]
         return f"route {rule_id(route.arn)} forwarding to {', '.join(map(group_of, strangers))}" if strangers else ""
+
+    def _vouch(self, ledger: Ledger, route: Route) -> None:
+        with self._vouch_lock:
+            self._routes_vouched.add((ledger.owner.get(OWNER, ""), route.arn))
+
+    def _doubted(self, ledger: Ledger, route: Route, groups: Sequence[str]) -> bool:
+        """While a rollout runs: True (with a warning) when the route status names is not this Canary's,
+        so no weight is written to it. Checked once per route and process: a route this process took, or
+        found to be the Canary's, is not asked again."""
+        if not ledger.owner:
+            return False
+        key = (ledger.owner.get(OWNER, ""), route.arn)
+        with self._vouch_lock:
+            if key in self._routes_vouched:
+                return False
+        doubt = self._route_doubt(ledger, route, groups)
+        if not doubt:
+            self._vouch(ledger, route)
+            return False
+        ledger.announce(
+            "Warning",
+            STATUS_NOT_TRUSTED,
+            f"status names the {doubt}, which AWS does not show as this Canary's: no weight is written to it. "
+            "Correct status.listenerRule, or delete the Canary",
+        )
+        return True
 
     def _trusted_route(self, ledger: Ledger, route: Route, groups: Sequence[str]) -> bool:
         doubt = self._route_doubt(ledger, route, groups)

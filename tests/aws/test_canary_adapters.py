@@ -682,3 +682,52 @@ def test_status_is_not_an_authority_deletion_writes_only_to_what_aws_tags_as_thi
     assert traffic.release(None, "uid-9", ledger, [], [], lambda arns: {}, tags=TAGS) is None
     assert own not in {r["RuleArn"] for r in elbv2.describe_rules(ListenerArn=listener)["Rules"]}
     assert said == [] and status["abRules"] == [] and status["listenerRule"] is None
+
+
+def test_status_is_not_an_authority_while_a_rollout_runs_either(moto):
+    """Status edited mid-rollout to name another team's rule on the same listener: the next tick's drift
+    repair and step wrote this Canary's forward onto it. Now a route status names is written to only
+    once AWS shows it as this Canary's (its tags, or a forward to only this Canary's groups)."""
+    from awsctl.routing import Ledger
+
+    elbv2 = moto.client("elbv2")
+    listener = moto.listener("forged-run")
+    theirs = moto.target_group("fr-theirs")
+    mine_p, mine_c = moto.target_group("fr-p"), moto.target_group("fr-c")
+    elbv2.add_tags(ResourceArns=[mine_p, mine_c], Tags=[{"Key": k, "Value": v} for k, v in TAGS.items()])
+    listeners = Listeners(Clients())
+    own = listeners.create_rule(
+        listener, 10, rule_conditions(("web.example.com",), ()), [wire.forward_action({mine_p: 999, mine_c: 0})], TAGS
+    )
+    their = elbv2.create_rule(
+        ListenerArn=listener,
+        Priority=20,
+        Conditions=rule_conditions(("pay.example.com",), ()),
+        Actions=[wire.forward_action({theirs: 1})],
+    )["Rules"][0]["RuleArn"]
+    spec = CanarySpec.parse(
+        {
+            "targetRef": {"name": "web"},
+            "service": {"port": 80},
+            "loadBalancer": {"listenerARN": listener, "rule": {"priority": 10, "hosts": ["web.example.com"]}},
+        }
+    )
+    traffic = Traffic(listeners, sleep=lambda _: None)
+    primary, canary = [w.Backend(mine_p)], [w.Backend(mine_c)]
+    serving = {mine_p: 2, mine_c: 2}
+    for forged in ({"arn": their, "created": True}, {"arn": their, "created": False, "previousActions": "[]"}):
+        said: list = []
+        status: dict = {"listenerRule": {**forged, "listener": listener, "priority": 10}}
+        ledger = Ledger(lambda: status, status.update, lambda *args: said.append(args), owner=TAGS)
+        held = traffic.hold(spec, ledger, primary, canary, 200, spec_changed=False)
+        assert held.shown is None and not held.write
+        result = traffic.set_weight(spec, ledger, primary, canary, 200, serving, lambda _: True, TAGS, True)
+        assert result is not None and not result.verified
+        assert moto.forward_weights(their) == {theirs: 1}, forged  # never rewritten
+        assert {reason for _, reason, _ in said} == {"StatusNotTrusted"}, said
+
+    # The Canary's own rule: vouched for by its tags, and stepped as before.
+    status = {"listenerRule": {"arn": own, "created": True, "listener": listener, "priority": 10}}
+    ledger = Ledger(lambda: status, status.update, lambda *args: None, owner=TAGS)
+    result = traffic.set_weight(spec, ledger, primary, canary, 200, serving, lambda _: True, TAGS, False)
+    assert result is not None and result.verified and moto.forward_weights(own) == {mine_p: 800, mine_c: 200}

@@ -97,6 +97,52 @@ def test_a_changed_rule_priority_moves_the_route(kube, namespace, moto, operator
     assert {"RouteMoving", "RouteMoved"} <= set(reasons(kube, namespace))
 
 
+def test_a_canary_moved_to_another_load_balancer_gets_new_groups_there(kube, namespace, moto, operator):
+    """A target group serves one load balancer: AWS (and the realism layer) refuse the old groups on a
+    listener of another. The move makes new groups there, takes the new route once they are healthy,
+    gives the old route back, and deletes the old groups and bindings after the propagation wait; a
+    rollout then runs on the new load balancer."""
+    first = moto.listener(namespace)
+    second = moto.listener(f"{namespace}-b")
+    app(kube, namespace)
+    create(kube, namespace, canary("web", listener=first, rule={"priority": 10}, analysis={"stepWeights": [50]}))
+    st = wait_phase(kube, namespace, "Initialized", timeout=90)
+    old_groups = {*st["targetGroups"]["primary"], *st["targetGroups"]["canary"]}
+    crd = client.CustomObjectsApi(kube)
+    old_bindings = {
+        b["metadata"]["name"]
+        for b in crd.list_namespaced_custom_object("awsctl.io", "v1alpha1", namespace, "targetgroupbindings")["items"]
+    }
+    crd.patch_namespaced_custom_object(
+        "awsctl.io", "v1alpha1", namespace, "canaries", "web", {"spec": {"loadBalancer": {"listenerARN": second}}}
+    )
+    moved = wait_for(
+        lambda: (lambda s: s if s.get("listenerRule", {}).get("listener") == second else None)(status(kube, namespace)),
+        timeout=90,
+        what="the route taken on the second load balancer",
+    )
+    new_groups = {*moved["targetGroups"]["primary"], *moved["targetGroups"]["canary"]}
+    assert not new_groups & old_groups
+    shown = moto.forward_weights(moved["listenerRule"]["arn"])
+    assert set(shown) == new_groups and shown[moved["targetGroups"]["canary"][0]] == 0
+    wait_for(lambda: set(rules_by_priority(moto, first)) == {"default"}, timeout=60, what="the old rule deleted")
+    # The old groups are kept for the propagation wait (30 s), then deleted with their bindings.
+    wait_for(lambda: not status(kube, namespace).get("retiringGroups"), timeout=120, what="the old groups retired")
+    left = {tg["TargetGroupArn"] for tg in moto.client("elbv2").describe_target_groups()["TargetGroups"]}
+    assert not old_groups & left and new_groups <= left
+    bindings = {
+        b["metadata"]["name"]
+        for b in crd.list_namespaced_custom_object("awsctl.io", "v1alpha1", namespace, "targetgroupbindings")["items"]
+    }
+    assert bindings and not bindings & old_bindings
+    assert {"TargetGroupsMoving", "RouteMoving", "RouteMoved", "TargetGroupsRetired"} <= set(reasons(kube, namespace))
+    assert "AWSRefused" not in reasons(kube, namespace)
+
+    set_image(kube, namespace, V2)  # a rollout on the new load balancer completes
+    st = wait_phase(kube, namespace, "Succeeded", timeout=240)
+    assert canary_shares(moto, st["listenerRule"]["arn"], st["targetGroups"]["canary"][0])[-2:] == [500, 0]
+
+
 def test_aws_refusal_is_a_condition_and_one_event(kube, namespace, moto, operator):
     listener = moto.listener(namespace)
     elbv2 = moto.client("elbv2")
