@@ -517,7 +517,7 @@ class AlbRouter:
         route = self.recorded_route(status)
         if route is None:
             return Held(None, write=True)
-        if self._doubted(ledger, route, [*wanted]):
+        if self._doubted(spec, ledger, route, [*wanted]):
             return Held(None, write=False)
         try:
             if spec_changed:
@@ -626,7 +626,7 @@ class AlbRouter:
                 return None
             route = self.take_route(spec, tags, weights, lambda rule: ledger.record({"listenerRule": rule}))
             self._vouch(ledger, route)
-        elif self._doubted(ledger, route, [b.arn for b in (*primary, *canary)]):
+        elif self._doubted(spec, ledger, route, [b.arn for b in (*primary, *canary)]):
             return WeightResult(False, None, f"status names route {rule_id(route.arn)}, which is not this Canary's")
         if write_ahead:
             ledger.record({"pendingWeight": w.percent(permille)})
@@ -719,10 +719,12 @@ class AlbRouter:
         with self._vouch_lock:
             self._routes_vouched.add((ledger.owner.get(OWNER, ""), route.arn))
 
-    def _doubted(self, ledger: Ledger, route: Route, groups: Sequence[str]) -> bool:
+    def _doubted(self, spec: CanarySpec, ledger: Ledger, route: Route, groups: Sequence[str]) -> bool:
         """While a rollout runs: True (with a warning) when the route status names is not this Canary's,
         so no weight is written to it. Checked once per route and process: a route this process took, or
-        found to be the Canary's, is not asked again."""
+        found to be the Canary's, is not asked again. A taken-over route that still forwards as it did
+        before awsctl took it (the operator stopped between the write-ahead and the write) counts as this
+        Canary's only if the spec would take it over now."""
         if not ledger.owner:
             return False
         key = (ledger.owner.get(OWNER, ""), route.arn)
@@ -730,7 +732,7 @@ class AlbRouter:
             if key in self._routes_vouched:
                 return False
         doubt = self._route_doubt(ledger, route, groups)
-        if not doubt:
+        if not doubt or self._takeable(spec, ledger, route):
             self._vouch(ledger, route)
             return False
         ledger.announce(
@@ -740,6 +742,27 @@ class AlbRouter:
             "Correct status.listenerRule, or delete the Canary",
         )
         return True
+
+    def _takeable(self, spec: CanarySpec, ledger: Ledger, route: Route) -> bool:
+        """The route is the one the spec names, and take_route's checks would take it over as it is."""
+        lb, field = spec.load_balancer, "spec.loadBalancer.rule"
+        if (ledger.status().get("listenerRule") or {}).get("created"):
+            return False  # a rule awsctl created is vouched for by its tags alone
+        try:
+            if route.is_default:
+                if lb.rule is not None or route.arn != lb.listener_arn:
+                    return False
+                self._not_driven_by_another(self.listeners.actions(route), ledger.owner, "the route", field)
+                return True
+            rule = self.listeners.rule_at(lb.listener_arn, lb.rule.priority) if lb.rule else None
+            if rule is None or lb.rule is None or rule.arn != route.arn or rule.tags.get(OWNER):
+                return False
+            self._not_managed_by_lbc(rule.arn, rule.tags, "the route", field)
+            self._not_driven_by_another(rule.actions, ledger.owner, "the route", field)
+            self._this_apps_route(lb.rule, rule)
+            return True
+        except (NotReady, RuleNotFound, ListenerNotFound):
+            return False
 
     def _trusted_route(self, ledger: Ledger, route: Route, groups: Sequence[str]) -> bool:
         doubt = self._route_doubt(ledger, route, groups)

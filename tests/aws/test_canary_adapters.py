@@ -688,6 +688,8 @@ def test_status_is_not_an_authority_while_a_rollout_runs_either(moto):
     """Status edited mid-rollout to name another team's rule on the same listener: the next tick's drift
     repair and step wrote this Canary's forward onto it. Now a route status names is written to only
     once AWS shows it as this Canary's (its tags, or a forward to only this Canary's groups)."""
+    import json
+
     from awsctl.routing import Ledger
 
     elbv2 = moto.client("elbv2")
@@ -731,3 +733,27 @@ def test_status_is_not_an_authority_while_a_rollout_runs_either(moto):
     ledger = Ledger(lambda: status, status.update, lambda *args: None, owner=TAGS)
     result = traffic.set_weight(spec, ledger, primary, canary, 200, serving, lambda _: True, TAGS, False)
     assert result is not None and result.verified and moto.forward_weights(own) == {mine_p: 800, mine_c: 200}
+
+    # Stopped between the take-over's write-ahead and its write: the rule still forwards to your groups.
+    # The spec would take it over as it is (its priority, its host), so it is this Canary's route.
+    users = elbv2.create_rule(
+        ListenerArn=listener,
+        Priority=30,
+        Conditions=rule_conditions(("shop.example.com",), ()),
+        Actions=[wire.forward_action({theirs: 1})],
+    )["Rules"][0]["RuleArn"]
+    shop = CanarySpec.parse(
+        {
+            "targetRef": {"name": "web"},
+            "service": {"port": 80},
+            "loadBalancer": {"listenerARN": listener, "rule": {"priority": 30, "hosts": ["shop.example.com"]}},
+        }
+    )
+    previous = json.dumps(elbv2.describe_rules(RuleArns=[users])["Rules"][0]["Actions"])
+    status = {"listenerRule": {"arn": users, "created": False, "previousActions": previous, "listener": listener}}
+    status["listenerRule"]["priority"] = 30
+    said = []
+    ledger = Ledger(lambda: status, status.update, lambda *args: said.append(args), owner=TAGS)
+    result = traffic.set_weight(shop, ledger, primary, canary, 0, serving, lambda _: True, TAGS, False)
+    assert result is not None and result.verified and said == []
+    assert set(moto.forward_weights(users)) == {mine_p, mine_c}
