@@ -39,3 +39,8 @@ def describe_tags(elbv2, arns: list[str], missing_ok: bool = False) -> dict[str,
         for desc in found:
             out[desc["ResourceArn"]] = {t["Key"]: t["Value"] for t in desc.get("Tags") or ()}
     return out
+
+
+class RouteGone(LookupError):
+    """Something a route lives on vanished under a call (ALB: the listener, or a rule deleted outside
+    awsctl); the Router's `refusal` says what it means for the spec."""

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from botocore.exceptions import ClientError
 
 from awsctl.aws.clients import Clients
-from awsctl.aws.errors import describe_tags, not_found
-from awsctl.routing import RouteGone
+from awsctl.aws.errors import RouteGone, describe_tags, not_found
 
 
 class ListenerNotFound(RouteGone):

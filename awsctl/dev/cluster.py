@@ -267,7 +267,7 @@ class Environment:
                     [
                         sys.executable,
                         "-m",
-                        "awsctl.dev.realism",
+                        "awsctl.dev.moto_server",
                         "-H",
                         "127.0.0.1",
                         "-p",

@@ -3,7 +3,7 @@
 moto is kind: every registered target is `healthy` at once, a group is never `unused`,
 `initial` or `draining`, any weight is accepted and nothing is throttled. A controller that
 passes against that proves little. This module patches the moto server *inside its own
-process* (the tests' in-process server and `python -m awsctl.dev.realism`, which `awsctl dev`
+process* (the tests' in-process server and `python -m awsctl.dev.moto_server`, which `awsctl dev`
 and the demo start) so that it reproduces what AWS documents:
 
 - target health per group as a state machine, with timings from the group's own settings:
@@ -777,21 +777,3 @@ def install_once() -> Realism | None:
     if _INSTALLED is None:
         _INSTALLED = Realism().install()
     return _INSTALLED
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m awsctl.dev.realism [moto server args]`: moto's server with the realism layer."""
-    from moto import server
-
-    layer = install_once()
-    pods_url, admin_port = os.environ.get("AWSCTL_DEV_PODS_URL"), os.environ.get("AWSCTL_DATAPLANE_PORT")
-    if layer is not None and pods_url and admin_port:  # `awsctl dev`: real traffic, real health checks
-        from awsctl.dev.dataplane import DataPlane
-        from awsctl.dev.pods import TableClient
-
-        DataPlane(layer, TableClient(pods_url).resolve, admin_port=int(admin_port)).start()
-    server.main(argv)
-
-
-if __name__ == "__main__":
-    main()

@@ -40,6 +40,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from awsctl.aws.errors import RouteGone as RouteGone  # re-exported: part of the Router contract
+
 if TYPE_CHECKING:
     from awsctl.api.canary import CanarySpec, CanaryStatus
     from awsctl.aws.clients import Clients
@@ -90,11 +92,6 @@ class Ledger:
     # rule or group it names is written to only when AWS's own tags say it is this Canary's. Empty: not
     # checked (a provider's tests of one route alone).
     owner: Mapping[str, str] = field(default_factory=dict)
-
-
-class RouteGone(LookupError):
-    """Something a route lives on vanished under a call (ALB: the listener, or a rule deleted outside
-    awsctl); `refusal` says what it means for the spec."""
 
 
 class Router(Protocol):
