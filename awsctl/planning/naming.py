@@ -25,10 +25,14 @@ def lbc_tag(tags: dict[str, str]) -> str | None:
     return None
 
 
-def load_balancer_arn(listener_arn: str) -> str:
-    """arn:...:listener/app/<lb>/<lb id>/<listener id> -> arn:...:loadbalancer/app/<lb>/<lb id>."""
-    head, _, path = listener_arn.partition(":listener/")
-    return f"{head}:loadbalancer/{path.rsplit('/', 1)[0]}" if path else listener_arn
+def load_balancer_arn(arn: str) -> str:
+    """arn:...:listener/app/<lb>/<lb id>/<listener id> (or a rule's, :listener-rule/.../<rule id>) ->
+    arn:...:loadbalancer/app/<lb>/<lb id>."""
+    for kind, below in ((":listener-rule/", 2), (":listener/", 1)):
+        head, _, path = arn.partition(kind)
+        if path:
+            return f"{head}:loadbalancer/{path.rsplit('/', below)[0]}"
+    return arn
 
 
 def alarm_name(ref: str) -> str:

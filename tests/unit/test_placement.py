@@ -22,6 +22,8 @@ GROUPS = {"primary": ["tg-p"], "canary": ["tg-c"]}
         # status from before groupsAt: the groups' load balancer is the recorded route's
         ({"targetGroups": GROUPS, "listenerRule": {"arn": RULE_A, "listener": LISTENER_A}}, LISTENER_B, "b", True),
         ({"targetGroups": GROUPS, "warmupRule": RULE_A}, LISTENER_B, "b", True),  # only warmed up on A
+        ({"targetGroups": GROUPS, "warmupRule": RULE_A}, LISTENER_A2, "", False),  # warmed up on this one
+        ({"targetGroups": GROUPS, "listenerRule": {"arn": RULE_A}}, LISTENER_A2, "", False),  # an older record
         ({"targetGroups": GROUPS, "groupsAt": {"loadBalancer": LB_B, "key": "k1"}}, LISTENER_B, "k1", False),
         ({"targetGroups": GROUPS, "groupsAt": {"loadBalancer": LB_B, "key": "k1"}}, LISTENER_A, "a", True),
     ],
@@ -59,6 +61,11 @@ RETIRING = {"retiringGroups": {"arns": ["old-p"]}}
 )
 def test_old_groups_go_a_propagation_wait_after_the_old_route(status, since, now, todo):
     assert retirement(status, now, 30.0, since) == todo
+
+
+def test_a_load_balancer_is_found_from_a_listener_or_a_rule():
+    assert naming.load_balancer_arn(LISTENER_A) == LB_A == naming.load_balancer_arn(RULE_A)
+    assert naming.load_balancer_arn(LB_A) == LB_A
 
 
 def test_names_after_a_move_differ_and_bindings_answer_the_gate_pods_carry():
