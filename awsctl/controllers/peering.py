@@ -3,7 +3,7 @@
 kopf pauses an outranked replica's watches and stops its daemons, but a Canary tick already running
 in a thread goes on, and awsctl's binding queue and resync sweep are not kopf's to pause. So every
 write awsctl makes passes this gate first: `Rest.call` for any method but GET, and a botocore
-`before-call` hook for every AWS write. A closed gate raises `Fenced`, which ends the tick or the
+`before-send` hook for every AWS write (each HTTP attempt, after the API budget's wait). A closed gate raises `Fenced`, which ends the tick or the
 reconcile where it stands; the active replica does the work.
 
 The gate reads kopf's peering objects itself, every `poll` seconds, and applies kopf's rule to the
