@@ -5,6 +5,7 @@ Nothing here skips: if the binaries cannot be built or the cluster cannot start,
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -134,6 +135,20 @@ class Operator:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def timeline(self, lines: int = 40) -> str:
+        """The phases and warnings of the log, a short line each: printed first when a story fails, so
+        that a cut output still shows where the time went."""
+        out = []
+        for line in self.log().splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if rec.get("phase") or rec.get("severity") in ("warn", "warning", "error"):
+                when = str(rec.get("timestamp", ""))[11:19]
+                out.append(f"{when} {rec.get('phase') or rec.get('severity')}: {str(rec.get('message'))[:110]}")
+        return "\n".join(out[-lines:])
+
 
 @pytest.fixture
 def operator(cluster, moto, namespace, tmp_path, request):
@@ -142,7 +157,7 @@ def operator(cluster, moto, namespace, tmp_path, request):
     yield op
     op.stop()
     if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
-        print(f"--- operator log ---\n{op.log()[-8000:]}")
+        print(f"--- operator timeline ---\n{op.timeline()}\n--- operator log ---\n{op.log()[-6000:]}")
 
 
 @pytest.fixture(scope="session")
