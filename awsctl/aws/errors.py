@@ -42,5 +42,11 @@ def describe_tags(elbv2, arns: list[str], missing_ok: bool = False) -> dict[str,
 
 
 class RouteGone(LookupError):
-    """Something a route lives on vanished under a call (ALB: the listener, or a rule deleted outside
-    awsctl); the Router's `refusal` says what it means for the spec."""
+    """Something a route lives on vanished under a call (a listener, or a rule deleted outside awsctl).
+    It names the spec field it came from; `controllers.errors.route_gone` makes it a refusal."""
+
+    reason = "RouteGone"
+    field = "spec.loadBalancer"
+
+    def explain(self) -> str:
+        return f"a route awsctl uses vanished during the tick ({self}); retrying"

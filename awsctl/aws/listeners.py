@@ -14,11 +14,17 @@ from awsctl.aws.errors import RouteGone, describe_tags, not_found
 
 
 class ListenerNotFound(RouteGone):
-    pass
+    reason = "ListenerNotFound"
+    field = "spec.loadBalancer.listenerARN"
+
+    def explain(self) -> str:
+        return f"listener {self} does not exist"
 
 
 class RuleNotFound(RouteGone):
     """The rule awsctl drove was deleted outside awsctl."""
+
+    field = "spec.loadBalancer.rule"
 
 
 @dataclass(frozen=True)

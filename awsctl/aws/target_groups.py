@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from awsctl.aws.clients import Clients
 from awsctl.aws.errors import describe_tags, error_code, not_found
+from awsctl.aws.listeners import Listeners
 from awsctl.planning.naming import CLUSTER, MANAGED_BY, OWNER
 
 _HEALTH_CHECK_FIELDS = {  # spec key -> CreateTargetGroup/ModifyTargetGroup argument
@@ -80,6 +81,11 @@ def _health_check_args(health_check: Mapping[str, object]) -> dict:
 class OwnedTargetGroups:
     def __init__(self, clients: Clients):
         self._clients = clients
+        self._listeners = Listeners(clients)
+
+    def vpc_of(self, listener_arn: str) -> str:
+        """Where a group for this listener must live: its load balancer's VPC (cached; ALB and NLB alike)."""
+        return self._listeners.vpc_of(listener_arn)
 
     @property
     def _elb(self):

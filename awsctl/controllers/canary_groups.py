@@ -13,7 +13,6 @@ from awsctl.controllers.generated import owned_or_absent
 from awsctl.kube.client import Kube
 from awsctl.planning import naming, objects
 from awsctl.planning.placement import Placement
-from awsctl.routing import Router
 
 
 @dataclass(frozen=True)
@@ -24,11 +23,10 @@ class Backend(api.SideBackend):
 
 
 class CanaryGroups:
-    def __init__(self, kube: Kube, groups: TargetGroups, owned: OwnedTargetGroups, traffic: Router, cluster: str):
+    def __init__(self, kube: Kube, groups: TargetGroups, owned: OwnedTargetGroups, cluster: str):
         self.kube = kube
         self.groups = groups
         self.owned = owned
-        self.traffic = traffic  # where the load balancer is: new groups go into its VPC
         self.cluster = cluster
 
     def ensure(
@@ -46,7 +44,7 @@ class CanaryGroups:
         meta = body["metadata"]
         lb = spec.load_balancer
         key = place.key if place else ""
-        vpc = lb.target_group.vpc_id or self.traffic.vpc_of(spec)
+        vpc = lb.target_group.vpc_id or self.owned.vpc_of(lb.listener_arn)
         known = {} if place is not None and place.retiring is not None else self.recorded(body)
         spec_changed = objects.spec_changed(body)
         out = []

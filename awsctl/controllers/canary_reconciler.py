@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import cast
 
 from botocore.exceptions import ClientError
@@ -33,7 +33,7 @@ from awsctl.controllers.binding_reconciler import DRIFT_SECONDS
 from awsctl.controllers.canary_groups import Backend, CanaryGroups
 from awsctl.controllers.canary_status import CanaryStatusWriter
 from awsctl.controllers.coalesce import Coalescer
-from awsctl.controllers.errors import NotReady, refusal
+from awsctl.controllers.errors import NotReady, refusal, route_gone
 from awsctl.controllers.generated import REVISION_ANNOTATION, GeneratedObjects
 from awsctl.controllers.grants import Grants
 from awsctl.controllers.wakeups import Wakeups
@@ -59,7 +59,7 @@ from awsctl.planning.rollout import (
     when_refused,
 )
 from awsctl.planning.targets import serves_only
-from awsctl.routing import Ledger, RouteGone, Router, WeightResult
+from awsctl.routing import Ledger, RouteGone, Router, WeightResult, ab_active
 
 log = logging.getLogger("awsctl.canary")
 WEIGHTED = (Phase.PROGRESSING, Phase.WAITING_PROMOTION, Phase.BAKING)  # the canary's weight is watched there
@@ -71,6 +71,37 @@ REFUSAL_FIELDS = {
     "TooManyUniqueTargetGroupsPerLoadBalancer": "spec.loadBalancer.targetGroup",
     "UnsupportedProtocol": "spec.loadBalancer.targetGroup.protocol",
 }
+
+
+@dataclass(frozen=True)
+class Ground:
+    """What a tick stands on once the objects the Canary owns are ensured."""
+
+    target: dict  # your Deployment
+    primary: dict  # the generated primary Deployment
+    user_apex: dict | None  # your apex Service, when it is yours (not generated)
+    backends: list[Backend]  # every Service on each side, with its target group
+    revision: str  # your Deployment's template hash
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What a tick observed, for decide() and apply."""
+
+    state: RolloutState  # as recorded (a weight written before a restart adopted)
+    observed: Observed
+    primary_side: list[w.Backend]
+    canary_side: list[w.Backend]
+    health: SideHealth
+    shown: dict[str, int] | None  # the weights the live route shows, when they are the verified ones
+
+    @property
+    def primary_arns(self) -> list[str]:
+        return [b.arn for b in self.primary_side]
+
+    @property
+    def canary_arns(self) -> list[str]:
+        return [b.arn for b in self.canary_side]
 
 
 class SideHealth:
@@ -211,7 +242,7 @@ class CanaryReconciler:
         self.status = CanaryStatusWriter(kube)
         self.generated = GeneratedObjects(kube)
         self.alerter = Alerter(kube)
-        self.canary_groups = CanaryGroups(kube, groups, owned, traffic, cluster)
+        self.canary_groups = CanaryGroups(kube, groups, owned, cluster)
         self.on_groups_attached: Callable[[str, str], None] | None = None  # (namespace, Canary name)
 
     def tick(self, namespace: str, name: str) -> float:
@@ -243,7 +274,7 @@ class CanaryReconciler:
         except TargetGroupConflict as err:
             self._refused(body, spec, NotReady("TargetGroupConflict", str(err), "spec.loadBalancer.targetGroup"))
         except RouteGone as err:
-            self._refused(body, spec, self.traffic.refusal(spec, err))
+            self._refused(body, spec, route_gone(err))
         except ClientError as err:  # AWS said no to the input: a condition and one event, not a loop
             code = (err.response.get("Error") or {}).get("Code", "")
             refused = refusal(
@@ -282,8 +313,13 @@ class CanaryReconciler:
         groups = status.get("targetGroups") or {}
         primary, canary = list(groups.get("primary") or ()), list(groups.get("canary") or ())
         try:
-            result = self.traffic.back_to_primary(
-                self.ledger(body), primary, canary, self.canary_groups.healthy_arns(primary)
+            result = self.traffic.set_weight(
+                None,
+                self.ledger(body),
+                [w.Backend(arn) for arn in primary],
+                [w.Backend(arn) for arn in canary],
+                0,
+                self.canary_groups.healthy_arns(primary),
             )
         except (RouteGone, ClientError) as err:
             log.warning(f"rollback of a refused Canary failed: {err}", extra={"canary": self._key(body)})
@@ -320,6 +356,19 @@ class CanaryReconciler:
 
     # -- the story ------------------------------------------------------------------------------
     def _tick(self, body: dict, spec: api.CanarySpec) -> None:
+        """One tick: what the Canary owns made right, what is there observed, the step decided (pure,
+        planning/rollout.py), applied and verified, then what follows from where it stands."""
+        ground = self._prepare(body, spec)
+        seen = self._observe(body, spec, ground)
+        step = self._decide(body, spec, seen.state, seen.observed, seen.canary_arns, seen.primary_arns)
+        state, message, verified = self._apply(
+            body, spec, step, ground.target, ground.primary, seen.primary_side, seen.canary_side, seen.health
+        )
+        self._follow_up(body, spec, ground, seen, step, state, message, verified or seen.shown)
+
+    def _prepare(self, body: dict, spec: api.CanarySpec) -> Ground:
+        """Refuses what cannot run (naming the field), then ensures what the Canary owns: the primary,
+        the generated Services, the target groups and their bindings, and their record in status."""
         meta = body["metadata"]
         ns = meta["namespace"]
         self.grants.check(ns, grant_plan.canary_asks(spec, ns))  # before any write, every tick
@@ -373,7 +422,7 @@ class CanaryReconciler:
                 f"spec.loadBalancer.listenerARN is on load balancer {place.load_balancer}: a target group serves "
                 "one load balancer, so new groups are made there; the old ones go once the move is verified",
             )
-        status = self.status.write(
+        self.status.write(
             body,
             body.get("status") or {},
             {
@@ -389,9 +438,15 @@ class CanaryReconciler:
                 },
             },
         )
+        return Ground(target, primary, user_apex, backends, revision)
+
+    def _observe(self, body: dict, spec: api.CanarySpec, ground: Ground) -> Seen:
+        """The recorded state, the route held on its last verified weight (drift repaired, a write from
+        before a restart adopted), and what decide() needs to know of the Deployments and targets."""
+        meta, status = body["metadata"], body.get("status") or {}
+        target, primary, backends, revision = ground.target, ground.primary, ground.backends, ground.revision
         health = SideHealth(lambda: self._binding_health(body))
         state = state_of(status)
-        starting_route = state.phase == Phase.INITIALIZING
         primary_side = [w.Backend(b.arn, b.share) for b in backends if b.role == "primary"]
         canary_side = [w.Backend(b.arn, b.share) for b in backends if b.role == "canary"]
         primary_arns, canary_arns = [b.arn for b in primary_side], [b.arn for b in canary_side]
@@ -419,13 +474,29 @@ class CanaryReconciler:
             commands=commands.pending(meta.get("annotations"), status.get("commands"), state.last_applied),
         )
         observed = self._watch_weighted(observed, state, canary_arns)
-        step = self._decide(body, spec, state, observed, canary_arns, primary_arns)
-        state, message, verified = self._apply(body, spec, step, target, primary, primary_side, canary_side, health)
-        self._record_commands(body, observed.commands, step, state)
-        self._warm_up(body, spec, primary_side, canary_side, verified or shown)
-        self._sync_ab(body, spec, step if state is step.state else None, state, canary_side, observed)
+        return Seen(state, observed, primary_side, canary_side, health, shown)
+
+    def _follow_up(
+        self,
+        body: dict,
+        spec: api.CanarySpec,
+        ground: Ground,
+        seen: Seen,
+        step: Step,
+        state: RolloutState,
+        message: str,
+        shown: Mapping[str, int] | None,
+    ) -> None:
+        """After the step: the commands it handled, the warm-up and A/B routes, your apex Service, the
+        canary scaled down once drained, groups of an old load balancer retired, and the status written.
+        `shown`: the weights AWS verifiably shows (this step's, or the held ones)."""
+        meta = body["metadata"]
+        target, user_apex = ground.target, ground.user_apex
+        self._record_commands(body, seen.observed.commands, step, state)
+        self._warm_up(body, spec, seen.primary_side, seen.canary_side, shown)
+        self._sync_ab(body, spec, step if state is step.state else None, state, seen.canary_side, seen.observed)
         if user_apex is not None:
-            self._point_apex(body, spec, user_apex, target, state, taken_over=starting_route)
+            self._point_apex(body, spec, user_apex, target, state, taken_over=seen.state.phase == Phase.INITIALIZING)
         self._scale_down_when_drained(body, spec, step, state, target, user_apex is not None)
         self._retire_groups(body, spec)
         lb = spec.load_balancer
@@ -433,7 +504,7 @@ class CanaryReconciler:
             target, spec.termination_delay_seconds, lb.target_group.deregistration_delay, lb.propagation_seconds
         )
         self._write_rollout(body, state, step, message, spec, gap)
-        self.wakeups.phase((ns, meta["name"]), state.phase)
+        self.wakeups.phase((meta["namespace"], meta["name"]), state.phase)
 
     def _record_commands(self, body: dict, asked: frozenset[str], step: Step, state: RolloutState) -> None:
         """A command counts as handled once its step took effect; reaching Failed or Succeeded makes
@@ -507,6 +578,7 @@ class CanaryReconciler:
             record=lambda changes: self.status.write(body, body.get("status") or {}, changes, now=True),
             announce=lambda type, reason, message: self._announce(body, type, reason, message),
             owner=self.tags(body, "owner"),
+            uid=body["metadata"]["uid"],
         )
 
     def tags(self, body: dict, role: str) -> dict[str, str]:
@@ -518,7 +590,7 @@ class CanaryReconciler:
     ) -> None:
         meta = body["metadata"]
         weights = w.target_weights(primary_side, canary_side, 0)
-        if self.traffic.warm_up(spec, meta["uid"], self.ledger(body), weights, self.tags(body, "warmup"), shown):
+        if self.traffic.warm_up(spec, self.ledger(body), weights, shown):
             if self.on_groups_attached is not None:
                 # `unused` targets turn `initial` with no Kubernetes event: the bindings must look again.
                 self.on_groups_attached(meta["namespace"], meta["name"])
@@ -562,7 +634,7 @@ class CanaryReconciler:
         ledger = self.ledger(body)
         held = self.traffic.hold(spec, ledger, primary_side, canary_side, permille, objects.spec_changed(body), max_age)
         if held.adopted is not None:
-            ledger.record({"canaryWeight": w.percent(held.adopted), **self.traffic.settled(ledger)})
+            ledger.record({"canaryWeight": w.percent(held.adopted), "pendingWeight": None})
             log.info(
                 "adopted the weight written before a restart",
                 extra={"canary": self._key(body), "weight": w.percent(held.adopted)},
@@ -606,7 +678,6 @@ class CanaryReconciler:
             permille,
             serving,
             self._may_take(health),
-            self.tags(body, "rule"),
             write_ahead,
         )
 
@@ -643,7 +714,7 @@ class CanaryReconciler:
             wait = spec.load_balancer.release_seconds
             status = self.status.write(body, status, {"scaleDownAt": rfc3339(now + wait)})
         due = status.get("scaleDownAt")
-        if due is None or state.weight != 0 or self.traffic.ab_active(status) or not let_go(epoch(due), now):
+        if due is None or state.weight != 0 or ab_active(status) or not let_go(epoch(due), now):
             return
         ns = body["metadata"]["namespace"]
         if user_apex and not serves_only(
@@ -667,16 +738,14 @@ class CanaryReconciler:
     ) -> None:
         """`step`: the step that took effect; None when its weight did not verify and `state` is the last one."""
         want = step.ab_routes if step is not None else ab_routes(policy_of(spec), state, observed)
-        if want and not self.traffic.ab_active(body.get("status") or {}):
+        if want and not ab_active(body.get("status") or {}):
             # Rules that send matching requests to the canary are created on health read now, not on a
             # binding's count: ALB fails open, so a stale count would route them to known-bad pods.
             fresh = self.canary_groups.healthy_arns([b.arn for b in canary_side])
             want = bool(fresh) and all(n > 0 for n in fresh.values())
-        was = self.traffic.ab_active(body.get("status") or {})
-        self.traffic.sync_ab(
-            spec, self.ledger(body), self.tags(body, "ab"), canary_side, want, lambda: self._oidc_secret(body, spec)
-        )
-        if was and not self.traffic.ab_active(body.get("status") or {}) and state.weight == 0:
+        was = ab_active(body.get("status") or {})
+        self.traffic.sync_ab(spec, self.ledger(body), canary_side, want, lambda: self._oidc_secret(body, spec))
+        if was and not ab_active(body.get("status") or {}) and state.weight == 0:
             self._quiet(body)
 
     def _quiet(self, body: dict, more: CanaryStatus | None = None) -> None:
@@ -822,7 +891,7 @@ class CanaryReconciler:
                 self.status.write(body, body.get("status") or {}, {"stepSince": rfc3339(math.ceil(self.clock()))})
             # From above 0 to 0: the groups go quiet. (Before the first revision's traffic there is nothing to
             # cut: groups awsctl creates are new, and their ARN, so their metrics' dimension, is new too.)
-            if step.weight == 0 and previous.weight != 0 and not self.traffic.ab_active(body.get("status") or {}):
+            if step.weight == 0 and previous.weight != 0 and not ab_active(body.get("status") or {}):
                 self._quiet(body)
         ns = body["metadata"]["namespace"]
         if step.scale_canary == "up":  # a revision starts: the last one's metric values no longer apply
@@ -940,11 +1009,8 @@ class CanaryReconciler:
                 "conditions": conditions,
                 "noDataChecks": state.no_data,
                 "unavailableSince": rfc3339(state.unavailable_since) if state.unavailable_since else None,
-                **(
-                    self.traffic.settled(self.ledger(body))
-                    if step.weight is None or state.weight == step.weight
-                    else {}
-                ),
+                # the write-ahead is spent once status records the weight it was for
+                **({"pendingWeight": None} if step.weight is None or state.weight == step.weight else {}),
             },
         )
 

@@ -126,14 +126,7 @@ class CanaryRemoval:
         if spec is not None:
             restorable = lambda groups: self._restorable(body, spec, status, groups, [b.arn for b in primary])  # noqa: E731
         awaited = self.r.traffic.release(
-            spec,
-            body["metadata"]["uid"],
-            self.r.ledger(body),
-            primary,
-            canary,
-            self.r.canary_groups.healthy_arns,
-            restorable=restorable,
-            tags=self.r.tags(body, "warmup"),
+            spec, self.r.ledger(body), primary, canary, self.r.canary_groups.healthy_arns, restorable=restorable
         )
         if awaited:
             self.r.status.write(body, body.get("status") or {}, {"message": awaited})

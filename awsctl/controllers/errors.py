@@ -5,7 +5,7 @@ from __future__ import annotations
 import kopf
 from botocore.exceptions import ClientError
 
-from awsctl.aws.errors import error_code
+from awsctl.aws.errors import RouteGone, error_code
 
 # AWS answers that mean "your input cannot be done", not "try again": a condition, not a retry loop.
 REFUSALS = frozenset(
@@ -55,6 +55,11 @@ def refusal(err: ClientError, what: str, field: str = "") -> NotReady | None:
         return None
     detail = err.response.get("Error", {}).get("Message") or code
     return NotReady(code, f"{field + ': ' if field else ''}AWS refused {what}: {detail}", field)
+
+
+def route_gone(err: RouteGone) -> NotReady:
+    """A route that vanished under a call, refused by the spec field it came from."""
+    return NotReady(err.reason, f"{err.field}: {err.explain()}", err.field)
 
 
 def namespaced(namespace: str | None) -> str:

@@ -2,7 +2,8 @@
 
 moto keeps an ALB's state and serves none of its traffic. This module runs inside the moto process,
 beside the realism layer (`awsctl.dev.realism`), and gives every HTTP listener a real HTTP listener
-on 127.0.0.1 that routes as ALB documents:
+on 127.0.0.1 that routes as ALB documents (a Network Load Balancer's TCP and TLS listeners get real
+TCP listeners: `awsctl.dev.nlbplane`, on the same nodes, registrations and health checks):
 
 - **Routing**: the listener's rules by priority, then its default action (`awsctl.dev.albrules`);
   `fixed-response` and `redirect` answered; `authenticate-oidc`/`authenticate-cognito` let a request
@@ -68,6 +69,8 @@ from aiohttp import web
 
 from awsctl.analysis.metrics import NAMESPACE, load_balancer_dimension, target_group_dimension
 from awsctl.dev import albrules
+from awsctl.dev.nlbplane import SERVED as NLB_SERVED
+from awsctl.dev.nlbplane import NetworkListeners
 from awsctl.dev.propagation import Propagation, from_env
 from awsctl.dev.realism import REGISTERING, REGISTRATION_SECONDS, Realism
 
@@ -157,6 +160,7 @@ class DataPlane:
         self._session: aiohttp.ClientSession | None = None
         self._stopped = threading.Event()
         self._ready = threading.Event()
+        self.network = NetworkListeners(self)  # the NLB listeners (awsctl.dev.nlbplane)
 
     # -- life -------------------------------------------------------------------------------------
     def start(self) -> DataPlane:
@@ -197,6 +201,7 @@ class DataPlane:
         try:
             while not self._stopped.is_set():
                 await self._sync_listeners()
+                await self.network.sync(self._moto_listeners(NLB_SERVED, "network"))
                 await asyncio.sleep(self.sync_seconds)
         finally:
             tasks += list(self._probes)
@@ -206,6 +211,7 @@ class DataPlane:
             for listener in list(self.listeners.values()):
                 await listener.runner.cleanup()
             self.listeners.clear()
+            await self.network.close()
             if admin is not None:
                 await admin.cleanup()
             await self._session.close()
@@ -224,7 +230,11 @@ class DataPlane:
         raise TimeoutError(f"no data-plane listener for {arn} within {timeout}s")
 
     # -- moto's state, read under the realism layer's lock ---------------------------------------
-    def _moto_listeners(self) -> dict[str, tuple[Any, Any, Any]]:
+    def _moto_listeners(
+        self, protocols: tuple[str, ...] | None = ("HTTP", "HTTPS"), kind: str = "application"
+    ) -> dict[str, tuple[Any, Any, Any]]:
+        """listener ARN -> (backend, load balancer, listener), for the load balancers of `kind` and the
+        listener `protocols` served (None: every listener of every load balancer)."""
         from moto.elbv2.models import elbv2_backends
 
         found = {}
@@ -232,8 +242,10 @@ class DataPlane:
             for per_region in list(dict.values(elbv2_backends)):
                 for backend in list(dict.values(per_region)):
                     for lb in list(backend.load_balancers.values()):
+                        if protocols is not None and (getattr(lb, "type", None) or "application") != kind:
+                            continue
                         for listener in list(lb.listeners.values()):
-                            if str(listener.protocol).upper() in ("HTTP", "HTTPS"):
+                            if protocols is None or str(listener.protocol).upper() in protocols:
                                 found[listener.arn] = (backend, lb, listener)
         return found
 
@@ -501,7 +513,7 @@ class DataPlane:
             now = time.monotonic()
             jobs = []
             seen = set()
-            backends = {id(entry[0]): entry[0] for entry in self._moto_listeners().values()}
+            backends = {id(entry[0]): entry[0] for entry in self._moto_listeners(None).values()}
             for backend in backends.values():
                 with self.layer.lock:
                     for group in list(backend.target_groups.values()):
@@ -529,6 +541,7 @@ class DataPlane:
                 self._probes.add(task)
                 task.add_done_callback(self._probes.discard)
             self._cut_drained()
+            self.network.cut_drained()
             await asyncio.sleep(0.1)
 
     async def _probe(self, group: Any, reg: Any) -> None:
@@ -541,6 +554,8 @@ class DataPlane:
         reason: tuple[str, str] | None = None
         if address is None:
             reason = ("Target.FailedHealthChecks", "Health checks failed")
+        elif str(getattr(group, "health_check_protocol", None) or "HTTP").upper() == "TCP":
+            reason = await _tcp_check(address, timeout)  # NLB's TCP check: a connection made in time
         else:
             try:
                 async with self._session.get(
@@ -586,6 +601,7 @@ class DataPlane:
         if minute > self._hosts_published:
             self._hosts_published = minute
             self._publish_hosts(minute)
+        self.network.publish_closed(now, lag)
 
     def _publish(self, key: tuple, counts: dict[str, Any]) -> None:
         lb_arn, period, lb, group = key
@@ -618,43 +634,51 @@ class DataPlane:
                 }
                 for arn in arns:
                     group = backend.target_groups.get(arn)
-                    if group is None:
-                        continue
-                    clock = self.layer.clock()
-                    states = [
-                        self.layer.health(group, reg, clock)[0] for reg in self.layer.state(group).targets.values()
-                    ]
-                    dims = [
-                        {"Name": "TargetGroup", "Value": target_group_dimension(arn)},
-                        {"Name": "LoadBalancer", "Value": load_balancer_dimension(lb.arn)},
-                    ]
-                    for name, count in (
-                        ("HealthyHostCount", states.count("healthy")),
-                        ("UnHealthyHostCount", states.count("unhealthy")),
-                    ):
-                        by_lb[lb.arn].append(
-                            {
-                                "MetricName": name,
-                                "Dimensions": dims,
-                                "Timestamp": stamp,
-                                "Value": count,
-                                "Unit": "Count",
-                            }
-                        )
+                    if group is not None:
+                        by_lb[lb.arn] += self.host_datapoints(group, load_balancer_dimension(lb.arn), stamp)
         for lb_arn, data in by_lb.items():
             self._put(lb_arn, data)
 
+    def host_datapoints(self, group: Any, lb_dimension: str, stamp: dt.datetime) -> list[dict]:
+        """HealthyHostCount and UnHealthyHostCount of a group for one load balancer, at `stamp`. Call
+        under the layer's lock."""
+        clock = self.layer.clock()
+        states = [self.layer.health(group, reg, clock)[0] for reg in self.layer.state(group).targets.values()]
+        dims = [
+            {"Name": "TargetGroup", "Value": target_group_dimension(group.arn)},
+            {"Name": "LoadBalancer", "Value": lb_dimension},
+        ]
+        return [
+            {"MetricName": name, "Dimensions": dims, "Timestamp": stamp, "Value": count, "Unit": "Count"}
+            for name, count in (
+                ("HealthyHostCount", states.count("healthy")),
+                ("UnHealthyHostCount", states.count("unhealthy")),
+            )
+        ]
+
     @staticmethod
-    def _put(lb_arn: str, data: list[dict]) -> None:
+    def _put(lb_arn: str, data: list[dict], namespace: str = NAMESPACE) -> None:
         if not data:
             return
         from moto.cloudwatch.models import cloudwatch_backends
 
         _, _, _, region, account, _ = lb_arn.split(":", 5)
-        cloudwatch_backends[account][region].put_metric_data(NAMESPACE, data)
+        cloudwatch_backends[account][region].put_metric_data(namespace, data)
 
     def records_since(self, index: int) -> list[dict]:
         return [asdict(r) for r in self.records[index:]]
+
+
+async def _tcp_check(address: tuple[str, int], timeout: float) -> tuple[str, str] | None:
+    """A TCP health check: None when a connection is made within the timeout, else why not."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(*address), timeout)
+    except TimeoutError:
+        return ("Target.Timeout", "Request timed out")
+    except OSError:
+        return ("Target.FailedHealthChecks", "Health checks failed")
+    writer.close()
+    return None
 
 
 def metric_counts(lb_arn: str, record: Record, decision: _Decision) -> list[tuple[tuple, str, float]]:
@@ -694,13 +718,18 @@ def metric_counts(lb_arn: str, record: Record, decision: _Decision) -> list[tupl
 
 
 def admin_app(plane: DataPlane) -> web.Application:
-    """`GET /listeners` (ARN, load balancer, URL) and `GET /requests?since=N` (the record)."""
+    """`GET /listeners` (ARN, load balancer, URL: http:// for ALB, tcp:// for NLB) and
+    `GET /requests?since=N` (the record)."""
 
     async def listeners(_: web.Request) -> web.Response:
         return web.json_response(
             [
                 {"listenerArn": arn, "loadBalancerArn": lst.lb_arn, "url": f"http://127.0.0.1:{lst.port}"}
                 for arn, lst in list(plane.listeners.items())
+            ]
+            + [  # NLB listeners: connections, not requests
+                {"listenerArn": arn, "loadBalancerArn": lst.lb_arn, "url": f"tcp://127.0.0.1:{lst.port}"}
+                for arn, lst in list(plane.network.listeners.items())
             ]
         )
 

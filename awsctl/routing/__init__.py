@@ -1,34 +1,28 @@
-"""The traffic contract of a Canary: one interface, one file per provider (ALB listener rules first).
+"""The traffic contract of a Canary: one interface of 7 methods, one file per provider (ALB listener
+rules first).
 
 Every method is about one Canary's route. A side is a list of target groups with their relative
 shares (planning/weights.py's Backend) and weights are canary permille (0-1000); `serving` is, per
 group, the healthy targets among those its bindings want. A provider keeps its own record in the
-Canary's status through a `Ledger`, and never reports a weight it has not read back.
+Canary's status through the `Ledger` (which also carries the Canary's uid and ownership tags), and
+never reports a weight it has not read back.
 
-    check(spec)                  refuse, naming the field, what the provider cannot route
-    refusal(spec, err)           what a RouteGone means for the spec (e.g. its listener does not exist)
-    vpc_of(spec)                 where the load balancer is: new target groups go there
-    warm_up(spec, uid, ledger, weights, tags, shown) -> bool
-                                 until the live route forwards to every group, have them health-checked
-                                 anyway (ALB: a rule at weight 0 no request matches); True: just attached
-    hold(spec, ledger, primary, canary, permille, spec_changed) -> Held
-                                 read the live route back: follow a spec that names another route,
-                                 adopt our own write from before a restart, report drift
-    set_weight(spec, ledger, primary, canary, permille, serving, may_take, tags, write_ahead)
-                                 take the route if none is recorded (once may_take), refuse traffic into
-                                 the void, write, read back, verify -> WeightResult (None: no route yet)
-    back_to_primary(ledger, primary, canary, serving) -> WeightResult | None
-                                 every canary group to 0 on the recorded route, verified, without the
-                                 spec (a refused tick must not freeze traffic); None: no route
-    settled(ledger) -> changes   status changes once the step's weight is recorded
-    sync_ab(spec, ledger, tags, canary, want, client_secret) -> bool
-                                 create, repair or remove the header/cookie routes (True: changed),
-                                 behind the route's own authentication (client_secret: its OIDC one)
-    ab_active(status) -> bool    A/B routes exist
-    release(spec, uid, ledger, primary, canary, serving) -> str | None
-                                 deletion: weight back to the primary, the route given back as found
-                                 (or deleted); returns what is still awaited
-    show(status) -> Shown        what the recorded route does now, for `awsctl status`
+    check(spec)                                        refuse, naming the field, what it cannot route (no AWS call)
+    warm_up(spec, ledger, weights, shown) -> bool      groups health-checked at weight 0 until the route carries them
+    hold(spec, ledger, primary, canary, permille, spec_changed, max_age) -> Held
+                                                       read the route back: follow, adopt our own write, report drift
+    set_weight(spec, ledger, primary, canary, permille, serving, may_take, write_ahead) -> WeightResult | None
+                                                       write and verify; spec None: only back to 0 on the recorded route
+    sync_ab(spec, ledger, canary, want, client_secret) -> bool
+                                                       create, repair or remove the header/cookie routes
+    release(spec, ledger, primary, canary, serving, restorable) -> str | None
+                                                       deletion: back to the primary, the route given back; what is awaited
+    show(status) -> Shown                              what the recorded route does now, for `awsctl status`
+
+What is not a route's is not here: where new groups go is the load balancer's VPC (`Listeners.vpc_of`,
+ALB and NLB alike); a vanished route is refused by the field its `RouteGone` names
+(`controllers.errors.route_gone`); `pendingWeight` (the write-ahead) and `abRules` are status fields
+every provider shares (`ab_active`).
 
 `select()` picks the provider; adding one means a new file here, a branch in `select`, and the
 CRD field that names it.
@@ -41,11 +35,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from awsctl.aws.errors import RouteGone as RouteGone  # re-exported: part of the Router contract
+from awsctl.planning.naming import ROLE
 
 if TYPE_CHECKING:
     from awsctl.api.canary import CanarySpec, CanaryStatus
     from awsctl.aws.clients import Clients
-    from awsctl.controllers.errors import NotReady
     from awsctl.planning.weights import Backend
 
 Weights = Mapping[str, int]
@@ -82,8 +76,9 @@ class Shown:
 
 @dataclass
 class Ledger:
-    """A provider's access to one Canary's status: read it, record changes (one patch each, the
-    crash-safe write-aheads included), and tell people what happened (an event and a log line)."""
+    """A provider's access to one Canary: read its status, record changes (one patch each, the
+    crash-safe write-aheads included), tell people what happened (an event and a log line), and tag
+    what it makes for the Canary."""
 
     status: Callable[[], Mapping[str, Any]]
     record: Callable[[CanaryStatus], object]
@@ -92,21 +87,21 @@ class Ledger:
     # rule or group it names is written to only when AWS's own tags say it is this Canary's. Empty: not
     # checked (a provider's tests of one route alone).
     owner: Mapping[str, str] = field(default_factory=dict)
+    uid: str = ""  # the Canary's uid: what a provider makes can be found by it without the spec
+
+    def tags(self, role: str) -> dict[str, str]:
+        """The tags of what a provider makes for this Canary in `role` (rule, warmup, ab)."""
+        return {**self.owner, ROLE: role} if self.owner else {}
+
+
+def ab_active(status: Mapping[str, Any]) -> bool:
+    """The Canary has header or cookie routes (status.abRules, whichever provider made them)."""
+    return bool(status.get("abRules"))
 
 
 class Router(Protocol):
     def check(self, spec: CanarySpec) -> None: ...
-    def refusal(self, spec: CanarySpec, err: RouteGone) -> NotReady: ...
-    def vpc_of(self, spec: CanarySpec) -> str: ...
-    def warm_up(
-        self,
-        spec: CanarySpec,
-        uid: str,
-        ledger: Ledger,
-        weights: Weights,
-        tags: Mapping[str, str],
-        shown: Weights | None,
-    ) -> bool: ...
+    def warm_up(self, spec: CanarySpec, ledger: Ledger, weights: Weights, shown: Weights | None) -> bool: ...
     def hold(
         self,
         spec: CanarySpec,
@@ -119,40 +114,31 @@ class Router(Protocol):
     ) -> Held: ...
     def set_weight(
         self,
-        spec: CanarySpec,
+        spec: CanarySpec | None,
         ledger: Ledger,
         primary: Sequence[Backend],
         canary: Sequence[Backend],
         permille: int,
         serving: Weights,
-        may_take: Callable[[Weights], bool],
-        tags: Mapping[str, str],
-        write_ahead: bool,
+        may_take: Callable[[Weights], bool] | None = None,
+        write_ahead: bool = False,
     ) -> WeightResult | None: ...
-    def back_to_primary(
-        self, ledger: Ledger, primary: Sequence[str], canary: Sequence[str], serving: Weights
-    ) -> WeightResult | None: ...
-    def settled(self, ledger: Ledger) -> CanaryStatus: ...
     def sync_ab(
         self,
         spec: CanarySpec,
         ledger: Ledger,
-        tags: Mapping[str, str],
         canary: Sequence[Backend],
         want: bool,
         client_secret: Callable[[], str | None] = ...,
     ) -> bool: ...
-    def ab_active(self, status: Mapping[str, Any]) -> bool: ...
     def release(
         self,
         spec: CanarySpec | None,
-        uid: str,
         ledger: Ledger,
         primary: Sequence[Backend],
         canary: Sequence[Backend],
         serving: Callable[[list[str]], Weights],
         restorable: Callable[[list[str]], str | None] | None = None,
-        tags: Mapping[str, str] | None = None,
     ) -> str | None: ...
     def show(self, status: Mapping[str, Any]) -> Shown: ...
 

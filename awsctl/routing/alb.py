@@ -25,7 +25,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from awsctl import metrics
-from awsctl.api.canary import CanarySpec, CanaryStatus, RouteRecord, RuleSpec
+from awsctl.api.canary import CanarySpec, RouteRecord, RuleSpec
 from awsctl.aws.budget import Priority, urgency
 from awsctl.aws.listeners import (
     ListenerNotFound,
@@ -39,7 +39,7 @@ from awsctl.aws.listeners import (
 from awsctl.controllers.errors import NotReady
 from awsctl.planning import weights as w
 from awsctl.planning.naming import CLUSTER, OWNER, ROLE, group_of, lbc_tag, load_balancer_arn, rule_id
-from awsctl.routing import Held, Ledger, RouteGone, Shown, WeightResult
+from awsctl.routing import Held, Ledger, Shown, WeightResult
 from awsctl.routing import alb_wire as wire
 
 log = logging.getLogger("awsctl.canary")
@@ -202,19 +202,6 @@ class AlbRouter:
         wire.check_ab_limits(spec)
 
     @staticmethod
-    def refusal(spec: CanarySpec, err: RouteGone) -> NotReady:
-        if isinstance(err, ListenerNotFound):
-            field = "spec.loadBalancer.listenerARN"
-            return NotReady(
-                "ListenerNotFound", f"{field}: listener {spec.load_balancer.listener_arn} does not exist", field
-            )
-        field = "spec.loadBalancer.rule"
-        return NotReady("RouteGone", f"{field}: a rule awsctl uses vanished during the tick ({err}); retrying", field)
-
-    def vpc_of(self, spec: CanarySpec) -> str:
-        return self.listeners.vpc_of(spec.load_balancer.listener_arn)
-
-    @staticmethod
     def recorded_route(status: Mapping[str, Any]) -> Route | None:
         arn = (status.get("listenerRule") or {}).get("arn")
         return Route.parse(arn) if arn else None
@@ -235,19 +222,13 @@ class AlbRouter:
 
     # -- warm-up: every group in use (health-checked) before it carries traffic ----------------------
     def warm_up(
-        self,
-        spec: CanarySpec,
-        uid: str,
-        ledger: Ledger,
-        weights: Mapping[str, int],
-        tags: Mapping[str, str],
-        shown: Mapping[str, int] | None,
+        self, spec: CanarySpec, ledger: Ledger, weights: Mapping[str, int], shown: Mapping[str, int] | None
     ) -> bool:
         """Until the live route forwards to every group, a warm-up rule does (matching no
         request), so that AWS health-checks the targets; it goes once the route carries them all.
         Returns whether groups were just attached (their `unused` targets turn `initial` then, with
         no Kubernetes event)."""
-        status = ledger.status()
+        status, uid = ledger.status(), ledger.uid
         if shown is None or not set(weights) <= set(shown):
             left = status.get("warmupRule")
             if left and Route.parse(left).listener_arn != spec.load_balancer.listener_arn:
@@ -255,7 +236,9 @@ class AlbRouter:
                 if left in self._vouched(ledger, [left]):
                     self.detach(recorded=left, uid=uid)
                 ledger.record({"warmupRule": None})
-            arn, changed = self.attach(spec, uid, weights, tags)  # matching nothing: only the groups count
+            arn, changed = self.attach(
+                spec, uid, weights, ledger.tags(WARMUP_ROLE)
+            )  # matching nothing: only the groups count
             if not status.get("warmup") or status.get("warmupRule") != arn:
                 ledger.record({"warmup": True, "warmupRule": arn})  # deletion finds it without the spec
             return changed
@@ -550,10 +533,6 @@ class AlbRouter:
             )
         return Held(None, drift=drift, write=True)
 
-    def settled(self, ledger: Ledger) -> CanaryStatus:
-        """The write-ahead is spent once status records the weight it was for."""
-        return {"pendingWeight": None}
-
     def _retire(self, spec: CanarySpec, ledger: Ledger, canary: Sequence[w.Backend]) -> None:
         """The spec names another route: keep the old one recorded as retiring (it still carries the
         traffic), drop the A/B rules (their priorities follow the route), and let the tick take the
@@ -561,7 +540,7 @@ class AlbRouter:
         status = ledger.status()
         old = status["listenerRule"]
         if status.get("abRules"):
-            self.sync_ab(spec, ledger, {}, canary, False)
+            self.sync_ab(spec, ledger, canary, False)
         ledger.announce(
             "Normal",
             "RouteMoving",
@@ -606,25 +585,29 @@ class AlbRouter:
     # -- weights ----------------------------------------------------------------------------------
     def set_weight(
         self,
-        spec: CanarySpec,
+        spec: CanarySpec | None,
         ledger: Ledger,
         primary: Sequence[w.Backend],
         canary: Sequence[w.Backend],
         permille: int,
         serving: Mapping[str, int],
-        may_take: Callable[[Mapping[str, int]], bool],
-        tags: Mapping[str, str],
-        write_ahead: bool,
+        may_take: Callable[[Mapping[str, int]], bool] | None = None,
+        write_ahead: bool = False,
     ) -> WeightResult | None:
         """Takes the route first if none is recorded, once `may_take` says no group would get traffic
         into the void (None until then). `write_ahead`: record the weight as pending before writing
-        it, so a restart can tell our write from drift."""
+        it, so a restart can tell our write from drift. Without a spec (it no longer parses, or the
+        tick was refused), only back to 0 on the recorded route (`_back_to_primary`)."""
+        if spec is None:
+            return self._back_to_primary(ledger, [b.arn for b in primary], [b.arn for b in canary], serving)
         route = self.recorded_route(ledger.status())
         if route is None:
             weights = w.target_weights(primary, canary, permille)
-            if not may_take(weights):
+            if may_take is None or not may_take(weights):
                 return None
-            route = self.take_route(spec, tags, weights, lambda rule: ledger.record({"listenerRule": rule}))
+            route = self.take_route(
+                spec, ledger.tags("rule"), weights, lambda rule: ledger.record({"listenerRule": rule})
+            )
             self._vouch(ledger, route)
         elif self._doubted(spec, ledger, route, [b.arn for b in (*primary, *canary)]):
             return WeightResult(False, None, f"status names route {rule_id(route.arn)}, which is not this Canary's")
@@ -793,7 +776,7 @@ class AlbRouter:
         if recorded:
             ledger.record({"abRules": []})
 
-    def back_to_primary(
+    def _back_to_primary(
         self, ledger: Ledger, primary: Sequence[str], canary: Sequence[str], serving: Mapping[str, int]
     ) -> WeightResult | None:
         """Every canary group to 0 on the recorded route, verified, without the spec: for a Canary whose
@@ -852,14 +835,10 @@ class AlbRouter:
         return False, actual
 
     # -- A/B rules ---------------------------------------------------------------------------------
-    def ab_active(self, status: Mapping[str, Any]) -> bool:
-        return bool(status.get("abRules"))
-
     def sync_ab(
         self,
         spec: CanarySpec,
         ledger: Ledger,
-        tags: Mapping[str, str],
         canary: Sequence[w.Backend],
         want: bool,
         client_secret: Callable[[], str | None] = lambda: None,
@@ -867,7 +846,13 @@ class AlbRouter:
         """Creates, repairs or removes the A/B rules, and says so; returns whether anything changed.
         `client_secret`: the route's OIDC client secret, asked for only when a rule is written."""
         news = self._sync_ab(
-            spec, ledger.status(), tags, canary, want, lambda arns: ledger.record({"abRules": arns}), client_secret
+            spec,
+            ledger.status(),
+            ledger.tags("ab"),
+            canary,
+            want,
+            lambda arns: ledger.record({"abRules": arns}),
+            client_secret,
         )
         if news is None:
             return False
@@ -982,13 +967,11 @@ class AlbRouter:
     def release(
         self,
         spec: CanarySpec | None,
-        uid: str,
         ledger: Ledger,
         primary: Sequence[w.Backend],
         canary: Sequence[w.Backend],
         serving: Callable[[list[str]], Mapping[str, int]],
         restorable: Callable[[list[str]], str | None] | None = None,
-        tags: Mapping[str, str] | None = None,
     ) -> str | None:
         """Deletion: a retiring route is given back, the weight goes back to the primary (verified,
         when its groups can serve), then the route is restored (or deleted) and the warm-up rule goes.
@@ -996,7 +979,7 @@ class AlbRouter:
         `restorable` (given those groups, while the warm-up rule makes AWS health-check them) says
         they can serve. Returns what is still awaited (the caller retries), or None once nothing of
         awsctl's routes traffic."""
-        status = ledger.status()
+        status, uid = ledger.status(), ledger.uid
         route = self.recorded_route(status)
         self._give_back_retiring(ledger)
         with urgency(Priority.ROLLBACK):
@@ -1015,7 +998,7 @@ class AlbRouter:
                     return f"weight back to the primary not verified yet: {result.message}"
             restored = self.restored_weights(ledger.status())
             if restored and spec is not None and restorable is not None:
-                awaited = self._before_give_back(spec, uid, ledger, route, restored, restorable, tags or {})
+                awaited = self._before_give_back(spec, uid, ledger, route, restored, restorable)
                 if awaited:
                     return awaited
             self.restore(ledger.status())
@@ -1051,13 +1034,12 @@ class AlbRouter:
         route: Route,
         restored: Mapping[str, int],
         restorable: Callable[[list[str]], str | None],
-        tags: Mapping[str, str],
     ) -> str | None:
         """The user's groups in use again before the route is: a group no rule forwards to has its
         targets `unused`, never health-checked, so the warm-up rule (matching no request) forwards to
         them on the route's own listener, and `restorable` judges their health."""
         try:
-            arn, _ = self.attach(spec, uid, restored, tags, listener=route.listener_arn)
+            arn, _ = self.attach(spec, uid, restored, ledger.tags(WARMUP_ROLE), listener=route.listener_arn)
         except (ListenerNotFound, ClientError) as err:
             log.warning("the groups to give the route back to cannot be warmed up", extra={"error": str(err)})
             return None  # no worse than giving the route back at once, which is what happens next

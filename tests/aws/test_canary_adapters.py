@@ -275,8 +275,8 @@ def test_deleting_a_canary_whose_spec_no_longer_parses_removes_its_warm_up_rule(
     )
     traffic = Traffic(Listeners(Clients()), sleep=lambda _: None)
     status: dict = {}
-    ledger = Ledger(lambda: status, status.update, lambda *_: None)
-    traffic.warm_up(spec, "uid-9", ledger, {primary: 999}, TAGS, None)
+    ledger = Ledger(lambda: status, status.update, lambda *_: None, owner=TAGS, uid="uid-9")
+    traffic.warm_up(spec, ledger, {primary: 999}, None)
     assert status["warmup"] and status["warmupRule"]
     elbv2 = moto.client("elbv2")
     assert [r["RuleArn"] for r in elbv2.describe_rules(ListenerArn=listener)["Rules"] if not r["IsDefault"]] == [
@@ -284,7 +284,7 @@ def test_deleting_a_canary_whose_spec_no_longer_parses_removes_its_warm_up_rule(
     ]
     with pytest.raises(ClientError, match="ResourceInUse"):
         elbv2.delete_target_group(TargetGroupArn=primary)  # what the finalizer retried forever
-    assert traffic.release(None, "uid-9", ledger, [w.Backend(primary)], [], lambda arns: {}) is None
+    assert traffic.release(None, ledger, [w.Backend(primary)], [], lambda arns: {}) is None
     assert [r for r in elbv2.describe_rules(ListenerArn=listener)["Rules"] if not r["IsDefault"]] == []
     assert status["warmupRule"] is None
     elbv2.delete_target_group(TargetGroupArn=primary)  # in use by no rule now
@@ -479,7 +479,7 @@ def test_deletion_gives_a_route_back_to_the_users_groups_only_once_they_can_serv
         "listenerRule": {"arn": listener, "created": False, "previousActions": json.dumps(previous)},
         "abRules": [ab],
     }
-    ledger = Ledger(lambda: status, status.update, lambda *_: None)
+    ledger = Ledger(lambda: status, status.update, lambda *_: None, uid="uid-7")
     asked: list[list[str]] = []
     verdicts = iter(["waiting for your group", None])
 
@@ -488,7 +488,7 @@ def test_deletion_gives_a_route_back_to_the_users_groups_only_once_they_can_serv
         return next(verdicts)
 
     def release():
-        return traffic.release(spec, "uid-7", ledger, [w.Backend(primary)], [], lambda arns: {}, restorable, TAGS)
+        return traffic.release(spec, ledger, [w.Backend(primary)], [], lambda arns: {}, restorable)
 
     assert release() == "waiting for your group"
     assert asked == [[yours]]
@@ -585,9 +585,9 @@ def test_ab_rules_in_front_of_a_taken_over_rule_carry_every_condition_of_the_rou
 
     header = {"headers": {"x-canary": {"exact": "always"}}}
     status: dict = {}
-    ledger = Ledger(lambda: status, status.update, lambda *_: None)
+    ledger = Ledger(lambda: status, status.update, lambda *_: None, owner=TAGS)
     traffic.take_route(spec(header), TAGS, {}, lambda record: status.update({"listenerRule": record}))
-    assert traffic.sync_ab(spec(header), ledger, TAGS, [w.Backend(canary)], True)
+    assert traffic.sync_ab(spec(header), ledger, [w.Backend(canary)], True)
     (ab,) = status["abRules"]
     conds = moto.client("elbv2").describe_rules(RuleArns=[ab])["Rules"][0]["Conditions"]
     values = {c["Field"]: wire.field_values([c], c["Field"]) for c in conds}
@@ -597,18 +597,16 @@ def test_ab_rules_in_front_of_a_taken_over_rule_carry_every_condition_of_the_rou
         "http-request-method": ("GET",),
         "http-header": ("always",),
     }
-    assert traffic.sync_ab(spec(header), ledger, TAGS, [w.Backend(canary)], False)  # removed
+    assert traffic.sync_ab(spec(header), ledger, [w.Backend(canary)], False)  # removed
 
     # The match's own source IPs: only what lies within the route's (one source-ip condition per rule).
-    assert traffic.sync_ab(
-        spec({"sourceIPs": ["10.1.0.0/16", "192.168.0.0/16"]}), ledger, TAGS, [w.Backend(canary)], True
-    )
+    assert traffic.sync_ab(spec({"sourceIPs": ["10.1.0.0/16", "192.168.0.0/16"]}), ledger, [w.Backend(canary)], True)
     (ab,) = status["abRules"]
     conds = moto.client("elbv2").describe_rules(RuleArns=[ab])["Rules"][0]["Conditions"]
     assert [wire.field_values([c], "source-ip") for c in conds if c["Field"] == "source-ip"] == [("10.1.0.0/16",)]
-    traffic.sync_ab(spec(header), ledger, TAGS, [w.Backend(canary)], False)
+    traffic.sync_ab(spec(header), ledger, [w.Backend(canary)], False)
     with pytest.raises(NotReady) as err:  # outside the route altogether: no request could match
-        traffic.sync_ab(spec({"sourceIPs": ["192.168.0.0/16"]}), ledger, TAGS, [w.Backend(canary)], True)
+        traffic.sync_ab(spec({"sourceIPs": ["192.168.0.0/16"]}), ledger, [w.Backend(canary)], True)
     assert err.value.field == "spec.analysis.match" and "no request could match" in err.value.message
     assert not status.get("abRules")
 
@@ -653,14 +651,11 @@ def test_status_is_not_an_authority_deletion_writes_only_to_what_aws_tags_as_thi
             "warmupRule": their_rules[2],
             "targetGroups": {"primary": [mine_p], "canary": [mine_c]},
         }
-        ledger = Ledger(lambda: status, status.update, lambda *args: said.append(args), owner=TAGS)
+        ledger = Ledger(lambda: status, status.update, lambda *args: said.append(args), owner=TAGS, uid="uid-9")
         primary, canary = [w.Backend(mine_p)], [w.Backend(mine_c)]
-        assert traffic.back_to_primary(ledger, [mine_p], [mine_c], {mine_p: 1, mine_c: 1}) is None
+        assert traffic.set_weight(None, ledger, primary, canary, 0, {mine_p: 1, mine_c: 1}) is None
         status["listenerRule"], status["abRules"], status["warmupRule"] = forged, [their_rules[1]], their_rules[2]
-        assert (
-            traffic.release(None, "uid-9", ledger, primary, canary, lambda arns: {a: 1 for a in arns}, tags=TAGS)
-            is None
-        )
+        assert traffic.release(None, ledger, primary, canary, lambda arns: {a: 1 for a in arns}) is None
         assert {r["RuleArn"] for r in elbv2.describe_rules(ListenerArn=listener)["Rules"] if not r["IsDefault"]} == set(
             their_rules
         ), forged  # none deleted
@@ -678,8 +673,8 @@ def test_status_is_not_an_authority_deletion_writes_only_to_what_aws_tags_as_thi
     elbv2.delete_rule(RuleArn=gone)
     status = {"listenerRule": {"arn": own, "created": True}, "abRules": [gone]}
     said = []
-    ledger = Ledger(lambda: status, status.update, lambda *args: said.append(args), owner=TAGS)
-    assert traffic.release(None, "uid-9", ledger, [], [], lambda arns: {}, tags=TAGS) is None
+    ledger = Ledger(lambda: status, status.update, lambda *args: said.append(args), owner=TAGS, uid="uid-9")
+    assert traffic.release(None, ledger, [], [], lambda arns: {}) is None
     assert own not in {r["RuleArn"] for r in elbv2.describe_rules(ListenerArn=listener)["Rules"]}
     assert said == [] and status["abRules"] == [] and status["listenerRule"] is None
 
@@ -723,7 +718,7 @@ def test_status_is_not_an_authority_while_a_rollout_runs_either(moto):
         ledger = Ledger(lambda: status, status.update, lambda *args: said.append(args), owner=TAGS)
         held = traffic.hold(spec, ledger, primary, canary, 200, spec_changed=False)
         assert held.shown is None and not held.write
-        result = traffic.set_weight(spec, ledger, primary, canary, 200, serving, lambda _: True, TAGS, True)
+        result = traffic.set_weight(spec, ledger, primary, canary, 200, serving, lambda _: True, True)
         assert result is not None and not result.verified
         assert moto.forward_weights(their) == {theirs: 1}, forged  # never rewritten
         assert {reason for _, reason, _ in said} == {"StatusNotTrusted"}, said
@@ -731,7 +726,7 @@ def test_status_is_not_an_authority_while_a_rollout_runs_either(moto):
     # The Canary's own rule: vouched for by its tags, and stepped as before.
     status = {"listenerRule": {"arn": own, "created": True, "listener": listener, "priority": 10}}
     ledger = Ledger(lambda: status, status.update, lambda *args: None, owner=TAGS)
-    result = traffic.set_weight(spec, ledger, primary, canary, 200, serving, lambda _: True, TAGS, False)
+    result = traffic.set_weight(spec, ledger, primary, canary, 200, serving, lambda _: True, False)
     assert result is not None and result.verified and moto.forward_weights(own) == {mine_p: 800, mine_c: 200}
 
     # Stopped between the take-over's write-ahead and its write: the rule still forwards to your groups.
@@ -754,6 +749,6 @@ def test_status_is_not_an_authority_while_a_rollout_runs_either(moto):
     status["listenerRule"]["priority"] = 30
     said = []
     ledger = Ledger(lambda: status, status.update, lambda *args: said.append(args), owner=TAGS)
-    result = traffic.set_weight(shop, ledger, primary, canary, 0, serving, lambda _: True, TAGS, False)
+    result = traffic.set_weight(shop, ledger, primary, canary, 0, serving, lambda _: True, False)
     assert result is not None and result.verified and said == []
     assert set(moto.forward_weights(users)) == {mine_p, mine_c}

@@ -262,3 +262,86 @@ def test_a_target_group_joins_one_load_balancer_only(moto):
         elbv2.delete_rule(RuleArn=arn)
     assert rule
     elbv2.create_rule(ListenerArn=second, Priority=3, Conditions=path, Actions=forward)
+
+
+def test_a_network_load_balancer_is_not_an_alb(moto):
+    """What moto (5.2) stores for an NLB, and what the layer makes of it: `net/` ARNs, a weighted default
+    action with weights 0-999 read back as written, groups of a protocol the listener carries, no stickiness
+    on TLS, and rules that match only the source address type, on a dual-stack NLB."""
+    elbv2, ec2 = moto.client("elbv2"), moto.client("ec2")
+    vpc = moto.default_vpc()["VpcId"]
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]
+    nlb = elbv2.create_load_balancer(Name="realism-nlb", Subnets=subnets[:2], Type="network", Scheme="internal")
+    lb = nlb["LoadBalancers"][0]["LoadBalancerArn"]
+    assert ":loadbalancer/net/realism-nlb/" in lb
+
+    def group(name, protocol):
+        made = elbv2.create_target_group(Name=name, Protocol=protocol, Port=80, VpcId=vpc, TargetType="ip")
+        return made["TargetGroups"][0]["TargetGroupArn"]
+
+    primary, canary, web, both = (
+        group("nlb-p", "TCP"),
+        group("nlb-c", "TCP"),
+        group("nlb-http", "HTTP"),
+        group("nlb-both", "TCP_UDP"),
+    )
+
+    def forward(weights, sticky=False):
+        return [
+            {
+                "Type": "forward",
+                "ForwardConfig": {
+                    "TargetGroups": [{"TargetGroupArn": arn, "Weight": n} for arn, n in weights.items()],
+                    "TargetGroupStickinessConfig": {"Enabled": sticky, **({"DurationSeconds": 60} if sticky else {})},
+                },
+            }
+        ]
+
+    tcp = elbv2.create_listener(LoadBalancerArn=lb, Protocol="TCP", Port=80, DefaultActions=forward({primary: 999}))
+    listener = tcp["Listeners"][0]["ListenerArn"]
+    assert ":listener/net/realism-nlb/" in listener
+    elbv2.modify_listener(ListenerArn=listener, DefaultActions=forward({primary: 990, canary: 10, both: 0}))
+    assert moto.forward_weights(listener) == {primary: 990, canary: 10, both: 0}
+
+    def refused(call, **kwargs) -> str:
+        with pytest.raises(ClientError) as err:
+            call(**kwargs)
+        return err.value.response["Error"]["Code"]
+
+    assert refused(elbv2.modify_listener, ListenerArn=listener, DefaultActions=forward({primary: 1000})) == (
+        "ValidationError"
+    )
+    assert refused(elbv2.modify_listener, ListenerArn=listener, DefaultActions=forward({web: 1})) == (
+        "IncompatibleProtocols"
+    )
+    udp = elbv2.create_listener(LoadBalancerArn=lb, Protocol="UDP", Port=53, DefaultActions=forward({both: 1}))
+    assert refused(
+        elbv2.modify_listener, ListenerArn=udp["Listeners"][0]["ListenerArn"], DefaultActions=forward({primary: 1})
+    ) == ("IncompatibleProtocols")
+    assert refused(
+        elbv2.create_listener, LoadBalancerArn=lb, Protocol="TCP_UDP", Port=54, DefaultActions=forward({primary: 1})
+    ) == ("IncompatibleProtocols")
+    # TLS: TCP groups are carried; stickiness is not.
+    cert = moto.client("acm").request_certificate(DomainName="nlb.example.com")["CertificateArn"]
+    tls = elbv2.create_listener(
+        LoadBalancerArn=lb,
+        Protocol="TLS",
+        Port=443,
+        Certificates=[{"CertificateArn": cert}],
+        DefaultActions=forward({primary: 999}),
+    )["Listeners"][0]["ListenerArn"]
+    assert refused(elbv2.modify_listener, ListenerArn=tls, DefaultActions=forward({primary: 999}, sticky=True)) == (
+        "ValidationError"
+    )
+    elbv2.modify_listener(ListenerArn=listener, DefaultActions=forward({primary: 999}, sticky=True))  # TCP: kept
+    # Rules: the source address type only, and only on a dual-stack NLB.
+    path = [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/x"]}}]
+    source = [{"Field": "source-ip", "SourceIpConfig": {"Values": ["0.0.0.0/0"]}}]
+    assert refused(
+        elbv2.create_rule, ListenerArn=listener, Priority=1, Conditions=path, Actions=forward({canary: 1})
+    ) == ("ValidationError")
+    assert refused(
+        elbv2.create_rule, ListenerArn=listener, Priority=1, Conditions=source, Actions=forward({canary: 1})
+    ) == ("ValidationError")  # an IPv4-only NLB
+    # An ALB is as it was: `app/` ARNs, and its HTTP listener forwards to HTTP groups.
+    assert ":listener/app/" in moto.listener("realism-alb")

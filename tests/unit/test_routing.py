@@ -66,3 +66,39 @@ def test_a_changed_listener_priority_or_removed_rule_moves_the_route():
     # A record written before routes carried their identity still knows its listener from the ARN.
     assert not AlbRouter.moved(spec({"priority": 10}), {"listenerRule": {"arn": rule_arn, "created": True}})
     assert AlbRouter.moved(spec(None), {"listenerRule": {"arn": rule_arn, "created": True}})
+
+
+def test_the_router_contract_is_seven_methods_each_on_one_line_of_its_screen():
+    """A provider is one file: the Protocol names at most 7 methods (Argo Rollouts' count), and the module's
+    screen gives each of them its line."""
+    import awsctl.routing as routing
+
+    methods = [m for m in vars(routing.Router) if not m.startswith("_") and callable(getattr(routing.Router, m))]
+    assert len(methods) <= 7, methods
+    screen = routing.__doc__ or ""
+    assert all(f"    {m}(" in screen for m in methods), methods
+    assert all(hasattr(AlbRouter, m) for m in methods)
+
+
+def test_a_vanished_route_is_refused_by_the_field_it_came_from():
+    from awsctl.aws.errors import RouteGone
+    from awsctl.aws.listeners import ListenerNotFound, RuleNotFound
+    from awsctl.controllers.errors import route_gone
+
+    gone = route_gone(ListenerNotFound(LISTENER))
+    assert (gone.reason, gone.field) == ("ListenerNotFound", "spec.loadBalancer.listenerARN")
+    assert gone.message == f"spec.loadBalancer.listenerARN: listener {LISTENER} does not exist"
+    rule = route_gone(RuleNotFound("arn:rule"))
+    assert (rule.reason, rule.field) == ("RouteGone", "spec.loadBalancer.rule") and "arn:rule" in rule.message
+    assert route_gone(RouteGone("x")).field == "spec.loadBalancer"
+
+
+def test_what_a_provider_makes_is_tagged_with_the_canarys_owner_and_its_role():
+    from awsctl.planning import naming
+    from awsctl.routing import Ledger, ab_active
+
+    owner = naming.owner_tags("prod", "Canary", "shop", "web", "owner")
+    ledger = Ledger(lambda: {}, lambda _: None, lambda *_: None, owner=owner, uid="u-1")
+    assert ledger.tags("rule") == naming.owner_tags("prod", "Canary", "shop", "web", "rule")
+    assert Ledger(lambda: {}, lambda _: None, lambda *_: None).tags("rule") == {}  # a route tested alone
+    assert ab_active({"abRules": ["arn:ab"]}) and not ab_active({"abRules": []}) and not ab_active({})
