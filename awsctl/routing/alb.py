@@ -236,9 +236,8 @@ class AlbRouter:
                 if left in self._vouched(ledger, [left]):
                     self.detach(recorded=left, uid=uid)
                 ledger.record({"warmupRule": None})
-            arn, changed = self.attach(
-                spec, uid, weights, ledger.tags(WARMUP_ROLE)
-            )  # matching nothing: only the groups count
+            # matching no request: only the groups count
+            arn, changed = self.attach(spec, uid, weights, ledger.tags(WARMUP_ROLE))
             if not status.get("warmup") or status.get("warmupRule") != arn:
                 ledger.record({"warmup": True, "warmupRule": arn})  # deletion finds it without the spec
             return changed
