@@ -135,7 +135,7 @@ def _parser() -> argparse.ArgumentParser:
         ("up", "start etcd, apiserver, controllers, kwok and moto"),
         ("down", "stop everything `up` started"),
         ("env", "print the shell exports again"),
-        ("listeners", "list the URL that serves each ALB listener's traffic"),
+        ("listeners", "list where each listener's traffic goes (http:// for ALB, tcp:// for NLB)"),
         ("load", "send requests at a fixed rate to a listener URL and summarise the answers"),
     ):
         cmd = dev_sub.add_parser(name, help=text)
