@@ -96,6 +96,16 @@ def peak_rss_mib(pid: int) -> float:
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
 
 
+def all_healthy(elbv2, *groups: str) -> bool:
+    """Every target of these groups shows `healthy` (an `initial` one gets no traffic yet)."""
+    states = [
+        d["TargetHealth"]["State"]
+        for group in groups
+        for d in elbv2.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
+    ]
+    return set(states) == {"healthy"}
+
+
 def verdict(missed: list[str]) -> int:
     """The benchmark's exit code: non-zero, with one line that says which targets were missed."""
     if missed:

@@ -28,7 +28,7 @@ from awsctl.dev.dataplane import DataPlane
 from awsctl.dev.load import Load
 from awsctl.dev.pods import LocalPods, pod
 from awsctl.dev.waiting import wait_until
-from benchmarks.common import live_ground, verdict, web_deployment
+from benchmarks.common import all_healthy, live_ground, verdict, web_deployment
 from tests.harness import moto_server
 
 STEPS = (5, 50, 250, 500)  # permille, as ALB weights
@@ -96,15 +96,12 @@ def main() -> int:
 
             forward(0)  # both groups in use, so that AWS health-checks their targets
 
-            def healthy() -> bool:
-                states = [
-                    d["TargetHealth"]["State"]
-                    for group in (stable, canary)
-                    for d in elbv2.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
-                ]
-                return set(states) == {"healthy"}
-
-            wait_until(healthy, "every target healthy (initial ones get no request)", timeout=90, interval=0.5)
+            wait_until(
+                lambda: all_healthy(elbv2, stable, canary),
+                "every target healthy (initial ones get no request)",
+                timeout=90,
+                interval=0.5,
+            )
 
             print("Data plane: the share the requests measured at each weight AWS showed")
             print(f"  {'weight':>7}  {'measured':>9}  {'off by (pp)':>11}  {'bound (pp)':>10}  requests")

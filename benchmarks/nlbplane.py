@@ -20,7 +20,7 @@ import time
 from awsctl.dev.dataplane import DataPlane
 from awsctl.dev.pods import LocalPods, pod
 from awsctl.dev.waiting import wait_until
-from benchmarks.common import verdict
+from benchmarks.common import all_healthy, verdict
 from benchmarks.dataplane import bound_pp
 from tests.harness import moto_server
 
@@ -68,9 +68,12 @@ def main() -> int:
                     pods.observe("ADDED", pod(f"{version}-{index}", ip, image=f"web:{version}"))
                 elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": ip, "Port": 8080} for ip in ips[group]])
 
-            def forward(weight: int) -> list[dict]:
+            def forward(weight: int, stable_weight: int | None = None) -> list[dict]:
                 pairs = [
-                    {"TargetGroupArn": stable, "Weight": min(999, 1000 - weight)},
+                    {
+                        "TargetGroupArn": stable,
+                        "Weight": min(999, 1000 - weight) if stable_weight is None else stable_weight,
+                    },
                     {"TargetGroupArn": canary, "Weight": weight},
                 ]
                 return [{"Type": "forward", "ForwardConfig": {"TargetGroups": pairs}}]
@@ -82,15 +85,12 @@ def main() -> int:
                 DefaultActions=forward(0),  # both groups in use, so that AWS health-checks their targets
             )["Listeners"][0]["ListenerArn"]
 
-            def healthy() -> bool:
-                states = [
-                    d["TargetHealth"]["State"]
-                    for group in (stable, canary)
-                    for d in elbv2.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
-                ]
-                return set(states) == {"healthy"}
-
-            wait_until(healthy, "every target healthy by TCP checks", timeout=90, interval=0.5)
+            wait_until(
+                lambda: all_healthy(elbv2, stable, canary),
+                "every target healthy by TCP checks",
+                timeout=90,
+                interval=0.5,
+            )
             host, port = wait_until(lambda: plane.network.addresses().get(listener), "the listener's port", timeout=10)
             settle = plane.propagation.rule_seconds[1]  # until the slowest node routes by a change
 
@@ -116,20 +116,7 @@ def main() -> int:
             time.sleep(settle)
             held = [http.client.HTTPConnection(host, port, timeout=10) for _ in range(HELD)]
             first = [request(conn) for conn in held]
-            elbv2.modify_listener(
-                ListenerArn=listener,
-                DefaultActions=[
-                    {
-                        "Type": "forward",
-                        "ForwardConfig": {
-                            "TargetGroups": [
-                                {"TargetGroupArn": canary, "Weight": 999},
-                                {"TargetGroupArn": stable, "Weight": 0},
-                            ]
-                        },
-                    }
-                ],
-            )
+            elbv2.modify_listener(ListenerArn=listener, DefaultActions=forward(999, stable_weight=0))
             time.sleep(settle)
             moved = sum(request(conn) != was for conn, was in zip(held, first, strict=True) for _ in range(10))
             for conn in held:
