@@ -94,6 +94,7 @@ bench: venv cluster-tools
 	$(PY) -m benchmarks.gates || status=1; \
 	$(PY) -m benchmarks.dataplane || status=1; \
 	$(PY) -m benchmarks.nlbplane || status=1; \
+	$(PY) -m benchmarks.routes || status=1; \
 	$(PY) -m benchmarks.propagation || status=1; \
 	exit $$status
 

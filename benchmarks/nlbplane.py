@@ -4,9 +4,11 @@ moto (behind the realism layer) with its data plane, and pods served on 127.0.0.
 Balancer's TCP listener forwards to two TCP groups (TCP health checks). Measured under the test
 ground's default propagation, each weight left the slowest node's rule delay to reach every node:
 
-1. The share of new connections at each weight AWS shows (0.5%, 5%, 25%, 50%): 2000 connections,
-   one request each, in percentage points from the weight, beside the sampling error's bound (4.5
-   standard deviations).
+1. The share of new connections at each step of an NLB canary (0.5%, 5%, 25%, 50%): the weight written
+   and verified by awsctl's NLB provider (routing/nlb.py, what a rollout step calls), then 2000
+   connections, one request each, in percentage points from the weight AWS showed, beside the sampling
+   error's bound (4.5 standard deviations); and the AWS calls that step took (floor: 4, the
+   ModifyListener and the reads that verify it).
 2. Connections opened before a weight change: 20 kept open across the change from 0% to 100% canary,
    10 requests each after it. Floor: every request on the target its connection was opened to.
 """
@@ -14,12 +16,19 @@ ground's default propagation, each weight left the slowest node's rule delay to 
 from __future__ import annotations
 
 import http.client
+import os
 import sys
 import time
 
+from awsctl.api.canary import CanarySpec
+from awsctl.aws.clients import CallCounter, Clients
+from awsctl.aws.listeners import Listeners
 from awsctl.dev.dataplane import DataPlane
 from awsctl.dev.pods import LocalPods, pod
 from awsctl.dev.waiting import wait_until
+from awsctl.planning.weights import Backend
+from awsctl.routing import Ledger
+from awsctl.routing.nlb import NlbRouter
 from benchmarks.common import all_healthy, verdict
 from benchmarks.dataplane import bound_pp
 from tests.harness import moto_server
@@ -27,6 +36,7 @@ from tests.harness import moto_server
 STEPS = (5, 50, 250, 500)  # permille
 CONNECTIONS = 2000
 HELD = 20
+STEP_CALLS = 4  # one ModifyListener, and the DescribeListeners that verify it (a few while nodes catch up)
 
 
 def request(conn: http.client.HTTPConnection) -> str:
@@ -48,20 +58,7 @@ def main() -> int:
                 s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
             ]
             lb = elbv2.create_load_balancer(Name="bench-nlb", Subnets=subnets[:2], Type="network", Scheme="internal")
-            groups = {}
-            for version in ("v1", "v2"):
-                groups[version] = elbv2.create_target_group(
-                    Name=f"bench-nlb-{version}",
-                    Protocol="TCP",
-                    Port=8080,
-                    VpcId=vpc,
-                    TargetType="ip",
-                    HealthCheckProtocol="TCP",
-                    HealthCheckIntervalSeconds=5,
-                    HealthCheckTimeoutSeconds=2,
-                    HealthyThresholdCount=2,
-                )["TargetGroups"][0]["TargetGroupArn"]
-            stable, canary = groups["v1"], groups["v2"]
+            stable, canary = moto.tcp_group("bench-nlb-v1"), moto.tcp_group("bench-nlb-v2")
             ips = {stable: ["172.31.0.10", "172.31.0.11"], canary: ["172.31.16.10", "172.31.16.11"]}
             for group, version in ((stable, "v1"), (canary, "v2")):
                 for index, ip in enumerate(ips[group]):
@@ -94,11 +91,29 @@ def main() -> int:
             host, port = wait_until(lambda: plane.network.addresses().get(listener), "the listener's port", timeout=10)
             settle = plane.propagation.rule_seconds[1]  # until the slowest node routes by a change
 
-            print(f"NLB data plane: the share of new connections at each weight AWS showed ({CONNECTIONS} each)")
-            print(f"  {'weight':>7}  {'measured':>9}  {'off by (pp)':>11}  {'bound (pp)':>10}  connections")
+            os.environ.update(moto.env())
+            counter = CallCounter()
+            router = NlbRouter(Listeners(Clients(counter)))
+            spec = CanarySpec.parse(
+                {"targetRef": {"name": "web"}, "service": {"port": 80}, "loadBalancer": {"listenerARN": listener}}
+            )
+            status: dict = {}
+            ledger = Ledger(lambda: status, status.update, lambda *_: None, uid="bench")
+            sides = [Backend(stable)], [Backend(canary)]
+            router.set_weight(spec, ledger, *sides, 0, {stable: 2, canary: 2}, may_take=lambda _: True)
+
+            print(f"NLB canary steps: the share of new connections at each step ({CONNECTIONS} each)")
+            print(
+                f"  {'weight':>7}  {'measured':>9}  {'off by (pp)':>11}  {'bound (pp)':>10}  connections  "
+                f"AWS calls (floor {STEP_CALLS})"
+            )
             for weight in STEPS:
-                elbv2.modify_listener(ListenerArn=listener, DefaultActions=forward(weight))
-                shown = moto.forward_weights(listener)[canary] / 10
+                before = sum(counter.snapshot().values())
+                result = router.set_weight(spec, ledger, *sides, weight, {stable: 2, canary: 2})
+                calls = sum(counter.snapshot().values()) - before
+                if result is None or not result.verified:
+                    missed.append(f"step to {weight / 10}% not verified")
+                shown = moto.forward_weights(listener)[canary] / sum(moto.forward_weights(listener).values()) * 100
                 time.sleep(settle)
                 seen = []
                 for _ in range(CONNECTIONS):
@@ -107,9 +122,14 @@ def main() -> int:
                     conn.close()
                 share = 100 * seen.count("v2") / len(seen)
                 bound = bound_pp(shown, len(seen))
-                print(f"  {shown:6.1f}%  {share:8.2f}%  {share - shown:+11.2f}  {bound:10.2f}  {len(seen)}")
+                print(
+                    f"  {shown:6.1f}%  {share:8.2f}%  {share - shown:+11.2f}  {bound:10.2f}  {len(seen):>11}  "
+                    f"{calls:>9}"
+                )
                 if abs(share - shown) > bound or set(seen) - {"v1", "v2"}:
                     missed.append(f"share at {shown}%")
+                if calls > STEP_CALLS:
+                    missed.append(f"{calls} AWS calls for the step to {shown}%")
 
             print(f"NLB data plane: {HELD} connections held open across a change from 0% to 100% canary")
             elbv2.modify_listener(ListenerArn=listener, DefaultActions=forward(0))

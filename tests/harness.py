@@ -22,7 +22,7 @@ from kubernetes import client
 from moto.elbv2 import models as elbv2_models
 from moto.server import ThreadedMotoServer
 
-from awsctl.demo.alb import create_alb, record_requests
+from awsctl.demo.alb import create_alb, create_nlb, record_requests
 from awsctl.dev import realism as realism_layer
 from awsctl.dev.cluster import free_port
 from awsctl.routing.alb_wire import weights_of
@@ -121,6 +121,25 @@ class MotoServer:
 
     def listener(self, name: str = "test-alb") -> str:
         return create_alb(self.client("elbv2"), self.client("ec2"), name)[1]
+
+    def tcp_group(self, name: str, port: int = 8080) -> str:
+        """An NLB's TCP group with the short TCP health check the tests use (5 s x 2)."""
+        return self.client("elbv2").create_target_group(
+            Name=name,
+            Protocol="TCP",
+            Port=port,
+            VpcId=self.default_vpc()["VpcId"],
+            TargetType="ip",
+            HealthCheckProtocol="TCP",
+            HealthCheckIntervalSeconds=5,
+            HealthCheckTimeoutSeconds=2,
+            HealthyThresholdCount=2,
+        )["TargetGroups"][0]["TargetGroupArn"]
+
+    def nlb_listener(self, name: str = "test-nlb") -> tuple[str, str]:
+        """(an NLB's TCP listener, the group of yours it forwards to, with no target)."""
+        group = self.tcp_group(f"{name}-yours"[:32])
+        return create_nlb(self.client("elbv2"), self.client("ec2"), name, group)[1], group
 
     def forward_weights(self, route_arn: str) -> dict[str, int]:
         """The weights AWS shows on a rule or a listener's default action."""

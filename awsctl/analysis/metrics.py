@@ -11,6 +11,13 @@ Built-in metrics read a side's target groups in the AWS/ApplicationELB namespace
   5XX and TargetConnectionErrorCount alone would promote a canary that hangs (504) or resets mid-answer
   (502) at 100%;
 - request-duration: TargetResponseTime p99 in milliseconds, the worst group.
+
+On an NLB (AWS/NetworkELB), which sees connections and not requests:
+- connection-success-rate: 100 * (NewFlowCount - TCP_Target_Reset_Count) / NewFlowCount, summed over
+  the side's groups (TargetGroup + LoadBalancer dimensions): the share of new connections that a target
+  did not reset. A target that refuses or resets a connection sends the RST that TCP_Target_Reset_Count
+  counts (AWS's NLB CloudWatch metrics page); an answer at layer 7 (an HTTP 500) is invisible to an NLB,
+  so check those with your own query or a webhook.
 A custom metric is a list of raw MetricDataQueries; `{{ target_group }}` and `{{ load_balancer }}`
 in it are replaced by the dimension values, and the query ids (prefixed so results map back)
 are rewritten inside metric-math expressions too. When it names the target group it runs once per
@@ -38,9 +45,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from awsctl.api.canary import PUBLICATION_PERIODS, MetricCheck, MetricStatus, Relative, RelativeStatus
+from awsctl.api.canary import (
+    PUBLICATION_PERIODS,
+    SUCCESS_RATES,
+    MetricCheck,
+    MetricStatus,
+    Relative,
+    RelativeStatus,
+)
 
 NAMESPACE = "AWS/ApplicationELB"
+NLB_NAMESPACE = "AWS/NetworkELB"
 ALB_MIN_PERIOD = 60  # ALB publishes its metrics at 60-second resolution
 LOOKBACK_PERIODS = 10  # Flagger looks back ten metric intervals
 # The answers a side's own targets sent that count as served (TargetGroup + LoadBalancer dimensions). The
@@ -118,13 +133,15 @@ def lookback(check: MetricCheck) -> float:
     return LOOKBACK_PERIODS * max(period(check.interval_seconds), *periods)
 
 
-def _stat(qid: str, metric: str, stat: str, group: str, lb: str, seconds: int, data: bool = True) -> dict:
+def _stat(
+    qid: str, metric: str, stat: str, group: str, lb: str, seconds: int, data: bool = True, namespace: str = NAMESPACE
+) -> dict:
     dims = [{"Name": "TargetGroup", "Value": group}, {"Name": "LoadBalancer", "Value": lb}]
     return {
         "Id": qid,
         "ReturnData": data,
         "MetricStat": {
-            "Metric": {"Namespace": NAMESPACE, "MetricName": metric, "Dimensions": dims},
+            "Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": dims},
             "Period": seconds,
             "Stat": stat,
         },
@@ -164,6 +181,12 @@ def queries(check: MetricCheck, index: int, groups: Sequence[str], listener_arn:
     elif check.name == "request-duration" and check.built_in:
         for g, dim in enumerate(dims):
             out.append(_stat(f"{tag}g{g}_p99", "TargetResponseTime", "p99", dim, lb, seconds))
+    elif check.name == "connection-success-rate" and check.built_in:
+        for g, dim in enumerate(dims):
+            out.append(_stat(f"{tag}g{g}_req", "NewFlowCount", "Sum", dim, lb, seconds, namespace=NLB_NAMESPACE))
+            out.append(
+                _stat(f"{tag}g{g}_rst", "TCP_Target_Reset_Count", "Sum", dim, lb, seconds, namespace=NLB_NAMESPACE)
+            )
     else:
         ids = [str(q["Id"]) for q in check.query]
         targets = dims if _per_group(check) else dims[:1]
@@ -254,6 +277,15 @@ def value_of(
         if requests <= 0:
             return None, "no requests reached it in the latest period"
         return 100.0 * min(answered, requests) / requests, ""
+    if check.name == "connection-success-rate" and check.built_in:
+        latest = max((p[0] for g in range(len(groups)) if (p := _latest(results, f"{tag}g{g}_req"))), default=None)
+        if latest is None:
+            return None, "no new connections reached it in the look-back window"
+        flows = sum(v for g in range(len(groups)) for t, v in results.get(f"{tag}g{g}_req") or () if t == latest)
+        resets = sum(v for g in range(len(groups)) for t, v in results.get(f"{tag}g{g}_rst") or () if t == latest)
+        if flows <= 0:
+            return None, "no new connections reached it in the latest period"
+        return 100.0 * max(0.0, flows - resets) / flows, ""
     if check.name == "request-duration" and check.built_in:
         worst = [p[1] for g in range(len(groups)) if (p := _latest(results, f"{tag}g{g}_p99"))]
         return (max(worst) * 1000.0, "") if worst else (None, "no response times in the look-back window")
@@ -270,7 +302,7 @@ def fewest_requests(check: MetricCheck) -> int | None:
     failed request takes the rate below `min`, so one unlucky request fails the step and a healthy canary
     can pass or fail by chance. None when the check has no such floor (no `min`, or a `min` of 100, where
     any failure fails by design)."""
-    if check.name != "request-success-rate" or not check.built_in or check.min is None or check.min >= 100:
+    if check.name not in SUCCESS_RATES or not check.built_in or check.min is None or check.min >= 100:
         return None
     return math.ceil(100.0 / (100.0 - check.min) - 1e-9)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field
@@ -23,6 +23,7 @@ from typing_extensions import TypedDict  # pydantic reads typing's TypedDict onl
 from awsctl.api.alert_provider import Severity
 from awsctl.api.phases import Phase
 from awsctl.api.schema import Conditions, Int64, IntOrString, Model, SpecError, cel, crd, object_schema, parse
+from awsctl.planning.naming import load_balancer_arn
 
 KIND = "Canary"
 PLURAL = "canaries"
@@ -168,6 +169,11 @@ class RuleFields(Model):
 
 
 class HealthCheckFields(Model):
+    protocol: Literal["HTTP", "HTTPS", "TCP"] | None = Field(
+        None,
+        description="Defaults to the group's protocol on an ALB, TCP on an NLB (as AWS does); path and "
+        "matcher need HTTP or HTTPS.",
+    )
     path: str | None = Field(None, pattern="^/")
     port: str | None = None
     interval_seconds: int | None = Field(None, ge=5, le=300)
@@ -182,7 +188,11 @@ class HealthCheckFields(Model):
 
 
 class TargetGroupFields(Model):
-    protocol: Literal["HTTP", "HTTPS"] = "HTTP"
+    protocol: Literal["HTTP", "HTTPS", "TCP", "TLS", "UDP", "TCP_UDP"] | None = Field(
+        None,
+        description="Defaults to HTTP on an ALB and TCP on an NLB. An NLB's TCP listener forwards to TCP or "
+        "TCP_UDP groups, TLS to TCP or TLS, UDP to UDP or TCP_UDP.",
+    )
     port: int = Field(80, ge=1, le=65535)
     vpc_id: str | None = Field(None, alias="vpcID", pattern="^vpc-[0-9a-f]+$")
     deregistration_delay_seconds: int = Field(30, ge=0, le=3600)
@@ -206,11 +216,33 @@ class SecretKeyRefFields(Model):
     key: str = Field("clientSecret", min_length=1, description="The key in the Secret's data.")
 
 
+LISTENER_ARN = "^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/(app|net)/.+"
+MAX_ROUTES = 4  # further routes per Canary: every step is one verified write per route
+
+
+class RouteFields(Model):
+    listener_arn: str = Field(alias="listenerARN", pattern=LISTENER_ARN)
+    rule: RuleFields | None = Field(None, description="Without it awsctl drives the listener's default action.")
+
+
 class LoadBalancerFields(Model):
     listener_arn: str = Field(
-        alias="listenerARN", pattern="^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/app/.+"
+        alias="listenerARN",
+        pattern=LISTENER_ARN,
+        description="An ALB listener (listener/app/...), or an NLB's (listener/net/...), whose default action "
+        "carries the weights: NLB rules route only by source address family, so the listener is an NLB "
+        "canary's unit.",
     )
-    rule: RuleFields | None = Field(None, description="Without it awsctl drives the listener's default action.")
+    rule: RuleFields | None = Field(
+        None, description="Without it awsctl drives the listener's default action (always so on an NLB)."
+    )
+    routes: list[RouteFields] = Field(
+        default_factory=list,
+        max_length=MAX_ROUTES,
+        description="Further routes to the same groups, on listeners of the same load balancer (a target group "
+        "serves one load balancer): every step is written and verified on each, and counts only when all show "
+        "it; a rollback or a refusal takes them all back together.",
+    )
     target_type: Literal["ip", "instance"] = Field("ip", description="A headless Service forces ip.")
     target_group: TargetGroupFields = Field(default_factory=TargetGroupFields)
     stickiness: StickinessFields = Field(default_factory=StickinessFields)
@@ -262,7 +294,11 @@ class ThresholdRangeFields(Model):
 
 
 class MetricFields(Model):
-    name: str = Field(min_length=1, description="request-success-rate, request-duration, or any name with a query.")
+    name: str = Field(
+        min_length=1,
+        description="request-success-rate or request-duration (ALB), connection-success-rate (NLB), or any "
+        "name with a query.",
+    )
     interval: Duration = Field("1m", description="The metric's period (at least 1m for ALB metrics).")
     lookback: Duration | None = Field(
         None,
@@ -402,6 +438,8 @@ class CanarySpecFields(Model):
 
 # -- the domain: what the rollout works with -------------------------------------------------------
 BUILT_IN = ("request-success-rate", "request-duration")  # ALB metrics awsctl queries by itself
+NLB_BUILT_IN = ("connection-success-rate",)  # NLB metrics (AWS/NetworkELB) awsctl queries by itself
+SUCCESS_RATES = ("request-success-rate", "connection-success-rate")
 
 
 @dataclass(frozen=True)
@@ -424,11 +462,11 @@ class MetricCheck:
 
     @property
     def built_in(self) -> bool:
-        return self.name in BUILT_IN and not self.query
+        return self.name in (*BUILT_IN, *NLB_BUILT_IN) and not self.query
 
     @property
     def higher_is_better(self) -> bool:
-        return self.name == "request-success-rate" if self.built_in else (self.min is not None and self.max is None)
+        return self.name in SUCCESS_RATES if self.built_in else (self.min is not None and self.max is None)
 
 
 @dataclass(frozen=True)
@@ -511,6 +549,12 @@ class RuleSpec:
 
 
 @dataclass(frozen=True)
+class RouteSpec:
+    listener_arn: str
+    rule: RuleSpec | None
+
+
+@dataclass(frozen=True)
 class LoadBalancerSpec:
     listener_arn: str
     rule: RuleSpec | None
@@ -521,6 +565,17 @@ class LoadBalancerSpec:
     readiness_gate: bool
     oidc_client_secret: tuple[str, str] | None = None  # (Secret name, key)
     propagation_seconds: int = PROPAGATION_SECONDS
+    routes: tuple[RouteSpec, ...] = ()  # further routes (spec.loadBalancer.routes), same load balancer
+
+    def on_route(self, index: int) -> LoadBalancerSpec:
+        """This load balancer spec as route `index` of spec.loadBalancer.routes sees it (one route, no more)."""
+        route = self.routes[index]
+        return replace(self, listener_arn=route.listener_arn, rule=route.rule, routes=())
+
+    @property
+    def network(self) -> bool:
+        """The listener is an NLB's: weights on its default action, per new connection."""
+        return is_network(self.listener_arn)
 
     @property
     def release_seconds(self) -> float:
@@ -604,6 +659,7 @@ class CanarySpec:
         load_balancer = _load_balancer(fields.load_balancer)
         analysis = _analysis(fields.analysis)
         _check_ab(analysis, load_balancer)
+        _check_built_ins(analysis, load_balancer)
         name = fields.target_ref.name
         return cls(
             target_name=name,
@@ -660,15 +716,41 @@ def _service(fields: ServiceFields, default_name: str) -> ServiceSpec:
     )
 
 
+def is_network(listener_arn: str) -> bool:
+    """arn:...:listener/net/... (an NLB's) rather than listener/app/... (an ALB's)."""
+    return ":listener/net/" in listener_arn
+
+
+ALB_PROTOCOLS = ("HTTP", "HTTPS")
+NLB_PROTOCOLS = ("TCP", "TLS", "UDP", "TCP_UDP")
+
+
 def _load_balancer(fields: LoadBalancerFields) -> LoadBalancerSpec:
     rule = fields.rule
     tg = fields.target_group
+    network = is_network(fields.listener_arn)
+    where = "spec.loadBalancer"
+    kind, allowed = ("an NLB", NLB_PROTOCOLS) if network else ("an ALB", ALB_PROTOCOLS)
+    protocol = tg.protocol or allowed[0]
+    if protocol not in allowed:
+        raise SpecError(
+            f"{where}.targetGroup.protocol", f"{protocol} on {kind}'s listener: use one of {', '.join(allowed)}"
+        )
+    routes = _routes(fields)
+    check = tg.health_check.protocol or ("TCP" if network else protocol)
+    if check == "TCP" and (tg.health_check.path or tg.health_check.matcher):
+        raise SpecError(
+            f"{where}.targetGroup.healthCheck.protocol",
+            "a TCP health check has no path or matcher: set protocol HTTP or HTTPS, or drop them",
+        )
+    if check == "TCP" and not network:
+        raise SpecError(f"{where}.targetGroup.healthCheck.protocol", "ALB health checks are HTTP or HTTPS")
     return LoadBalancerSpec(
         listener_arn=fields.listener_arn,
-        rule=RuleSpec(rule.priority, tuple(rule.hosts), tuple(rule.paths), rule.arn) if rule else None,
+        rule=_rule(rule) if rule else None,
         target_type=fields.target_type,
         target_group=TargetGroupSpec(
-            protocol=tg.protocol,
+            protocol=protocol,
             port=tg.port,
             vpc_id=tg.vpc_id,
             deregistration_delay=tg.deregistration_delay_seconds,
@@ -681,7 +763,45 @@ def _load_balancer(fields: LoadBalancerFields) -> LoadBalancerSpec:
         oidc_client_secret=(fields.oidc_client_secret_ref.name, fields.oidc_client_secret_ref.key)
         if fields.oidc_client_secret_ref
         else None,
+        routes=routes,
     )
+
+
+def _routes(fields: LoadBalancerFields) -> tuple[RouteSpec, ...]:
+    """The further routes, each checked as the first one is: on an NLB no rule; every route on the first
+    one's load balancer (a target group serves one load balancer: TargetGroupAssociationLimit); no two
+    alike (one listener's default action, or one priority, is one route)."""
+    where = "spec.loadBalancer"
+    out: list[RouteSpec] = []
+    seen = {(fields.listener_arn, fields.rule.priority if fields.rule else None)}
+    for i, route in enumerate([None, *fields.routes]):
+        at = where if route is None else f"{where}.routes[{i - 1}]"
+        listener, rule = (fields.listener_arn, fields.rule) if route is None else (route.listener_arn, route.rule)
+        if is_network(listener) and rule is not None:
+            raise SpecError(
+                f"{at}.rule",
+                "an NLB's listener rules route only by source address family: an NLB canary drives the "
+                "listener's default action; drop rule",
+            )
+        if route is None:
+            continue
+        if load_balancer_arn(listener) != load_balancer_arn(fields.listener_arn):
+            raise SpecError(
+                f"{at}.listenerARN",
+                "on another load balancer than spec.loadBalancer.listenerARN: a target group serves one load "
+                "balancer (AWS refuses the rest, TargetGroupAssociationLimit), so every route of a Canary is on "
+                "the first one's",
+            )
+        key = (listener, rule.priority if rule else None)
+        if key in seen:
+            raise SpecError(f"{at}", "the same route as another: one listener's default action, or one priority")
+        seen.add(key)
+        out.append(RouteSpec(listener, _rule(rule) if rule else None))
+    return tuple(out)
+
+
+def _rule(rule: RuleFields) -> RuleSpec:
+    return RuleSpec(rule.priority, tuple(rule.hosts), tuple(rule.paths), rule.arn)
 
 
 def _steps(fields: AnalysisFields) -> tuple[tuple[int, ...], int]:
@@ -779,15 +899,16 @@ def _metric(fields: MetricFields, where: str) -> MetricCheck:
     if low is not None and high is not None and low > high:
         raise SpecError(f"{where}.thresholdRange.min", f"{low:g} is above max {high:g}: no value could pass")
     relative = Relative(delta, ratio) if delta is not None or ratio is not None else None
-    if relative is not None and (name not in BUILT_IN or query):
+    built_in = (*BUILT_IN, *NLB_BUILT_IN)
+    if relative is not None and (name not in built_in or query):
         raise SpecError(
             f"{where}.thresholdRange",
-            f"maxDelta/maxRatio (relative to the primary) are for the built-in metrics ({', '.join(BUILT_IN)})",
+            f"maxDelta/maxRatio (relative to the primary) are for the built-in metrics ({', '.join(built_in)})",
         )
-    if name not in BUILT_IN and not query:
+    if name not in built_in and not query:
         raise SpecError(
             f"{where}.query",
-            f"{name!r} is not built in ({', '.join(BUILT_IN)}); "
+            f"{name!r} is not built in ({', '.join(built_in)}); "
             "a custom metric needs query (CloudWatch MetricDataQueries)",
         )
     for i, q in enumerate(query):
@@ -814,12 +935,34 @@ def _match(fields: MatchFields, where: str) -> Match:
     )
 
 
+def _check_built_ins(analysis: AnalysisSpec, lb: LoadBalancerSpec) -> None:
+    """ALB's metrics count requests and NLB's count connections: a built-in check of the other kind would
+    find no data and hold every step until it failed."""
+    mine, theirs = (NLB_BUILT_IN, BUILT_IN) if lb.network else (BUILT_IN, NLB_BUILT_IN)
+    for i, check in enumerate(analysis.metrics):
+        if check.built_in and check.name in theirs:
+            raise SpecError(
+                f"spec.analysis.metrics[{i}].name",
+                f"{check.name} is {'an ALB' if lb.network else 'an NLB'} metric; on this listener the built-in "
+                f"checks are {', '.join(mine)} (or give a query)",
+            )
+
+
 def _check_ab(analysis: AnalysisSpec, lb: LoadBalancerSpec) -> None:
     """A/B rules sit just above the Canary's rule, so they need one, with room below its priority."""
     if not analysis.match:
         return
     if analysis.iterations is None:
         raise SpecError("spec.analysis.match", "A/B testing runs for a number of iterations: set iterations")
+    if lb.network:
+        raise SpecError(
+            "spec.analysis.match", "an NLB routes connections, not requests: it has no header or cookie routes"
+        )
+    if lb.routes:
+        raise SpecError(
+            "spec.analysis.match",
+            "A/B routes sit above one rule: with spec.loadBalancer.routes, test the canary by weight instead",
+        )
     if lb.rule is None:
         raise SpecError("spec.analysis.match", "A/B rules need loadBalancer.rule to sit above")
     for i, match in enumerate(analysis.match):  # ALB's own limits per rule: routing/alb_wire.py
@@ -854,6 +997,17 @@ class RouteRecord(TypedDict, total=False):
     previousActions: str  # JSON
     listener: str
     priority: int | None
+
+
+class RouteStatus(TypedDict, total=False):
+    """One further route's record (spec.loadBalancer.routes[i]): the same fields as the first route's, which
+    sit at the top of status."""
+
+    listenerRule: RouteRecord | None
+    retiringRule: RouteRecord | None
+    pendingWeight: float | None
+    warmup: bool
+    warmupRule: str | None
 
 
 class Sides(TypedDict, total=False):
@@ -986,6 +1140,10 @@ class CanaryStatus(TypedDict, total=False):
     warmupRule: Annotated[
         str | None,
         _described("The warm-up rule's ARN, so that deletion removes it even when the spec no longer parses."),
+    ]
+    routes: Annotated[
+        list[RouteStatus] | None,
+        _described("The further routes' records, in the order of spec.loadBalancer.routes."),
     ]
 
 

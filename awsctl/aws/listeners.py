@@ -114,6 +114,10 @@ class Listeners:
             self._vpcs[listener_arn] = vpc
         return vpc
 
+    def protocol(self, listener_arn: str) -> str:
+        """HTTP, HTTPS (ALB), TCP, TLS, UDP or TCP_UDP (NLB)."""
+        return str(self._listener(listener_arn).get("Protocol") or "")
+
     def _listener(self, listener_arn: str) -> dict:
         try:
             listeners = self._elb.describe_listeners(ListenerArns=[listener_arn])["Listeners"]

@@ -62,19 +62,47 @@ HEALTH_CHECK_DEFAULTS: Mapping[str, object] = {
 }
 
 
-def with_defaults(health_check: Mapping[str, object]) -> dict[str, object]:
-    """The spec's health check with AWS's defaults for what it leaves out; the default timeout stays
-    below a shorter interval, as AWS requires."""
-    full = {**HEALTH_CHECK_DEFAULTS, **health_check}
+# An NLB group's (TCP, TLS, UDP, TCP_UDP) health check is TCP by default, with a 10 s timeout, and an HTTP
+# check there matches 200-399 (AWS's "Health checks for Network Load Balancer target groups").
+NLB_HEALTH_CHECK_DEFAULTS: Mapping[str, object] = {
+    "port": "traffic-port",
+    "intervalSeconds": 30,
+    "timeoutSeconds": 10,
+    "healthyThresholdCount": 5,
+    "unhealthyThresholdCount": 2,
+}
+NLB_HTTP_CHECK_DEFAULTS: Mapping[str, object] = {"path": "/", "matcher": "200-399"}
+
+
+def check_protocol(health_check: Mapping[str, object], group_protocol: str) -> str:
+    """The health check's protocol: the spec's, else the group's on an ALB and TCP on an NLB, as AWS does."""
+    if health_check.get("protocol"):
+        return str(health_check["protocol"])
+    return group_protocol if group_protocol in ("HTTP", "HTTPS") else "TCP"
+
+
+def with_defaults(health_check: Mapping[str, object], group_protocol: str = "HTTP") -> dict[str, object]:
+    """The spec's health check with AWS's defaults for what it leaves out (per kind of group); the
+    default timeout stays below a shorter interval, as AWS requires."""
+    protocol = check_protocol(health_check, group_protocol)
+    if group_protocol in ("HTTP", "HTTPS"):
+        defaults: Mapping[str, object] = HEALTH_CHECK_DEFAULTS
+    elif protocol == "TCP":
+        defaults = NLB_HEALTH_CHECK_DEFAULTS
+    else:
+        defaults = {**NLB_HEALTH_CHECK_DEFAULTS, **NLB_HTTP_CHECK_DEFAULTS}
+    full = {**defaults, **health_check, "protocol": protocol}
     if "timeoutSeconds" not in health_check:
         full["timeoutSeconds"] = min(int(str(full["timeoutSeconds"])), int(str(full["intervalSeconds"])) - 1)
     return full
 
 
-def _health_check_args(health_check: Mapping[str, object]) -> dict:
-    full = with_defaults(health_check)
-    out = {arg: full[key] for key, arg in _HEALTH_CHECK_FIELDS.items()}
-    out["Matcher"] = {"HttpCode": str(full["matcher"])}
+def _health_check_args(health_check: Mapping[str, object], group_protocol: str) -> dict:
+    full = with_defaults(health_check, group_protocol)
+    out = {arg: full[key] for key, arg in _HEALTH_CHECK_FIELDS.items() if key in full}
+    out["HealthCheckProtocol"] = full["protocol"]
+    if "matcher" in full:
+        out["Matcher"] = {"HttpCode": str(full["matcher"])}
     return out
 
 
@@ -107,7 +135,7 @@ class OwnedTargetGroups:
                     TargetType=want.target_type,
                     **({"IpAddressType": want.ip_address_type} if want.target_type == "ip" else {}),
                     Tags=[{"Key": k, "Value": v} for k, v in want.tags.items()],
-                    **_health_check_args(want.health_check),
+                    **_health_check_args(want.health_check, want.protocol),
                 )["TargetGroups"][0]
             except ClientError as err:
                 if error_code(err) != "DuplicateTargetGroupName":
@@ -135,7 +163,7 @@ class OwnedTargetGroups:
                 "delete the Canary to recreate its groups"
             )
         changed = False
-        health = _health_check_args(want.health_check)
+        health = _health_check_args(want.health_check, want.protocol)
         if any(existing.get(k) != v for k, v in health.items()):  # what the spec left out goes back to AWS's default
             self._elb.modify_target_group(TargetGroupArn=arn, **health)
             changed = True

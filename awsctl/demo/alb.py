@@ -1,5 +1,5 @@
-"""An ALB with one HTTP listener in the default VPC: what `awsctl demo`, the tests and the benchmarks
-drive. Against moto it costs nothing; against AWS, use terraform/ instead."""
+"""An ALB with one HTTP listener (or an NLB with one TCP listener) in the default VPC: what `awsctl demo`,
+the tests and the benchmarks drive. Against moto it costs nothing; against AWS, use terraform/ instead."""
 
 from __future__ import annotations
 
@@ -8,13 +8,30 @@ import datetime
 from awsctl.analysis.metrics import NAMESPACE, load_balancer_dimension, target_group_dimension
 
 
-def create_alb(elbv2, ec2, name: str = "awsctl-demo") -> tuple[str, str]:
-    """Returns (load balancer ARN, listener ARN); the listener answers 404 until a rule forwards."""
+def _load_balancer(elbv2, ec2, name: str, kind: str) -> dict:
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
     subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]
-    lb = elbv2.create_load_balancer(Name=name, Subnets=subnets[:2], Type="application", Scheme="internet-facing")[
+    return elbv2.create_load_balancer(Name=name, Subnets=subnets[:2], Type=kind, Scheme="internet-facing")[
         "LoadBalancers"
     ][0]
+
+
+def create_nlb(elbv2, ec2, name: str, group: str, port: int = 80) -> tuple[str, str]:
+    """Returns (load balancer ARN, listener ARN): a TCP listener forwarding to `group` (an NLB's listener
+    must forward somewhere: it has no fixed response)."""
+    lb = _load_balancer(elbv2, ec2, name, "network")
+    listener = elbv2.create_listener(
+        LoadBalancerArn=lb["LoadBalancerArn"],
+        Protocol="TCP",
+        Port=port,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": group}],
+    )["Listeners"][0]
+    return lb["LoadBalancerArn"], listener["ListenerArn"]
+
+
+def create_alb(elbv2, ec2, name: str = "awsctl-demo") -> tuple[str, str]:
+    """Returns (load balancer ARN, listener ARN); the listener answers 404 until a rule forwards."""
+    lb = _load_balancer(elbv2, ec2, name, "application")
     listener = elbv2.create_listener(
         LoadBalancerArn=lb["LoadBalancerArn"],
         Protocol="HTTP",

@@ -89,10 +89,21 @@ def summarize(responses: list[Response], window: float = 1.0, duration: float | 
 class Load:
     """Runs in its own thread, so a test can go on while the load runs; `stop()` ends it."""
 
-    def __init__(self, url: str, rate: float, *, timeout: float = 70.0, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        url: str,
+        rate: float,
+        *,
+        timeout: float = 70.0,
+        headers: dict[str, str] | None = None,
+        fresh_connections: bool = False,
+    ):
+        """`fresh_connections`: one TCP connection per request, as many clients of an NLB open them (each new
+        connection follows the weights there; a kept-alive one stays on its target)."""
         if rate <= 0:
             raise ValueError("rate must be above 0")
         self.url, self.rate, self.timeout = url, rate, timeout
+        self.fresh_connections = fresh_connections
         self.headers = dict(headers or {})
         self.responses: list[Response] = []
         self.started = 0.0
@@ -125,8 +136,13 @@ class Load:
         return [r for r in list(self.responses) if r.sent >= seconds]
 
     async def _run(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, force_close=False)
+        connector = aiohttp.TCPConnector(limit=0, force_close=self.fresh_connections)
         async with aiohttp.ClientSession(connector=connector) as session:
+            if self.fresh_connections:
+                # aiohttp (3.10+) sends an idempotent request again, once, when its connection is reset or
+                # closed before the answer: with one connection per request that would hide a failed
+                # connection behind a second one. What is counted here is connections.
+                session._retry_connection = False
             pending: set[asyncio.Task] = set()
             index = 0
             while not self._stop.is_set():

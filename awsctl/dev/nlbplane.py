@@ -21,7 +21,8 @@ target groups"; "CloudWatch metrics for your Network Load Balancer"):
 - **Health checks** by the group's own settings: a `TCP` check is a connection made within the
   timeout; `HTTP`/`HTTPS` checks go through the data plane's probes as for ALB.
 - **CloudWatch metrics from the connections**, namespace `AWS/NetworkELB`, per LoadBalancer and per
-  TargetGroup + LoadBalancer: `NewFlowCount` (connections established to a target), `ProcessedBytes`,
+  TargetGroup + LoadBalancer: `NewFlowCount` (connections sent to a target,
+  a refused one too: the flow began at the load balancer), `ProcessedBytes`,
   `TCP_Target_Reset_Count` (the target refused or reset the connection), and per LoadBalancer
   `TCP_ELB_Reset_Count`; per TargetGroup + LoadBalancer, `HealthyHostCount` and `UnHealthyHostCount`.
   Published with the same lag as ALB's; a zero count is not published.
@@ -196,6 +197,8 @@ class NetworkListeners:
                 flow.error = "reset by the target"
         finally:
             self._open.pop(id(opened), None)
+            if flow.error == "reset by the target":
+                self._reset(client)  # an NLB passes the target's RST on to the client
             for writer in (client, target):
                 writer.close()
             self._finish(listener, flow, established=True)
@@ -255,8 +258,8 @@ class NetworkListeners:
             return
         for key in keys:
             counts = self._periods[key]
+            counts["NewFlowCount"] = counts.get("NewFlowCount", 0) + 1
             if established:
-                counts["NewFlowCount"] = counts.get("NewFlowCount", 0) + 1
                 counts["ProcessedBytes"] = counts.get("ProcessedBytes", 0) + flow.sent + flow.received
             if not established or flow.error == "reset by the target":
                 counts["TCP_Target_Reset_Count"] = counts.get("TCP_Target_Reset_Count", 0) + 1

@@ -14,6 +14,7 @@ The contract, read from the container's `env` (and the pod's annotations):
 |---|---|---|
 | `DEV_VERSION` | the version the pod answers with | the image's tag |
 | `DEV_ERROR_RATE` | share of requests answered 500 (0 to 1) | 0 |
+| `DEV_RESET_RATE` | share of requests whose connection is reset (a TCP RST) instead of answered (0 to 1) | 0 |
 | `DEV_LATENCY_MS` | added to every answer but health checks | 0 |
 | `DEV_START_DELAY_SECONDS`, or the `awsctl.io/dev-start-delay` annotation (`5s`, `500ms`) | how long after the pod starts before it listens | 0 |
 | `DEV_HEALTH_PATH` | a path answered as a health check | `/healthz` |
@@ -39,6 +40,8 @@ import json
 import os
 import random
 import re
+import socket
+import struct
 import threading
 import time
 from collections.abc import Mapping
@@ -76,6 +79,7 @@ class Behaviour:
     start_delay: float = 0.0
     health_path: str = "/healthz"
     health_status: int = 200
+    reset_rate: float = 0.0
 
     @classmethod
     def of(cls, pod: Mapping[str, Any], container: Mapping[str, Any]) -> Behaviour:
@@ -93,6 +97,7 @@ class Behaviour:
         return cls(
             version=str(env.get("DEV_VERSION") or tag),
             error_rate=min(1.0, max(0.0, number("DEV_ERROR_RATE", 0.0))),
+            reset_rate=min(1.0, max(0.0, number("DEV_RESET_RATE", 0.0))),
             latency_ms=max(0.0, number("DEV_LATENCY_MS", 0.0)),
             start_delay=duration_seconds(annotation) or max(0.0, number("DEV_START_DELAY_SECONDS", 0.0)),
             health_path=str(env.get("DEV_HEALTH_PATH") or "/healthz"),
@@ -108,6 +113,18 @@ def prestop_seconds(container: Mapping[str, Any]) -> float:
     command = " ".join(str(c) for c in ((hook.get("exec") or {}).get("command") or []))
     found = re.search(r"\bsleep\s+(\d+(?:\.\d+)?)", command)
     return float(found.group(1)) if found else 0.0
+
+
+def _reset(request: web.Request) -> web.StreamResponse:
+    """Closes the request's connection with a TCP RST (SO_LINGER 0), as a crashing process's kernel does:
+    what an NLB counts as TCP_Target_Reset_Count. The answer returned is never written."""
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    if transport is not None:
+        transport.abort()
+    return web.Response(status=500)
 
 
 @dataclass
@@ -137,6 +154,8 @@ class PodPort:
         if request.path == b.health_path or request.headers.get("User-Agent", "").startswith(HEALTH_CHECKER):
             return web.Response(status=b.health_status, text="ok" if b.health_status < 400 else "unhealthy")
         self.served += 1
+        if b.reset_rate and self.rng.random() < b.reset_rate:
+            return _reset(request)
         if b.latency_ms:
             await asyncio.sleep(b.latency_ms / 1000)
         status = 500 if b.error_rate and self.rng.random() < b.error_rate else 200

@@ -179,15 +179,25 @@ def canary_asks(spec: CanarySpec, namespace: str) -> Asks:
         priorities.append((lb.rule.priority, "spec.loadBalancer.rule.priority"))
         count = sum(2 if m.cookies else 1 for m in spec.analysis.match)  # a cookie takes two rules
         priorities += [(lb.rule.priority - 1 - i, "spec.analysis.match") for i in range(count)]
+    # every further route asks as much as the first (spec.loadBalancer.routes)
+    listeners = [(lb.listener_arn, "spec.loadBalancer.listenerARN")]
+    default_action = "spec.loadBalancer.listenerARN" if lb.rule is None else ""
+    for i, route in enumerate(lb.routes):
+        at = f"spec.loadBalancer.routes[{i}]"
+        listeners.append((route.listener_arn, f"{at}.listenerARN"))
+        if route.rule is not None:
+            priorities.append((route.rule.priority, f"{at}.rule.priority"))
+        else:
+            default_action = default_action or f"{at}.listenerARN"
     metrics = [
         (ns, f"spec.analysis.metrics[{i}].query")
         for i, m in enumerate(spec.analysis.metrics)
         for ns in metric_namespaces(m.query)
     ]
     return Asks(
-        listeners=((lb.listener_arn, "spec.loadBalancer.listenerARN"),),
+        listeners=tuple(listeners),
         priorities=tuple(priorities),
-        default_action="spec.loadBalancer.listenerARN" if lb.rule is None else "",
+        default_action=default_action,
         alarms=tuple((alarm_name(a), f"spec.analysis.alarms[{i}].name") for i, a in enumerate(spec.analysis.alarms)),
         metric_namespaces=tuple(metrics),
         alert_providers=tuple(

@@ -131,7 +131,8 @@ def termination_gap(
         return (
             "NoTerminationDelay",
             f"Deployment {name}: container(s) {', '.join(bare)} have no preStop hook, so a deleted canary pod stops "
-            "at once while the ALB may still send it requests (502s). Add lifecycle.preStop.sleep.seconds: "
+            "at once while the load balancer may still send it requests (502s) or connections. Add "
+            "lifecycle.preStop.sleep.seconds: "
             f"{advice} to them, as the primary has (spec.terminationDelaySeconds)",
         )
     short = [

@@ -68,8 +68,9 @@ def retirement(status: Mapping[str, Any], now: float, seconds: float, since: flo
     retiring = status.get("retiringGroups") or {}
     if not retiring.get("arns"):
         return "none"
-    if status.get("retiringRule") or not status.get("listenerRule"):
-        return "wait"
+    further = status.get("routes") or ()
+    if status.get("retiringRule") or not status.get("listenerRule") or any(r.get("retiringRule") for r in further):
+        return "wait"  # some route still forwards to the old groups (or none is taken yet)
     if since is None:
         return "start"
     return "remove" if now - since >= seconds else "wait"

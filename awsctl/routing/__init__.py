@@ -1,7 +1,9 @@
-"""The traffic contract of a Canary: one interface of 7 methods, one file per provider (ALB listener
-rules first).
+"""The traffic contract of a Canary: one interface of 7 methods, one file per provider (alb.py: ALB
+listener rules and default actions; nlb.py: NLB listeners' default actions).
 
-Every method is about one Canary's route. A side is a list of target groups with their relative
+Every method is about one Canary's route; a Canary with several (spec.loadBalancer.routes) is served by
+routes.py, which calls the same 7 methods on each route's provider and gives the reconciler one route's
+answers: a weight verified only when every route shows it. A side is a list of target groups with their relative
 shares (planning/weights.py's Backend) and weights are canary permille (0-1000); `serving` is, per
 group, the healthy targets among those its bindings want. A provider keeps its own record in the
 Canary's status through the `Ledger` (which also carries the Canary's uid and ownership tags), and
@@ -24,8 +26,10 @@ ALB and NLB alike); a vanished route is refused by the field its `RouteGone` nam
 (`controllers.errors.route_gone`); `pendingWeight` (the write-ahead) and `abRules` are status fields
 every provider shares (`ab_active`).
 
-`select()` picks the provider; adding one means a new file here, a branch in `select`, and the
-CRD field that names it.
+`select()` gives the Router of every Canary: `Routes` over `ByListener`, which hands each call to the
+provider of the route's listener by the kind its ARN names (`listener/app/...`, `listener/net/...`).
+Adding a provider means a new file here, its entry in `select`, and the kind in the CRD's listener
+pattern.
 """
 
 from __future__ import annotations
@@ -143,9 +147,56 @@ class Router(Protocol):
     def show(self, status: Mapping[str, Any]) -> Shown: ...
 
 
+class ByListener:
+    """The Router of every Canary: each call goes to the provider of the Canary's listener (its spec's, or
+    without a spec the route its status records), `listener/app/` or `listener/net/`."""
+
+    def __init__(self, providers: Mapping[str, Router]):
+        self.providers = providers
+
+    def of(self, spec: CanarySpec | None, status: Mapping[str, Any] | None = None) -> Router:
+        recorded = status or {}
+        arn = (
+            spec.load_balancer.listener_arn
+            if spec is not None
+            else (recorded.get("listenerRule") or {}).get("arn") or recorded.get("warmupRule") or ""
+        )
+        kind = arn.split(":listener/", 1)[-1].split(":listener-rule/", 1)[-1].split("/", 1)[0]
+        return self.providers.get(kind) or self.providers["app"]
+
+    def check(self, spec: CanarySpec) -> None:
+        self.of(spec).check(spec)
+
+    def warm_up(self, spec: CanarySpec, ledger: Ledger, weights: Weights, shown: Weights | None) -> bool:
+        return self.of(spec).warm_up(spec, ledger, weights, shown)
+
+    def hold(self, spec: CanarySpec, ledger: Ledger, *args: Any, **kwargs: Any) -> Held:
+        return self.of(spec).hold(spec, ledger, *args, **kwargs)
+
+    def set_weight(self, spec: CanarySpec | None, ledger: Ledger, *args: Any, **kwargs: Any) -> WeightResult | None:
+        return self.of(spec, ledger.status()).set_weight(spec, ledger, *args, **kwargs)
+
+    def sync_ab(self, spec: CanarySpec, ledger: Ledger, *args: Any, **kwargs: Any) -> bool:
+        return self.of(spec).sync_ab(spec, ledger, *args, **kwargs)
+
+    def release(self, spec: CanarySpec | None, ledger: Ledger, *args: Any, **kwargs: Any) -> str | None:
+        """By the route status records when there is one: that is what must be given back."""
+        status = ledger.status()
+        recorded = (status.get("listenerRule") or {}).get("arn") or status.get("warmupRule")
+        return self.of(None if recorded else spec, status).release(spec, ledger, *args, **kwargs)
+
+    def show(self, status: Mapping[str, Any]) -> Shown:
+        return self.of(None, status).show(status)
+
+
 def select(clients: Clients) -> Router:
-    """The only provider today: ALB listener rules and default actions."""
+    """Every route of a Canary (routing/routes.py), each by its listener's provider: ALB listener rules and
+    default actions (routing/alb.py), NLB listeners' default actions (routing/nlb.py), sharing one view of
+    the listeners."""
     from awsctl.aws.listeners import Listeners
     from awsctl.routing.alb import AlbRouter
+    from awsctl.routing.nlb import NlbRouter
+    from awsctl.routing.routes import Routes
 
-    return AlbRouter(Listeners(clients))
+    listeners = Listeners(clients)
+    return Routes(ByListener({"app": AlbRouter(listeners), "net": NlbRouter(listeners)}))

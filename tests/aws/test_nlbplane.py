@@ -38,21 +38,6 @@ def nlb(moto, name: str) -> str:
     return made["LoadBalancers"][0]["LoadBalancerArn"]
 
 
-def tcp_group(moto, name: str) -> str:
-    made = moto.client("elbv2").create_target_group(
-        Name=name,
-        Protocol="TCP",
-        Port=8080,
-        VpcId=moto.default_vpc()["VpcId"],
-        TargetType="ip",
-        HealthCheckProtocol="TCP",
-        HealthCheckIntervalSeconds=5,
-        HealthCheckTimeoutSeconds=2,
-        HealthyThresholdCount=2,
-    )
-    return made["TargetGroups"][0]["TargetGroupArn"]
-
-
 def forward(weights: dict[str, int]) -> list[dict]:
     groups = [{"TargetGroupArn": arn, "Weight": n} for arn, n in weights.items()]
     return [{"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}]
@@ -72,7 +57,7 @@ def version(conn: http.client.HTTPConnection) -> str:
 def test_each_new_connection_follows_the_weights_and_an_open_one_stays_where_it_is(ground):
     moto, pods, plane = ground
     elbv2 = moto.client("elbv2")
-    stable, canary = tcp_group(moto, "nlb-stable"), tcp_group(moto, "nlb-canary")
+    stable, canary = moto.tcp_group("nlb-stable"), moto.tcp_group("nlb-canary")
     lb = nlb(moto, "plane-nlb")
     listener = elbv2.create_listener(
         LoadBalancerArn=lb, Protocol="TCP", Port=80, DefaultActions=forward({stable: 750, canary: 250})
@@ -141,7 +126,7 @@ def test_each_new_connection_follows_the_weights_and_an_open_one_stays_where_it_
 def test_a_group_with_nothing_to_route_to_gets_the_connection_reset(ground):
     moto, pods, plane = ground
     elbv2 = moto.client("elbv2")
-    empty, dead = tcp_group(moto, "nlb-empty"), tcp_group(moto, "nlb-dead")
+    empty, dead = moto.tcp_group("nlb-empty"), moto.tcp_group("nlb-dead")
     lb = nlb(moto, "reset-nlb")
     listener = elbv2.create_listener(LoadBalancerArn=lb, Protocol="TCP", Port=80, DefaultActions=forward({empty: 1}))[
         "Listeners"

@@ -47,9 +47,13 @@ def wait_phase(kube, namespace, phase, timeout=60.0, name="web"):
     )
 
 
-def set_image(kube, namespace, image, name="web"):
+def set_image(kube, namespace, image, name="web", **env: str):
+    """A new revision of your Deployment: `image`, and the pods-that-answer settings in `env` (DEV_ERROR_RATE=...)."""
+    container: dict = {"name": "app", "image": image}
+    if env:
+        container["env"] = [{"name": k, "value": v} for k, v in env.items()]
     client.AppsV1Api(kube).patch_namespaced_deployment(
-        name, namespace, {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}}
+        name, namespace, {"spec": {"template": {"spec": {"containers": [container]}}}}
     )
 
 

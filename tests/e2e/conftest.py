@@ -21,6 +21,7 @@ from kubernetes import client, config
 from awsctl.api import grant
 from awsctl.dev.cluster import Environment, free_port
 from awsctl.dev.dataplane import DataPlane
+from awsctl.dev.load import Load
 from awsctl.dev.pods import TableClient
 from tests.webhooks import webhook_server
 
@@ -196,6 +197,26 @@ def traffic(moto, pods_server):
 
 
 @pytest.fixture
+def report(record_property, traffic):
+    """Prints a story's request count and failures, and hands the count to the run's summary (printed
+    by tests/e2e/conftest.py even when xdist captures the stories' output)."""
+
+    def report(name: str, load: Load) -> str:
+        line = f"{name}: {load.summary().line()}"
+        record_property("requests", line)
+        print(line)
+        failed = [(round(r.sent, 2), r.status, r.error, r.pod) for r in load.responses if r.failed]
+        answered = [
+            (round(r.time, 2), r.status, r.error, r.group and r.group.split("/")[-2], r.target, f"node {r.node}")
+            for r in traffic.records
+            if r.error
+        ]
+        return f"{line}; first failures {failed[:10]}; the load balancer's own answers {answered[:10]}"
+
+    return report
+
+
+@pytest.fixture
 def hooks():
     """A webhook receiver on a free 127.0.0.1 port (tests/webhooks.py)."""
     with webhook_server() as server:
@@ -210,7 +231,7 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """The request count of every story under load (test_under_load.py's `report`), printed even when
+    """The request count of every story under load (the `report` fixture's), printed even when
     pytest-xdist's workers captured the stories' own output."""
     lines = [
         f"{rep.nodeid.rsplit('::', 1)[-1]}: {value}"

@@ -14,7 +14,6 @@ import urllib.error
 import urllib.request
 from collections import Counter
 
-import pytest
 from kubernetes import client
 
 from awsctl.dev.load import Load
@@ -62,26 +61,6 @@ def more_load(load: Load, seconds: float) -> None:
     """Waits while the load runs `seconds` more, counted in requests sent."""
     settle = len(load.responses) / RATE + seconds
     wait_for(lambda: len(load.responses) / RATE >= settle, timeout=seconds + 20, what=f"{seconds} s more of load")
-
-
-@pytest.fixture
-def report(record_property, traffic):
-    """Prints a story's request count and failures, and hands the count to the run's summary (printed
-    by tests/e2e/conftest.py even when xdist captures the stories' output)."""
-
-    def report(name: str, load: Load) -> str:
-        line = f"{name}: {load.summary().line()}"
-        record_property("requests", line)
-        print(line)
-        failed = [(round(r.sent, 2), r.status, r.error, r.pod) for r in load.responses if r.failed]
-        answered = [
-            (round(r.time, 2), r.status, r.error, r.group and r.group.split("/")[-2], r.target, f"node {r.node}")
-            for r in traffic.records
-            if r.error
-        ]
-        return f"{line}; first failures {failed[:10]}; the load balancer's own answers {answered[:10]}"
-
-    return report
 
 
 def test_a_promotion_with_a_bake_loses_no_request(kube, namespace, moto, operator, traffic, report):
@@ -172,13 +151,8 @@ def test_a_rollback_on_real_errors_fails_only_the_canarys_own_requests(
     wait_phase(kube, namespace, "Initialized", timeout=90)
     load = serving(traffic, listener)
     try:
-        broken = {"name": "app", "image": "registry.local/app:v3", "env": [{"name": "DEV_ERROR_RATE", "value": "0.5"}]}
-        client.AppsV1Api(kube).patch_namespaced_deployment(
-            "web", namespace, {"spec": {"template": {"spec": {"containers": [broken]}}}}
-        )
-        st = wait_phase(kube, namespace, "Failed", timeout=420)  # a period of its own, a minute late
-        wait_for(lambda: replicas_of(kube, namespace, "web") == 0, timeout=SCALED_DOWN, what="the canary scaled to 0")
-        more_load(load, 5)
+        set_image(kube, namespace, "registry.local/app:v3", DEV_ERROR_RATE="0.5")
+        st = rolled_back_and_settled(kube, namespace, load, timeout=420)  # a period of its own, a minute late
     finally:
         load.stop()
     said = report("rollback", load)
@@ -286,8 +260,8 @@ def at_half(kube, namespace: str, moto, traffic, hooks, **top) -> tuple[Load, st
     return load, listener
 
 
-def rolled_back_and_settled(kube, namespace: str, load: Load) -> dict:
-    st = wait_phase(kube, namespace, "Failed", timeout=120)
+def rolled_back_and_settled(kube, namespace: str, load: Load, timeout: float = 120) -> dict:
+    st = wait_phase(kube, namespace, "Failed", timeout=timeout)
     wait_for(lambda: replicas_of(kube, namespace, "web") == 0, timeout=SCALED_DOWN, what="the canary scaled to 0")
     more_load(load, 10)  # the canary's pods stop; the primary serves on
     return st

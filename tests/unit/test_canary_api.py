@@ -9,6 +9,9 @@ BASE = {
     "loadBalancer": {"listenerARN": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/a/b/c"},
 }
 
+NLB = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/net/n/b/c"
+ALB2 = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/a/b/d"  # the same ALB, another listener
+
 
 def parse(**overrides):
     return canary.CanarySpec.parse({**BASE, **overrides})
@@ -75,6 +78,50 @@ def test_durations(value, seconds):
         (
             {"loadBalancer": {**BASE["loadBalancer"], "targetGroup": {"healthCheck": {"matcher": "abc"}}}},
             "spec.loadBalancer.targetGroup.healthCheck.matcher",
+        ),
+        # NLB: the listener is the route; it carries connections, not requests
+        ({"loadBalancer": {"listenerARN": NLB, "rule": {"priority": 3}}}, "spec.loadBalancer.rule"),
+        (
+            {"loadBalancer": {"listenerARN": NLB, "targetGroup": {"protocol": "HTTP"}}},
+            "spec.loadBalancer.targetGroup.protocol",
+        ),
+        (
+            {"loadBalancer": {**BASE["loadBalancer"], "targetGroup": {"protocol": "TCP"}}},
+            "spec.loadBalancer.targetGroup.protocol",
+        ),
+        (
+            {"loadBalancer": {"listenerARN": NLB, "targetGroup": {"healthCheck": {"path": "/healthz"}}}},
+            "spec.loadBalancer.targetGroup.healthCheck.protocol",
+        ),
+        (
+            {
+                "loadBalancer": {"listenerARN": NLB},
+                "analysis": {"iterations": 2, "match": [{"sourceIPs": ["10.0.0.0/8"]}]},
+            },
+            "spec.analysis.match",
+        ),
+        (
+            {
+                "loadBalancer": {"listenerARN": NLB},
+                "analysis": {"metrics": [{"name": "request-duration", "thresholdRange": {"max": 5}}]},
+            },
+            "spec.analysis.metrics[0].name",
+        ),
+        (
+            {"analysis": {"metrics": [{"name": "connection-success-rate", "thresholdRange": {"min": 99}}]}},
+            "spec.analysis.metrics[0].name",
+        ),
+        # several routes: all on the first one's load balancer, no A/B rules above them
+        (
+            {"loadBalancer": {**BASE["loadBalancer"], "routes": [{"listenerARN": NLB}]}},
+            "spec.loadBalancer.routes[0].listenerARN",
+        ),
+        (
+            {
+                "loadBalancer": {**BASE["loadBalancer"], "rule": {"priority": 9}, "routes": [{"listenerARN": ALB2}]},
+                "analysis": {"iterations": 2, "match": [{"sourceIPs": ["10.0.0.0/8"]}]},
+            },
+            "spec.analysis.match",
         ),
         (  # ALB: 3 values per condition (and 5 per rule)
             {"loadBalancer": {**BASE["loadBalancer"], "rule": {"priority": 1, "hosts": ["a", "b", "c", "d"]}}},
@@ -169,6 +216,19 @@ def test_model_errors_name_the_field_as_written(overrides, field):
     with pytest.raises(SpecError) as err:
         parse(**overrides)
     assert err.value.field == field
+
+
+def test_an_nlb_canary_gets_tcp_groups_checked_by_tcp_and_its_own_built_in_check():
+    spec = parse(
+        loadBalancer={"listenerARN": NLB},
+        analysis={"metrics": [{"name": "connection-success-rate", "thresholdRange": {"min": 99}}]},
+    )
+    assert spec.load_balancer.network and spec.load_balancer.target_group.protocol == "TCP"
+    check = spec.analysis.metrics[0]
+    assert check.built_in and check.higher_is_better
+    assert parse().load_balancer.target_group.protocol == "HTTP" and not parse().load_balancer.network
+    routes = parse(loadBalancer={**BASE["loadBalancer"], "routes": [{"listenerARN": ALB2, "rule": {"priority": 4}}]})
+    assert routes.load_balancer.on_route(0).listener_arn == ALB2 and routes.load_balancer.on_route(0).rule.priority == 4
 
 
 def test_every_default_is_the_declared_one():

@@ -43,6 +43,7 @@ def test_a_start_delay_reads_as_kwok_reads_it(text, seconds):
             Behaviour("v3-broken", 0.3, 20.0, 2.0, "/ready", 503),
         ),
         ({"image": "web:v1", "env": [{"name": "DEV_ERROR_RATE", "value": "7"}]}, {}, Behaviour("v1", error_rate=1.0)),
+        ({"image": "web:v1", "env": [{"name": "DEV_RESET_RATE", "value": "0.3"}]}, {}, Behaviour("v1", reset_rate=0.3)),
         ({"image": "web:v1"}, {"awsctl.io/dev-start-delay": "3s"}, Behaviour("v1", start_delay=3.0)),
     ],
 )
@@ -121,6 +122,23 @@ def test_errors_are_injected_at_the_configured_rate_and_a_start_delay_holds_the_
         assert pods.resolve("10.244.0.7", 8080) is None  # not listening yet
         time.sleep(1.5)
         assert pods.resolve("10.244.0.7", 8080) is not None
+    finally:
+        pods.close()
+
+
+def test_resets_are_injected_at_the_configured_rate_as_a_tcp_rst():
+    pods = LocalPods()
+    try:
+        pods.observe("ADDED", pod("rst-0", "10.244.0.8", image="web:v3", env={"DEV_RESET_RATE": "0.3"}))
+        address = pods.resolve("10.244.0.8", 8080)
+        reset = 0
+        for _ in range(300):
+            try:
+                fetch(address)
+            except ConnectionResetError:
+                reset += 1
+        assert 0.3 - 0.1 < reset / 300 < 0.3 + 0.1
+        assert fetch(address, "/healthz") == (200, None)  # health checks are never reset
     finally:
         pods.close()
 

@@ -8,6 +8,7 @@ from awsctl.api.schema import SpecError
 from awsctl.planning import grants as g
 
 SHARED = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shared/50dc6c495c0c9188/f2f7dc8efc522ab2"
+SHARED2 = SHARED.rsplit("/", 1)[0] + "/0000000000000002"  # another listener of the same load balancer
 OTHER = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/payments/60dc6c495c0c9188/a2f7dc8efc522ab2"
 TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-web/73e2d6bc24d8a067"
 
@@ -80,6 +81,28 @@ def test_what_a_canary_asks_for_is_refused_unless_a_grant_that_selects_its_names
         ("shop", {}, canary(listenerARN=OTHER, rule={"priority": 150}), "spec.loadBalancer.listenerARN", "listener"),
         ("shop", {}, canary(rule={"priority": 10}), "spec.loadBalancer.rule.priority", "rule priority 10"),
         ("shop", {}, canary(), "spec.loadBalancer.listenerARN", "default action"),  # never by default
+        # every further route asks as the first does: its listener, its priority or the default action
+        (
+            "shop",
+            {},
+            canary(rule={"priority": 150}, routes=[{"listenerARN": SHARED2, "rule": {"priority": 160}}]),
+            None,
+            "",
+        ),
+        (
+            "shop",
+            {},
+            canary(rule={"priority": 150}, routes=[{"listenerARN": SHARED2, "rule": {"priority": 5}}]),
+            "spec.loadBalancer.routes[0].rule.priority",
+            "rule priority 5",
+        ),
+        (
+            "shop",
+            {},
+            canary(rule={"priority": 150}, routes=[{"listenerARN": SHARED2}]),
+            "spec.loadBalancer.routes[0].listenerARN",
+            "default action",
+        ),
         # An A/B rule sits just below the rule: at 100 it would take 99, outside the range.
         ("shop", {}, CanarySpec.parse({**_raw(100), "analysis": ab}), "spec.analysis.match", "rule priority 99"),
         ("shop", {}, CanarySpec.parse({**_raw(101), "analysis": ab}), None, ""),

@@ -315,3 +315,26 @@ def test_the_analysis_answer_carries_the_thin_periods():
     )
     answer = AnalysisRunner(Thin()).answer("analysis", spec, {}, GROUPS[:1], PRIMARY)  # type: ignore[arg-type]
     assert answer.ok is True and answer.thin.startswith("request-success-rate: 12 requests")
+
+
+def test_connection_success_rate_reads_nlb_flows_and_target_resets_of_every_group():
+    listener = LISTENER.replace("listener/app/", "listener/net/")
+    check = m.MetricCheck("connection-success-rate", 60, min=99.0)
+    queries = m.queries(check, 0, GROUPS, listener)
+    assert {q["MetricStat"]["Metric"]["Namespace"] for q in queries} == {"AWS/NetworkELB"}
+    assert [q["MetricStat"]["Metric"]["MetricName"] for q in queries[:2]] == ["NewFlowCount", "TCP_Target_Reset_Count"]
+    assert queries[0]["MetricStat"]["Metric"]["Dimensions"][1] == {
+        "Name": "LoadBalancer",
+        "Value": "net/demo/50dc6c495c0c9188",
+    }
+    latest, older = "2026-12-07T10:05:00+00:00", "2026-12-07T10:04:00+00:00"
+    results = {
+        "m0g0_req": [(latest, 600.0), (older, 10.0)],
+        "m0g0_rst": [(latest, 6.0), (older, 10.0)],  # the older minute's resets never count
+        "m0g1_req": [(latest, 400.0)],  # no reset published: none happened
+    }
+    value, why = m.value_of(check, 0, GROUPS, results)
+    assert value == 100.0 * 994 / 1000 and not why
+    assert (
+        m.judge(check, value, "").ok is True and m.value_of(check, 0, GROUPS, {"m0g0_rst": [(latest, 1.0)]})[0] is None
+    )

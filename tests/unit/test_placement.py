@@ -55,6 +55,8 @@ RETIRING = {"retiringGroups": {"arns": ["old-p"]}}
         ({**RETIRING, "listenerRule": None}, None, 100.0, "wait"),  # the new route is not taken yet
         ({**RETIRING, "listenerRule": {"arn": "r"}, "retiringRule": {"arn": "old"}}, None, 100.0, "wait"),
         ({**RETIRING, "listenerRule": {"arn": "r"}}, None, 100.0, "start"),  # old route given back
+        # a further route (spec.loadBalancer.routes) still forwards to the old groups
+        ({**RETIRING, "listenerRule": {"arn": "r"}, "routes": [{"retiringRule": {"arn": "o2"}}]}, None, 100.0, "wait"),
         ({**RETIRING, "listenerRule": {"arn": "r"}}, 80.0, 100.0, "wait"),  # nodes may still route by it
         ({**RETIRING, "listenerRule": {"arn": "r"}}, 70.0, 100.0, "remove"),
     ],
