@@ -28,9 +28,9 @@ from awsctl.api.canary import CanarySpec, RouteRecord
 from awsctl.aws.listeners import Route
 from awsctl.controllers.errors import NotReady
 from awsctl.planning import weights as w
-from awsctl.routing import Ledger
+from awsctl.routing import Ledger, RouteGone
 from awsctl.routing import alb_wire as wire
-from awsctl.routing.alb import AlbRouter, route_identity
+from awsctl.routing.alb import WARMUP_ROLE, AlbRouter, route_identity
 
 FIELD = "spec.loadBalancer.listenerARN"
 
@@ -47,7 +47,7 @@ class NlbRouter(AlbRouter):
     def check(spec: CanarySpec) -> None:
         """The spec parser refuses a rule and A/B routes on an NLB; nothing else to check before AWS."""
 
-    def _route_rules_of_network(self, listener: str, sticky: bool) -> None:
+    def _may_write(self, listener: str, sticky: bool) -> None:
         """Before the first write on a listener: neither it nor its load balancer is the LBC's, and a TLS
         listener takes no stickiness (AWS refuses it on a weighted forward there)."""
         self._not_on_lbc_listener(listener)
@@ -74,7 +74,7 @@ class NlbRouter(AlbRouter):
         if left and left != spec.load_balancer.listener_arn:  # the spec moved to another listener
             self._unwarm(ledger, left)
             ledger.record({"warmupRule": None})
-        arn, changed = self.attach(spec, ledger.uid, weights, ledger.tags("warmup"))
+        arn, changed = self.attach(spec, ledger.uid, weights, ledger.tags(WARMUP_ROLE))
         if not status.get("warmup") or status.get("warmupRule") != arn:
             ledger.record({"warmup": True, "warmupRule": arn})
         return changed
@@ -100,7 +100,7 @@ class NlbRouter(AlbRouter):
         )
         if set(weights) <= set(wire.weights_of(seen)):
             return listener, False
-        self._route_rules_of_network(listener, spec.load_balancer.stickiness)
+        self._may_write(listener, spec.load_balancer.stickiness)
         actions = self.listeners.actions(route)  # about to write: AWS's word, never a snapshot's
         self._not_driven_by_another(actions, tags, "the listener's default action", FIELD)
         current = wire.weights_of(actions)
@@ -115,7 +115,7 @@ class NlbRouter(AlbRouter):
         route = Route(listener, True)
         try:
             actions = self.listeners.actions(route)
-        except Exception:  # noqa: BLE001 - a listener gone has nothing of ours to take out
+        except RouteGone:  # a listener gone has nothing of ours to take out
             return
         current = wire.weights_of(actions)
         idle = [g for g, weight in current.items() if weight == 0]
@@ -135,7 +135,7 @@ class NlbRouter(AlbRouter):
         """The listener's default action, recorded (write-ahead) as it was before the warm-up put the
         Canary's groups in it at weight 0: that is what a deletion gives back."""
         lb = spec.load_balancer
-        self._route_rules_of_network(lb.listener_arn, lb.stickiness)
+        self._may_write(lb.listener_arn, lb.stickiness)
         actions = self.listeners.actions(Route(lb.listener_arn, True))
         self._not_driven_by_another(actions, tags, "the listener's default action", FIELD)
         current = wire.weights_of(actions)
