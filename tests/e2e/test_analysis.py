@@ -169,7 +169,12 @@ def test_ab_rule_routes_matching_requests_to_the_canary_then_goes(kube, namespac
         "canary=always;*",
         "*; canary=always",
     ]
-    middle = next(r for r in elbv2.describe_rules(ListenerArn=listener)["Rules"] if r["Priority"] == "8")
+    # the cookie's second rule is created just after the first: a read between the two finds only one
+    middle = wait_for(
+        lambda: next((r for r in elbv2.describe_rules(ListenerArn=listener)["Rules"] if r["Priority"] == "8"), None),
+        timeout=30,
+        what="the cookie's second A/B rule at priority 8",
+    )
     cookie = next(
         c for c in middle["Conditions"] if (c.get("HttpHeaderConfig") or {}).get("HttpHeaderName") == "Cookie"
     )
